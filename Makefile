@@ -1,0 +1,29 @@
+# Two commands for a fresh clone: `make run` serves the app, `make test` runs the whole suite.
+# uv comes from the PATH, or is installed into .tools/ (a local virtual environment) when it is missing.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+PYTHON ?= python3
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+
+.PHONY: run test bench sync lint screenshots
+
+$(CURDIR)/.tools/bin/uv:
+	@echo "uv is not on the PATH: installing it into .tools/" >&2
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+sync: $(UV)
+	$(UV) sync --locked
+
+run: sync
+	$(UV) run --no-sync risk init
+	$(UV) run --no-sync streamlit run app.py
+
+test: sync
+	$(UV) run --no-sync pytest $(PYTEST_ARGS)
+
+bench: sync
+	$(UV) run --no-sync python -m bench.run $(BENCH_ARGS)
+
+lint: sync
+	$(UV) run --no-sync ruff check .

@@ -1,0 +1,1 @@
+"""Shared-Service Risk Workbench: the domain core, storage and services behind the app and the `risk` command."""

@@ -1,0 +1,216 @@
+"""The `risk` command: a thin shell over the services.
+
+Data goes to standard output (a table, or JSON with --format json); messages and progress go to standard
+error. Exit 0 on success, 1 when input is refused, 2 on wrong usage."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from risk import config
+from risk.errors import AuditChainError, RefusedError
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+matrix_app = typer.Typer(help="Risk matrices: list, show, and import CISO Assistant files.", no_args_is_help=True)
+proposals_app = typer.Typer(help="Shared-service proposals.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log and its hash chain.", no_args_is_help=True)
+app.add_typer(matrix_app, name="matrix")
+app.add_typer(proposals_app, name="proposals")
+app.add_typer(audit_app, name="audit")
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class State:
+    actor: str = ""
+
+
+state = State()
+
+
+def say(message: str) -> None:
+    """A message for the person at the terminal (standard error, so standard output stays data)."""
+    typer.echo(message, err=True)
+
+
+def refuse(message: str) -> typer.Exit:
+    say(f"refused: {message}")
+    return typer.Exit(code=1)
+
+
+def engine():
+    """The configured database, migrated to the current schema when it is not."""
+    from risk.db import get_engine
+    from risk.services.setup import ensure_schema
+
+    eng = get_engine()
+    ensure_schema(eng)
+    return eng
+
+
+def print_table(rows: list[dict], columns: list[str]) -> None:
+    widths = {c: max([len(c)] + [len(str(r.get(c, "") if r.get(c) is not None else "")) for r in rows])
+              for c in columns}
+    typer.echo("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    typer.echo("  ".join("-" * widths[c] for c in columns))
+    for r in rows:
+        typer.echo("  ".join(str(r.get(c) if r.get(c) is not None else "").ljust(widths[c])
+                             for c in columns).rstrip())
+
+
+def print_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@app.callback()
+def main_options(
+    as_: Annotated[str | None, typer.Option("--as", help="Name to record in the audit log for changes "
+                                            "(default: $RISK_ACTOR, else cli:<login name>).")] = None,
+) -> None:
+    """Shared-Service Risk Workbench: assess the risks of sharing technology between local governments."""
+    state.actor = (as_ or "").strip() or config.default_actor()
+
+
+@app.command()
+def init() -> None:
+    """Create the database, or bring its schema up to date (Alembic migrations)."""
+    from risk.db import current_revision, get_engine, migrate
+
+    eng = get_engine()
+    before = current_revision(eng)
+    migrate(eng)
+    after = current_revision(eng)
+    url = eng.url.render_as_string(hide_password=True)
+    say(f"database {url}: schema {'already at' if before == after else 'migrated to'} revision {after}")
+
+
+@matrix_app.command("list")
+def matrix_list(fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table) -> None:
+    """The matrices proposals can score on: built-in and imported."""
+    from risk.services.matrices import list_matrices
+
+    rows = [{"name": m.name, "levels": len(m.levels), "level_names": ", ".join(m.levels), "title": m.title}
+            for m in list_matrices(engine())]
+    if fmt == Format.json:
+        print_json([{**r, "level_names": r["level_names"].split(", ")} for r in rows])
+    else:
+        print_table(rows, ["name", "levels", "level_names", "title"])
+
+
+@matrix_app.command("show")
+def matrix_show(
+    name: Annotated[str, typer.Argument(help="The matrix's name, such as nist-800-30.")],
+    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """One matrix: its levels (lowest first) and its grid, rows = likelihood 1 to 5, columns = impact 1 to 5."""
+    from risk.services.matrices import load_matrix
+
+    try:
+        m = load_matrix(engine(), name)
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
+    if fmt == Format.json:
+        print_json(m.as_dict())
+        return
+    typer.echo(f"{m.name}: {m.title}")
+    typer.echo(f"levels, lowest first: {', '.join(m.levels)}")
+    rows = [{"likelihood": f"{li} {m_label}", **{f"impact {i}": m.levels[m.grid[li - 1][i - 1]] for i in range(1, 6)}}
+            for li, m_label in reversed(list(enumerate(("Very Low", "Low", "Moderate", "High", "Very High"),
+                                                       start=1)))]
+    print_table(rows, ["likelihood"] + [f"impact {i}" for i in range(1, 6)])
+
+
+@matrix_app.command("import")
+def matrix_import(
+    file: Annotated[Path, typer.Argument(help="A CISO Assistant risk-matrix library file (YAML).",
+                                         exists=True, dir_okay=False, readable=True)],
+    name: Annotated[str | None, typer.Option(help="Store the matrix under this name (a file with one "
+                                             "matrix only); default: its ref_id.")] = None,
+) -> None:
+    """Import the 5x5 matrices of a CISO Assistant file; a file with any other size, a non-monotone grid or YAML
+    aliases is refused and nothing is stored."""
+    from risk.services.matrices import import_matrix_file
+
+    try:
+        stored = import_matrix_file(engine(), file.read_bytes(), actor=state.actor, name=name, source=file.name)
+    except RefusedError as exc:
+        raise refuse(f"{file.name}: {exc}") from None
+    for m in stored:
+        say(f"imported matrix {m.name!r} ({len(m.levels)} levels: {', '.join(m.levels)})")
+
+
+@proposals_app.command("list")
+def proposals_list(fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table) -> None:
+    """Every proposal, ordered by id."""
+    from risk.services.proposals import list_proposals
+
+    rows = [{"id": p.id, "title": p.title, "service_type": p.service_type, "status": p.status,
+             "phase": p.phase, "matrix": p.matrix, "aggregation": p.aggregation} for p in list_proposals(engine())]
+    if fmt == Format.json:
+        print_json(rows)
+    else:
+        print_table(rows, ["id", "title", "service_type", "status", "phase", "matrix"])
+
+
+class ExportFormat(StrEnum):
+    json = "json"
+
+
+@app.command()
+def export(
+    proposal: Annotated[list[int] | None, typer.Option("--proposal", help="A proposal's id (repeatable).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every proposal.")] = False,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="json: the full-fidelity export")] = ExportFormat.json,
+    output: Annotated[str, typer.Option("-o", "--output", help="File to write; - for standard output.")] = "-",
+) -> None:
+    """Export proposals with their partners, team, revealed rounds, scores and standing values."""
+    from risk.services.export import export_json
+    from risk.services.proposals import list_proposals
+
+    if bool(proposal) == all_:
+        raise typer.BadParameter("give --proposal ID or --all (one of them)")
+    eng = engine()
+    if proposal:
+        known = {p.id for p in list_proposals(eng)}
+        missing = [p for p in proposal if p not in known]
+        if missing:
+            raise refuse(f"--proposal: no proposal with id {', '.join(map(str, missing))}")
+    data = export_json(eng, None if all_ else proposal)
+    if output == "-":
+        sys.stdout.buffer.write(data + b"\n")
+        sys.stdout.flush()
+    else:
+        target = Path(output)
+        tmp = target.with_name(target.name + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(target)  # a reader never sees half a file
+        say(f"wrote {target} ({len(data):,} bytes)")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit log's hash chain; exit 1 naming the first event that does not verify."""
+    from risk.store import verify_chain
+
+    try:
+        count = verify_chain(engine())
+    except AuditChainError as exc:
+        raise refuse(str(exc)) from None
+    say(f"audit chain verified: {count} events")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""Domain errors: the services raise these, the CLI turns them into exit code 1, the pages into st.error."""
+
+
+class RefusedError(ValueError):
+    """Input the workbench refuses; the message names the row, the field and what was expected."""
+
+
+class NotFoundError(RefusedError):
+    """A proposal, risk, round or person that does not exist."""
+
+
+class ConflictError(RefusedError):
+    """A change based on an out-of-date copy: somebody else saved first."""
+
+
+class AuditChainError(RuntimeError):
+    """The audit log's hash chain does not verify."""

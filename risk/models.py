@@ -1,0 +1,302 @@
+"""The tables of the workbench (SQLModel). One module, one comment per class; schema changes go through
+Alembic (risk/migrations), and every constraint has a name so that batch migrations on SQLite keep it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+class ServiceType(StrEnum):
+    dispatch = "911/CAD"
+    erp = "ERP/payroll"
+    gis = "GIS"
+    data_centre = "Data centre"
+    other = "Other"
+
+
+class LifecyclePhase(StrEnum):
+    idea = "Idea"
+    assessment = "Assessment"
+    decision = "Decision"
+    implementation = "Implementation"
+    operation = "Operation"
+    review = "Review"
+
+
+class ProposalStatus(StrEnum):
+    draft = "Draft"
+    in_assessment = "In assessment"
+    approved = "Approved"
+    rejected = "Rejected"
+    on_hold = "On hold"
+    withdrawn = "Withdrawn"
+
+
+class PartnerKind(StrEnum):
+    county = "county"
+    city = "city"
+    district = "district"
+    other = "other"
+
+
+class PartnerRole(StrEnum):
+    lead = "lead"
+    participant = "participant"
+
+
+class TeamRole(StrEnum):
+    facilitator = "facilitator"
+    assessor = "assessor"
+    observer = "observer"
+
+
+class RoundStatus(StrEnum):
+    open = "open"
+    revealed = "revealed"
+    closed = "closed"
+
+
+class ActionStatus(StrEnum):
+    planned = "Planned"
+    in_progress = "In progress"
+    done = "Done"
+    cancelled = "Cancelled"
+
+
+def _enum_check(column: str, enum: type[StrEnum], name: str) -> CheckConstraint:
+    values = ", ".join(f"'{e.value}'" for e in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=name)
+
+
+class Matrix(SQLModel, table=True):
+    """An imported risk matrix (the built-in ones live in risk.scoring); levels, colours and grid as JSON."""
+
+    __tablename__ = "matrix"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=120)
+    title: str = ""
+    levels: list = Field(sa_column=Column(JSON, nullable=False))
+    colours: list = Field(sa_column=Column(JSON, nullable=False))
+    grid: list = Field(sa_column=Column(JSON, nullable=False))
+    source: str = ""
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Proposal(SQLModel, table=True):
+    """A shared-service proposal: what would be shared, how it is scored, and how much risk each category takes."""
+
+    __tablename__ = "proposal"
+    __table_args__ = (
+        _enum_check("service_type", ServiceType, "service_type"),
+        _enum_check("phase", LifecyclePhase, "phase"),
+        _enum_check("status", ProposalStatus, "status"),
+        CheckConstraint(
+            "aggregation IN ('upper_median', 'max', 'one_jurisdiction_one_vote')", name="aggregation"
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    service_type: str = ServiceType.other.value
+    description: str = ""
+    phase: str = LifecyclePhase.assessment.value
+    status: str = ProposalStatus.draft.value
+    matrix: str = "nist-800-30"
+    aggregation: str = "upper_median"
+    cybersecurity: bool = False
+    appetite: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Partner(SQLModel, table=True):
+    """A participating government: a county, city or district, with the figures cost allocation needs."""
+
+    __tablename__ = "partner"
+    __table_args__ = (
+        _enum_check("kind", PartnerKind, "kind"),
+        CheckConstraint("population IS NULL OR population >= 0", name="population"),
+        CheckConstraint("it_budget IS NULL OR it_budget >= 0", name="it_budget"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=200)
+    kind: str = PartnerKind.county.value
+    population: int | None = None
+    it_budget: float | None = None
+    cost_drivers: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ProposalPartner(SQLModel, table=True):
+    """Which governments take part in a proposal, and which one leads or hosts it."""
+
+    __tablename__ = "proposal_partner"
+    __table_args__ = (
+        UniqueConstraint("proposal_id", "partner_id"),
+        _enum_check("role", PartnerRole, "role"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True, ondelete="CASCADE")
+    partner_id: int = Field(foreign_key="partner.id", index=True)
+    role: str = PartnerRole.participant.value
+
+
+class TeamMember(SQLModel, table=True):
+    """A member of a proposal's Shared Service Assessment Team, from one partner government."""
+
+    __tablename__ = "team_member"
+    __table_args__ = (
+        UniqueConstraint("proposal_id", "name"),
+        _enum_check("team_role", TeamRole, "team_role"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
+    team_role: str = TeamRole.assessor.value
+    expertise: str = ""
+
+
+class Risk(SQLModel, table=True):
+    """One risk of a proposal, written as cause, event and consequence, with its stable key (LEG-03)."""
+
+    __tablename__ = "risk"
+    __table_args__ = (
+        UniqueConstraint("proposal_id", "risk_id"),
+        CheckConstraint(
+            "category IN ('legal', 'operational', 'financial', 'reputational', 'societal', 'cybersecurity')",
+            name="category",
+        ),
+        CheckConstraint("target_likelihood IS NULL OR target_likelihood BETWEEN 1 AND 5", name="target_likelihood"),
+        CheckConstraint("target_impact IS NULL OR target_impact BETWEEN 1 AND 5", name="target_impact"),
+        CheckConstraint("version >= 1", name="version"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True, ondelete="CASCADE")
+    risk_id: str = Field(max_length=40)
+    category: str
+    title: str = Field(max_length=300)
+    cause: str = ""
+    event: str = ""
+    consequence: str = ""
+    owner_partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
+    owner: str = ""
+    controls: str = ""
+    treatment: str | None = None
+    target_likelihood: int | None = None
+    target_impact: int | None = None
+    status: str = "Draft"
+    tags: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    template_id: str | None = None
+    version: int = 1
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+    updated_by: str = ""
+
+
+class Action(SQLModel, table=True):
+    """A treatment step for a risk: who does it, by when, what it costs and which partner pays."""
+
+    __tablename__ = "action"
+    __table_args__ = (
+        _enum_check("status", ActionStatus, "status"),
+        CheckConstraint("cost IS NULL OR cost >= 0", name="cost"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    risk_pk: int = Field(foreign_key="risk.id", index=True, ondelete="CASCADE")
+    description: str
+    owner: str = ""
+    due_date: dt.date | None = None
+    status: str = ActionStatus.planned.value
+    cost: float | None = None
+    paying_partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
+
+
+class Round(SQLModel, table=True):
+    """A round of blind scoring for one proposal and phase, numbered 1, 2, ... and open -> revealed -> closed."""
+
+    __tablename__ = "round"
+    __table_args__ = (
+        UniqueConstraint("proposal_id", "phase", "number"),
+        CheckConstraint("phase IN ('inherent', 'residual')", name="phase"),
+        _enum_check("status", RoundStatus, "status"),
+        CheckConstraint("number >= 1", name="number"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True, ondelete="CASCADE")
+    phase: str
+    number: int
+    status: str = RoundStatus.open.value
+    opened_at: dt.datetime = Field(default_factory=utcnow)
+    revealed_at: dt.datetime | None = None
+    closed_at: dt.datetime | None = None
+
+
+class Score(SQLModel, table=True):
+    """One assessor's blind score of one risk in one round; sending it again replaces it (an upsert)."""
+
+    __tablename__ = "score"
+    __table_args__ = (
+        UniqueConstraint("round_id", "assessor_id", "risk_pk"),
+        CheckConstraint("likelihood BETWEEN 1 AND 5", name="likelihood"),
+        CheckConstraint("impact BETWEEN 1 AND 5", name="impact"),
+        Index("ix_score_risk_round", "risk_pk", "round_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True, ondelete="CASCADE")
+    assessor_id: int = Field(foreign_key="team_member.id", index=True)
+    risk_pk: int = Field(foreign_key="risk.id", ondelete="CASCADE")
+    likelihood: int
+    impact: int
+    rationale: str = ""
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Consensus(SQLModel, table=True):
+    """The value the team agreed for a risk in a phase, overriding the aggregate, with any dissent."""
+
+    __tablename__ = "consensus"
+    __table_args__ = (
+        UniqueConstraint("risk_pk", "phase"),
+        CheckConstraint("phase IN ('inherent', 'residual')", name="phase"),
+        CheckConstraint("likelihood BETWEEN 1 AND 5", name="likelihood"),
+        CheckConstraint("impact BETWEEN 1 AND 5", name="impact"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    risk_pk: int = Field(foreign_key="risk.id", index=True, ondelete="CASCADE")
+    phase: str
+    likelihood: int
+    impact: int
+    rationale: str = ""
+    dissent: str = ""
+    recorded_by: str
+    recorded_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One change: who, when, what, before and after; `hash` chains it to the event before it."""
+
+    __tablename__ = "audit_event"
+    id: int | None = Field(default=None, primary_key=True)
+    at: str  # ISO timestamp, kept as text so the hash is computed over exactly what is stored
+    actor: str
+    action: str
+    entity: str
+    entity_id: str = ""
+    before: str = ""  # canonical JSON, or empty
+    after: str = ""
+    prev_hash: str
+    hash: str = Field(unique=True)

@@ -1,0 +1,1 @@
+"""The Streamlit pages: the only place besides app.py that imports streamlit."""

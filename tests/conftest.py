@@ -1,0 +1,69 @@
+"""A fresh database per test: a temporary SQLite file (WAL needs a file), and, for the storage tests, a fresh
+PostgreSQL database too when RISK_TEST_POSTGRES_URL is set."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, make_url, text
+
+from risk.db import make_engine, migrate
+
+PG_URL = os.environ.get("RISK_TEST_POSTGRES_URL", "")
+PG_SKIP_REASON = "RISK_TEST_POSTGRES_URL is not set: the PostgreSQL run of the storage tests is skipped"
+
+
+def pytest_report_header(config):
+    if PG_URL:
+        return f"storage tests: SQLite and PostgreSQL ({make_url(PG_URL).render_as_string(hide_password=True)})"
+    return f"storage tests: SQLite only ({PG_SKIP_REASON})"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'risk.db'}"
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url) -> Iterator[Engine]:
+    engine = make_engine(sqlite_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def _fresh_pg_database() -> Iterator[str]:
+    base = make_url(PG_URL)
+    name = f"risk_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, sqlite_url) -> Iterator[str]:
+    """The URL of a fresh, empty database: SQLite, then PostgreSQL when one is configured."""
+    if request.param == "sqlite":
+        yield sqlite_url
+        return
+    if not PG_URL:
+        pytest.skip(PG_SKIP_REASON)
+    yield from _fresh_pg_database()
+
+
+@pytest.fixture
+def engine(db_url) -> Iterator[Engine]:
+    """A migrated, empty database on each storage engine (the storage and service tests use this one)."""
+    eng = make_engine(db_url)
+    migrate(eng)
+    yield eng
+    eng.dispose()
