@@ -76,8 +76,8 @@ def test_non_monotone_matrix_is_refused_naming_the_cell_and_nothing_is_stored(sq
 
 
 def test_yaml_aliases_are_refused(sqlite_engine):
-    data = ("objects:\n  risk_matrix:\n  - ref_id: a\n    probability: &p [{name: a}]\n"
-            "    impact: *p\n    risk: *p\n    grid: []\n").encode()
+    data = (b"objects:\n  risk_matrix:\n  - ref_id: a\n    probability: &p [{name: a}]\n"
+            b"    impact: *p\n    risk: *p\n    grid: []\n")
     with pytest.raises(RefusedError, match="anchors and aliases"):
         import_matrix_file(sqlite_engine, data, actor="t")
     assert count_rows(sqlite_engine, MatrixRow) == 0

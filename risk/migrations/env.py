@@ -8,10 +8,10 @@ behind BEGIN IMMEDIATE, PostgreSQL behind an advisory lock.
 
 from alembic import context
 from sqlalchemy import text
+from sqlmodel import SQLModel
 
 import risk.models  # noqa: F401  (registers the tables)
 from risk.db import get_engine, is_sqlite, writer
-from sqlmodel import SQLModel
 
 MIGRATION_LOCK = 0x5249534B  # "RISK"
 

@@ -28,7 +28,7 @@ from risk.models import (
 )
 from risk.scoring import CATEGORIES, ConsensusValue
 from risk.services.matrices import get_matrix
-from risk.services.profile import FEEDING, as_date, group_rounds, build_views
+from risk.services.profile import FEEDING, as_date, build_views, group_rounds
 
 FORMAT_VERSION = 1
 
