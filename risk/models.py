@@ -300,3 +300,49 @@ class AuditEvent(SQLModel, table=True):
     after: str = ""
     prev_hash: str
     hash: str = Field(unique=True)
+
+
+class RoundResult(SQLModel, table=True):
+    """A revealed round's verdict on one risk, by every aggregation method, with mean and flags. Written once
+    when the round is revealed (its scores are frozen from then on), so profiles read it instead of raw scores."""
+
+    __tablename__ = "round_result"
+    __table_args__ = (
+        UniqueConstraint("round_id", "risk_pk"),
+        CheckConstraint("n >= 1", name="n"),
+        CheckConstraint(
+            "lik_upper_median BETWEEN 1 AND 5 AND imp_upper_median BETWEEN 1 AND 5 AND lik_max BETWEEN 1 AND 5 "
+            "AND imp_max BETWEEN 1 AND 5 AND lik_ojov BETWEEN 1 AND 5 AND imp_ojov BETWEEN 1 AND 5",
+            name="scores",
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True, ondelete="CASCADE")
+    risk_pk: int = Field(foreign_key="risk.id", index=True, ondelete="CASCADE")
+    n: int
+    lik_upper_median: int
+    imp_upper_median: int
+    lik_max: int
+    imp_max: int
+    lik_ojov: int
+    imp_ojov: int
+    mean_likelihood: float
+    mean_impact: float
+    flags: str = ""  # sorted flag names joined by ","
+
+
+class PartnerStrength(SQLModel, table=True):
+    """How well placed a partner is to support a capability of the shared service (0 none .. 5 excellent):
+    "seek the strengths of each participating government"."""
+
+    __tablename__ = "partner_strength"
+    __table_args__ = (
+        UniqueConstraint("proposal_id", "partner_id", "capability"),
+        CheckConstraint("score BETWEEN 0 AND 5", name="score"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True, ondelete="CASCADE")
+    partner_id: int = Field(foreign_key="partner.id", index=True)
+    capability: str = Field(max_length=100)
+    score: int
+    note: str = ""

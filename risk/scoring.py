@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
@@ -336,6 +336,40 @@ class RoundScores:
 
 
 @dataclass(frozen=True)
+class RoundResult:
+    """What a round says about one risk, for every aggregation method: computed once when the round is
+    revealed (its scores cannot change after that) and stored, so reading a profile needs no raw scores."""
+
+    round_number: int
+    n: int
+    by_method: tuple[tuple[str, int, int], ...]  # (method, likelihood, impact)
+    mean_likelihood: float
+    mean_impact: float
+    flags: tuple[str, ...]
+    when: dt.date | None = None
+
+    def value(self, method: str) -> tuple[int, int]:
+        for name, lik, imp in self.by_method:
+            if name == method:
+                return lik, imp
+        raise ValueError(f"unknown aggregation method {method!r}: expected one of {', '.join(AGGREGATIONS)}")
+
+
+def summarise_round(scores: RoundScores) -> RoundResult:
+    """Aggregate one risk's round by every method, with its mean and disagreement flags."""
+    liks, imps, partners = scores.likelihoods, scores.impacts, scores.partners
+    return RoundResult(
+        round_number=scores.round_number,
+        n=len(liks),
+        by_method=tuple((m, aggregate(liks, partners, m), aggregate(imps, partners, m)) for m in AGGREGATIONS),
+        mean_likelihood=mean_half_up(liks),
+        mean_impact=mean_half_up(imps),
+        flags=tuple(disagreement_flags(liks, imps, partners)),
+        when=scores.when,
+    )
+
+
+@dataclass(frozen=True)
 class ConsensusValue:
     likelihood: int
     impact: int
@@ -357,7 +391,6 @@ class Standing:
     assessors: int = 0
     round_number: int | None = None
     when: dt.date | None = None
-    extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -373,7 +406,7 @@ NO_VALUE = Standing(source="none")
 
 
 def standing_value(
-    rounds: Sequence[RoundScores],
+    rounds: Sequence[RoundResult | RoundScores],
     consensus: ConsensusValue | None,
     matrix: Matrix,
     method: str,
@@ -383,31 +416,28 @@ def standing_value(
     The consensus where one is recorded; otherwise the aggregate of the latest revealed or closed round in
     which the risk was scored. Flags (and the assessor count) are those of that latest round in both cases.
     """
-    latest = max((r for r in rounds if r.likelihoods), key=lambda r: r.round_number, default=None)
-    flags: tuple[str, ...] = ()
-    assessors = 0
-    means: tuple[float | None, float | None] = (None, None)
-    if latest is not None:
-        flags = tuple(disagreement_flags(latest.likelihoods, latest.impacts, latest.partners))
-        assessors = len(latest.likelihoods)
-        means = (mean_half_up(latest.likelihoods), mean_half_up(latest.impacts))
+    scored = [r if isinstance(r, RoundResult) else summarise_round(r) for r in rounds
+              if (r.n if isinstance(r, RoundResult) else len(r.likelihoods))]
+    latest = max(scored, key=lambda r: r.round_number, default=None)
     if consensus is not None:
         idx = matrix.level_index(consensus.likelihood, consensus.impact)
         return Standing(
             source="consensus", likelihood=consensus.likelihood, impact=consensus.impact,
-            level=matrix.levels[idx], level_index=idx, flags=flags, mean_likelihood=means[0],
-            mean_impact=means[1], assessors=assessors,
+            level=matrix.levels[idx], level_index=idx,
+            flags=latest.flags if latest else (),
+            mean_likelihood=latest.mean_likelihood if latest else None,
+            mean_impact=latest.mean_impact if latest else None,
+            assessors=latest.n if latest else 0,
             round_number=latest.round_number if latest else None, when=consensus.when,
         )
     if latest is None:
         return NO_VALUE
-    lik = aggregate(latest.likelihoods, latest.partners, method)
-    imp = aggregate(latest.impacts, latest.partners, method)
+    lik, imp = latest.value(method)
     idx = matrix.level_index(lik, imp)
     return Standing(
         source="aggregate", likelihood=lik, impact=imp, level=matrix.levels[idx], level_index=idx,
-        flags=flags, mean_likelihood=means[0], mean_impact=means[1], assessors=assessors,
-        round_number=latest.round_number, when=latest.when,
+        flags=latest.flags, mean_likelihood=latest.mean_likelihood, mean_impact=latest.mean_impact,
+        assessors=latest.n, round_number=latest.round_number, when=latest.when,
     )
 
 

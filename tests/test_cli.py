@@ -47,7 +47,7 @@ def test_every_command_has_help(cli):
 def test_init_creates_and_migrates_the_database(cli, sqlite_url):
     result = cli("init")
     assert result.exit_code == 0
-    assert "revision 0001" in result.stderr
+    assert "migrated to revision" in result.stderr
     assert Path(sqlite_url.removeprefix("sqlite:///")).exists()
 
 

@@ -26,9 +26,9 @@ from risk.models import (
     TeamMember,
     utcnow,
 )
-from risk.scoring import CATEGORIES, ConsensusValue
+from risk.scoring import CATEGORIES
 from risk.services.matrices import get_matrix
-from risk.services.profile import FEEDING, as_date, build_views, group_rounds
+from risk.services.profile import FEEDING, build_views, load_consensus, load_results
 
 FORMAT_VERSION = 1
 
@@ -78,15 +78,10 @@ def _proposal(session: Session, proposal: Proposal, partners: dict[int, Partner]
 
     name_of = {k: p.name for k, p in partners.items()}
     scores_by_risk: dict[int, list[Score]] = defaultdict(list)
-    grouped_rows = []
     for s in scores:
         scores_by_risk[s.risk_pk].append(s)
-        r = round_by_id[s.round_id]
-        grouped_rows.append((s.risk_pk, r.phase, r.number, r.revealed_at, r.closed_at, s.likelihood, s.impact,
-                             member_by_id[s.assessor_id].partner_id))
-    consensus = {(c.risk_pk, c.phase): ConsensusValue(c.likelihood, c.impact, as_date(c.recorded_at))
-                 for c in consensus_rows}
-    views = build_views(proposal, matrix, list(risks), group_rounds(grouped_rows), consensus, name_of)
+    views = build_views(proposal, matrix, list(risks), load_results(session, proposal_id=pid),
+                        load_consensus(session, proposal_id=pid), name_of)
     consensus_full = {(c.risk_pk, c.phase): c for c in consensus_rows}
     actions_by_risk: dict[int, list[Action]] = defaultdict(list)
     for a in actions:

@@ -1,5 +1,6 @@
 """A proposal's risk profile: every risk's standing inherent and residual value, level, flags, appetite and
-review date. Only revealed and closed rounds are read: blind scores never leave the database."""
+review date. Only revealed and closed rounds are read (blind scores never leave the database), through the
+round results stored when each round was revealed."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from sqlmodel import Session
 
 from risk import scoring
 from risk.errors import NotFoundError
-from risk.models import Consensus, Partner, Proposal, Risk, Round, Score, TeamMember
-from risk.scoring import ConsensusValue, Matrix, RoundScores, Standing
+from risk.models import Consensus, Partner, Proposal, Risk, Round
+from risk.models import RoundResult as RoundResultRow
+from risk.scoring import AGGREGATIONS, ConsensusValue, Matrix, RoundResult, Standing
 from risk.services.matrices import get_matrix
 
 FEEDING = ("revealed", "closed")
@@ -43,61 +45,63 @@ def as_date(value: dt.datetime | None) -> dt.date | None:
     return value.date() if value is not None else None
 
 
-def _score_rows(session: Session, *, proposal_id: int | None = None, risk_pk: int | None = None):
-    q = (
-        select(Score.risk_pk, Round.phase, Round.number, Round.revealed_at, Round.closed_at, Score.likelihood,
-               Score.impact, TeamMember.partner_id)
-        .join(Round, Round.id == Score.round_id)
-        .join(TeamMember, TeamMember.id == Score.assessor_id)
-        .where(Round.status.in_(FEEDING))
-    )
+_RESULT_COLUMNS = (
+    RoundResultRow.risk_pk, Round.phase, Round.number, Round.revealed_at, Round.closed_at, RoundResultRow.n,
+    RoundResultRow.lik_upper_median, RoundResultRow.imp_upper_median, RoundResultRow.lik_max,
+    RoundResultRow.imp_max, RoundResultRow.lik_ojov, RoundResultRow.imp_ojov, RoundResultRow.mean_likelihood,
+    RoundResultRow.mean_impact, RoundResultRow.flags,
+)
+
+
+def load_results(session: Session, *, proposal_id: int | None = None, risk_pk: int | None = None
+                 ) -> dict[tuple[int, str], list[RoundResult]]:
+    """Stored round results of revealed and closed rounds, by (risk, phase)."""
+    q = select(*_RESULT_COLUMNS).join(Round, Round.id == RoundResultRow.round_id).where(Round.status.in_(FEEDING))
     if proposal_id is not None:
         q = q.where(Round.proposal_id == proposal_id)
     if risk_pk is not None:
-        q = q.where(Score.risk_pk == risk_pk)
-    return session.execute(q).all()
-
-
-def group_rounds(rows) -> dict[tuple[int, str], list[RoundScores]]:
-    bucket: dict[tuple[int, str, int], tuple[list[int], list[int], list[object], dt.date | None]] = {}
-    for risk_pk, phase, number, revealed_at, closed_at, lik, imp, partner in rows:
-        key = (risk_pk, phase, number)
-        if key not in bucket:
-            bucket[key] = ([], [], [], as_date(closed_at or revealed_at))
-        b = bucket[key]
-        b[0].append(lik)
-        b[1].append(imp)
-        b[2].append(partner)
-    out: dict[tuple[int, str], list[RoundScores]] = defaultdict(list)
-    for (risk_pk, phase, number), (liks, imps, partners, when) in bucket.items():
-        out[(risk_pk, phase)].append(RoundScores(number, tuple(liks), tuple(imps), tuple(partners), when))
+        q = q.where(RoundResultRow.risk_pk == risk_pk)
+    out: dict[tuple[int, str], list[RoundResult]] = defaultdict(list)
+    for (risk, phase, number, revealed_at, closed_at, n, lu, iu, lm, im, lo, io, ml, mi,
+         flags) in session.execute(q):
+        out[(risk, phase)].append(RoundResult(
+            round_number=number, n=n,
+            by_method=((AGGREGATIONS[0], lu, iu), (AGGREGATIONS[1], lm, im), (AGGREGATIONS[2], lo, io)),
+            mean_likelihood=ml, mean_impact=mi, flags=tuple(flags.split(",")) if flags else (),
+            when=as_date(closed_at or revealed_at),
+        ))
     return out
+
+
+def load_consensus(session: Session, *, proposal_id: int | None = None, risk_pk: int | None = None
+                   ) -> dict[tuple[int, str], ConsensusValue]:
+    q = select(Consensus.risk_pk, Consensus.phase, Consensus.likelihood, Consensus.impact, Consensus.recorded_at)
+    if proposal_id is not None:
+        q = q.join(Risk, Risk.id == Consensus.risk_pk).where(Risk.proposal_id == proposal_id)
+    if risk_pk is not None:
+        q = q.where(Consensus.risk_pk == risk_pk)
+    return {(r, p): ConsensusValue(lik, imp, as_date(at)) for r, p, lik, imp, at in session.execute(q)}
 
 
 def risk_standing(engine: Engine, risk_pk: int, phase: str, matrix: Matrix, method: str, *,
                   with_consensus: bool = True) -> Standing:
     with Session(engine) as session:
-        rounds = group_rounds(_score_rows(session, risk_pk=risk_pk)).get((risk_pk, phase), [])
-        consensus = None
-        if with_consensus:
-            c = session.execute(select(Consensus).where(Consensus.risk_pk == risk_pk, Consensus.phase == phase)
-                                ).scalar_one_or_none()
-            if c is not None:
-                consensus = ConsensusValue(c.likelihood, c.impact, as_date(c.recorded_at))
-    return scoring.standing_value(rounds, consensus, matrix, method)
+        results = load_results(session, risk_pk=risk_pk).get((risk_pk, phase), [])
+        consensus = load_consensus(session, risk_pk=risk_pk).get((risk_pk, phase)) if with_consensus else None
+    return scoring.standing_value(results, consensus, matrix, method)
 
 
-def build_views(proposal: Proposal, matrix: Matrix, risks: list[Risk], rounds, consensus, partner_names,
+def build_views(proposal: Proposal, matrix: Matrix, risks: list[Risk], results, consensus, partner_names,
                 ) -> list[RiskView]:
-    """Pure assembly of the views from rows already read (also used by the bulk exports)."""
+    """Pure assembly of the views from rows already read."""
     views = []
+    appetites = proposal.appetite or {}
     for risk in risks:
         values = {}
         for phase in scoring.PHASES:
-            c = consensus.get((risk.id, phase))
-            values[phase] = scoring.standing_value(rounds.get((risk.id, phase), []), c, matrix,
-                                                   proposal.aggregation)
-        appetite = (proposal.appetite or {}).get(risk.category, scoring.DEFAULT_APPETITE)
+            values[phase] = scoring.standing_value(results.get((risk.id, phase), ()),
+                                                   consensus.get((risk.id, phase)), matrix, proposal.aggregation)
+        appetite = appetites.get(risk.category, scoring.DEFAULT_APPETITE)
         residual = values["residual"]
         reviewed = residual if residual.source != "none" else values["inherent"]
         views.append(RiskView(
@@ -121,13 +125,10 @@ def proposal_profile(engine: Engine, proposal_id: int) -> ProposalProfile:
         matrix = get_matrix(session, proposal.matrix)
         risks = list(session.execute(
             select(Risk).where(Risk.proposal_id == proposal_id).order_by(Risk.id)).scalars())
-        rounds = group_rounds(_score_rows(session, proposal_id=proposal_id))
-        consensus = {
-            (c.risk_pk, c.phase): ConsensusValue(c.likelihood, c.impact, as_date(c.recorded_at))
-            for c in session.execute(
-                select(Consensus).join(Risk, Risk.id == Consensus.risk_pk).where(Risk.proposal_id == proposal_id)
-            ).scalars()
-        }
-        partner_names = dict(session.execute(select(Partner.id, Partner.name)).all())
-    return ProposalProfile(proposal, matrix, build_views(proposal, matrix, risks, rounds, consensus,
+        results = load_results(session, proposal_id=proposal_id)
+        consensus = load_consensus(session, proposal_id=proposal_id)
+        owners = {r.owner_partner_id for r in risks if r.owner_partner_id is not None}
+        partner_names = dict(session.execute(select(Partner.id, Partner.name).where(Partner.id.in_(owners)))
+                             .all()) if owners else {}
+    return ProposalProfile(proposal, matrix, build_views(proposal, matrix, risks, results, consensus,
                                                          partner_names))

@@ -47,8 +47,19 @@ def _move(engine: Engine, actor: str, round_id: int, came_from: str, to: str, st
 
 
 def reveal_round(engine: Engine, *, actor: str, round_id: int) -> None:
-    """Show the round's scores to the team; from now on they feed values, charts and exports."""
-    _move(engine, actor, round_id, RoundStatus.open.value, RoundStatus.revealed.value, "revealed_at")
+    """Show the round's scores to the team; from now on they feed values, charts and exports. The round's
+    verdict on each risk is computed here once and stored, since its scores can no longer change."""
+    from risk.services.results import store_round_results
+
+    with store.write(engine, actor) as unit:
+        rnd = unit.session.get(Round, round_id)
+        if rnd is None:
+            raise NotFoundError(f"round {round_id} does not exist")
+        if rnd.status != RoundStatus.open.value:
+            raise RefusedError(f"round {rnd.phase} {rnd.number} is {rnd.status}; only an open round can be revealed")
+        store.update(unit=unit, obj=rnd, entity="round",
+                     changes={"status": RoundStatus.revealed.value, "revealed_at": utcnow()})
+        store_round_results(unit, round_id)
 
 
 def close_round(engine: Engine, *, actor: str, round_id: int) -> None:
