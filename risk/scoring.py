@@ -369,6 +369,61 @@ def summarise_round(scores: RoundScores) -> RoundResult:
     )
 
 
+def _upper_median_rows(sorted_values: np.ndarray) -> np.ndarray:
+    return sorted_values[:, sorted_values.shape[1] // 2]
+
+
+def summarise_panel(likelihoods: np.ndarray, impacts: np.ndarray, partners: Sequence[object],
+                    round_number: int, when: dt.date | None = None) -> list[RoundResult]:
+    """`summarise_round` for many risks at once, when the same panel scored every one of them.
+
+    likelihoods[g, k] and impacts[g, k] are assessor k's scores of risk g; partners[k] is assessor k's partner.
+    Vectorised with numpy for bulk loads; gives exactly what summarise_round gives risk by risk (a test checks).
+    """
+    lik = np.sort(np.asarray(likelihoods, dtype=np.int64), axis=1)
+    imp = np.sort(np.asarray(impacts, dtype=np.int64), axis=1)
+    g, n = lik.shape
+    groups: dict[object, list[int]] = {}
+    for k, p in enumerate(partners):
+        groups.setdefault(p, []).append(k)
+    raw_l = np.asarray(likelihoods, dtype=np.int64)
+    raw_i = np.asarray(impacts, dtype=np.int64)
+
+    def per_axis(sorted_v: np.ndarray, raw: np.ndarray):
+        um = _upper_median_rows(sorted_v)
+        mx = sorted_v[:, -1]
+        by_partner = np.stack([_upper_median_rows(np.sort(raw[:, idx], axis=1)) for idx in groups.values()], axis=1)
+        ojov = _upper_median_rows(np.sort(by_partner, axis=1))
+        total = sorted_v.sum(axis=1)
+        mean = (20 * total + n) // (2 * n) / 10  # half up to one decimal, in integers
+        q1, q3 = np.percentile(sorted_v.astype(float), [25, 75], axis=1)
+        flags = {
+            "range": (mx - sorted_v[:, 0]) >= 3,
+            "iqr": (q3 - q1) >= 2 - 1e-9,
+            "spread": (np.abs(sorted_v - um[:, None]) <= 1).sum(axis=1) * 10 < 7 * n,
+            "polarised": (3 * (sorted_v <= 2).sum(axis=1) >= n) & (3 * (sorted_v >= 4).sum(axis=1) >= n),
+            "partners": ((by_partner.max(axis=1) - by_partner.min(axis=1)) >= 2) if len(groups) >= 2
+            else np.zeros(g, dtype=bool),
+        }
+        return um, mx, ojov, mean, flags
+
+    lu, lm, lo, lmean, lflags = per_axis(lik, raw_l)
+    iu, im, io, imean, iflags = per_axis(imp, raw_i)
+    raised = {name: (lflags[name] | iflags[name]).tolist() for name in FLAGS}
+    out = []
+    lu, lm, lo, iu, im, io = (a.tolist() for a in (lu, lm, lo, iu, im, io))
+    lmean, imean = lmean.tolist(), imean.tolist()
+    for r in range(g):
+        out.append(RoundResult(
+            round_number=round_number, n=n,
+            by_method=(("upper_median", lu[r], iu[r]), ("max", lm[r], im[r]),
+                       ("one_jurisdiction_one_vote", lo[r], io[r])),
+            mean_likelihood=lmean[r], mean_impact=imean[r],
+            flags=tuple(name for name in FLAGS if raised[name][r]), when=when,
+        ))
+    return out
+
+
 @dataclass(frozen=True)
 class ConsensusValue:
     likelihood: int

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -11,6 +13,9 @@ from tests.builders import make_proposal
 
 @pytest.fixture
 def app_db(sqlite_url, monkeypatch):
+    # AppTest runs the script as __main__ and leaves it in sys.modules; a later test that spawns processes
+    # would then re-run app.py in each child. Put the real __main__ back afterwards.
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
     monkeypatch.setenv("RISK_DATABASE_URL", sqlite_url)
     engine = get_engine(sqlite_url)
     migrate(engine)

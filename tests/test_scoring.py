@@ -225,3 +225,21 @@ def test_risk_sentence_follows_the_orange_book_form():
     assert scoring.risk_sentence("IT staff are thin", "x", "y").startswith("Because IT staff")
     s = scoring.risk_sentence("the host has one DBA", "the DBA leaves", "an outage")
     assert s == "Because the host has one DBA, the DBA leaves may occur, leading to an outage."
+
+
+def test_vectorised_panel_summary_equals_the_risk_by_risk_rules():
+    import random
+
+    import numpy as np
+
+    rng = random.Random(7)
+    for trial in range(40):
+        n = rng.randint(1, 9)
+        g = rng.randint(1, 30)
+        partners = [rng.choice("ABCD") for _ in range(n)]
+        lik = np.array([[rng.randint(1, 5) for _ in range(n)] for _ in range(g)])
+        imp = np.array([[rng.randint(1, 5) for _ in range(n)] for _ in range(g)])
+        fast = scoring.summarise_panel(lik, imp, partners, round_number=2)
+        slow = [scoring.summarise_round(RoundScores(2, tuple(lik[r].tolist()), tuple(imp[r].tolist()),
+                                                    tuple(partners))) for r in range(g)]
+        assert fast == slow, f"trial {trial}"
