@@ -20,9 +20,11 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pret
 matrix_app = typer.Typer(help="Risk matrices: list, show, and import CISO Assistant files.", no_args_is_help=True)
 proposals_app = typer.Typer(help="Shared-service proposals.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log and its hash chain.", no_args_is_help=True)
+catalogue_app = typer.Typer(help="The starter catalogue of shared-service risk templates.", no_args_is_help=True)
 app.add_typer(matrix_app, name="matrix")
 app.add_typer(proposals_app, name="proposals")
 app.add_typer(audit_app, name="audit")
+app.add_typer(catalogue_app, name="catalogue")
 
 
 class Format(StrEnum):
@@ -194,6 +196,70 @@ def export(
         tmp.write_bytes(data)
         tmp.replace(target)  # a reader never sees half a file
         say(f"wrote {target} ({len(data):,} bytes)")
+
+
+@catalogue_app.command("list")
+def catalogue_list(
+    category: Annotated[str | None, typer.Option(help="Only this category (key or name, any case).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """The risk templates, in cause, event, consequence form, with treatment, tags and sources."""
+    from risk.catalogue import templates
+    from risk.scoring import category_key
+
+    try:
+        key = category_key(category) if category else None
+    except ValueError as exc:
+        raise refuse(f"--category: {exc}") from None
+    items = templates(key)
+    if fmt == Format.json:
+        print_json([t.as_dict() for t in items])
+    else:
+        print_table([{"id": t.template_id, "category": t.category, "title": t.title, "treatment": t.treatment,
+                      "tags": ", ".join(t.tags)} for t in items], ["id", "category", "title", "treatment", "tags"])
+
+
+class Progress:
+    """Progress on standard error: a line every tenth of the work (and at the end)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.last = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        step = done * 10 // total
+        if step != self.last or done == total:
+            self.last = step
+            say(f"{self.what}: {done}/{total} proposals")
+
+
+@app.command()
+def demo(
+    synthetic: Annotated[bool, typer.Option("--synthetic", help="Generate a synthetic portfolio instead.")] = False,
+    proposals: Annotated[int, typer.Option(min=1, help="Synthetic: number of proposals.")] = 10,
+    risks: Annotated[int, typer.Option(min=1, max=500, help="Synthetic: risks per proposal.")] = 40,
+    assessors: Annotated[int, typer.Option(min=1, max=100, help="Synthetic: assessors per proposal.")] = 8,
+    seed: Annotated[int, typer.Option(help="Synthetic: random seed; the same seed gives the same data.")] = 1,
+) -> None:
+    """Load the demo portfolio (three realistic proposals), or a synthetic one with --synthetic."""
+    from risk.services.portfolio import load_demo, load_synthetic
+
+    eng = engine()
+    try:
+        if synthetic:
+            result = load_synthetic(eng, actor=state.actor, proposals=proposals, risks=risks, assessors=assessors,
+                                    seed=seed, progress=Progress(f"synthetic seed {seed}"))
+            what = f"synthetic portfolio with seed {seed}"
+        else:
+            result = load_demo(eng, actor=state.actor, progress=Progress("demo"))
+            what = "demo portfolio"
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
+    ids = ", ".join(map(str, result.proposal_ids[:10])) + (" ..." if len(result.proposal_ids) > 10 else "")
+    if result.loaded:
+        say(f"loaded the {what}: {len(result.proposal_ids)} proposals (ids {ids})")
+    else:
+        say(f"the {what} is already there (proposal ids {ids}); nothing was added")
 
 
 @audit_app.command("verify")
