@@ -17,7 +17,7 @@ from risk.models import Proposal, Score
 from risk.services.export import export_document
 from risk.services.matrices import load_matrix
 from risk.services.portfolio import load_demo, load_synthetic
-from risk.store import count_rows
+from risk.store import count_rows, verify_chain
 
 RISK = str(Path(sys.executable).with_name("risk"))
 VOLATILE = {"id", "exported_at", "created_at", "updated_at", "opened_at", "revealed_at", "closed_at",
