@@ -7,6 +7,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -147,8 +149,12 @@ class Matrix:
 
         A five-level matrix maps one to one; others spread evenly, rounded half up (4 levels -> 0, 1, 3, 4).
         """
+        return self.ranks[level_index]
+
+    @cached_property
+    def ranks(self) -> tuple[int, ...]:
         steps = len(self.levels) - 1
-        return int(Decimal(level_index * 4) / Decimal(steps) + Decimal("0.5"))
+        return tuple(int(Decimal(i * 4) / Decimal(steps) + Decimal("0.5")) for i in range(len(self.levels)))
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -234,6 +240,7 @@ DEFAULT_MATRIX = NIST_800_30.name
 # --- aggregation (DOMAIN.md section 5) ------------------------------------------------------------
 
 AGGREGATIONS = ("upper_median", "max", "one_jurisdiction_one_vote")
+AGGREGATION_INDEX = {name: k for k, name in enumerate(AGGREGATIONS)}
 DEFAULT_AGGREGATION = "upper_median"
 
 
@@ -335,14 +342,14 @@ class RoundScores:
     when: dt.date | None = None
 
 
-@dataclass(frozen=True)
-class RoundResult:
+class RoundResult(NamedTuple):
     """What a round says about one risk, for every aggregation method: computed once when the round is
-    revealed (its scores cannot change after that) and stored, so reading a profile needs no raw scores."""
+    revealed (its scores cannot change after that) and stored, so reading a profile needs no raw scores.
+    (A NamedTuple: profiles build thousands of these, and tuples are cheap to make.)"""
 
     round_number: int
     n: int
-    by_method: tuple[tuple[str, int, int], ...]  # (method, likelihood, impact)
+    by_method: tuple[tuple[str, int, int], ...]  # (method, likelihood, impact), in AGGREGATIONS order
     mean_likelihood: float
     mean_impact: float
     flags: tuple[str, ...]
@@ -373,27 +380,43 @@ def _upper_median_rows(sorted_values: np.ndarray) -> np.ndarray:
     return sorted_values[:, sorted_values.shape[1] // 2]
 
 
-def summarise_panel(likelihoods: np.ndarray, impacts: np.ndarray, partners: Sequence[object],
-                    round_number: int, when: dt.date | None = None) -> list[RoundResult]:
-    """`summarise_round` for many risks at once, when the same panel scored every one of them.
+_EMPTY = 99  # sorts after every score: marks "no value here" in the vectorised per-partner medians
 
-    likelihoods[g, k] and impacts[g, k] are assessor k's scores of risk g; partners[k] is assessor k's partner.
-    Vectorised with numpy for bulk loads; gives exactly what summarise_round gives risk by risk (a test checks).
+
+def _masked_upper_median(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Upper median per row over the cells where `mask` is true, and how many there were."""
+    filled = np.sort(np.where(mask, values, _EMPTY), axis=1)
+    count = mask.sum(axis=1)
+    pos = np.minimum(count // 2, values.shape[1] - 1)
+    return np.take_along_axis(filled, pos[:, None], axis=1)[:, 0], count
+
+
+def summarise_arrays(likelihoods: np.ndarray, impacts: np.ndarray, slots: np.ndarray) -> dict[str, np.ndarray]:
+    """The round results of many risks at once, as arrays: each row one risk's panel of n scores.
+
+    likelihoods[g, k] and impacts[g, k] are the k-th score of row g, and slots[g, k] a small integer naming that
+    assessor's partner within the row (0, 1, 2, ...). Keys: lik_<method>, imp_<method> for each aggregation
+    method, mean_likelihood, mean_impact, and one boolean array per flag. Gives exactly what summarise_round
+    gives risk by risk (a test checks).
     """
-    lik = np.sort(np.asarray(likelihoods, dtype=np.int64), axis=1)
-    imp = np.sort(np.asarray(impacts, dtype=np.int64), axis=1)
-    g, n = lik.shape
-    groups: dict[object, list[int]] = {}
-    for k, p in enumerate(partners):
-        groups.setdefault(p, []).append(k)
     raw_l = np.asarray(likelihoods, dtype=np.int64)
     raw_i = np.asarray(impacts, dtype=np.int64)
+    slots = np.asarray(slots, dtype=np.int64)
+    g, n = raw_l.shape
+    n_slots = int(slots.max()) + 1 if slots.size else 0
 
-    def per_axis(sorted_v: np.ndarray, raw: np.ndarray):
+    def per_axis(raw: np.ndarray):
+        sorted_v = np.sort(raw, axis=1)
         um = _upper_median_rows(sorted_v)
         mx = sorted_v[:, -1]
-        by_partner = np.stack([_upper_median_rows(np.sort(raw[:, idx], axis=1)) for idx in groups.values()], axis=1)
-        ojov = _upper_median_rows(np.sort(by_partner, axis=1))
+        medians = np.full((g, n_slots), _EMPTY)
+        for j in range(n_slots):
+            med, count = _masked_upper_median(raw, slots == j)
+            medians[:, j] = np.where(count > 0, med, _EMPTY)
+        present = medians != _EMPTY
+        ojov, n_present = _masked_upper_median(medians, present)
+        spread_of_partners = np.where(present, medians, -_EMPTY).max(axis=1) - np.where(present, medians, _EMPTY).min(
+            axis=1)
         total = sorted_v.sum(axis=1)
         mean = (20 * total + n) // (2 * n) / 10  # half up to one decimal, in integers
         q1, q3 = np.percentile(sorted_v.astype(float), [25, 75], axis=1)
@@ -402,37 +425,63 @@ def summarise_panel(likelihoods: np.ndarray, impacts: np.ndarray, partners: Sequ
             "iqr": (q3 - q1) >= 2 - 1e-9,
             "spread": (np.abs(sorted_v - um[:, None]) <= 1).sum(axis=1) * 10 < 7 * n,
             "polarised": (3 * (sorted_v <= 2).sum(axis=1) >= n) & (3 * (sorted_v >= 4).sum(axis=1) >= n),
-            "partners": ((by_partner.max(axis=1) - by_partner.min(axis=1)) >= 2) if len(groups) >= 2
-            else np.zeros(g, dtype=bool),
+            "partners": (n_present >= 2) & (spread_of_partners >= 2),
         }
-        return um, mx, ojov, mean, flags
+        return {"upper_median": um, "max": mx, "one_jurisdiction_one_vote": ojov}, mean, flags
 
-    lu, lm, lo, lmean, lflags = per_axis(lik, raw_l)
-    iu, im, io, imean, iflags = per_axis(imp, raw_i)
-    raised = {name: (lflags[name] | iflags[name]).tolist() for name in FLAGS}
-    out = []
-    lu, lm, lo, iu, im, io = (a.tolist() for a in (lu, lm, lo, iu, im, io))
-    lmean, imean = lmean.tolist(), imean.tolist()
-    for r in range(g):
-        out.append(RoundResult(
-            round_number=round_number, n=n,
-            by_method=(("upper_median", lu[r], iu[r]), ("max", lm[r], im[r]),
-                       ("one_jurisdiction_one_vote", lo[r], io[r])),
-            mean_likelihood=lmean[r], mean_impact=imean[r],
-            flags=tuple(name for name in FLAGS if raised[name][r]), when=when,
-        ))
+    l_by, l_mean, l_flags = per_axis(raw_l)
+    i_by, i_mean, i_flags = per_axis(raw_i)
+    out: dict[str, np.ndarray] = {"mean_likelihood": l_mean, "mean_impact": i_mean}
+    for method in AGGREGATIONS:
+        out[f"lik_{method}"] = l_by[method]
+        out[f"imp_{method}"] = i_by[method]
+    for name in FLAGS:
+        out[name] = l_flags[name] | i_flags[name]
     return out
 
 
-@dataclass(frozen=True)
-class ConsensusValue:
+def flag_strings(arrays: dict[str, np.ndarray]) -> list[str]:
+    """The raised flags of each row, sorted and joined by ","."""
+    raised = [arrays[name].tolist() for name in FLAGS]
+    return [",".join(name for name, row in zip(FLAGS, column, strict=True) if row)
+            for column in zip(*raised, strict=True)]
+
+
+def summarise_rows(likelihoods: np.ndarray, impacts: np.ndarray, slots: np.ndarray, round_numbers: Sequence[int],
+                   whens: Sequence[dt.date | None]) -> list[RoundResult]:
+    """summarise_arrays as RoundResult objects."""
+    a = summarise_arrays(likelihoods, impacts, slots)
+    n = np.asarray(likelihoods).shape[1]
+    cols = {k: v.tolist() for k, v in a.items() if k not in FLAGS}
+    flags = flag_strings(a)
+    return [
+        RoundResult(
+            round_number=round_numbers[r], n=n,
+            by_method=tuple((m, cols[f"lik_{m}"][r], cols[f"imp_{m}"][r]) for m in AGGREGATIONS),
+            mean_likelihood=cols["mean_likelihood"][r], mean_impact=cols["mean_impact"][r],
+            flags=tuple(flags[r].split(",")) if flags[r] else (), when=whens[r],
+        )
+        for r in range(len(flags))
+    ]
+
+
+def summarise_panel(likelihoods: np.ndarray, impacts: np.ndarray, partners: Sequence[object],
+                    round_number: int, when: dt.date | None = None) -> list[RoundResult]:
+    """summarise_rows for a round in which the same panel (partners[k] for column k) scored every risk."""
+    lik = np.asarray(likelihoods)
+    keys: dict[object, int] = {}
+    slot_row = np.array([keys.setdefault(p, len(keys)) for p in partners], dtype=np.int64)
+    g = lik.shape[0]
+    return summarise_rows(lik, impacts, np.broadcast_to(slot_row, lik.shape), [round_number] * g, [when] * g)
+
+
+class ConsensusValue(NamedTuple):
     likelihood: int
     impact: int
     when: dt.date | None = None
 
 
-@dataclass(frozen=True)
-class Standing:
+class Standing(NamedTuple):
     """A risk's value in one phase and where it comes from: `consensus`, `aggregate` or `none`."""
 
     source: str
@@ -471,29 +520,28 @@ def standing_value(
     The consensus where one is recorded; otherwise the aggregate of the latest revealed or closed round in
     which the risk was scored. Flags (and the assessor count) are those of that latest round in both cases.
     """
-    scored = [r if isinstance(r, RoundResult) else summarise_round(r) for r in rounds
-              if (r.n if isinstance(r, RoundResult) else len(r.likelihoods))]
-    latest = max(scored, key=lambda r: r.round_number, default=None)
+    latest = None
+    for r in rounds:
+        if not isinstance(r, RoundResult):
+            if not r.likelihoods:
+                continue
+            r = summarise_round(r)
+        if r.n and (latest is None or r.round_number > latest.round_number):
+            latest = r
     if consensus is not None:
-        idx = matrix.level_index(consensus.likelihood, consensus.impact)
-        return Standing(
-            source="consensus", likelihood=consensus.likelihood, impact=consensus.impact,
-            level=matrix.levels[idx], level_index=idx,
-            flags=latest.flags if latest else (),
-            mean_likelihood=latest.mean_likelihood if latest else None,
-            mean_impact=latest.mean_impact if latest else None,
-            assessors=latest.n if latest else 0,
-            round_number=latest.round_number if latest else None, when=consensus.when,
-        )
-    if latest is None:
+        lik, imp, when = consensus
+        if latest is None:
+            idx = matrix.grid[lik - 1][imp - 1]
+            return Standing("consensus", lik, imp, matrix.levels[idx], idx, (), None, None, 0, None, when)
+    elif latest is None:
         return NO_VALUE
-    lik, imp = latest.value(method)
-    idx = matrix.level_index(lik, imp)
-    return Standing(
-        source="aggregate", likelihood=lik, impact=imp, level=matrix.levels[idx], level_index=idx,
-        flags=latest.flags, mean_likelihood=latest.mean_likelihood, mean_impact=latest.mean_impact,
-        assessors=latest.n, round_number=latest.round_number, when=latest.when,
-    )
+    else:
+        lik, imp = latest.by_method[AGGREGATION_INDEX[method]][1:] if method in AGGREGATION_INDEX \
+            else latest.value(method)
+        when = latest.when
+    idx = matrix.grid[lik - 1][imp - 1]  # values from the rules or the database are whole numbers 1-5
+    return Standing("consensus" if consensus is not None else "aggregate", lik, imp, matrix.levels[idx], idx,
+                    latest.flags, latest.mean_likelihood, latest.mean_impact, latest.n, latest.round_number, when)
 
 
 # --- appetite and review (DOMAIN.md section 6) ----------------------------------------------------

@@ -243,3 +243,20 @@ def test_vectorised_panel_summary_equals_the_risk_by_risk_rules():
         slow = [scoring.summarise_round(RoundScores(2, tuple(lik[r].tolist()), tuple(imp[r].tolist()),
                                                     tuple(partners))) for r in range(g)]
         assert fast == slow, f"trial {trial}"
+
+
+def test_vectorised_rows_with_a_different_partner_layout_per_row_equal_the_rules():
+    import random
+
+    import numpy as np
+
+    rng = random.Random(11)
+    for n in range(1, 10):
+        g = 25
+        slots = np.array([[rng.randrange(4) for _ in range(n)] for _ in range(g)])
+        lik = np.array([[rng.randint(1, 5) for _ in range(n)] for _ in range(g)])
+        imp = np.array([[rng.randint(1, 5) for _ in range(n)] for _ in range(g)])
+        fast = scoring.summarise_rows(lik, imp, slots, [1] * g, [None] * g)
+        slow = [scoring.summarise_round(RoundScores(1, tuple(lik[r].tolist()), tuple(imp[r].tolist()),
+                                                    tuple(slots[r].tolist()))) for r in range(g)]
+        assert fast == slow, n

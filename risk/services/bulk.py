@@ -7,13 +7,15 @@ the row count and a digest, so that other writers get their turn between proposa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
+from sqlmodel import SQLModel
 
 from risk import scoring, store
 from risk.errors import RefusedError
@@ -40,7 +42,6 @@ from risk.models import (
 )
 from risk.models import RoundResult as RoundResultRow
 from risk.services.matrices import get_matrix
-from risk.services.results import result_row, results_from_scores
 
 
 @dataclass
@@ -70,6 +71,37 @@ class ProposalBundle:
 
 def _refuse(where: str, message: str) -> RefusedError:
     return RefusedError(f"{where}: {message}")
+
+
+_VALID_SCORES = frozenset(range(1, 6))
+
+
+def _scores_look_valid(scores: list[tuple], risk_ids: set[str], scorers: set[str]) -> bool:
+    """The common case, checked with set operations in C: every score valid, no duplicates."""
+    if not scores:
+        return True
+    rids, assessors, liks, imps, _ = zip(*scores, strict=True)
+    return ({type(v) for v in liks} | {type(v) for v in imps}) == {int} \
+        and set(liks) <= _VALID_SCORES and set(imps) <= _VALID_SCORES \
+        and set(rids) <= risk_ids and set(assessors) <= scorers \
+        and len(set(zip(rids, assessors, strict=True))) == len(scores)
+
+
+def _find_bad_score(scores: list[tuple], risk_ids: set[str], scorers: set[str], where: str, label: str) -> None:
+    """Walk the scores to name the first bad one (only when the fast check failed)."""
+    keys = set()
+    for k, (rid, assessor, lik, imp, _why) in enumerate(scores, start=1):
+        if rid not in risk_ids:
+            raise _refuse(where, f"{label} score {k}: risk_id {rid!r} is not a risk of this proposal")
+        if assessor not in scorers:
+            raise _refuse(where, f"{label} score {k}: {assessor!r} is not an assessor on the team")
+        for name, value in (("likelihood", lik), ("impact", imp)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+                raise _refuse(where, f"{label} score {k} ({rid}, {assessor}): {name}: expected a whole "
+                                     f"number from 1 to 5, got {value!r}")
+        if (rid, assessor) in keys:
+            raise _refuse(where, f"{label} score {k}: {assessor} scored {rid} twice")
+        keys.add((rid, assessor))
 
 
 def validate(bundle: ProposalBundle, where: str) -> None:
@@ -128,20 +160,9 @@ def validate(bundle: ProposalBundle, where: str) -> None:
         if (rnd.phase, rnd.number) in seen_rounds:
             raise _refuse(where, f"{label}: appears twice")
         seen_rounds.add((rnd.phase, rnd.number))
-        keys = set()
-        for k, (rid, assessor, lik, imp, _why) in enumerate(rnd.scores, start=1):
-            if rid not in risk_ids:
-                raise _refuse(where, f"{label} score {k}: risk_id {rid!r} is not a risk of this proposal")
-            member = members.get(assessor)
-            if member is None or member.get("team_role", "assessor") == "observer":
-                raise _refuse(where, f"{label} score {k}: {assessor!r} is not an assessor on the team")
-            for name, value in (("likelihood", lik), ("impact", imp)):
-                if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-                    raise _refuse(where, f"{label} score {k} ({rid}, {assessor}): {name}: expected a whole "
-                                         f"number from 1 to 5, got {value!r}")
-            if (rid, assessor) in keys:
-                raise _refuse(where, f"{label} score {k}: {assessor} scored {rid} twice")
-            keys.add((rid, assessor))
+        scorers = {name for name, m in members.items() if m.get("team_role", "assessor") != "observer"}
+        if not _scores_look_valid(rnd.scores, risk_ids, scorers):
+            _find_bad_score(rnd.scores, risk_ids, scorers, where, label)
     for k, c in enumerate(bundle.consensus, start=1):
         if c["risk_id"] not in risk_ids or c["phase"] not in scoring.PHASES:
             raise _refuse(where, f"consensus {k}: unknown risk_id or phase")
@@ -158,125 +179,220 @@ def validate(bundle: ProposalBundle, where: str) -> None:
             raise _refuse(where, f"strength {k}: partner must be a partner and score 0 to 5")
 
 
+CHUNK_SCORES = 20_000  # a write transaction holds whole proposals up to about this many scores (~50 ms of work)
+
+
 def _digest(rows: Sequence[Sequence[Any]]) -> str:
     return hashlib.sha256(repr(rows).encode("utf-8")).hexdigest()
 
 
-def _fast_insert(unit: store.Unit, table, columns: Sequence[str], rows: list[tuple], entity: str) -> None:
-    """Many rows through the driver's executemany (no per-row SQLAlchemy processing), one audit event."""
+@functools.lru_cache(maxsize=64)
+def _insert_sql(table_name: str, columns: tuple[str, ...], dialect_name: str) -> tuple[str, bool]:
+    """The driver-level INSERT for `columns` of a table, and whether it takes positional parameters."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = sqlite.dialect() if dialect_name == "sqlite" else postgresql.psycopg.dialect()
+    compiled = insert(SQLModel.metadata.tables[table_name]).compile(dialect=dialect, column_keys=list(columns))
+    return str(compiled), compiled.positiontup is not None
+
+
+def _fast_insert(unit: store.Unit, table, columns: Sequence[str], rows: list[tuple], entity: str,
+                 digest: str | None = None) -> None:
+    """Many rows through the driver's executemany (no per-row SQLAlchemy processing), one audit event.
+    Values must already be in the driver's form (see _bind)."""
     if not rows:
         return
     conn = unit.session.connection()
-    compiled = insert(table).compile(dialect=conn.dialect, column_keys=list(columns))
-    if compiled.positiontup is not None:  # qmark / format styles take tuples
-        conn.exec_driver_sql(str(compiled), rows)
+    sql, positional = _insert_sql(table.__tablename__, tuple(columns), conn.dialect.name)
+    conn.exec_driver_sql(sql, rows if positional else [dict(zip(columns, r, strict=True)) for r in rows])
+    if digest is None:
+        digest = _score_digest(rows) if entity == "score" else _digest(rows)
+    unit.audit("bulk_create", entity, "", None, {"count": len(rows), "sha256": digest})
+
+
+def _score_digest(rows: list[tuple]) -> str:
+    """Digest of score rows: their numbers as int64 bytes, then their rationales (repr would take seconds)."""
+    h = hashlib.sha256(np.array([r[:5] for r in rows], dtype=np.int64).tobytes())
+    h.update("\x1f".join(r[5] for r in rows).encode("utf-8"))
+    return h.hexdigest()
+
+
+def _bind(unit: store.Unit, table, column: str, value: Any) -> Any:
+    """`value` as the column's type would send it to the driver (timestamps as SQLAlchemy stores them)."""
+    col = table.__table__.c[column]
+    dialect = unit.session.connection().dialect
+    proc = col.type.dialect_impl(dialect).bind_processor(dialect)
+    return proc(value) if proc else value
+
+
+def _insert_returning(unit: store.Unit, table, rows: list[dict[str, Any]], entity: str) -> list[int]:
+    """Core insert of many rows, returning their ids in order; one audit event.
+
+    On SQLite the write transaction holds the database's write lock (BEGIN IMMEDIATE), so the next ids are known
+    and given explicitly: one executemany instead of a RETURNING statement per row. PostgreSQL takes ids from its
+    sequences with RETURNING."""
+    if not rows:
+        return []
+    conn = unit.session.connection()
+    t = table.__table__
+    if conn.dialect.name == "sqlite":
+        start = conn.execute(select(func.coalesce(func.max(t.c.id), 0))).scalar_one() + 1
+        ids = list(range(start, start + len(rows)))
+        conn.execute(insert(t), [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
     else:
-        conn.exec_driver_sql(str(compiled), [dict(zip(columns, r, strict=True)) for r in rows])
+        result = conn.execute(insert(t).returning(t.c.id, sort_by_parameter_order=True), rows)
+        ids = [r[0] for r in result]
     unit.audit("bulk_create", entity, "", None, {"count": len(rows), "sha256": _digest(rows)})
+    return ids
 
 
-def _round_results(round_id: int, rnd: RoundBundle, risk_pk: dict[str, int], member_partner: dict[str, object],
-                   when: dt.date | None) -> list[tuple]:
-    """Result rows for a revealed round: vectorised when one panel scored every risk, risk by risk otherwise."""
-    by_risk: dict[str, dict[str, tuple[int, int]]] = {}
-    for rid, assessor, lik, imp, _ in rnd.scores:
-        by_risk.setdefault(rid, {})[assessor] = (lik, imp)
-    panels = {tuple(sorted(v)) for v in by_risk.values()}
-    cols = ("round_id", "risk_pk", "n", "lik_upper_median", "imp_upper_median", "lik_max", "imp_max", "lik_ojov",
-            "imp_ojov", "mean_likelihood", "mean_impact", "flags")
-    if len(panels) == 1 and by_risk:
-        panel = next(iter(panels))
-        rids = list(by_risk)
-        lik = np.array([[by_risk[r][a][0] for a in panel] for r in rids])
-        imp = np.array([[by_risk[r][a][1] for a in panel] for r in rids])
-        results = scoring.summarise_panel(lik, imp, [member_partner[a] for a in panel], rnd.number, when)
-        dicts = [result_row(round_id, risk_pk[r], res) for r, res in zip(rids, results, strict=True)]
-    else:
-        dicts = results_from_scores(round_id, rnd.number, [(risk_pk[rid], lik, imp, member_partner[a])
-                                                           for rid, a, lik, imp, _ in rnd.scores])
-    return [tuple(d[c] for c in cols) for d in dicts], cols
+RESULT_COLUMNS = ("round_id", "risk_pk", "n", "lik_upper_median", "imp_upper_median", "lik_max", "imp_max",
+                  "lik_ojov", "imp_ojov", "mean_likelihood", "mean_impact", "flags")  # methods in AGGREGATIONS order
+
+
+def _round_results(scores: np.ndarray, partner_of_member: dict[int, int | None], rounds: dict[int, tuple[int, Any]]
+                   ) -> list[tuple]:
+    """Result rows of the revealed rounds of a chunk, from its scores as an int array of (round_id, member_id,
+    risk_pk, likelihood, impact) rows, all in numpy: grouped by (round, risk), ordered by partner within a group,
+    and summarised for every group size at once. `rounds[round_id]` is (number, date shown)."""
+    scores = scores[np.isin(scores[:, 0], np.fromiter(rounds, dtype=np.int64, count=len(rounds)))]
+    if not len(scores):
+        return []
+    lut = np.full(max(partner_of_member) + 1, -1, dtype=np.int64)
+    for member, partner in partner_of_member.items():
+        lut[member] = -2 if partner is None else partner
+    partner = lut[scores[:, 1]]
+    order = np.lexsort((partner, scores[:, 2], scores[:, 0]))
+    scores, partner = scores[order], partner[order]
+    starts = np.flatnonzero(np.r_[True, (scores[1:, 0] != scores[:-1, 0]) | (scores[1:, 2] != scores[:-1, 2])])
+    sizes = np.diff(np.r_[starts, len(scores)])
+    group_start = np.zeros(len(scores), dtype=bool)
+    group_start[starts] = True
+    new_partner = np.r_[True, partner[1:] != partner[:-1]] | group_start
+    counter = np.cumsum(new_partner)
+    slot = counter - np.repeat(counter[starts], sizes)
+    out: list[tuple] = []
+    for n in np.unique(sizes).tolist():
+        first = starts[sizes == n]
+        idx = first[:, None] + np.arange(n)[None, :]
+        a = scoring.summarise_arrays(scores[idx, 3], scores[idx, 4], slot[idx])
+        flags = scoring.flag_strings(a)
+        cols = [scores[first, 0].tolist(), scores[first, 2].tolist(), [n] * len(first)]
+        for method in scoring.AGGREGATIONS:
+            cols += [a[f"lik_{method}"].tolist(), a[f"imp_{method}"].tolist()]
+        cols += [a["mean_likelihood"].tolist(), a["mean_impact"].tolist(), flags]
+        out += list(zip(*cols, strict=True))
+    return out
+
+
+def chunks(bundles: Sequence[ProposalBundle], limit: int = CHUNK_SCORES) -> list[list[ProposalBundle]]:
+    """Whole proposals grouped so that each group holds up to `limit` scores (a bigger proposal goes alone)."""
+    out: list[list[ProposalBundle]] = []
+    size = 0
+    for b in bundles:
+        n = sum(len(r.scores) for r in b.rounds)
+        if not out or size + n > limit:
+            out.append([])
+            size = 0
+        out[-1].append(b)
+        size += n
+    return out
 
 
 def load_bundles(engine: Engine, bundles: Sequence[ProposalBundle], *, actor: str,
                  progress: Callable[[int, int], None] | None = None) -> list[int]:
-    """Validate every bundle, then write each proposal in its own transaction; returns the new proposal ids."""
+    """Validate every bundle, then write them in transactions of whole proposals; returns the new ids.
+
+    A transaction holds up to CHUNK_SCORES scores, so concurrent writers wait at most a few tens of
+    milliseconds; a proposal is never split between transactions."""
     for k, bundle in enumerate(bundles, start=1):
         validate(bundle, f"proposal {k} ({bundle.proposal.get('title', '')!r})")
-    ids = []
-    for k, bundle in enumerate(bundles, start=1):
-        ids.append(_write(engine, bundle, actor))
+    ids: list[int] = []
+    for group in chunks(bundles):
+        ids += _write(engine, group, actor)
         if progress:
-            progress(k, len(bundles))
+            progress(len(ids), len(bundles))
     return ids
 
 
-def _write(engine: Engine, b: ProposalBundle, actor: str) -> int:
+def _write(engine: Engine, group: list[ProposalBundle], actor: str) -> list[int]:
     now = utcnow()
     with store.write(engine, actor) as unit:
         s = unit.session
-        p = dict(b.proposal)
-        p.setdefault("appetite", {})
-        p["appetite"] = scoring.check_appetite_map(p["appetite"])
-        get_matrix(s, p.get("matrix", scoring.DEFAULT_MATRIX))
-        proposal = store.add(unit=unit, obj=Proposal(**p), entity="proposal")
-        pid = proposal.id
+        proposals = []
+        for b in group:
+            p = dict(b.proposal)
+            p["appetite"] = scoring.check_appetite_map(p.get("appetite") or {})
+            get_matrix(s, p.setdefault("matrix", scoring.DEFAULT_MATRIX))
+            proposals.append(Proposal(**p).model_dump(exclude={"id"}))
+        pids = _insert_returning(unit, Proposal, proposals, "proposal")
 
         # partners are shared between proposals: reuse one of the same name
-        names = [x["name"] for x in b.partners]
-        existing = dict(s.execute(select(Partner.name, Partner.id).where(Partner.name.in_(names))).all())
-        new = [x for x in b.partners if x["name"] not in existing]
-        if new:
-            created = store.bulk_insert(unit=unit, table=Partner, entity="partner", returning_ids=True, rows=[
-                {"name": x["name"], "kind": x.get("kind", "county"), "population": x.get("population"),
-                 "it_budget": x.get("it_budget"), "cost_drivers": x.get("cost_drivers") or {}} for x in new])
-            existing.update({x["name"]: i for x, i in zip(new, created, strict=True)})
-        partner_id = {n: existing[n] for n in names}
-        store.bulk_insert(unit=unit, table=ProposalPartner, entity="proposal_partner", rows=[
+        names = list(dict.fromkeys(x["name"] for b in group for x in b.partners))
+        partner_id = dict(s.execute(select(Partner.name, Partner.id).where(Partner.name.in_(names))).all())
+        new = {x["name"]: x for b in group for x in b.partners if x["name"] not in partner_id}
+        created = _insert_returning(unit, Partner, [
+            {"name": x["name"], "kind": x.get("kind", "county"), "population": x.get("population"),
+             "it_budget": x.get("it_budget"), "cost_drivers": x.get("cost_drivers") or {}} for x in new.values()],
+            "partner")
+        partner_id.update(zip(new, created, strict=True))
+        _insert_returning(unit, ProposalPartner, [
             {"proposal_id": pid, "partner_id": partner_id[x["name"]], "role": x.get("role", "participant")}
-            for x in b.partners])
-        if b.strengths:
-            store.bulk_insert(unit=unit, table=PartnerStrength, entity="partner_strength", rows=[
-                {"proposal_id": pid, "partner_id": partner_id[pn], "capability": cap, "score": v, "note": ""}
-                for pn, cap, v in b.strengths])
-        member_ids = store.bulk_insert(unit=unit, table=TeamMember, entity="team_member", returning_ids=True, rows=[
+            for pid, b in zip(pids, group, strict=True) for x in b.partners], "proposal_partner")
+        _insert_returning(unit, PartnerStrength, [
+            {"proposal_id": pid, "partner_id": partner_id[pn], "capability": cap, "score": v, "note": ""}
+            for pid, b in zip(pids, group, strict=True) for pn, cap, v in b.strengths], "partner_strength")
+        member_ids = iter(_insert_returning(unit, TeamMember, [
             {"proposal_id": pid, "name": m["name"], "partner_id": partner_id.get(m.get("partner")),
-             "team_role": m.get("team_role", "assessor"), "expertise": m.get("expertise", "")} for m in b.team])
-        member_id = {m["name"]: i for m, i in zip(b.team, member_ids, strict=True)}
-        member_partner = {m["name"]: partner_id.get(m.get("partner")) for m in b.team}
-        risk_pks = store.bulk_insert(unit=unit, table=Risk, entity="risk", returning_ids=True, rows=[
+             "team_role": m.get("team_role", "assessor"), "expertise": m.get("expertise", "")}
+            for pid, b in zip(pids, group, strict=True) for m in b.team], "team_member"))
+        members = [{m["name"]: next(member_ids) for m in b.team} for b in group]
+        risk_ids = iter(_insert_returning(unit, Risk, [
             {"proposal_id": pid, "risk_id": r["risk_id"], "category": r["category"], "title": r["title"],
              "cause": r.get("cause", ""), "event": r.get("event", ""), "consequence": r.get("consequence", ""),
              "owner_partner_id": partner_id.get(r.get("owner_partner")), "owner": r.get("owner", ""),
              "controls": r.get("controls", ""), "treatment": r.get("treatment"),
              "target_likelihood": r.get("target_likelihood"), "target_impact": r.get("target_impact"),
-             "status": r.get("status", "Open"), "tags": list(r.get("tags") or []), "template_id": r.get("template_id"),
-             "version": 1, "updated_at": now, "updated_by": actor} for r in b.risks])
-        risk_pk = {r["risk_id"]: i for r, i in zip(b.risks, risk_pks, strict=True)}
-        for rnd in b.rounds:
-            opened = rnd.opened_at or now
-            revealed = rnd.revealed_at or (now if rnd.status != "open" else None)
-            closed = rnd.closed_at or (now if rnd.status == "closed" else None)
-            [round_id] = store.bulk_insert(unit=unit, table=Round, entity="round", returning_ids=True, rows=[
-                {"proposal_id": pid, "phase": rnd.phase, "number": rnd.number, "status": rnd.status,
-                 "opened_at": opened, "revealed_at": revealed, "closed_at": closed}])
-            _fast_insert(unit, Score, ("round_id", "assessor_id", "risk_pk", "likelihood", "impact", "rationale",
-                                       "updated_at"),
-                         [(round_id, member_id[a], risk_pk[rid], lik, imp, why, opened)
-                          for rid, a, lik, imp, why in rnd.scores], "score")
+             "status": r.get("status", "Open"), "tags": list(r.get("tags") or []),
+             "template_id": r.get("template_id"), "version": 1, "updated_at": now, "updated_by": actor}
+            for pid, b in zip(pids, group, strict=True) for r in b.risks], "risk"))
+        risk_pks = [{r["risk_id"]: next(risk_ids) for r in b.risks} for b in group]
+
+        round_rows, round_refs = [], []
+        for pid, b, rpk, mem in zip(pids, group, risk_pks, members, strict=True):
+            for rnd in b.rounds:
+                opened = rnd.opened_at or now
+                revealed = rnd.revealed_at or (now if rnd.status != "open" else None)
+                closed = rnd.closed_at or (now if rnd.status == "closed" else None)
+                round_rows.append({"proposal_id": pid, "phase": rnd.phase, "number": rnd.number,
+                                   "status": rnd.status, "opened_at": opened, "revealed_at": revealed,
+                                   "closed_at": closed})
+                round_refs.append((b, rnd, rpk, mem, opened, closed or revealed))
+        round_ids = _insert_returning(unit, Round, round_rows, "round")
+
+        score_rows, revealed_rounds = [], {}
+        for round_id, (_b, rnd, rpk, mem, opened, shown) in zip(round_ids, round_refs, strict=True):
+            stamp = _bind(unit, Score, "updated_at", opened)
+            score_rows += [(round_id, mem[a], rpk[rid], lik, imp, why, stamp) for rid, a, lik, imp, why in rnd.scores]
             if rnd.status != "open" and rnd.scores:
-                rows, cols = _round_results(round_id, rnd, risk_pk, member_partner,
-                                            (closed or revealed).date() if (closed or revealed) else None)
-                _fast_insert(unit, RoundResultRow, cols, rows, "round_result")
-        if b.consensus:
-            store.bulk_insert(unit=unit, table=Consensus, entity="consensus", rows=[
-                {"risk_pk": risk_pk[c["risk_id"]], "phase": c["phase"], "likelihood": c["likelihood"],
-                 "impact": c["impact"], "rationale": c.get("rationale", ""), "dissent": c.get("dissent", ""),
-                 "recorded_by": c.get("recorded_by") or actor, "recorded_at": c.get("recorded_at") or now}
-                for c in b.consensus])
-        if b.actions:
-            store.bulk_insert(unit=unit, table=Action, entity="action", rows=[
-                {"risk_pk": risk_pk[a["risk_id"]], "description": a["description"], "owner": a.get("owner", ""),
-                 "due_date": a.get("due_date"), "status": a.get("status", ActionStatus.planned.value),
-                 "cost": a.get("cost"), "paying_partner_id": partner_id.get(a.get("paying_partner"))}
-                for a in b.actions])
-        return pid
+                revealed_rounds[round_id] = (rnd.number, shown.date() if shown else None)
+        _fast_insert(unit, Score, ("round_id", "assessor_id", "risk_pk", "likelihood", "impact", "rationale",
+                                   "updated_at"), score_rows, "score")
+        if revealed_rounds:
+            partner_of_member = {mid: partner_id.get(m.get("partner"))
+                                 for b, mem in zip(group, members, strict=True)
+                                 for m in b.team for mid in (mem[m["name"]],)}
+            grid = np.array([r[:5] for r in score_rows], dtype=np.int64)
+            results = _round_results(grid, partner_of_member, revealed_rounds)
+            _fast_insert(unit, RoundResultRow, RESULT_COLUMNS, results, "round_result")
+        _insert_returning(unit, Consensus, [
+            {"risk_pk": rpk[c["risk_id"]], "phase": c["phase"], "likelihood": c["likelihood"],
+             "impact": c["impact"], "rationale": c.get("rationale", ""), "dissent": c.get("dissent", ""),
+             "recorded_by": c.get("recorded_by") or actor, "recorded_at": c.get("recorded_at") or now}
+            for b, rpk in zip(group, risk_pks, strict=True) for c in b.consensus], "consensus")
+        _insert_returning(unit, Action, [
+            {"risk_pk": rpk[a["risk_id"]], "description": a["description"], "owner": a.get("owner", ""),
+             "due_date": a.get("due_date"), "status": a.get("status", ActionStatus.planned.value),
+             "cost": a.get("cost"), "paying_partner_id": partner_id.get(a.get("paying_partner"))}
+            for b, rpk in zip(group, risk_pks, strict=True) for a in b.actions], "action")
+        return pids

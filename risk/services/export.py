@@ -44,8 +44,12 @@ def export_document(engine: Engine, proposal_ids: Sequence[int] | None = None) -
         if proposal_ids is not None:
             q = q.where(Proposal.id.in_(list(proposal_ids)))
         proposals = list(session.execute(q).scalars())
-        partners = {p.id: p for p in session.execute(select(Partner)).scalars()}
-        out = [_proposal(session, p, partners) for p in proposals]
+        out = []
+        for p in proposals:
+            partners = {x.id: x for x in session.execute(
+                select(Partner).join(ProposalPartner, ProposalPartner.partner_id == Partner.id)
+                .where(ProposalPartner.proposal_id == p.id)).scalars()}
+            out.append(_proposal(session, p, partners))
     return {"format": "risk-workbench", "format_version": FORMAT_VERSION, "exported_at": utcnow().isoformat(),
             "proposals": out}
 

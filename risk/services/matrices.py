@@ -12,7 +12,7 @@ from risk.models import Matrix as MatrixRow
 from risk.scoring import BUILTIN_MATRICES, Matrix
 
 
-def _from_row(row: MatrixRow) -> Matrix:
+def _from_row(row) -> Matrix:
     return Matrix(name=row.name, title=row.title, levels=tuple(row.levels), grid=tuple(tuple(r) for r in row.grid),
                   colours=tuple(row.colours), source=row.source)
 
@@ -24,10 +24,12 @@ def list_matrices(engine: Engine) -> list[Matrix]:
         return list(BUILTIN_MATRICES.values()) + [_from_row(r) for r in rows]
 
 
-def get_matrix(session: Session, name: str) -> Matrix:
+def get_matrix(session, name: str) -> Matrix:
+    """A matrix by name; `session` is a Session or a Connection."""
     if name in BUILTIN_MATRICES:
         return BUILTIN_MATRICES[name]
-    row = session.execute(select(MatrixRow).where(MatrixRow.name == name)).scalar_one_or_none()
+    t = MatrixRow.__table__
+    row = session.execute(select(t).where(t.c.name == name)).first()
     if row is None:
         raise NotFoundError(f"no matrix named {name!r}")
     return _from_row(row)

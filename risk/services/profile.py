@@ -7,22 +7,22 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlalchemy import Engine, bindparam, select
 
 from risk import scoring
 from risk.errors import NotFoundError
-from risk.models import Consensus, Partner, Proposal, Risk, Round
+from risk.models import Consensus, Partner, Proposal, ProposalPartner, Risk, Round
 from risk.models import RoundResult as RoundResultRow
 from risk.scoring import AGGREGATIONS, ConsensusValue, Matrix, RoundResult, Standing
+from risk.services import rawread
 from risk.services.matrices import get_matrix
 
 FEEDING = ("revealed", "closed")
 
 
-@dataclass(frozen=True)
-class RiskView:
+class RiskView(NamedTuple):
     """One risk as the register, the charts and the exports see it."""
 
     risk: Risk
@@ -41,94 +41,131 @@ class ProposalProfile:
     risks: list[RiskView]
 
 
-def as_date(value: dt.datetime | None) -> dt.date | None:
+def as_date(value) -> dt.date | None:
+    value = rawread.as_datetime(value)
     return value.date() if value is not None else None
 
 
-_RESULT_COLUMNS = (
-    RoundResultRow.risk_pk, Round.phase, Round.number, Round.revealed_at, Round.closed_at, RoundResultRow.n,
-    RoundResultRow.lik_upper_median, RoundResultRow.imp_upper_median, RoundResultRow.lik_max,
-    RoundResultRow.imp_max, RoundResultRow.lik_ojov, RoundResultRow.imp_ojov, RoundResultRow.mean_likelihood,
-    RoundResultRow.mean_impact, RoundResultRow.flags,
-)
+_rr = RoundResultRow.__table__.c
+_rd = Round.__table__.c
+_rt = Risk.__table__
+_pt = Proposal.__table__
+_ct = Consensus.__table__.c
+_RESULT_COLS = (_rr.risk_pk, _rr.round_id, _rr.n, _rr.lik_upper_median, _rr.imp_upper_median, _rr.lik_max,
+                _rr.imp_max, _rr.lik_ojov, _rr.imp_ojov, _rr.mean_likelihood, _rr.mean_impact, _rr.flags)
+_FEEDING = _rd.status != "open"  # revealed or closed
+_RESULTS = select(*_RESULT_COLS).join(Round.__table__, _rd.id == _rr.round_id).where(_FEEDING)
+_ROUNDS = select(_rd.id, _rd.phase, _rd.number, _rd.revealed_at, _rd.closed_at).where(_FEEDING)
+_CONSENSUS = select(_ct.risk_pk, _ct.phase, _ct.likelihood, _ct.impact, _ct.recorded_at)
+RiskRow = rawread.record_type(_rt)
+ProposalRow = rawread.record_type(_pt)
 
 
-def load_results(session: Session, *, proposal_id: int | None = None, risk_pk: int | None = None
-                 ) -> dict[tuple[int, str], list[RoundResult]]:
-    """Stored round results of revealed and closed rounds, by (risk, phase)."""
-    q = select(*_RESULT_COLUMNS).join(Round, Round.id == RoundResultRow.round_id).where(Round.status.in_(FEEDING))
-    if proposal_id is not None:
-        q = q.where(Round.proposal_id == proposal_id)
-    if risk_pk is not None:
-        q = q.where(RoundResultRow.risk_pk == risk_pk)
+def _result_map(rounds_rows, result_rows) -> dict[tuple[int, str], list[RoundResult]]:
+    rounds = {rid: (phase, number, as_date(closed or revealed)) for rid, phase, number, revealed, closed in rounds_rows}
     out: dict[tuple[int, str], list[RoundResult]] = defaultdict(list)
-    for (risk, phase, number, revealed_at, closed_at, n, lu, iu, lm, im, lo, io, ml, mi,
-         flags) in session.execute(q):
-        out[(risk, phase)].append(RoundResult(
-            round_number=number, n=n,
-            by_method=((AGGREGATIONS[0], lu, iu), (AGGREGATIONS[1], lm, im), (AGGREGATIONS[2], lo, io)),
-            mean_likelihood=ml, mean_impact=mi, flags=tuple(flags.split(",")) if flags else (),
-            when=as_date(closed_at or revealed_at),
-        ))
+    um, mx, oj = AGGREGATIONS
+    for risk, round_id, n, lu, iu, lm, im, lo, io, ml, mi, flags in result_rows:
+        phase, number, when = rounds[round_id]
+        out[(risk, phase)].append(RoundResult(number, n, ((um, lu, iu), (mx, lm, im), (oj, lo, io)), ml, mi,
+                                              tuple(flags.split(",")) if flags else (), when))
     return out
 
 
-def load_consensus(session: Session, *, proposal_id: int | None = None, risk_pk: int | None = None
-                   ) -> dict[tuple[int, str], ConsensusValue]:
-    q = select(Consensus.risk_pk, Consensus.phase, Consensus.likelihood, Consensus.impact, Consensus.recorded_at)
+def load_results(conn, *, proposal_id: int | None = None, risk_pk: int | None = None
+                 ) -> dict[tuple[int, str], list[RoundResult]]:
+    """Stored round results of revealed and closed rounds, by (risk, phase). `conn`: a Connection or Session."""
+    q, rq = _RESULTS, _ROUNDS
     if proposal_id is not None:
-        q = q.join(Risk, Risk.id == Consensus.risk_pk).where(Risk.proposal_id == proposal_id)
+        q = q.where(_rd.proposal_id == proposal_id)
+        rq = rq.where(_rd.proposal_id == proposal_id)
     if risk_pk is not None:
-        q = q.where(Consensus.risk_pk == risk_pk)
-    return {(r, p): ConsensusValue(lik, imp, as_date(at)) for r, p, lik, imp, at in session.execute(q)}
+        q = q.where(_rr.risk_pk == risk_pk)
+        rq = rq.where(_rd.id.in_(select(_rr.round_id).where(_rr.risk_pk == risk_pk)))
+    return _result_map(conn.execute(rq), conn.execute(q))
+
+
+def load_consensus(conn, *, proposal_id: int | None = None, risk_pk: int | None = None
+                   ) -> dict[tuple[int, str], ConsensusValue]:
+    q = _CONSENSUS
+    if proposal_id is not None:
+        q = q.join(_rt, _rt.c.id == _ct.risk_pk).where(_rt.c.proposal_id == proposal_id)
+    if risk_pk is not None:
+        q = q.where(_ct.risk_pk == risk_pk)
+    return {(r, p): ConsensusValue(lik, imp, as_date(at)) for r, p, lik, imp, at in conn.execute(q)}
 
 
 def risk_standing(engine: Engine, risk_pk: int, phase: str, matrix: Matrix, method: str, *,
                   with_consensus: bool = True) -> Standing:
-    with Session(engine) as session:
+    with engine.connect() as session:
         results = load_results(session, risk_pk=risk_pk).get((risk_pk, phase), [])
         consensus = load_consensus(session, risk_pk=risk_pk).get((risk_pk, phase)) if with_consensus else None
     return scoring.standing_value(results, consensus, matrix, method)
 
 
-def build_views(proposal: Proposal, matrix: Matrix, risks: list[Risk], results, consensus, partner_names,
-                ) -> list[RiskView]:
-    """Pure assembly of the views from rows already read."""
-    views = []
+def build_views(proposal, matrix: Matrix, risks, results, consensus, partner_names) -> list[RiskView]:
+    """Pure assembly of the views from rows already read (`proposal` and `risks` are rows or ORM objects)."""
+    method = proposal.aggregation
     appetites = proposal.appetite or {}
+    tolerance = {c: scoring.appetite_tolerance(appetites.get(c, scoring.DEFAULT_APPETITE)) for c in scoring.CATEGORIES}
+    ranks = matrix.ranks
+    standing = scoring.standing_value
+    views = []
     for risk in risks:
-        values = {}
-        for phase in scoring.PHASES:
-            values[phase] = scoring.standing_value(results.get((risk.id, phase), ()),
-                                                   consensus.get((risk.id, phase)), matrix, proposal.aggregation)
-        appetite = appetites.get(risk.category, scoring.DEFAULT_APPETITE)
-        residual = values["residual"]
-        reviewed = residual if residual.source != "none" else values["inherent"]
+        key_i, key_r = (risk.id, "inherent"), (risk.id, "residual")
+        inherent = standing(results.get(key_i, ()), consensus.get(key_i), matrix, method)
+        residual = standing(results.get(key_r, ()), consensus.get(key_r), matrix, method)
+        reviewed = residual if residual.source != "none" else inherent
+        next_review = None
+        if reviewed.level_index is not None and reviewed.when is not None:
+            next_review = reviewed.when + dt.timedelta(days=scoring.REVIEW_DAYS_BY_RANK[ranks[reviewed.level_index]])
         views.append(RiskView(
-            risk=risk,
-            inherent=values["inherent"],
-            residual=residual,
-            appetite=appetite,
-            over_appetite=scoring.over_appetite(residual.level_index, appetite, matrix),
-            next_review=scoring.next_review(reviewed.level_index, matrix, reviewed.when),
-            owner_partner=partner_names.get(risk.owner_partner_id, ""),
+            risk, inherent, residual, appetites.get(risk.category, scoring.DEFAULT_APPETITE),
+            residual.level_index is not None and ranks[residual.level_index] > tolerance[risk.category],
+            next_review, partner_names.get(risk.owner_partner_id, ""),
         ))
     return views
 
 
+_P_PROPOSAL = select(_pt).where(_pt.c.id == bindparam("pid"))
+_P_RISKS = select(_rt).where(_rt.c.proposal_id == bindparam("pid")).order_by(_rt.c.id)
+_P_ROUNDS = _ROUNDS.where(_rd.proposal_id == bindparam("pid"))
+_P_RESULTS = _RESULTS.where(_rd.proposal_id == bindparam("pid"))
+_P_CONSENSUS = _CONSENSUS.join(_rt, _rt.c.id == _ct.risk_pk).where(_rt.c.proposal_id == bindparam("pid"))
+_P_PARTNERS = select(Partner.__table__.c.id, Partner.__table__.c.name).join(
+    ProposalPartner.__table__, ProposalPartner.__table__.c.partner_id == Partner.__table__.c.id).where(
+    ProposalPartner.__table__.c.proposal_id == bindparam("pid"))
+_RISK_JSON = [k for k, c in enumerate(_rt.c) if c.name == "tags"]
+_RISK_TIMES = [k for k, c in enumerate(_rt.c) if c.name == "updated_at"]
+
+
+def _record(kind, raw: tuple, json_at: list[int], time_at: list[int]):
+    values = list(raw)
+    for k in json_at:
+        values[k] = rawread.as_json(values[k])
+    for k in time_at:
+        values[k] = rawread.as_datetime(values[k])
+    return kind._make(values)
+
+
 def proposal_profile(engine: Engine, proposal_id: int) -> ProposalProfile:
-    """Standing values, levels, flags, appetite and review date of every risk of a proposal."""
-    with Session(engine) as session:
-        proposal = session.get(Proposal, proposal_id)
-        if proposal is None:
+    """Standing values, levels, flags, appetite and review date of every risk of a proposal.
+
+    The hot path of every page: six small reads in one transaction, rows as tuples (rawread), no ORM objects."""
+    with engine.connect() as conn, conn.begin():
+        found = rawread.rows(conn, "profile.proposal", _P_PROPOSAL, pid=proposal_id)
+        if not found:
             raise NotFoundError(f"proposal {proposal_id} does not exist")
-        matrix = get_matrix(session, proposal.matrix)
-        risks = list(session.execute(
-            select(Risk).where(Risk.proposal_id == proposal_id).order_by(Risk.id)).scalars())
-        results = load_results(session, proposal_id=proposal_id)
-        consensus = load_consensus(session, proposal_id=proposal_id)
-        owners = {r.owner_partner_id for r in risks if r.owner_partner_id is not None}
-        partner_names = dict(session.execute(select(Partner.id, Partner.name).where(Partner.id.in_(owners)))
-                             .all()) if owners else {}
+        cols = list(_pt.c.keys())
+        proposal = _record(ProposalRow, found[0], [cols.index("appetite")],
+                           [cols.index("created_at"), cols.index("updated_at")])
+        matrix = get_matrix(conn, proposal.matrix)
+        risks = [_record(RiskRow, r, _RISK_JSON, _RISK_TIMES)
+                 for r in rawread.rows(conn, "profile.risks", _P_RISKS, pid=proposal_id)]
+        results = _result_map(rawread.rows(conn, "profile.rounds", _P_ROUNDS, pid=proposal_id),
+                              rawread.rows(conn, "profile.results", _P_RESULTS, pid=proposal_id))
+        consensus = {(r, p): ConsensusValue(lik, imp, as_date(at))
+                     for r, p, lik, imp, at in rawread.rows(conn, "profile.consensus", _P_CONSENSUS, pid=proposal_id)}
+        partner_names = dict(rawread.rows(conn, "profile.partners", _P_PARTNERS, pid=proposal_id))
     return ProposalProfile(proposal, matrix, build_views(proposal, matrix, risks, results, consensus,
                                                          partner_names))

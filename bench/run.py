@@ -1,0 +1,228 @@
+"""Benchmarks: `make bench` (python -m bench.run). Each measurement stands beside the fastest plain way to get the
+same result, in the same run, on the same data, and the ratio between them.
+
+Data: a synthetic portfolio (bench/data.py), by default 1,000 proposals x 40 risks x 8 assessors with one
+inherent and one residual round (640,000 scores), loaded into a fresh SQLite file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import resource
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.data import generate_portfolio
+
+TABLES = ("matrix", "proposal", "partner", "proposal_partner", "partner_strength", "team_member", "risk", "action",
+          "round", "score", "round_result", "consensus", "audit_event")
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def median_ms(fn, args_list) -> float:
+    times = []
+    for args in args_list:
+        t = time.perf_counter()
+        fn(*args)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def raw_connection(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("busy_timeout = 30000", "journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON"):
+        con.execute(f"PRAGMA {pragma}")
+    return con
+
+
+def bench_load(bundles, workdir: Path) -> tuple[dict, Path]:
+    from risk.db import make_engine, migrate
+    from risk.services.bulk import load_bundles
+
+    ours = workdir / "ours.db"
+    engine = make_engine(f"sqlite:///{ours}")
+    migrate(engine)
+    t = time.perf_counter()
+    load_bundles(engine, bundles, actor="bench")
+    ours_s = time.perf_counter() - t
+    engine.dispose()
+
+    # The same rows, read back from our database, written with raw sqlite3.executemany into the same schema.
+    plain = workdir / "plain.db"
+    engine = make_engine(f"sqlite:///{plain}")
+    migrate(engine)
+    engine.dispose()
+    src = sqlite3.connect(ours)
+    rows = {}
+    for table in TABLES:
+        cur = src.execute(f"SELECT * FROM {table}")
+        rows[table] = ([d[0] for d in cur.description], cur.fetchall())
+    src.close()
+    con = raw_connection(plain)
+    t = time.perf_counter()
+    con.execute("BEGIN IMMEDIATE")
+    for table in TABLES:
+        cols, data = rows[table]
+        if data:
+            con.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", data)
+    con.execute("COMMIT")
+    plain_s = time.perf_counter() - t
+    con.close()
+    counts = {t: len(rows[t][1]) for t in TABLES}
+    return {"name": "load the portfolio", "ours_ms": ours_s * 1000, "plain_ms": plain_s * 1000,
+            "ours": "bulk loader (validate, Core/executemany, round results, audit per batch, commit per proposal)",
+            "plain": "raw sqlite3.executemany of the same rows, one transaction", "rows": counts,
+            "target": 2.0}, ours
+
+
+def bench_profile(db: Path, samples: list[int]) -> dict:
+    from risk.db import make_engine
+    from risk.services.profile import proposal_profile
+
+    engine = make_engine(f"sqlite:///{db}")
+    proposal_profile(engine, samples[0])  # warm the connection pool and caches
+    ours = median_ms(lambda pid: proposal_profile(engine, pid), [(p,) for p in samples])
+    engine.dispose()
+    con = raw_connection(db)
+    sql = ("SELECT s.risk_pk, r.phase, COUNT(*), AVG(s.likelihood), AVG(s.impact), MIN(s.likelihood), "
+           "MAX(s.likelihood), MIN(s.impact), MAX(s.impact) FROM score s JOIN round r ON r.id = s.round_id "
+           "WHERE r.proposal_id = ? AND r.status IN ('revealed', 'closed') GROUP BY s.risk_pk, r.phase")
+    plain = median_ms(lambda pid: con.execute(sql, (pid,)).fetchall(), [(p,) for p in samples])
+    con.close()
+    return {"name": "one proposal's profile (all its risks)", "ours_ms": ours, "plain_ms": plain,
+            "ours": "proposal_profile: standing values, levels, flags, appetite, review dates of every risk",
+            "plain": "hand-written SQL GROUP BY over its scores (count, mean, min, max per risk and phase)",
+            "target": 2.0}
+
+
+def bench_summary(db: Path) -> list[dict]:
+    from risk.db import make_engine
+    from risk.services.summary import category_summary, portfolio_frame
+
+    engine = make_engine(f"sqlite:///{db}")
+    t = time.perf_counter()
+    frame = portfolio_frame(engine)
+    cold = (time.perf_counter() - t) * 1000
+    engine.dispose()
+    ours = median_ms(category_summary, [(frame,)] * 15)
+
+    def plain_groupby(f):
+        counts = f.groupby(["category", "rank"], observed=True).size().unstack(fill_value=0)
+        return counts.join(f.groupby("category", observed=True)[["over_appetite", "disagreement"]].sum())
+
+    plain = median_ms(plain_groupby, [(frame,)] * 15)
+    return [
+        {"name": f"portfolio summary per category ({len(frame):,} risks)", "ours_ms": ours, "plain_ms": plain,
+         "ours": "category_summary over the cached portfolio frame",
+         "plain": "pandas groupby (category x level; over appetite, disagreement) over the same frame in memory",
+         "target": 2.0},
+        {"name": "building the portfolio frame (cold, from the database)", "ours_ms": cold, "plain_ms": None,
+         "ours": "portfolio_frame: standing residual value of every risk, done once and then cached by the app",
+         "plain": "", "target": None},
+    ]
+
+
+def bench_export(db: Path, samples: list[int]) -> dict:
+    from risk.db import make_engine
+    from risk.services.export import export_json
+
+    engine = make_engine(f"sqlite:///{db}")
+    export_json(engine, [samples[0]])
+    ours = median_ms(lambda pid: export_json(engine, [pid]), [(p,) for p in samples])
+    engine.dispose()
+    con = raw_connection(db)
+
+    def plain(pid):
+        q = {
+            "proposal": ("SELECT * FROM proposal WHERE id = ?", (pid,)),
+            "partners": ("SELECT p.* FROM partner p JOIN proposal_partner l ON l.partner_id = p.id "
+                         "WHERE l.proposal_id = ?", (pid,)),
+            "team": ("SELECT * FROM team_member WHERE proposal_id = ?", (pid,)),
+            "rounds": ("SELECT * FROM round WHERE proposal_id = ?", (pid,)),
+            "risks": ("SELECT * FROM risk WHERE proposal_id = ?", (pid,)),
+            "scores": ("SELECT s.* FROM score s JOIN round r ON r.id = s.round_id WHERE r.proposal_id = ?", (pid,)),
+            "results": ("SELECT x.* FROM round_result x JOIN round r ON r.id = x.round_id WHERE r.proposal_id = ?",
+                        (pid,)),
+        }
+        return json.dumps({k: con.execute(sql, args).fetchall() for k, (sql, args) in q.items()}).encode()
+
+    plain_ms = median_ms(plain, [(p,) for p in samples])
+    con.close()
+    return {"name": "JSON export of one proposal", "ours_ms": ours, "plain_ms": plain_ms,
+            "ours": "export_json: the full-fidelity document with names and standing values",
+            "plain": "raw sqlite3 SELECTs of the proposal's rows dumped with json.dumps (ids, no standing values)",
+            "target": None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--proposals", type=int, default=1000)
+    parser.add_argument("--risks", type=int, default=40)
+    parser.add_argument("--assessors", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    t = time.perf_counter()
+    bundles = generate_portfolio(args.proposals, args.risks, args.assessors, args.seed)
+    generated_s = time.perf_counter() - t
+    scores = sum(len(r.scores) for b in bundles for r in b.rounds)
+    print(f"generated {len(bundles):,} proposals, {scores:,} scores in {generated_s:.1f} s", flush=True)
+    results = []
+    memory = {"after generating": rss_mb()}
+    with tempfile.TemporaryDirectory(prefix="risk-bench-") as tmp:
+        load, db = bench_load(bundles, Path(tmp))
+        results.append(load)
+        memory["after loading"] = rss_mb()
+        del bundles
+        rng = random.Random(args.seed)
+        samples = [rng.randint(1, args.proposals) for _ in range(200)]
+        results.append(bench_profile(db, samples))
+        results += bench_summary(db)
+        memory["after the portfolio frame"] = rss_mb()
+        results.append(bench_export(db, samples[:50]))
+        db_mb = sum(f.stat().st_size for f in Path(tmp).glob("ours.db*")) / 2**20
+
+    for r in results:
+        r["ratio"] = r["ours_ms"] / r["plain_ms"] if r["plain_ms"] else None
+        r["meets_target"] = None if r["target"] is None else r["ratio"] <= r["target"]
+    meta = {"proposals": args.proposals, "risks": args.risks, "assessors": args.assessors, "scores": scores,
+            "seed": args.seed, "generated_s": generated_s, "database_mb": db_mb, "peak_rss_mb": memory,
+            "python": platform.python_version(), "machine": f"{platform.machine()}, {_cpus()} cores",
+            "sqlite": sqlite3.sqlite_version}
+    (args.out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    print(table(results, meta))
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def table(results: list[dict], meta: dict) -> str:
+    lines = ["| measurement | ours | plain | ratio | target |", "|---|---:|---:|---:|---|"]
+    for r in results:
+        plain = f"{r['plain_ms']:,.2f} ms" if r["plain_ms"] else "–"
+        ratio = f"{r['ratio']:.2f}x" if r["ratio"] else "–"
+        target = "–" if r["target"] is None else f"≤ {r['target']:.0f}x: {'met' if r['meets_target'] else 'NOT met'}"
+        lines.append(f"| {r['name']} | {r['ours_ms']:,.2f} ms | {plain} | {ratio} | {target} |")
+    lines.append("")
+    lines.append(f"{meta['proposals']:,} proposals x {meta['risks']} risks x {meta['assessors']} assessors, "
+                 f"{meta['scores']:,} scores; database {meta['database_mb']:.0f} MB; peak RSS "
+                 + ", ".join(f"{k} {v:,.0f} MB" for k, v in meta["peak_rss_mb"].items())
+                 + f"; Python {meta['python']}, SQLite {meta['sqlite']}, {meta['machine']}.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

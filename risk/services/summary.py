@@ -1,0 +1,104 @@
+"""The whole portfolio at a glance: one row per risk with its standing residual value (a DataFrame built in a
+few vectorised steps), and summaries per category from it. The frame is what the app caches; the summary is a
+groupby over it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from risk import scoring
+from risk.models import Consensus, Proposal, Risk, Round
+from risk.models import RoundResult as RoundResultRow
+from risk.services.matrices import get_matrix
+from risk.services.profile import FEEDING
+
+RANK_NAMES = scoring.SCORE_LABELS  # the five-step scale appetite is stated on
+_METHOD_COLS = {"upper_median": ("lik_upper_median", "imp_upper_median"), "max": ("lik_max", "imp_max"),
+                "one_jurisdiction_one_vote": ("lik_ojov", "imp_ojov")}
+
+
+def _read(session: Session, stmt) -> pd.DataFrame:
+    result = session.execute(stmt)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def portfolio_frame(engine: Engine, phase: str = "residual") -> pd.DataFrame:
+    """One row per risk of every proposal: proposal, category, the standing value of `phase` (likelihood, impact,
+    level name, rank on the five-step scale, source), its flags, the appetite and whether it is over it."""
+    with Session(engine) as s:
+        proposals = {p.id: p for p in s.execute(select(Proposal)).scalars()}
+        matrices = {name: get_matrix(s, name) for name in {p.matrix for p in proposals.values()}}
+        risks = _read(s, select(Risk.id.label("risk_pk"), Risk.proposal_id, Risk.risk_id, Risk.category,
+                                Risk.status))
+        results = _read(s, select(RoundResultRow.risk_pk, Round.number, RoundResultRow.n,
+                                  *[getattr(RoundResultRow, c) for pair in _METHOD_COLS.values() for c in pair],
+                                  RoundResultRow.flags)
+                        .join(Round, Round.id == RoundResultRow.round_id)
+                        .where(Round.status.in_(FEEDING), Round.phase == phase))
+        consensus = _read(s, select(Consensus.risk_pk, Consensus.likelihood.label("c_lik"),
+                                    Consensus.impact.label("c_imp")).where(Consensus.phase == phase))
+    latest = results.sort_values(["risk_pk", "number"]).drop_duplicates("risk_pk", keep="last")
+    frame = risks.merge(latest, on="risk_pk", how="left").merge(consensus, on="risk_pk", how="left")
+    pid = frame["proposal_id"].to_numpy()
+    method = pd.Series({k: p.aggregation for k, p in proposals.items()})
+    frame["aggregation"] = method.reindex(pid).to_numpy()
+    lik = np.full(len(frame), np.nan)
+    imp = np.full(len(frame), np.nan)
+    for name, (lc, ic) in _METHOD_COLS.items():
+        chosen = (frame["aggregation"] == name).to_numpy()
+        lik[chosen] = frame.loc[chosen, lc].to_numpy(dtype=float)
+        imp[chosen] = frame.loc[chosen, ic].to_numpy(dtype=float)
+    has_consensus = frame["c_lik"].notna().to_numpy()
+    lik[has_consensus] = frame.loc[has_consensus, "c_lik"].to_numpy(dtype=float)
+    imp[has_consensus] = frame.loc[has_consensus, "c_imp"].to_numpy(dtype=float)
+    scored = ~np.isnan(lik)
+    source = np.where(has_consensus, "consensus", np.where(scored, "aggregate", "none"))
+    level_index = np.full(len(frame), -1)
+    rank = np.full(len(frame), -1)
+    level_name = np.full(len(frame), "", dtype=object)
+    matrix_of = pd.Series({k: p.matrix for k, p in proposals.items()}).reindex(pid).to_numpy()
+    for name, m in matrices.items():
+        rows = (matrix_of == name) & scored
+        if not rows.any():
+            continue
+        grid = np.asarray(m.grid)
+        idx = grid[lik[rows].astype(int) - 1, imp[rows].astype(int) - 1]
+        level_index[rows] = idx
+        rank[rows] = np.array([m.rank5(i) for i in range(len(m.levels))])[idx]
+        level_name[rows] = np.asarray(m.levels, dtype=object)[idx]
+    appetite = np.array([(proposals[p].appetite or {}).get(c, scoring.DEFAULT_APPETITE)
+                         for p, c in zip(pid, frame["category"].to_numpy(), strict=True)], dtype=object)
+    tolerance = pd.Series(appetite).map({a: k for k, a in enumerate(scoring.APPETITES)}).to_numpy()
+    out = pd.DataFrame({
+        "proposal_id": pid,
+        "proposal": pd.Series({k: p.title for k, p in proposals.items()}).reindex(pid).to_numpy(),
+        "risk_id": frame["risk_id"].to_numpy(),
+        "category": pd.Categorical(frame["category"], categories=list(scoring.CATEGORIES)),
+        "status": frame["status"].to_numpy(),
+        "likelihood": pd.array(np.where(scored, lik, np.nan), dtype="Int64"),
+        "impact": pd.array(np.where(scored, imp, np.nan), dtype="Int64"),
+        "level": level_name,
+        "rank": rank,
+        "source": source,
+        "flags": frame["flags"].fillna("").to_numpy(),
+        "disagreement": (frame["flags"].fillna("") != "").to_numpy(),
+        "appetite": appetite,
+        "over_appetite": scored & (rank > tolerance),
+    })
+    return out
+
+
+def category_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per category: how many risks, how many at each level of the five-step scale, how many unscored, how
+    many over appetite and how many with disagreement flags."""
+    counts = frame.groupby(["category", "rank"], observed=True).size().unstack(fill_value=0)
+    counts = counts.reindex(index=list(scoring.CATEGORIES), columns=range(-1, 5), fill_value=0)
+    counts.columns = ["Not scored", *RANK_NAMES]
+    sums = frame.groupby("category", observed=False)[["over_appetite", "disagreement"]].sum()
+    counts.insert(0, "Risks", counts.sum(axis=1))
+    counts["Over appetite"] = sums["over_appetite"].astype(int)
+    counts["Disagreement"] = sums["disagreement"].astype(int)
+    return counts.rename(index=scoring.CATEGORIES)
