@@ -120,6 +120,8 @@ class Proposal(SQLModel, table=True):
     aggregation: str = "upper_median"
     cybersecurity: bool = False
     appetite: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # where the guided walk through the categories stands: {"current": key, "done": [keys]}
+    walkthrough: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     created_at: dt.datetime = Field(default_factory=utcnow)
     updated_at: dt.datetime = Field(default_factory=utcnow)
 

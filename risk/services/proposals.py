@@ -359,3 +359,34 @@ def add_action(engine: Engine, *, actor: str, risk_pk: int, description: str, ow
                         status=_choice(status, [a.value for a in ActionStatus], "status"), cost=cost,
                         paying_partner_id=paying_partner_id)
         return store.add(unit=unit, obj=action, entity="action").id  # type: ignore[return-value]
+
+
+# --- the guided walk ------------------------------------------------------------------------------
+
+def walkthrough_state(proposal) -> tuple[list[str], str, list[str]]:
+    """(categories of the walk, the current step, categories done). The current step is a category key or
+    "summary"; a walk never started begins with the first category."""
+    from risk.walkthrough import categories_for
+
+    steps = categories_for(bool(proposal.cybersecurity))
+    state = proposal.walkthrough or {}
+    done = [c for c in state.get("done", []) if c in steps]
+    current = state.get("current")
+    if current not in [*steps, "summary"]:
+        current = next((c for c in steps if c not in done), "summary")
+    return steps, current, done
+
+
+def move_walkthrough(engine: Engine, *, actor: str, proposal_id: int, to: str, mark_done: str | None = None) -> None:
+    """Go to step `to` (a category key or "summary"), marking `mark_done` as done on the way; saved at once so
+    that the team resumes where it left off."""
+    with store.write(engine, actor) as unit:
+        proposal = _get(unit.session, Proposal, proposal_id, "proposal")
+        steps, _current, done = walkthrough_state(proposal)
+        if to not in [*steps, "summary"]:
+            raise RefusedError(f"step: expected one of {', '.join([*steps, 'summary'])}, got {to!r}")
+        if mark_done:
+            if mark_done not in steps:
+                raise RefusedError(f"step: {mark_done!r} is not a category of this proposal's walk")
+            done = [c for c in steps if c in {*done, mark_done}]
+        store.update(unit=unit, obj=proposal, entity="proposal", changes={"walkthrough": {"current": to, "done": done}})
