@@ -186,3 +186,16 @@ def test_export_holds_the_documented_shape(engine):
                                 "flags": ["partners", "polarised", "range", "spread"]}
     assert risk["residual"] == {"likelihood": None, "impact": None, "level": None, "source": "none", "flags": []}
     assert risk["actions"][0]["paying_partner"] == "Regional 911/CAD partner 1"
+
+
+def test_the_walk_resumes_where_the_team_left_off(engine):
+    b = make_proposal(engine, partners=1, risks=0, cybersecurity=True)
+    steps, current, done = ps.walkthrough_state(ps.get_proposal(engine, b.proposal_id))
+    assert steps == ["legal", "operational", "financial", "reputational", "societal", "cybersecurity"]
+    assert (current, done) == ("legal", [])
+    ps.move_walkthrough(engine, actor=ACTOR, proposal_id=b.proposal_id, to="operational", mark_done="legal")
+    ps.move_walkthrough(engine, actor=ACTOR, proposal_id=b.proposal_id, to="financial", mark_done="operational")
+    _, current, done = ps.walkthrough_state(ps.get_proposal(engine, b.proposal_id))
+    assert (current, done) == ("financial", ["legal", "operational"])
+    with pytest.raises(RefusedError, match="step: expected one of"):
+        ps.move_walkthrough(engine, actor=ACTOR, proposal_id=b.proposal_id, to="weather")

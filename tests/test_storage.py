@@ -165,3 +165,28 @@ def test_bulk_insert_writes_one_audit_event_with_count_and_digest(engine):
         ev = s.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).scalar_one()
     assert ev.action == "bulk_create" and '"count":50' in ev.after and '"sha256":' in ev.after
     assert store.verify_chain(engine) == before + 1
+
+
+def test_upgrading_from_an_earlier_revision_keeps_every_row(db_url):
+    from risk.db import current_revision, make_engine, migrate
+
+    eng = make_engine(db_url)
+    migrate(eng, "0002")
+    with Session(writer(eng)) as s:
+        s.execute(text("INSERT INTO proposal (title, service_type, description, phase, status, matrix, aggregation, "
+                       "cybersecurity, appetite, created_at, updated_at) VALUES ('Old', 'GIS', '', 'Assessment', "
+                       "'Draft', 'nist-800-30', 'upper_median', false, '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        s.execute(text("INSERT INTO risk (proposal_id, risk_id, category, title, cause, event, consequence, owner, "
+                       "controls, status, tags, version, updated_at, updated_by) VALUES (1, 'LEG-01', 'legal', 'r', "
+                       "'', '', '', '', '', 'Open', '[]', 1, CURRENT_TIMESTAMP, 'x')"))
+        s.commit()
+    migrate(eng)
+    assert current_revision(eng) == "0003"
+    with Session(eng) as s:
+        assert s.execute(text("SELECT count(*) FROM risk")).scalar_one() == 1
+        assert s.execute(text("SELECT count(*) FROM proposal")).scalar_one() == 1
+    from risk.services.proposals import get_proposal, walkthrough_state
+
+    steps, current, done = walkthrough_state(get_proposal(eng, 1))
+    assert (current, done) == ("legal", []) and len(steps) == 5
+    eng.dispose()
