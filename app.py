@@ -1,4 +1,4 @@
-"""The frame of the workbench: page config, the database, and navigation over risk/ui/pages."""
+"""The frame of the workbench: page config, navigation over risk/ui/pages, and the shared sidebar."""
 
 import gc
 
@@ -10,8 +10,14 @@ st.set_page_config(page_title="Shared-Service Risk Workbench", page_icon=":mater
 common.engine()  # created and migrated once per process
 
 pages = st.navigation([
-    st.Page("risk/ui/pages/portfolio.py", title="Portfolio", icon=":material/dashboard:", default=True),
+    st.Page(common.PAGES["portfolio"], title="Portfolio", icon=":material/dashboard:", default=True),
+    st.Page(common.PAGES["proposal"], title="Proposal", icon=":material/handshake:"),
+    st.Page(common.PAGES["walkthrough"], title="Walkthrough", icon=":material/checklist:"),
+    st.Page(common.PAGES["register"], title="Register", icon=":material/table_rows:"),
+    st.Page(common.PAGES["profile"], title="Profile", icon=":material/grid_on:"),
 ])
+common.sidebar()
+common.show_flash()
 pages.run()
 
 # Streamlit runs a full garbage collection after every rerun; freezing the long-lived objects once the heavy

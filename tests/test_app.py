@@ -1,4 +1,5 @@
-"""AppTests: every page runs without an exception on an empty database and on one with data."""
+"""AppTests: every page runs without an exception on the demo portfolio and on an empty database, and one
+interaction per page works (widgets found by key)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from risk.db import get_engine, migrate
-from tests.builders import make_proposal
+from risk.services import proposals as ps
+from risk.services.portfolio import load_demo
+from risk.services.profile import proposal_profile
+
+PAGES = ["risk/ui/pages/portfolio.py", "risk/ui/pages/proposal.py", "risk/ui/pages/walkthrough.py",
+         "risk/ui/pages/register.py", "risk/ui/pages/profile.py"]
 
 
 @pytest.fixture
@@ -22,21 +28,138 @@ def app_db(sqlite_url, monkeypatch):
     return engine
 
 
-def run_app() -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=30)
+@pytest.fixture
+def demo_db(app_db):
+    load_demo(app_db, actor="demo")
+    return app_db
+
+
+def start(page: str | None = None, proposal_id: int | None = None, actor: int | str | None = None) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    if proposal_id is not None:
+        at.session_state["proposal_id"] = proposal_id
+    if actor is not None:
+        at.session_state["actor_choice"] = actor
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+    if page:
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
     return at
 
 
-def test_portfolio_page_on_an_empty_database_says_there_are_no_proposals(app_db):
-    at = run_app()
-    at.switch_page("risk/ui/pages/portfolio.py").run()
+def member_id(engine, proposal_id: int, name: str) -> int:
+    return next(m.id for m in ps.team(engine, proposal_id) if m.name == name)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_on_the_demo_portfolio(demo_db, page):
+    start(page, proposal_id=1)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_on_an_empty_database(app_db, page):
+    start(page)
+
+
+def test_portfolio_page_on_an_empty_database_offers_the_demo_and_a_new_proposal(app_db):
+    at = start("risk/ui/pages/portfolio.py")
+    assert at.button(key="load_demo").label == "Load the demo portfolio"
+    assert at.button(key="new_proposal").label == "New proposal"
+    at.button(key="load_demo").click().run()
     assert not at.exception
-    assert any("No proposals yet" in i.value for i in at.info)
+    assert len(ps.list_proposals(app_db)) == 3
+    table = at.dataframe[0].value
+    assert "Tri-County Regional 911/CAD Consolidation" in table["Proposal"].tolist()
+    assert {"Very High", "High", "Moderate", "Low", "Very Low", "Over appetite", "Progress"} <= set(table.columns)
 
 
-def test_portfolio_page_lists_proposals(app_db):
-    make_proposal(app_db, partners=2, risks=1, title="County-wide GIS hub")
-    at = run_app()
-    assert "County-wide GIS hub" in at.dataframe[0].value["Proposal"].tolist()
+def test_proposal_page_creates_a_proposal_under_the_person_acting(app_db):
+    at = start("risk/ui/pages/proposal.py", actor="other")
+    at.text_input(key="actor_other").input("Dana Whitfield").run()
+    at.text_input(key="p_title").input("Shared data centre")
+    at.selectbox(key="p_service").select("Data centre")
+    at.button(key="FormSubmitter:proposal_form-Create proposal").click().run()
+    assert not at.exception
+    [p] = ps.list_proposals(app_db)
+    assert (p.title, p.service_type) == ("Shared data centre", "Data centre")
+    from risk.models import AuditEvent
+    from sqlmodel import Session, select
+
+    with Session(app_db) as s:
+        assert s.exec(select(AuditEvent.actor)).all() == ["Dana Whitfield"]
+
+
+def test_nothing_is_saved_without_saying_who_is_acting(app_db):
+    at = start("risk/ui/pages/proposal.py")
+    at.text_input(key="p_title").input("Anonymous proposal")
+    at.button(key="FormSubmitter:proposal_form-Create proposal").click().run()
+    assert ps.list_proposals(app_db) == []
+    assert any("Choose who you are" in e.value for e in at.error)
+
+
+def test_walkthrough_adds_a_catalogue_template_and_marks_it_added(demo_db):
+    actor = member_id(demo_db, 3, "Alan Brooks")
+    at = start("risk/ui/pages/walkthrough.py", proposal_id=3, actor=actor)
+    before = len(ps.list_risks(demo_db, 3))
+    at.button(key="tpl_T-LEG-05").click().run()
+    assert not at.exception
+    assert len(ps.list_risks(demo_db, 3)) == before + 1
+    assert at.button(key="tpl_T-LEG-05").disabled
+
+
+def test_walkthrough_scores_a_risk_as_the_consensus_of_the_person_acting(demo_db):
+    actor = member_id(demo_db, 3, "Alan Brooks")
+    at = start("risk/ui/pages/walkthrough.py", proposal_id=3, actor=actor)
+    risk = next(v for v in proposal_profile(demo_db, 3).risks if v.risk.risk_id == "LEG-01").risk
+    at.selectbox(key=f"res_l_{risk.id}").select(1)
+    at.selectbox(key=f"res_i_{risk.id}").select(2)
+    at.text_input(key=f"rationale_{risk.id}").input("Retention schedule adopted by all three")
+    at.button(key=f"FormSubmitter:score_{risk.id}-Save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    view = next(v for v in proposal_profile(demo_db, 3).risks if v.risk.risk_id == "LEG-01")
+    assert (view.residual.source, view.residual.likelihood, view.residual.impact) == ("consensus", 1, 2)
+
+
+def test_register_refuses_an_invalid_edit_naming_row_and_field(demo_db):
+    actor = member_id(demo_db, 1, "Dana Whitfield")
+    at = start("risk/ui/pages/register.py", proposal_id=1, actor=actor)
+    shown = at.session_state["register_shown"]
+    row = next(k for k, (_pk, rid, _v) in enumerate(shown) if rid == "LEG-01")
+    at.session_state["register_editor"] = {"edited_rows": {row: {"title": ""}}, "added_rows": [],
+                                           "deleted_rows": []}
+    at.run()
+    assert any("Row LEG-01, field title" in e.value for e in at.error), [e.value for e in at.error]
+    assert next(r for r in ps.list_risks(demo_db, 1) if r.risk_id == "LEG-01").title != ""
+
+
+def test_register_refuses_the_later_of_two_edits_naming_who_saved_first(demo_db):
+    actor = member_id(demo_db, 1, "Dana Whitfield")
+    at = start("risk/ui/pages/register.py", proposal_id=1, actor=actor)
+    shown = at.session_state["register_shown"]
+    row, (pk, _rid, version) = next((k, s) for k, s in enumerate(shown) if s[1] == "OPS-01")
+    ps.update_risk(demo_db, actor="Priya Raman", risk_pk=pk, expected_version=version, owner="Priya")
+    at.session_state["register_editor"] = {"edited_rows": {row: {"owner": "Dana"}}, "added_rows": [],
+                                           "deleted_rows": []}
+    at.run()
+    assert any("changed by Priya Raman" in e.value for e in at.error), [e.value for e in at.error]
+    assert next(r for r in ps.list_risks(demo_db, 1) if r.risk_id == "OPS-01").owner == "Priya"
+
+
+def test_profile_page_draws_heat_maps_with_counts_and_ids(demo_db):
+    import json
+
+    at = start("risk/ui/pages/profile.py", proposal_id=1)
+    specs = [json.loads(e.proto.spec) for e in _walk(at.main) if type(e.proto).__name__ == "VegaLiteChart"]
+    titles = [s.get("title") for s in specs]
+    assert "Inherent risk (before controls)" in titles and "Residual risk (with controls)" in titles
+    heat = next(s for s in specs if s.get("title") == "Residual risk (with controls)")
+    assert heat["layer"][1]["mark"]["type"] == "text"
+    assert heat["layer"][0]["encoding"]["x"]["title"] == "Impact"
+
+
+def _walk(node):
+    """Every element under a block of the AppTest tree (charts are not typed elements in AppTest)."""
+    for child in getattr(node, "children", {}).values():
+        yield child
+        yield from _walk(child)

@@ -102,3 +102,39 @@ def category_summary(frame: pd.DataFrame) -> pd.DataFrame:
     counts["Over appetite"] = sums["over_appetite"].astype(int)
     counts["Disagreement"] = sums["disagreement"].astype(int)
     return counts.rename(index=scoring.CATEGORIES)
+
+
+def portfolio_overview(engine: Engine, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per proposal for the home page: service, partners, status, progress through the categories,
+    risks by residual level and how many are over appetite."""
+    from risk.models import Partner, ProposalPartner
+    from risk.services.proposals import walkthrough_state
+
+    frame = portfolio_frame(engine) if frame is None else frame
+    with Session(engine) as s:
+        proposals = list(s.execute(select(Proposal).order_by(Proposal.id)).scalars())
+        partners: dict[int, list[str]] = {}
+        for pid, name, role in s.execute(
+            select(ProposalPartner.proposal_id, Partner.name, ProposalPartner.role)
+            .join(Partner, Partner.id == ProposalPartner.partner_id)
+            .order_by(ProposalPartner.proposal_id, ProposalPartner.role.desc(), Partner.name)
+        ):
+            partners.setdefault(pid, []).append(f"{name} (lead)" if role == "lead" else name)
+    by_level = frame.groupby(["proposal_id", "rank"]).size().unstack(fill_value=0) if len(frame) else None
+    over = frame.groupby("proposal_id")["over_appetite"].sum() if len(frame) else None
+    rows = []
+    for p in proposals:
+        steps, _current, done = walkthrough_state(p)
+        row = {"id": p.id, "Proposal": p.title, "Service": p.service_type,
+               "Partners": ", ".join(partners.get(p.id, [])), "Status": p.status,
+               "Progress": f"{len(done)} of {len(steps)} categories"}
+        for rank, name in enumerate(RANK_NAMES):
+            row[name] = int(by_level.loc[p.id, rank]) if by_level is not None and p.id in by_level.index \
+                and rank in by_level.columns else 0
+        row["Not scored"] = int(by_level.loc[p.id, -1]) if by_level is not None and p.id in by_level.index \
+            and -1 in by_level.columns else 0
+        row["Over appetite"] = int(over.get(p.id, 0)) if over is not None else 0
+        rows.append(row)
+    columns = ["id", "Proposal", "Service", "Partners", "Status", "Progress", *reversed(RANK_NAMES), "Not scored",
+               "Over appetite"]
+    return pd.DataFrame(rows, columns=columns)

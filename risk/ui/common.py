@@ -1,11 +1,32 @@
-"""What every page shares: the cached engine (keyed by URL) and small display helpers."""
+"""What every page shares: the cached engine (keyed by URL), the chosen proposal and the person acting (a few
+documented session_state keys holding ids and names only), and a helper that turns domain errors into messages.
+
+session_state keys:
+- "proposal_id": the proposal the pages show (int or None);
+- "actor_choice": the team member chosen as "who is acting" (int id, or "other");
+- "actor_other": a name typed in when the person is not on the roster yet (for instance before the team exists).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
 
 from risk import config
+from risk.errors import RefusedError
+
+PAGES = {
+    "portfolio": "risk/ui/pages/portfolio.py",
+    "proposal": "risk/ui/pages/proposal.py",
+    "walkthrough": "risk/ui/pages/walkthrough.py",
+    "register": "risk/ui/pages/register.py",
+    "profile": "risk/ui/pages/profile.py",
+}
 
 
 @st.cache_resource(show_spinner=False)
@@ -21,3 +42,128 @@ def _engine_for(url: str) -> Engine:
 def engine() -> Engine:
     """The database engine, made and migrated once per process and URL."""
     return _engine_for(config.database_url())
+
+
+def data_version() -> int:
+    """Grows with every change (the newest audit event): the key that keeps cached frames fresh for all users."""
+    from risk.models import AuditEvent
+
+    with Session(engine()) as s:
+        return s.execute(select(func.max(AuditEvent.id))).scalar() or 0
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def portfolio_frame_cached(url: str, version: int) -> pd.DataFrame:
+    from risk.services.summary import portfolio_frame
+
+    return portfolio_frame(_engine_for(url))
+
+
+def portfolio_frame() -> pd.DataFrame:
+    return portfolio_frame_cached(config.database_url(), data_version())
+
+
+# --- the proposal on screen -----------------------------------------------------------------------
+
+def proposal_id() -> int | None:
+    return st.session_state.get("proposal_id")
+
+
+def open_proposal(pid: int | None) -> None:
+    st.session_state["proposal_id"] = pid
+    st.session_state.pop("actor_choice", None)
+
+
+def require_proposal():
+    """The chosen proposal, or a pointer to the Portfolio page and a stop."""
+    from risk.services.proposals import get_proposal
+
+    pid = proposal_id()
+    if pid is None:
+        st.info("Choose a proposal on the Portfolio page first, or create a new one.", icon=":material/info:")
+        st.page_link(PAGES["portfolio"], label="Go to the Portfolio", icon=":material/dashboard:")
+        st.stop()
+    try:
+        return get_proposal(engine(), pid)
+    except RefusedError:
+        open_proposal(None)
+        st.rerun()
+
+
+# --- who is acting --------------------------------------------------------------------------------
+
+def actor() -> str | None:
+    """The name changes are recorded under, or None while nobody has said who they are."""
+    from risk.services.proposals import team
+
+    choice = st.session_state.get("actor_choice")
+    if choice == "other":
+        name = (st.session_state.get("actor_other") or "").strip()
+        return name or None
+    pid = proposal_id()
+    if choice is None or pid is None:
+        return None
+    member = next((m for m in team(engine(), pid) if m.id == choice), None)
+    return member.name if member else None
+
+
+def sidebar() -> None:
+    """The proposal picker and the "who is acting" choice, on every page."""
+    from risk.services.proposals import list_partners, list_proposals, team
+
+    eng = engine()
+    with st.sidebar:
+        proposals = list_proposals(eng)
+        if proposals:
+            ids = [p.id for p in proposals]
+            titles = {p.id: p.title for p in proposals}
+            current = proposal_id()
+            picked = st.selectbox("Proposal", ids, index=ids.index(current) if current in ids else None,
+                                  format_func=lambda i: titles[i], placeholder="Choose a proposal",
+                                  key="sidebar_proposal")
+            if picked != current:
+                open_proposal(picked)
+                st.rerun()
+        st.markdown("**Who is acting**")
+        members = team(eng, proposal_id()) if proposal_id() else []
+        partner_names = {p.id: p.name for p in list_partners(eng)}
+        options: list[Any] = [m.id for m in members] + ["other"]
+        labels = {m.id: f"{m.name} ({partner_names.get(m.partner_id, 'no partner')}, {m.team_role})" for m in members}
+        labels["other"] = "Someone not on the team yet"
+        st.selectbox("I am", options, key="actor_choice", index=None, format_func=lambda o: labels.get(o, str(o)),
+                     placeholder="Choose yourself from the team")
+        if st.session_state.get("actor_choice") == "other":
+            st.text_input("Your name", key="actor_other", placeholder="First and last name")
+        name = actor()
+        if name:
+            st.caption(f"Changes are recorded in the audit log as **{name}**.")
+        else:
+            st.caption("Choose who you are to make changes: nothing is saved anonymously.")
+
+
+FAILED = object()  # what run() returns when the change was refused
+
+
+def run(action: Callable[..., Any], *args: Any, success: str | None = None, **kwargs: Any) -> Any:
+    """Call a service as the acting person. A refusal becomes an error message and FAILED is returned; on
+    success the result is returned and `success` is shown after the next rerun."""
+    name = actor()
+    if not name:
+        st.error("Choose who you are in the sidebar first: every change is recorded under a name.",
+                 icon=":material/person_alert:")
+        return FAILED
+    try:
+        result = action(engine(), *args, actor=name, **kwargs)
+    except RefusedError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return FAILED
+    if success:
+        st.session_state["flash"] = success
+    return result
+
+
+def show_flash() -> None:
+    """The confirmation of the last change, once."""
+    message = st.session_state.pop("flash", None)
+    if message:
+        st.success(message, icon=":material/check_circle:")

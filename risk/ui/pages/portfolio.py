@@ -1,23 +1,61 @@
-"""Portfolio: the proposals in the database, or a welcome on an empty one."""
+"""Portfolio: every proposal at a glance, or a welcome with the two ways to start on an empty database."""
 
-import pandas as pd
 import streamlit as st
 
+from risk.services.portfolio import load_demo
 from risk.services.proposals import list_proposals
-from risk.ui.common import engine
+from risk.services.summary import category_summary, portfolio_overview
+from risk.ui import common
 
-st.title("Shared-Service Risk Workbench")
-st.caption("Assess the legal, operational, financial, reputational and societal risks of sharing technology "
-           "between counties, cities and districts.")
+st.title("Shared-service risk portfolio")
+st.caption("Proposals to share technology between counties, cities and districts, and the risks their "
+           "assessment teams have found: legal, operational, financial, reputational and societal.")
 
-proposals = list_proposals(engine())
-if not proposals:
-    st.info("No proposals yet. Create one with the `risk` command, or load the demo portfolio once it is "
-            "available.", icon=":material/waving_hand:")
-else:
-    st.subheader(f"{len(proposals)} proposals")
-    st.dataframe(
-        pd.DataFrame([{"Proposal": p.title, "Service": p.service_type, "Status": p.status, "Phase": p.phase}
-                      for p in proposals]),
-        hide_index=True, width="stretch", key="portfolio_table",
+eng = common.engine()
+if not list_proposals(eng):
+    st.subheader("Welcome")
+    st.markdown(
+        "This workbench walks a **Shared Service Assessment Team** through the risks of a shared-service "
+        "proposal: the partner governments score each risk blind, agree a consensus, and the register and risk "
+        "profile follow. Start with the demo portfolio to look around, or create your own proposal."
     )
+    left, right = st.columns(2)
+    if left.button("Load the demo portfolio", icon=":material/auto_awesome:", type="primary", key="load_demo"):
+        with st.spinner("Loading three demo proposals..."):
+            result = load_demo(eng, actor=common.actor() or "demo loader")
+        common.open_proposal(result.proposal_ids[0])
+        st.session_state["flash"] = "Loaded the demo portfolio: three proposals with scored risks."
+        st.rerun()
+    if right.button("New proposal", icon=":material/add:", key="new_proposal"):
+        common.open_proposal(None)
+        st.session_state["proposal_mode"] = "new"
+        st.switch_page(common.PAGES["proposal"])
+    st.stop()
+
+frame = common.portfolio_frame()
+overview = portfolio_overview(eng, frame)
+st.subheader(f"{len(overview)} proposals")
+st.dataframe(
+    overview.drop(columns=["id"]), hide_index=True, width="stretch", key="portfolio_table",
+    column_config={
+        "Very High": st.column_config.NumberColumn("Very High", help="Risks whose residual level is Very High"),
+        "Over appetite": st.column_config.NumberColumn("Over appetite", help="Residual level above the "
+                                                       "category's risk appetite"),
+        "Progress": st.column_config.TextColumn("Walkthrough", help="Categories the team has walked through"),
+    },
+)
+ids = overview["id"].tolist()
+titles = dict(zip(overview["id"], overview["Proposal"], strict=True))
+pick_col, open_col, new_col = st.columns([3, 1, 1], vertical_alignment="bottom")
+chosen = pick_col.selectbox("Open a proposal", ids, format_func=lambda i: titles[i], key="portfolio_pick",
+                            index=ids.index(common.proposal_id()) if common.proposal_id() in ids else 0)
+if open_col.button("Open its profile", icon=":material/grid_on:", key="open_profile"):
+    common.open_proposal(chosen)
+    st.switch_page(common.PAGES["profile"])
+if new_col.button("New proposal", icon=":material/add:", key="new_proposal"):
+    common.open_proposal(None)
+    st.session_state["proposal_mode"] = "new"
+    st.switch_page(common.PAGES["proposal"])
+
+st.subheader("Residual risk across the portfolio, by category")
+st.dataframe(category_summary(frame), width="stretch", key="category_summary")

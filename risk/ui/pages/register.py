@@ -1,0 +1,91 @@
+"""Register: the proposal's scored risk register (DOMAIN.md section 7), filtered and sorted, with inline edits
+that are checked by the services and refused with a message naming the row and the field."""
+
+import pandas as pd
+import streamlit as st
+
+from risk import scoring
+from risk.errors import ConflictError, RefusedError
+from risk.services import proposals as ps
+from risk.services.profile import proposal_profile
+from risk.services.register import EDITABLE, REGISTER_COLUMNS, register_rows
+from risk.ui import common
+
+proposal = common.require_proposal()
+eng = common.engine()
+st.title(f"Risk register: {proposal.title}")
+
+# Edits made in the table on the previous run: apply them against the versions that were on screen, so that a
+# change somebody else saved in between is refused rather than overwritten.
+pending = st.session_state.get("register_editor", {}).get("edited_rows", {})
+shown = st.session_state.get("register_shown", [])
+if pending and shown:
+    name = common.actor()
+    for row, changes in pending.items():
+        risk_pk, risk_id, version = shown[int(row)]
+        for field, value in changes.items():
+            if not name:
+                st.error("Choose who you are in the sidebar first: every change is recorded under a name.")
+                break
+            try:
+                version = ps.update_risk(eng, actor=name, risk_pk=risk_pk, expected_version=version,
+                                         **{field: value})
+                st.toast(f"Saved {risk_id}: {field}", icon=":material/check_circle:")
+            except ConflictError as exc:
+                st.error(f"Row {risk_id}: not saved. {exc}", icon=":material/sync_problem:")
+                break
+            except RefusedError as exc:
+                st.error(f"Row {risk_id}, field {field}: {exc}", icon=":material/error:")
+    del st.session_state["register_editor"]
+
+profile = proposal_profile(eng, proposal.id)
+frame = pd.DataFrame(register_rows(profile), columns=[*REGISTER_COLUMNS, "risk_pk", "version", "residual_rank",
+                                                      "sentence"])
+levels = list(profile.matrix.levels)
+
+f1, f2, f3, f4, f5 = st.columns([2, 2, 2, 1, 2], vertical_alignment="bottom")
+categories = f1.multiselect("Category", sorted(frame["category"].unique()), key="reg_category",
+                            placeholder="All categories")
+level_filter = f2.multiselect("Residual level", levels[::-1], key="reg_level", placeholder="All levels")
+owners = sorted({o for o in frame["owner_partner"].tolist() + frame["owner"].tolist() if o})
+owner = f3.selectbox("Owner", owners, index=None, key="reg_owner", placeholder="Any owner")
+only_over = f4.toggle("Over appetite", key="reg_over")
+sort = f5.selectbox("Sort by", ["Residual level, highest first", "Inherent level, highest first", "Risk id"],
+                    key="reg_sort")
+
+view = frame
+if categories:
+    view = view[view["category"].isin(categories)]
+if level_filter:
+    view = view[view["residual_level"].isin(level_filter)]
+if owner:
+    view = view[(view["owner_partner"] == owner) | (view["owner"] == owner)]
+if only_over:
+    view = view[view["over_appetite"] == "yes"]
+if sort.startswith("Residual"):
+    view = view.sort_values(["residual_rank", "risk_id"], ascending=[False, True])
+elif sort.startswith("Inherent"):
+    rank = {name: k for k, name in enumerate(levels)}
+    view = view.assign(_r=view["inherent_level"].map(rank).fillna(-1)).sort_values(["_r", "risk_id"],
+                                                                                   ascending=[False, True])
+else:
+    view = view.sort_values("risk_id")
+view = view.reset_index(drop=True)
+
+c1, c2, c3 = st.columns(3)
+c1.metric("Risks shown", f"{len(view)} of {len(frame)}")
+c2.metric("Over appetite", int((view["over_appetite"] == "yes").sum()))
+c3.metric("With disagreement", int((view["disagreement"] != "").sum()))
+
+st.session_state["register_shown"] = list(zip(view["risk_pk"].tolist(), view["risk_id"].tolist(),
+                                              view["version"].tolist(), strict=True))
+config = {c: st.column_config.Column(disabled=c not in EDITABLE) for c in REGISTER_COLUMNS}
+config |= {
+    "treatment": st.column_config.SelectboxColumn("treatment", options=list(scoring.TREATMENTS)),
+    "status": st.column_config.SelectboxColumn("status", options=list(scoring.RISK_STATUSES)),
+    "title": st.column_config.TextColumn("title", required=True),
+}
+st.data_editor(view[list(REGISTER_COLUMNS)], key="register_editor", hide_index=True, width="stretch",
+               column_config=config, num_rows="fixed")
+st.caption("Title, cause, event, consequence, owner, controls, treatment and status can be edited here; scores "
+           "and levels come from the walkthrough and the scoring rounds.")
