@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
-from risk.scoring import LEVEL_COLOURS, SCORE_LABELS, Matrix
+from risk.scoring import CATEGORIES, LEVEL_COLOURS, SCORE_LABELS, Matrix
 
-MAX_IDS_IN_CELL = 6
+MAX_IDS_IN_CELL = 4
 
 
 def heatmap_cells(matrix: Matrix, points: Sequence[tuple[str, int | None, int | None]]) -> pd.DataFrame:
@@ -65,22 +65,22 @@ def heatmap(cells: pd.DataFrame, levels: Sequence[str], title: str) -> alt.Layer
                  alt.Tooltip("risks:N", title="Risk ids")],
     )
     dark = list(levels)[len(levels) // 2 + 1:]  # text in white on the darker half of the palette
-    text = base.mark_text(baseline="middle", fontSize=11, lineBreak="\n").encode(
+    text = base.mark_text(baseline="middle", fontSize=10, lineBreak="\n").encode(
         text=alt.Text("label"),
         color=alt.condition(alt.FieldOneOfPredicate(field="level", oneOf=dark), alt.value("white"),
                             alt.value("black")),
     )
-    return (rects + text).properties(title=title, width=420, height=320)
+    return (rects + text).properties(title=title, width=420, height=520)
 
 
 def category_levels(frame: pd.DataFrame, levels: Sequence[str], title: str) -> alt.Chart:
     """Risks per category, stacked by level. `frame` has columns category, level, count."""
     return alt.Chart(frame).mark_bar().encode(
         x=alt.X("count:Q", title="Number of risks", axis=alt.Axis(tickMinStep=1)),
-        y=alt.Y("category:N", title="Category", sort=None),
+        y=alt.Y("category:N", title="Category", sort=[c for c in CATEGORIES.values()]),
         color=alt.Color("level:N", title="Residual level", scale=level_scale(levels), sort=list(levels),
-                        legend=alt.Legend(orient="bottom")),
+                        legend=alt.Legend(orient="right")),
         order=alt.Order("level_rank:Q"),
         tooltip=[alt.Tooltip("category:N", title="Category"), alt.Tooltip("level:N", title="Level"),
                  alt.Tooltip("count:Q", title="Risks")],
-    ).properties(title=title, width=420, height=220)
+    ).properties(title=title, width=420, height=340)

@@ -121,6 +121,9 @@ def build(spec: dict[str, Any]) -> ProposalBundle:
                  for cap, v in zip(CAPABILITIES, values, strict=True)]
     proposal = {k: spec[k] for k in ("title", "service_type", "description", "phase", "status", "aggregation",
                                      "matrix", "cybersecurity", "appetite")}
+    # the demo teams have walked through every category already
+    walked = sorted({r["category"] for r in risks}, key=list(CATEGORY_PREFIX).index)
+    proposal["walkthrough"] = {"current": "summary", "done": walked}
     return ProposalBundle(proposal=proposal, partners=partners, team=spec["team"], risks=risks,
                           rounds=round_bundles, consensus=consensus, actions=actions, strengths=strengths)
 

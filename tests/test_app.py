@@ -83,8 +83,9 @@ def test_proposal_page_creates_a_proposal_under_the_person_acting(app_db):
     assert not at.exception
     [p] = ps.list_proposals(app_db)
     assert (p.title, p.service_type) == ("Shared data centre", "Data centre")
-    from risk.models import AuditEvent
     from sqlmodel import Session, select
+
+    from risk.models import AuditEvent
 
     with Session(app_db) as s:
         assert s.exec(select(AuditEvent.actor)).all() == ["Dana Whitfield"]
@@ -100,6 +101,7 @@ def test_nothing_is_saved_without_saying_who_is_acting(app_db):
 
 def test_walkthrough_adds_a_catalogue_template_and_marks_it_added(demo_db):
     actor = member_id(demo_db, 3, "Alan Brooks")
+    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="legal")
     at = start("risk/ui/pages/walkthrough.py", proposal_id=3, actor=actor)
     before = len(ps.list_risks(demo_db, 3))
     at.button(key="tpl_T-LEG-05").click().run()
@@ -110,6 +112,7 @@ def test_walkthrough_adds_a_catalogue_template_and_marks_it_added(demo_db):
 
 def test_walkthrough_scores_a_risk_as_the_consensus_of_the_person_acting(demo_db):
     actor = member_id(demo_db, 3, "Alan Brooks")
+    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="legal")
     at = start("risk/ui/pages/walkthrough.py", proposal_id=3, actor=actor)
     risk = next(v for v in proposal_profile(demo_db, 3).risks if v.risk.risk_id == "LEG-01").risk
     at.selectbox(key=f"res_l_{risk.id}").select(1)
@@ -163,3 +166,13 @@ def _walk(node):
     for child in getattr(node, "children", {}).values():
         yield child
         yield from _walk(child)
+
+
+def test_walkthrough_moves_to_the_next_category_and_remembers_it(demo_db):
+    actor = member_id(demo_db, 2, "Ruth Adebayo")
+    ps.move_walkthrough(demo_db, actor="Ruth Adebayo", proposal_id=2, to="legal")
+    at = start("risk/ui/pages/walkthrough.py", proposal_id=2, actor=actor)
+    at.button(key="walk_next").click().run()
+    assert not at.exception
+    _steps, current, _done = ps.walkthrough_state(ps.get_proposal(demo_db, 2))
+    assert current == "operational"

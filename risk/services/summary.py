@@ -101,7 +101,9 @@ def category_summary(frame: pd.DataFrame) -> pd.DataFrame:
     counts.insert(0, "Risks", counts.sum(axis=1))
     counts["Over appetite"] = sums["over_appetite"].astype(int)
     counts["Disagreement"] = sums["disagreement"].astype(int)
-    return counts.rename(index=scoring.CATEGORIES)
+    counts = counts.rename(index=scoring.CATEGORIES)
+    counts.index.name = "Category"
+    return counts
 
 
 def portfolio_overview(engine: Engine, frame: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -135,6 +137,6 @@ def portfolio_overview(engine: Engine, frame: pd.DataFrame | None = None) -> pd.
             and -1 in by_level.columns else 0
         row["Over appetite"] = int(over.get(p.id, 0)) if over is not None else 0
         rows.append(row)
-    columns = ["id", "Proposal", "Service", "Partners", "Status", "Progress", *reversed(RANK_NAMES), "Not scored",
-               "Over appetite"]
+    columns = ["id", "Proposal", "Service", "Status", *reversed(RANK_NAMES), "Not scored", "Over appetite",
+               "Progress", "Partners"]
     return pd.DataFrame(rows, columns=columns)

@@ -42,6 +42,8 @@ st.dataframe(
         "Over appetite": st.column_config.NumberColumn("Over appetite", help="Residual level above the "
                                                        "category's risk appetite"),
         "Progress": st.column_config.TextColumn("Walkthrough", help="Categories the team has walked through"),
+        "Proposal": st.column_config.TextColumn("Proposal", width="large"),
+        "Partners": st.column_config.TextColumn("Partners", width="large"),
     },
 )
 ids = overview["id"].tolist()

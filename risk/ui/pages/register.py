@@ -79,13 +79,19 @@ c3.metric("With disagreement", int((view["disagreement"] != "").sum()))
 
 st.session_state["register_shown"] = list(zip(view["risk_pk"].tolist(), view["risk_id"].tolist(),
                                               view["version"].tolist(), strict=True))
-config = {c: st.column_config.Column(disabled=c not in EDITABLE) for c in REGISTER_COLUMNS}
+ON_SCREEN = ["risk_id", "title", "category", "inherent_level", "residual_level", "over_appetite", "appetite",
+             "disagreement", "owner_partner", "owner", "treatment", "status", "next_review", "cause", "event",
+             "consequence", "controls", "inherent_likelihood", "inherent_impact", "residual_likelihood",
+             "residual_impact", "assessors"]  # the proposal is in the title; exports keep every column in order
+config = {c: st.column_config.Column(c.replace("_", " ").capitalize(), disabled=c not in EDITABLE)
+          for c in REGISTER_COLUMNS}
 config |= {
-    "treatment": st.column_config.SelectboxColumn("treatment", options=list(scoring.TREATMENTS)),
-    "status": st.column_config.SelectboxColumn("status", options=list(scoring.RISK_STATUSES)),
-    "title": st.column_config.TextColumn("title", required=True),
+    "risk_id": st.column_config.TextColumn("Risk", disabled=True, pinned=True),
+    "title": st.column_config.TextColumn("Title", required=True, width="medium"),
+    "treatment": st.column_config.SelectboxColumn("Treatment", options=list(scoring.TREATMENTS)),
+    "status": st.column_config.SelectboxColumn("Status", options=list(scoring.RISK_STATUSES)),
 }
 st.data_editor(view[list(REGISTER_COLUMNS)], key="register_editor", hide_index=True, width="stretch",
-               column_config=config, num_rows="fixed")
+               column_config=config, column_order=ON_SCREEN, num_rows="fixed")
 st.caption("Title, cause, event, consequence, owner, controls, treatment and status can be edited here; scores "
            "and levels come from the walkthrough and the scoring rounds.")
