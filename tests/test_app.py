@@ -176,3 +176,15 @@ def test_walkthrough_moves_to_the_next_category_and_remembers_it(demo_db):
     assert not at.exception
     _steps, current, _done = ps.walkthrough_state(ps.get_proposal(demo_db, 2))
     assert current == "operational"
+
+
+def test_a_browser_refresh_keeps_the_proposal_and_who_is_acting(demo_db):
+    """The address holds ?proposal=ID&as=MEMBER, so a new session (a refresh) opens where the user was."""
+    member = member_id(demo_db, 1, "Marcus Oyelaran")
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.query_params["proposal"] = "1"
+    at.query_params["as"] = str(member)
+    at.run()
+    assert not at.exception
+    assert at.session_state["proposal_id"] == 1 and at.session_state["actor_choice"] == member
+    assert any("Marcus Oyelaran" in c.value for c in at.sidebar.caption)

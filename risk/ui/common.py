@@ -65,13 +65,35 @@ def portfolio_frame() -> pd.DataFrame:
 
 # --- the proposal on screen -----------------------------------------------------------------------
 
+def _query_int(name: str) -> int | None:
+    value = st.query_params.get(name)
+    return int(value) if value and value.isdigit() else None
+
+
 def proposal_id() -> int | None:
+    """The proposal on screen. It is also kept in the address (?proposal=ID) so that a browser refresh or a
+    shared link opens the same proposal."""
+    if "proposal_id" not in st.session_state:
+        st.session_state["proposal_id"] = _query_int("proposal")
     return st.session_state.get("proposal_id")
 
 
 def open_proposal(pid: int | None) -> None:
     st.session_state["proposal_id"] = pid
     st.session_state.pop("actor_choice", None)
+    st.query_params.pop("as", None)
+    if pid is None:
+        st.query_params.pop("proposal", None)
+    else:
+        st.query_params["proposal"] = str(pid)
+
+
+def _remember_actor() -> None:
+    choice = st.session_state.get("actor_choice")
+    if isinstance(choice, int):
+        st.query_params["as"] = str(choice)
+    else:
+        st.query_params.pop("as", None)
 
 
 def require_proposal():
@@ -126,12 +148,14 @@ def sidebar() -> None:
                 st.rerun()
         st.markdown("**Who is acting**")
         members = team(eng, proposal_id()) if proposal_id() else []
+        if "actor_choice" not in st.session_state and _query_int("as") in {m.id for m in members}:
+            st.session_state["actor_choice"] = _query_int("as")  # kept across a browser refresh
         partner_names = {p.id: p.name for p in list_partners(eng)}
         options: list[Any] = [m.id for m in members] + ["other"]
         labels = {m.id: f"{m.name} ({partner_names.get(m.partner_id, 'no partner')}, {m.team_role})" for m in members}
         labels["other"] = "Someone not on the team yet"
         st.selectbox("I am", options, key="actor_choice", index=None, format_func=lambda o: labels.get(o, str(o)),
-                     placeholder="Choose yourself from the team")
+                     placeholder="Choose yourself from the team", on_change=_remember_actor)
         if st.session_state.get("actor_choice") == "other":
             st.text_input("Your name", key="actor_other", placeholder="First and last name")
         name = actor()
