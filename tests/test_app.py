@@ -132,7 +132,7 @@ def test_register_refuses_an_invalid_edit_naming_row_and_field(demo_db):
     at.session_state["register_editor"] = {"edited_rows": {row: {"title": ""}}, "added_rows": [],
                                            "deleted_rows": []}
     at.run()
-    assert any("Row LEG-01, field title" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("Row LEG-01, field title: a value is required" in e.value for e in at.error), [e.value for e in at.error]
     assert next(r for r in ps.list_risks(demo_db, 1) if r.risk_id == "LEG-01").title != ""
 
 

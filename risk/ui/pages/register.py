@@ -35,7 +35,8 @@ if pending and shown:
                 st.error(f"Row {risk_id}: not saved. {exc}", icon=":material/sync_problem:")
                 break
             except RefusedError as exc:
-                st.error(f"Row {risk_id}, field {field}: {exc}", icon=":material/error:")
+                reason = str(exc).removeprefix(f"{field}:").strip()
+                st.error(f"Row {risk_id}, field {field}: {reason}", icon=":material/error:")
     del st.session_state["register_editor"]
 
 profile = proposal_profile(eng, proposal.id)
