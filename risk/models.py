@@ -242,6 +242,12 @@ class Round(SQLModel, table=True):
     phase: str
     number: int
     status: str = RoundStatus.open.value
+    # the risks in the round (their ids); empty means every risk of the proposal
+    scope: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    # assessors score the impact on their own government (per-partner impact)
+    per_partner: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    # the reveal names the assessors (anonymous by default)
+    show_names: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     opened_at: dt.datetime = Field(default_factory=utcnow)
     revealed_at: dt.datetime | None = None
     closed_at: dt.datetime | None = None

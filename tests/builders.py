@@ -16,8 +16,9 @@ ACTOR = "test:facilitator"
 class Built:
     proposal_id: int
     partners: list[int]
-    members: list[int]
+    members: list[int]  # the assessors (the facilitator, named ACTOR, is on the team too)
     risks: list[int] = field(default_factory=list)
+    names: dict[int, str] = field(default_factory=dict)  # assessor id -> name
 
 
 def make_proposal(engine: Engine, *, partners: int = 3, assessors_per_partner: int = 1, risks: int = 2,
@@ -32,11 +33,14 @@ def make_proposal(engine: Engine, *, partners: int = 3, assessors_per_partner: i
                         role="lead" if k == 0 else "participant")
         partner_ids.append(partner_id)
     members = []
+    if partner_ids:  # the facilitator who runs the rounds; ACTOR is their name
+        ps.add_team_member(engine, actor=ACTOR, proposal_id=pid, name=ACTOR, partner_id=partner_ids[0],
+                           team_role="facilitator")
     for k, partner_id in enumerate(partner_ids):
         for j in range(assessors_per_partner):
             members.append(ps.add_team_member(engine, actor=ACTOR, proposal_id=pid, name=f"Assessor {k + 1}.{j + 1}",
                                               partner_id=partner_id, team_role="assessor"))
-    built = Built(pid, partner_ids, members)
+    built = Built(pid, partner_ids, members, names={m.id: m.name for m in ps.team(engine, pid)})
     for k in range(risks):
         built.risks.append(ps.add_risk(engine, actor=ACTOR, proposal_id=pid, category="legal",
                                        title=f"Risk {k + 1}", cause="a cause", event="an event",
@@ -50,7 +54,7 @@ def score_round(engine: Engine, built: Built, phase: str, scores: dict[int, list
     rid = rs.open_round(engine, actor=ACTOR, proposal_id=built.proposal_id, phase=phase)
     for risk_pk, values in scores.items():
         for member, (lik, imp) in zip(built.members, values, strict=False):
-            rs.submit_score(engine, actor=ACTOR, round_id=rid, assessor_id=member, risk_pk=risk_pk,
+            rs.submit_score(engine, actor=built.names[member], round_id=rid, assessor_id=member, risk_pk=risk_pk,
                             likelihood=lik, impact=imp)
     if reveal:
         rs.reveal_round(engine, actor=ACTOR, round_id=rid)

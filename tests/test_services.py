@@ -76,13 +76,13 @@ def test_even_panel_uses_the_upper_median_and_flags_the_split(engine):
 def test_consensus_overrides_the_aggregate_and_records_who(engine):
     b = make_proposal(engine, partners=3, risks=1)
     score_round(engine, b, "residual", {b.risks[0]: [(2, 2), (2, 2), (5, 5)]})
-    rs.record_consensus(engine, actor="Facilitator Fay", risk_pk=b.risks[0], phase="residual", likelihood=3,
+    rs.record_consensus(engine, actor=ACTOR, risk_pk=b.risks[0], phase="residual", likelihood=3,
                         impact=3, rationale="the host's outage history", dissent="City B holds 5/5")
     view = proposal_profile(engine, b.proposal_id).risks[0]
     assert (view.residual.source, view.residual.likelihood, view.residual.level) == ("consensus", 3, "Moderate")
     doc = export_document(engine, [b.proposal_id])["proposals"][0]
     [c] = doc["risks"][0]["consensus"]
-    assert c["recorded_by"] == "Facilitator Fay" and c["dissent"] == "City B holds 5/5"
+    assert c["recorded_by"] == ACTOR and c["dissent"] == "City B holds 5/5"
 
 
 def test_a_consensus_that_differs_from_the_aggregate_needs_a_rationale(engine):

@@ -1,13 +1,19 @@
-"""Blind scoring rounds (estimate - talk - estimate) and the consensus the facilitator records."""
+"""Blind scoring rounds (estimate - talk - estimate) and the consensus the team records.
+
+Who may do what is checked here, whatever a page shows: only a facilitator of the proposal's team opens, reveals
+and closes rounds; an assessor (or facilitator) scores only as themselves; observers do not score; a consensus is
+recorded by a member of the team. Until a round is revealed its scores are read back only to their own author."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from risk import scoring, store
 from risk.errors import NotFoundError, RefusedError
-from risk.models import Proposal, Risk, Round, RoundStatus, TeamMember, TeamRole, utcnow
+from risk.models import Proposal, Risk, Round, RoundStatus, Score, TeamMember, TeamRole, utcnow
 from risk.services.matrices import get_matrix
 
 SCORING_ROLES = (TeamRole.assessor.value, TeamRole.facilitator.value)
@@ -20,30 +26,50 @@ def _phase(phase: str) -> str:
     return p
 
 
-def open_round(engine: Engine, *, actor: str, proposal_id: int, phase: str) -> int:
-    """Open the next round of a phase (numbered 1, 2, ...); only one round of a phase is open at a time."""
+def _member_named(session: Session, proposal_id: int, actor: str) -> TeamMember | None:
+    return session.execute(select(TeamMember).where(TeamMember.proposal_id == proposal_id,
+                                                    TeamMember.name == actor)).scalar_one_or_none()
+
+
+def _require_facilitator(session: Session, proposal_id: int, actor: str, doing: str) -> None:
+    member = _member_named(session, proposal_id, actor)
+    if member is None or member.team_role != TeamRole.facilitator.value:
+        raise RefusedError(f"only a facilitator of this proposal's team can {doing}; {actor} is "
+                           f"{'not on the team' if member is None else 'an ' + member.team_role}")
+
+
+def _round(session: Session, round_id: int) -> Round:
+    rnd = session.get(Round, round_id)
+    if rnd is None:
+        raise NotFoundError(f"round {round_id} does not exist")
+    return rnd
+
+
+def open_round(engine: Engine, *, actor: str, proposal_id: int, phase: str, risk_pks: list[int] | None = None,
+               per_partner: bool = False) -> int:
+    """Open the next round of a phase (numbered 1, 2, ...) for some risks (default: all); only one round of a
+    phase is open at a time."""
     phase = _phase(phase)
     with store.write(engine, actor) as unit:
         s = unit.session
         if s.get(Proposal, proposal_id) is None:
             raise NotFoundError(f"proposal {proposal_id} does not exist")
+        _require_facilitator(s, proposal_id, actor, "open a scoring round")
         if s.execute(select(Round.id).where(Round.proposal_id == proposal_id, Round.phase == phase,
                                             Round.status == RoundStatus.open.value)).first():
             raise RefusedError(f"a {phase} round is already open for this proposal; reveal it first")
+        scope = sorted(set(risk_pks or []))
+        if scope:
+            known = set(s.execute(select(Risk.id).where(Risk.proposal_id == proposal_id, Risk.id.in_(scope)))
+                        .scalars())
+            if len(known) != len(scope):
+                raise RefusedError(f"risks: {sorted(set(scope) - known)} are not risks of this proposal")
+        elif not s.execute(select(Risk.id).where(Risk.proposal_id == proposal_id).limit(1)).first():
+            raise RefusedError("risks: the proposal has no risks to score yet")
         number = (s.execute(select(func.max(Round.number)).where(Round.proposal_id == proposal_id,
                                                                  Round.phase == phase)).scalar() or 0) + 1
-        rnd = Round(proposal_id=proposal_id, phase=phase, number=number)
+        rnd = Round(proposal_id=proposal_id, phase=phase, number=number, scope=scope, per_partner=bool(per_partner))
         return store.add(unit=unit, obj=rnd, entity="round").id  # type: ignore[return-value]
-
-
-def _move(engine: Engine, actor: str, round_id: int, came_from: str, to: str, stamp: str) -> None:
-    with store.write(engine, actor) as unit:
-        rnd = unit.session.get(Round, round_id)
-        if rnd is None:
-            raise NotFoundError(f"round {round_id} does not exist")
-        if rnd.status != came_from:
-            raise RefusedError(f"round {rnd.phase} {rnd.number} is {rnd.status}; only a {came_from} round can be {to}")
-        store.update(unit=unit, obj=rnd, entity="round", changes={"status": to, stamp: utcnow()})
 
 
 def reveal_round(engine: Engine, *, actor: str, round_id: int) -> None:
@@ -52,9 +78,8 @@ def reveal_round(engine: Engine, *, actor: str, round_id: int) -> None:
     from risk.services.results import store_round_results
 
     with store.write(engine, actor) as unit:
-        rnd = unit.session.get(Round, round_id)
-        if rnd is None:
-            raise NotFoundError(f"round {round_id} does not exist")
+        rnd = _round(unit.session, round_id)
+        _require_facilitator(unit.session, rnd.proposal_id, actor, "reveal a round")
         if rnd.status != RoundStatus.open.value:
             raise RefusedError(f"round {rnd.phase} {rnd.number} is {rnd.status}; only an open round can be revealed")
         store.update(unit=unit, obj=rnd, entity="round",
@@ -63,12 +88,35 @@ def reveal_round(engine: Engine, *, actor: str, round_id: int) -> None:
 
 
 def close_round(engine: Engine, *, actor: str, round_id: int) -> None:
-    _move(engine, actor, round_id, RoundStatus.revealed.value, RoundStatus.closed.value, "closed_at")
+    with store.write(engine, actor) as unit:
+        rnd = _round(unit.session, round_id)
+        _require_facilitator(unit.session, rnd.proposal_id, actor, "close a round")
+        if rnd.status != RoundStatus.revealed.value:
+            raise RefusedError(f"round {rnd.phase} {rnd.number} is {rnd.status}; only a revealed round can be closed")
+        store.update(unit=unit, obj=rnd, entity="round",
+                     changes={"status": RoundStatus.closed.value, "closed_at": utcnow()})
+
+
+def show_names(engine: Engine, *, actor: str, round_id: int, show: bool) -> None:
+    """Whether the reveal names the assessors (it is anonymous by default)."""
+    with store.write(engine, actor) as unit:
+        rnd = _round(unit.session, round_id)
+        _require_facilitator(unit.session, rnd.proposal_id, actor, "choose how the reveal shows assessors")
+        store.update(unit=unit, obj=rnd, entity="round", changes={"show_names": bool(show)})
+
+
+def round_risks(session: Session, rnd: Round) -> list[int]:
+    """The risks in a round, by id."""
+    if rnd.scope:
+        return list(rnd.scope)
+    return list(session.execute(select(Risk.id).where(Risk.proposal_id == rnd.proposal_id).order_by(Risk.id))
+                .scalars())
 
 
 def submit_score(engine: Engine, *, actor: str, round_id: int, assessor_id: int, risk_pk: int,
                  likelihood: object, impact: object, rationale: str = "") -> None:
-    """Record one assessor's blind score in an open round; sending it again replaces the earlier one."""
+    """Record one assessor's blind score in an open round; sending it again replaces the earlier one. Only the
+    assessor can send their own score."""
     try:
         lik = scoring.check_score(likelihood, "likelihood")
         imp = scoring.check_score(impact, "impact")
@@ -76,26 +124,30 @@ def submit_score(engine: Engine, *, actor: str, round_id: int, assessor_id: int,
         raise RefusedError(str(exc)) from None
     with store.write(engine, actor) as unit:
         s = unit.session
-        rnd = s.get(Round, round_id)
-        if rnd is None:
-            raise NotFoundError(f"round {round_id} does not exist")
+        rnd = _round(s, round_id)
         if rnd.status != RoundStatus.open.value:
-            raise RefusedError(f"round {rnd.phase} {rnd.number} is {rnd.status}; scores go into an open round")
+            raise RefusedError(f"round {rnd.phase} {rnd.number} is {rnd.status}; scores go into an open round, "
+                               "and this one no longer takes them")
         member = s.get(TeamMember, assessor_id)
         if member is None or member.proposal_id != rnd.proposal_id:
             raise RefusedError(f"assessor: team member {assessor_id} is not on this proposal's team")
         if member.team_role not in SCORING_ROLES:
             raise RefusedError(f"assessor: {member.name} is an {member.team_role} and does not score")
+        if member.name != actor:
+            raise RefusedError(f"assessor: {actor} cannot score in place of {member.name}; each assessor sends "
+                               "their own scores")
         risk = s.get(Risk, risk_pk)
         if risk is None or risk.proposal_id != rnd.proposal_id:
             raise RefusedError(f"risk: risk {risk_pk} does not belong to this proposal")
+        if rnd.scope and risk_pk not in rnd.scope:
+            raise RefusedError(f"risk: {risk.risk_id} is not in round {rnd.phase} {rnd.number}")
         store.upsert_score(unit=unit, round_id=round_id, assessor_id=assessor_id, risk_pk=risk_pk,
                            likelihood=lik, impact=imp, rationale=(rationale or "").strip())
 
 
 def record_consensus(engine: Engine, *, actor: str, risk_pk: int, phase: str, likelihood: object,
                      impact: object, rationale: str = "", dissent: str = "") -> None:
-    """The team's agreed value, recorded by the person acting; it overrides the aggregate, and needs a written
+    """The team's agreed value, recorded by a member of the team; it overrides the aggregate, and needs a written
     rationale when it differs from it."""
     from risk.services.profile import risk_standing
 
@@ -111,6 +163,10 @@ def record_consensus(engine: Engine, *, actor: str, risk_pk: int, phase: str, li
             raise NotFoundError(f"risk {risk_pk} does not exist")
         proposal = s.get(Proposal, risk.proposal_id)
         matrix = get_matrix(s, proposal.matrix)
+        member = _member_named(s, risk.proposal_id, actor)
+        if member is None or member.team_role == TeamRole.observer.value:
+            raise RefusedError(f"only a facilitator or assessor of this proposal's team can record a consensus; "
+                               f"{actor} is {'not on the team' if member is None else 'an observer'}")
     aggregate = risk_standing(engine, risk_pk, phase, matrix, proposal.aggregation, with_consensus=False)
     if aggregate.source == "aggregate" and (aggregate.likelihood, aggregate.impact) != (lik, imp) \
             and not (rationale or "").strip():
@@ -121,3 +177,53 @@ def record_consensus(engine: Engine, *, actor: str, risk_pk: int, phase: str, li
     with store.write(engine, actor) as unit:
         store.upsert_consensus(unit=unit, risk_pk=risk_pk, phase=phase, likelihood=lik, impact=imp,
                                rationale=(rationale or "").strip(), dissent=(dissent or "").strip())
+
+
+# --- what the workshop shows ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Progress:
+    assessor_id: int
+    name: str
+    partner_id: int | None
+    scored: int
+    total: int
+
+
+def current_round(engine: Engine, proposal_id: int) -> Round | None:
+    """The round the workshop is on: an open one, else the latest revealed (not yet closed) one."""
+    with Session(engine) as s:
+        rounds = s.execute(select(Round).where(Round.proposal_id == proposal_id)
+                           .order_by(Round.opened_at.desc(), Round.id.desc())).scalars().all()
+    for status in (RoundStatus.open.value, RoundStatus.revealed.value):
+        for rnd in rounds:
+            if rnd.status == status:
+                return rnd
+    return None
+
+
+def list_rounds(engine: Engine, proposal_id: int) -> list[Round]:
+    with Session(engine) as s:
+        return list(s.execute(select(Round).where(Round.proposal_id == proposal_id)
+                              .order_by(Round.phase, Round.number)).scalars())
+
+
+def progress(engine: Engine, round_id: int) -> list[Progress]:
+    """Who has scored how much in a round: counts only, never values (safe to show while the round is blind)."""
+    with Session(engine) as s:
+        rnd = _round(s, round_id)
+        total = len(round_risks(s, rnd))
+        counts = dict(s.execute(select(Score.assessor_id, func.count()).where(Score.round_id == round_id)
+                                .group_by(Score.assessor_id)).all())
+        members = s.execute(select(TeamMember).where(TeamMember.proposal_id == rnd.proposal_id,
+                                                     TeamMember.team_role.in_(SCORING_ROLES))
+                            .order_by(TeamMember.id)).scalars().all()
+    return [Progress(m.id, m.name, m.partner_id, counts.get(m.id, 0), total) for m in members]
+
+
+def my_scores(engine: Engine, *, round_id: int, assessor_id: int) -> dict[int, tuple[int, int, str]]:
+    """An assessor's own scores in a round, by risk: the only scores anyone sees before the reveal."""
+    with Session(engine) as s:
+        return {risk: (lik, imp, why) for risk, lik, imp, why in s.execute(
+            select(Score.risk_pk, Score.likelihood, Score.impact, Score.rationale)
+            .where(Score.round_id == round_id, Score.assessor_id == assessor_id))}
