@@ -13,6 +13,7 @@ pages = st.navigation([
     st.Page(common.PAGES["portfolio"], title="Portfolio", icon=":material/dashboard:", default=True),
     st.Page(common.PAGES["proposal"], title="Proposal", icon=":material/handshake:"),
     st.Page(common.PAGES["walkthrough"], title="Walkthrough", icon=":material/checklist:"),
+    st.Page(common.PAGES["workshop"], title="Workshop", icon=":material/groups:"),
     st.Page(common.PAGES["register"], title="Register", icon=":material/table_rows:"),
     st.Page(common.PAGES["profile"], title="Profile", icon=":material/grid_on:"),
 ])

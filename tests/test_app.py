@@ -14,7 +14,7 @@ from risk.services.portfolio import load_demo
 from risk.services.profile import proposal_profile
 
 PAGES = ["risk/ui/pages/portfolio.py", "risk/ui/pages/proposal.py", "risk/ui/pages/walkthrough.py",
-         "risk/ui/pages/register.py", "risk/ui/pages/profile.py"]
+         "risk/ui/pages/workshop.py", "risk/ui/pages/register.py", "risk/ui/pages/profile.py"]
 
 
 @pytest.fixture
@@ -188,3 +188,32 @@ def test_a_browser_refresh_keeps_the_proposal_and_who_is_acting(demo_db):
     assert not at.exception
     assert at.session_state["proposal_id"] == 1 and at.session_state["actor_choice"] == member
     assert any("Marcus Oyelaran" in c.value for c in at.sidebar.caption)
+
+
+def test_workshop_facilitator_opens_a_round_and_an_assessor_sees_only_their_own_scores(demo_db):
+    facilitator = member_id(demo_db, 2, "Ruth Adebayo")
+    at = start("risk/ui/pages/workshop.py", proposal_id=2, actor=facilitator)
+    at.radio(key="round_phase").set_value("residual")
+    at.multiselect(key="round_categories").set_value(["legal"])
+    at.button(key="FormSubmitter:open_round-Open the round").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    from risk.services import rounds as rs
+
+    current = rs.current_round(demo_db, 2)
+    assert (current.phase, current.number, current.status, len(current.scope)) == ("residual", 2, "open", 3)
+    greg, owen = member_id(demo_db, 2, "Greg Tamsin"), member_id(demo_db, 2, "Owen Price")
+    rs.submit_score(demo_db, actor="Owen Price", round_id=current.id, assessor_id=owen, risk_pk=current.scope[0],
+                    likelihood=5, impact=5, rationale="Owen's secret view")
+    page = start("risk/ui/pages/workshop.py", proposal_id=2, actor=greg)
+    first = current.scope[0]
+    page.selectbox(key=f"b_l_{current.id}_{first}").select(2)
+    page.selectbox(key=f"b_i_{current.id}_{first}").select(3)
+    page.button(key=f"FormSubmitter:blind_{current.id}_{first}-Save my score").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert rs.my_scores(demo_db, round_id=current.id, assessor_id=greg) == {first: (2, 3, "")}
+    everything = " ".join(str(e.proto) for e in _walk(page.main))
+    assert "Owen's secret view" not in everything and "Owen Price" not in everything
+    board = start("risk/ui/pages/workshop.py", proposal_id=2, actor=facilitator)
+    board.button(key="reveal_round").click().run()
+    assert not board.exception, [e.value for e in board.exception]
+    assert rs.current_round(demo_db, 2).status == "revealed"

@@ -24,6 +24,7 @@ PAGES = {
     "portfolio": "risk/ui/pages/portfolio.py",
     "proposal": "risk/ui/pages/proposal.py",
     "walkthrough": "risk/ui/pages/walkthrough.py",
+    "workshop": "risk/ui/pages/workshop.py",
     "register": "risk/ui/pages/register.py",
     "profile": "risk/ui/pages/profile.py",
 }

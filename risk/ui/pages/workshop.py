@@ -1,0 +1,199 @@
+"""Workshop: estimate, talk, estimate. The facilitator opens a blind round; assessors score on their own devices
+and see only their own scores; the facilitator's board shows who has scored how much, then reveals the spread,
+steers the talk by disagreement, runs round two and records the consensus."""
+
+import pandas as pd
+import streamlit as st
+
+from risk import scoring
+from risk.models import TeamRole
+from risk.services import proposals as ps
+from risk.services import rounds as rs
+from risk.services import workshop as ws
+from risk.ui import common
+from risk.ui.risk_card import IMPACT_TEXT, LIKELIHOOD_TEXT
+
+proposal = common.require_proposal()
+eng = common.engine()
+pid = proposal.id
+st.title(f"Workshop: {proposal.title}")
+name = common.actor()
+me = next((m for m in ps.team(eng, pid) if m.name == name), None)
+risks = {r.id: r for r in ps.list_risks(eng, pid)}
+current = rs.current_round(eng, pid)
+partners = {p.id: p.name for p, _ in ps.proposal_partners(eng, pid)}
+
+
+def round_label(rnd) -> str:
+    return f"{rnd.phase.capitalize()} round {rnd.number}" + (" (impact on each partner)" if rnd.per_partner else "")
+
+
+@st.fragment(run_every=3)
+def board(round_id: int) -> None:
+    """Who has scored how much: counts only, refreshed every few seconds."""
+    rows = rs.progress(eng, round_id)
+    st.dataframe(pd.DataFrame([{"Assessor": p.name, "Partner": partners.get(p.partner_id, "—"),
+                                "Scored": p.scored / p.total if p.total else 0.0,
+                                "Risks": f"{p.scored} of {p.total}"} for p in rows]),
+                 hide_index=True, width="stretch", key="board_table",
+                 column_config={"Scored": st.column_config.ProgressColumn("Scored", min_value=0.0, max_value=1.0,
+                                                                          format="percent")})
+    done = sum(p.scored == p.total for p in rows)
+    st.caption(f"{done} of {len(rows)} have scored every risk. The board refreshes by itself.")
+
+
+@st.fragment(run_every=5)
+def wait_for_round(seen: int | None) -> None:
+    """An assessor's page notices by itself when the facilitator opens or reveals a round."""
+    now = rs.current_round(eng, pid)
+    state = (now.id, now.status) if now else None
+    if state != seen:
+        st.rerun()
+
+
+def show_reveal(round_id: int, facilitator: bool) -> None:
+    shown = ws.reveal(eng, round_id)
+    rnd = shown.round
+    st.subheader(f"{round_label(rnd)}: the scores revealed")
+    if facilitator:
+        names = st.toggle("Show assessors' names", value=rnd.show_names, key=f"names_{rnd.id}",
+                          help="Anonymous by default: assessors are shown as Assessor A, B, C...")
+        if names != rnd.show_names and common.run(rs.show_names, round_id=rnd.id, show=names) is not common.FAILED:
+            st.rerun()
+    st.caption(f"Aggregated by {shown.method.replace('_', ' ')}; the mean is for information. Risks with the "
+               "most disagreement come first.")
+    for r in shown.risks:
+        flags = " ".join(f":orange-badge[{f}]" for f in r.flags) or ":green-badge[agreement]"
+        with st.container(border=True):
+            st.markdown(f"**{r.risk_id}** {r.title} — **{r.level}** ({r.likelihood}×{r.impact}; mean "
+                        f"{r.mean_likelihood}×{r.mean_impact}) {flags}")
+            st.dataframe(pd.DataFrame([{"Assessor": s.assessor, "Partner": s.partner, "Likelihood": s.likelihood,
+                                        "Impact": s.impact, "Level": s.level, "Why": s.rationale}
+                                       for s in r.scores]), hide_index=True, width="stretch")
+            if rnd.per_partner:
+                st.caption("Impact on each partner: " + ", ".join(f"{p} {v}" for p, v in r.partner_impact.items())
+                           + f". Worst hit: {', '.join(r.worst_hit)}.")
+            if facilitator:
+                consensus_form(r, rnd.phase)
+
+
+def consensus_form(r, phase: str) -> None:
+    with st.form(f"consensus_{r.risk_pk}_{phase}"):
+        a, b = st.columns(2)
+        lik = a.selectbox("Agreed likelihood", list(LIKELIHOOD_TEXT), index=r.likelihood - 1,
+                          format_func=LIKELIHOOD_TEXT.get, key=f"c_l_{r.risk_pk}_{phase}")
+        imp = b.selectbox("Agreed impact", list(IMPACT_TEXT), index=r.impact - 1, format_func=IMPACT_TEXT.get,
+                          key=f"c_i_{r.risk_pk}_{phase}")
+        why = st.text_input("Rationale (required when it differs from the aggregate)", key=f"c_why_{r.risk_pk}_{phase}")
+        dissent = st.text_input("Dissent, if any", key=f"c_dissent_{r.risk_pk}_{phase}")
+        if st.form_submit_button("Record the consensus"):
+            common.run(rs.record_consensus, risk_pk=r.risk_pk, phase=phase, likelihood=lik, impact=imp,
+                       rationale=why, dissent=dissent, success=f"Recorded the consensus on {r.risk_id}.")
+
+
+def facilitator_view() -> None:
+    if current is None or current.status != "open":
+        with st.form("open_round"):
+            st.subheader("Open a scoring round")
+            phase = st.radio("Phase", ["inherent", "residual"], horizontal=True, key="round_phase",
+                             format_func=lambda p: "Inherent (before controls)" if p == "inherent"
+                             else "Residual (with controls)")
+            cats = st.multiselect("Categories in the round", list(scoring.CATEGORIES), key="round_categories",
+                                  format_func=scoring.CATEGORIES.get, placeholder="All categories")
+            per_partner = st.toggle("Assessors score the impact on their own government", key="round_per_partner")
+            opened = st.form_submit_button("Open the round", type="primary")
+        if opened:
+            scope = [k for k, r in risks.items() if r.category in cats] if cats else None
+            if cats and not scope:
+                st.error("categories: none of the chosen categories has a risk yet")
+            elif common.run(rs.open_round, proposal_id=pid, phase=phase, risk_pks=scope, per_partner=per_partner,
+                            success="The round is open: assessors can score now.") is not common.FAILED:
+                st.rerun()
+    if current is not None and current.status == "open":
+        st.subheader(f"{round_label(current)} is open: scores are blind")
+        board(current.id)
+        if st.button("Reveal the scores", type="primary", key="reveal_round") and common.run(
+                rs.reveal_round, round_id=current.id, success="Revealed.") is not common.FAILED:
+            st.rerun()
+    elif current is not None:
+        show_reveal(current.id, facilitator=True)
+        a, b = st.columns(2)
+        flagged = ws.flagged_risks(eng, current.id)
+        if a.button(f"Round two: re-score the {len(flagged)} flagged risks" if flagged else "Round two: re-score all",
+                    key="round_two") and common.run(
+                rs.open_round, proposal_id=pid, phase=current.phase, risk_pks=flagged or None,
+                per_partner=current.per_partner, success="Round two is open.") is not common.FAILED:
+            st.rerun()
+        if b.button("Close this round", key="close_round") and common.run(
+                rs.close_round, round_id=current.id, success="Closed the round.") is not common.FAILED:
+            st.rerun()
+    comparison()
+
+
+def comparison() -> None:
+    done = [r for r in rs.list_rounds(eng, pid) if r.status != "open"]
+    for phase in scoring.PHASES:
+        mine = [r for r in done if r.phase == phase]
+        if len(mine) >= 2:
+            first, second = mine[-2], mine[-1]
+            moved = ws.compare(eng, first.id, second.id)
+            if moved:
+                st.subheader(f"{phase.capitalize()} rounds {first.number} and {second.number} side by side")
+                st.dataframe(pd.DataFrame([{
+                    "Risk": m.risk_id, "Title": m.title, f"Round {first.number}": f"{m.before[2]} ({m.before[0]}×"
+                    f"{m.before[1]})", f"Round {second.number}": f"{m.after[2]} ({m.after[0]}×{m.after[1]})",
+                    "Spread before": m.spread_before, "Spread after": m.spread_after,
+                    "Converged": "yes" if m.converged else "no"} for m in moved]), hide_index=True, width="stretch",
+                    key=f"compare_{phase}")
+
+
+def assessor_view() -> None:
+    wait_for_round((current.id, current.status) if current else None)
+    if current is None:
+        st.info("No round is open. When the facilitator opens one, it appears here by itself.",
+                icon=":material/hourglass_empty:")
+        return
+    if current.status != "open":
+        show_reveal(current.id, facilitator=False)
+        return
+    mine = rs.my_scores(eng, round_id=current.id, assessor_id=me.id)
+    in_round = current.scope or list(risks)
+    st.subheader(f"{round_label(current)}: your blind scores")
+    st.progress(len(mine) / len(in_round), text=f"You have scored {len(mine)} of {len(in_round)} risks")
+    st.caption("Nobody sees your scores until the facilitator reveals the round; you can change them until then."
+               + (" Score the impact on your own government." if current.per_partner else ""))
+    for risk_pk in in_round:
+        risk = risks[risk_pk]
+        lik0, imp0, why0 = mine.get(risk_pk, (None, None, ""))
+        with st.form(f"blind_{current.id}_{risk_pk}"):
+            st.markdown(f"**{risk.risk_id}** {risk.title}" + ("  ✓" if risk_pk in mine else ""))
+            st.caption(scoring.risk_sentence(risk.cause, risk.event, risk.consequence))
+            a, b = st.columns(2)
+            lik = a.selectbox("Likelihood", list(LIKELIHOOD_TEXT), index=lik0 - 1 if lik0 else None,
+                              format_func=LIKELIHOOD_TEXT.get, key=f"b_l_{current.id}_{risk_pk}",
+                              placeholder="Your score")
+            imp = b.selectbox("Impact", list(IMPACT_TEXT), index=imp0 - 1 if imp0 else None,
+                              format_func=IMPACT_TEXT.get, key=f"b_i_{current.id}_{risk_pk}", placeholder="Your score")
+            why = st.text_input("Why (optional)", value=why0, key=f"b_why_{current.id}_{risk_pk}")
+            if st.form_submit_button("Save my score"):
+                if lik is None or imp is None:
+                    st.error(f"{risk.risk_id}: choose both a likelihood and an impact")
+                elif common.run(rs.submit_score, round_id=current.id, assessor_id=me.id, risk_pk=risk_pk,
+                                likelihood=lik, impact=imp, rationale=why,
+                                success=f"Saved your score for {risk.risk_id}.") is not common.FAILED:
+                    st.rerun()
+
+
+if me is None:
+    st.info("Choose yourself from the team in the sidebar: the facilitator runs the rounds, assessors score.",
+            icon=":material/person_search:")
+    if current is not None and current.status != "open":
+        show_reveal(current.id, facilitator=False)
+elif me.team_role == TeamRole.facilitator.value:
+    facilitator_view()
+elif me.team_role == TeamRole.assessor.value:
+    assessor_view()
+else:
+    st.info("Observers follow the workshop; they do not score.")
+    if current is not None and current.status != "open":
+        show_reveal(current.id, facilitator=False)
