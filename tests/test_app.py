@@ -217,3 +217,14 @@ def test_workshop_facilitator_opens_a_round_and_an_assessor_sees_only_their_own_
     board.button(key="reveal_round").click().run()
     assert not board.exception, [e.value for e in board.exception]
     assert rs.current_round(demo_db, 2).status == "revealed"
+
+
+def test_user_text_is_shown_as_plain_text_not_markdown_or_html(demo_db):
+    hostile = "[x](javascript:alert(1)) <img src=x onerror=alert(1)>"
+    ps.add_risk(demo_db, actor="Alan Brooks", proposal_id=3, category="legal", title=hostile, cause="c", event="e",
+                consequence="q")
+    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="legal")
+    at = start("risk/ui/pages/walkthrough.py", proposal_id=3)
+    labels = [e.label for e in at.expander if "javascript" in e.label]
+    assert labels == ["**LEG-04** \\[x\\]\\(javascript\\:alert\\(1\\)\\) \\<img src=x onerror=alert\\(1\\)\\> "
+                      "— inherent not scored, residual not scored"]

@@ -9,6 +9,7 @@ session_state keys:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,15 @@ from sqlmodel import Session
 
 from risk import config
 from risk.errors import RefusedError
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md(text: object) -> str:
+    """User text made safe inside Streamlit markdown: every markdown character escaped, so that a title such as
+    `[x](javascript:...)` or `<img onerror=...>` shows as the plain text it is."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
 
 PAGES = {
     "portfolio": "risk/ui/pages/portfolio.py",
@@ -161,7 +171,7 @@ def sidebar() -> None:
             st.text_input("Your name", key="actor_other", placeholder="First and last name")
         name = actor()
         if name:
-            st.caption(f"Changes are recorded in the audit log as **{name}**.")
+            st.caption(f"Changes are recorded in the audit log as **{md(name)}**.")
         else:
             st.caption("Choose who you are to make changes: nothing is saved anonymously.")
 
@@ -191,4 +201,4 @@ def show_flash() -> None:
     """The confirmation of the last change, once."""
     message = st.session_state.pop("flash", None)
     if message:
-        st.success(message, icon=":material/check_circle:")
+        st.success(md(message), icon=":material/check_circle:")

@@ -45,12 +45,12 @@ def _value_text(value: scoring.Standing) -> str:
 def risk_card(view: RiskView, partners: dict[int, str], expanded: bool = False) -> None:
     risk = view.risk
     over = " · :red[over appetite]" if view.over_appetite else ""
-    label = f"**{risk.risk_id}** {risk.title} — inherent {_value_text(view.inherent)}, " \
+    label = f"**{risk.risk_id}** {common.md(risk.title)} — inherent {_value_text(view.inherent)}, " \
             f"residual {_value_text(view.residual)}"
     with st.expander(label, expanded=expanded):
-        st.markdown(f"_{scoring.risk_sentence(risk.cause, risk.event, risk.consequence)}_{over}")
+        st.markdown(f"_{common.md(scoring.risk_sentence(risk.cause, risk.event, risk.consequence))}_{over}")
         if risk.tags:
-            st.caption("Collaboration risk: " + ", ".join(risk.tags))
+            st.caption("Collaboration risk: " + common.md(", ".join(risk.tags)))
         k = risk.id
         with st.form(f"score_{k}"):
             st.markdown("**Scores the team agrees** (recorded as the consensus)")

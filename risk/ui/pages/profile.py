@@ -11,7 +11,7 @@ from risk.ui import common
 proposal = common.require_proposal()
 profile = proposal_profile(common.engine(), proposal.id)
 matrix = profile.matrix
-st.title(f"Risk profile: {proposal.title}")
+st.title(f"Risk profile: {common.md(proposal.title)}")
 st.caption(f"Matrix: {matrix.title or matrix.name}. Levels are looked up from likelihood and impact, never "
            "multiplied. Each cell shows how many risks sit there and their ids.")
 

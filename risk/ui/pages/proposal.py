@@ -14,7 +14,7 @@ from risk.ui import common
 eng = common.engine()
 new = st.session_state.get("proposal_mode") == "new" or common.proposal_id() is None
 proposal = None if new else common.require_proposal()
-st.title("New proposal" if new else proposal.title)
+st.title("New proposal" if new else common.md(proposal.title))
 
 AGGREGATION_LABELS = {
     "upper_median": "Upper median (default): the middle score, the higher one when the panel is even",

@@ -13,7 +13,7 @@ from risk.ui import common
 
 proposal = common.require_proposal()
 eng = common.engine()
-st.title(f"Risk register: {proposal.title}")
+st.title(f"Risk register: {common.md(proposal.title)}")
 
 # Edits made in the table on the previous run: apply them against the versions that were on screen, so that a
 # change somebody else saved in between is refused rather than overwritten.
@@ -32,11 +32,11 @@ if pending and shown:
                                          **{field: value})
                 st.toast(f"Saved {risk_id}: {field}", icon=":material/check_circle:")
             except ConflictError as exc:
-                st.error(f"Row {risk_id}: not saved. {exc}", icon=":material/sync_problem:")
+                st.error(f"Row {risk_id}: not saved. {common.md(exc)}", icon=":material/sync_problem:")
                 break
             except RefusedError as exc:
                 reason = str(exc).removeprefix(f"{field}:").strip()
-                st.error(f"Row {risk_id}, field {field}: {reason}", icon=":material/error:")
+                st.error(f"Row {risk_id}, field {field}: {common.md(reason)}", icon=":material/error:")
     del st.session_state["register_editor"]
 
 profile = proposal_profile(eng, proposal.id)

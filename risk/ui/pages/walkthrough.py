@@ -15,7 +15,7 @@ from risk.walkthrough import PROMPTS, covers
 proposal = common.require_proposal()
 eng = common.engine()
 steps, current, done = ps.walkthrough_state(proposal)
-st.title(f"Walkthrough: {proposal.title}")
+st.title(f"Walkthrough: {common.md(proposal.title)}")
 st.progress(len(done) / len(steps), text=f"{len(done)} of {len(steps)} categories done")
 
 labels = {c: ("✓ " if c in done else "") + scoring.CATEGORIES[c] for c in steps} | {"summary": "Summary"}
@@ -64,7 +64,7 @@ with catalogue_col:
     for t in templates(category):
         box = st.container(border=True)
         head, button = box.columns([5, 1], vertical_alignment="center")
-        head.markdown(f"**{t.title}**")
+        head.markdown(f"**{common.md(t.title)}**")
         if t.template_id in added:
             button.button("Added", key=f"tpl_{t.template_id}", disabled=True, icon=":material/check:")
         elif button.button("Add", key=f"tpl_{t.template_id}", icon=":material/add:"):
@@ -72,7 +72,7 @@ with catalogue_col:
                           event=t.event, consequence=t.consequence, treatment=t.treatment, tags=list(t.tags),
                           template_id=t.template_id, success=f"Added “{t.title}”.") is not common.FAILED:
                 st.rerun()
-        box.caption(t.sentence)
+        box.caption(common.md(t.sentence))
 
 with own_col:
     st.subheader("Add the team's own risk")
@@ -82,7 +82,8 @@ with own_col:
     event = st.text_area("Event: … may occur", key=f"own_event_{category}", height=80)
     consequence = st.text_area("Consequence: leading to…", key=f"own_consequence_{category}", height=80)
     if cause or event or consequence:
-        st.info(scoring.risk_sentence(cause or "…", event or "…", consequence or "…"), icon=":material/format_quote:")
+        st.info(common.md(scoring.risk_sentence(cause or "…", event or "…", consequence or "…")),
+                icon=":material/format_quote:")
     if st.button("Add this risk", type="primary", key=f"own_add_{category}"):
         if common.run(ps.add_risk, proposal_id=proposal.id, category=category, title=title, cause=cause, event=event,
                       consequence=consequence, success=f"Added “{title}”.") is not common.FAILED:

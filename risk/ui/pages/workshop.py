@@ -16,7 +16,7 @@ from risk.ui.risk_card import IMPACT_TEXT, LIKELIHOOD_TEXT
 proposal = common.require_proposal()
 eng = common.engine()
 pid = proposal.id
-st.title(f"Workshop: {proposal.title}")
+st.title(f"Workshop: {common.md(proposal.title)}")
 name = common.actor()
 me = next((m for m in ps.team(eng, pid) if m.name == name), None)
 risks = {r.id: r for r in ps.list_risks(eng, pid)}
@@ -65,14 +65,14 @@ def show_reveal(round_id: int, facilitator: bool) -> None:
     for r in shown.risks:
         flags = " ".join(f":orange-badge[{f}]" for f in r.flags) or ":green-badge[agreement]"
         with st.container(border=True):
-            st.markdown(f"**{r.risk_id}** {r.title} — **{r.level}** ({r.likelihood}×{r.impact}; mean "
+            st.markdown(f"**{r.risk_id}** {common.md(r.title)} — **{r.level}** ({r.likelihood}×{r.impact}; mean "
                         f"{r.mean_likelihood}×{r.mean_impact}) {flags}")
             st.dataframe(pd.DataFrame([{"Assessor": s.assessor, "Partner": s.partner, "Likelihood": s.likelihood,
                                         "Impact": s.impact, "Level": s.level, "Why": s.rationale}
                                        for s in r.scores]), hide_index=True, width="stretch")
             if rnd.per_partner:
-                st.caption("Impact on each partner: " + ", ".join(f"{p} {v}" for p, v in r.partner_impact.items())
-                           + f". Worst hit: {', '.join(r.worst_hit)}.")
+                impacts = ", ".join(f"{common.md(p)} {v}" for p, v in r.partner_impact.items())
+                st.caption(f"Impact on each partner: {impacts}. Worst hit: {common.md(', '.join(r.worst_hit))}.")
             if facilitator:
                 consensus_form(r, rnd.phase)
 
@@ -166,8 +166,8 @@ def assessor_view() -> None:
         risk = risks[risk_pk]
         lik0, imp0, why0 = mine.get(risk_pk, (None, None, ""))
         with st.form(f"blind_{current.id}_{risk_pk}"):
-            st.markdown(f"**{risk.risk_id}** {risk.title}" + ("  ✓" if risk_pk in mine else ""))
-            st.caption(scoring.risk_sentence(risk.cause, risk.event, risk.consequence))
+            st.markdown(f"**{risk.risk_id}** {common.md(risk.title)}" + ("  ✓" if risk_pk in mine else ""))
+            st.caption(common.md(scoring.risk_sentence(risk.cause, risk.event, risk.consequence)))
             a, b = st.columns(2)
             lik = a.selectbox("Likelihood", list(LIKELIHOOD_TEXT), index=lik0 - 1 if lik0 else None,
                               format_func=LIKELIHOOD_TEXT.get, key=f"b_l_{current.id}_{risk_pk}",
