@@ -9,6 +9,10 @@ class NotFoundError(RefusedError):
     """A proposal, risk, round or person that does not exist."""
 
 
+class ForbiddenError(RefusedError):
+    """The person acting may not do this (their role on the team does not allow it); such attempts are audited."""
+
+
 class ConflictError(RefusedError):
     """A change based on an out-of-date copy: somebody else saved first."""
 

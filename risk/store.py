@@ -237,3 +237,10 @@ def bulk_insert(*, unit: Unit, table: type[SQLModel], rows: list[dict[str, Any]]
 def count_rows(engine: Engine, table: type[SQLModel]) -> int:
     with Session(engine) as session:
         return session.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def record_refusal(engine: Engine, actor: str, action: str, entity: str, entity_id: object, reason: str) -> None:
+    """Audit an attempt the services refused for lack of permission (in its own transaction, since the attempt's
+    own transaction was rolled back)."""
+    with write(engine, actor or "anonymous") as unit:
+        unit.audit("refused", entity, entity_id, None, {"attempted": action, "reason": reason})

@@ -164,3 +164,20 @@ def test_twenty_assessors_scoring_forty_risks_at_once_store_all_800_scores(sqlit
         assert (shown[risk].likelihood, shown[risk].impact) == (scoring.upper_median(liks), scoring.upper_median(imps))
         assert len(shown[risk].scores) == 20
     assert verify_chain(engine) > 800
+
+
+def test_a_refused_attempt_is_recorded_in_the_audit_log(engine):
+    from sqlmodel import Session, select
+
+    from risk.models import AuditEvent
+
+    b = make_proposal(engine, partners=2, risks=1)
+    rid = rs.open_round(engine, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
+    with pytest.raises(RefusedError):
+        rs.submit_score(engine, actor=ACTOR, round_id=rid, assessor_id=b.members[1], risk_pk=b.risks[0],
+                        likelihood=5, impact=5)
+    with Session(engine) as s:
+        last = s.exec(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+    assert (last.action, last.actor, last.entity) == ("refused", ACTOR, "score")
+    assert "submit_score" in last.after and "cannot score in place of Assessor 2.1" in last.after
+    assert count_rows(engine, Score) == 0 and verify_chain(engine) > 0

@@ -6,13 +6,14 @@ recorded by a member of the team. Until a round is revealed its scores are read 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from risk import scoring, store
-from risk.errors import NotFoundError, RefusedError
+from risk.errors import ForbiddenError, NotFoundError, RefusedError
 from risk.models import Proposal, Risk, Round, RoundStatus, Score, TeamMember, TeamRole, utcnow
 from risk.services.matrices import get_matrix
 
@@ -31,10 +32,29 @@ def _member_named(session: Session, proposal_id: int, actor: str) -> TeamMember 
                                                     TeamMember.name == actor)).scalar_one_or_none()
 
 
+def audited_refusals(entity: str):
+    """Record in the audit log every attempt this service refuses for lack of permission, then re-raise."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(engine: Engine, *, actor: str, **kwargs):
+            try:
+                return fn(engine, actor=actor, **kwargs)
+            except ForbiddenError as exc:
+                store.record_refusal(engine, actor, fn.__name__, entity,
+                                     kwargs.get("round_id") or kwargs.get("risk_pk") or kwargs.get("proposal_id", ""),
+                                     str(exc))
+                raise
+
+        return inner
+
+    return wrap
+
+
 def _require_facilitator(session: Session, proposal_id: int, actor: str, doing: str) -> None:
     member = _member_named(session, proposal_id, actor)
     if member is None or member.team_role != TeamRole.facilitator.value:
-        raise RefusedError(f"only a facilitator of this proposal's team can {doing}; {actor} is "
+        raise ForbiddenError(f"only a facilitator of this proposal's team can {doing}; {actor} is "
                            f"{'not on the team' if member is None else 'an ' + member.team_role}")
 
 
@@ -45,6 +65,7 @@ def _round(session: Session, round_id: int) -> Round:
     return rnd
 
 
+@audited_refusals("round")
 def open_round(engine: Engine, *, actor: str, proposal_id: int, phase: str, risk_pks: list[int] | None = None,
                per_partner: bool = False) -> int:
     """Open the next round of a phase (numbered 1, 2, ...) for some risks (default: all); only one round of a
@@ -72,6 +93,7 @@ def open_round(engine: Engine, *, actor: str, proposal_id: int, phase: str, risk
         return store.add(unit=unit, obj=rnd, entity="round").id  # type: ignore[return-value]
 
 
+@audited_refusals("round")
 def reveal_round(engine: Engine, *, actor: str, round_id: int) -> None:
     """Show the round's scores to the team; from now on they feed values, charts and exports. The round's
     verdict on each risk is computed here once and stored, since its scores can no longer change."""
@@ -87,6 +109,7 @@ def reveal_round(engine: Engine, *, actor: str, round_id: int) -> None:
         store_round_results(unit, round_id)
 
 
+@audited_refusals("round")
 def close_round(engine: Engine, *, actor: str, round_id: int) -> None:
     with store.write(engine, actor) as unit:
         rnd = _round(unit.session, round_id)
@@ -97,6 +120,7 @@ def close_round(engine: Engine, *, actor: str, round_id: int) -> None:
                      changes={"status": RoundStatus.closed.value, "closed_at": utcnow()})
 
 
+@audited_refusals("round")
 def show_names(engine: Engine, *, actor: str, round_id: int, show: bool) -> None:
     """Whether the reveal names the assessors (it is anonymous by default)."""
     with store.write(engine, actor) as unit:
@@ -113,6 +137,7 @@ def round_risks(session: Session, rnd: Round) -> list[int]:
                 .scalars())
 
 
+@audited_refusals("score")
 def submit_score(engine: Engine, *, actor: str, round_id: int, assessor_id: int, risk_pk: int,
                  likelihood: object, impact: object, rationale: str = "") -> None:
     """Record one assessor's blind score in an open round; sending it again replaces the earlier one. Only the
@@ -134,7 +159,7 @@ def submit_score(engine: Engine, *, actor: str, round_id: int, assessor_id: int,
         if member.team_role not in SCORING_ROLES:
             raise RefusedError(f"assessor: {member.name} is an {member.team_role} and does not score")
         if member.name != actor:
-            raise RefusedError(f"assessor: {actor} cannot score in place of {member.name}; each assessor sends "
+            raise ForbiddenError(f"assessor: {actor} cannot score in place of {member.name}; each assessor sends "
                                "their own scores")
         risk = s.get(Risk, risk_pk)
         if risk is None or risk.proposal_id != rnd.proposal_id:
@@ -145,6 +170,7 @@ def submit_score(engine: Engine, *, actor: str, round_id: int, assessor_id: int,
                            likelihood=lik, impact=imp, rationale=(rationale or "").strip())
 
 
+@audited_refusals("consensus")
 def record_consensus(engine: Engine, *, actor: str, risk_pk: int, phase: str, likelihood: object,
                      impact: object, rationale: str = "", dissent: str = "") -> None:
     """The team's agreed value, recorded by a member of the team; it overrides the aggregate, and needs a written
@@ -165,7 +191,7 @@ def record_consensus(engine: Engine, *, actor: str, risk_pk: int, phase: str, li
         matrix = get_matrix(s, proposal.matrix)
         member = _member_named(s, risk.proposal_id, actor)
         if member is None or member.team_role == TeamRole.observer.value:
-            raise RefusedError(f"only a facilitator or assessor of this proposal's team can record a consensus; "
+            raise ForbiddenError(f"only a facilitator or assessor of this proposal's team can record a consensus; "
                                f"{actor} is {'not on the team' if member is None else 'an observer'}")
     aggregate = risk_standing(engine, risk_pk, phase, matrix, proposal.aggregation, with_consensus=False)
     if aggregate.source == "aggregate" and (aggregate.likelihood, aggregate.impact) != (lik, imp) \
