@@ -228,3 +228,32 @@ def test_user_text_is_shown_as_plain_text_not_markdown_or_html(demo_db):
     labels = [e.label for e in at.expander if "javascript" in e.label]
     assert labels == ["**LEG-04** \\[x\\]\\(javascript\\:alert\\(1\\)\\) \\<img src=x onerror=alert\\(1\\)\\> "
                       "— inherent not scored, residual not scored"]
+
+
+def test_adding_the_teams_own_risk_empties_the_form_so_it_is_not_added_twice(demo_db):
+    actor = member_id(demo_db, 3, "Alan Brooks")
+    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="financial")
+    at = start("risk/ui/pages/walkthrough.py", proposal_id=3, actor=actor)
+    before = len(ps.list_risks(demo_db, 3))
+    at.text_input(key="own_title_financial").input("Fuel for the GIS van")
+    at.text_area(key="own_cause_financial").input("the county pays all mileage")
+    at.text_area(key="own_event_financial").input("a dispute over mileage")
+    at.text_area(key="own_consequence_financial").input("a late invoice").run()
+    at.button(key="own_add_financial").click().run()
+    assert not at.exception
+    assert len(ps.list_risks(demo_db, 3)) == before + 1
+    assert at.text_input(key="own_title_financial").value == ""
+    at.button(key="own_add_financial").click().run()
+    assert len(ps.list_risks(demo_db, 3)) == before + 1  # the empty form is refused, nothing is added
+    assert any("title: a value is required" in e.value for e in at.error)
+
+
+def test_a_typed_in_name_stays_the_person_acting_when_a_proposal_is_created(app_db):
+    at = start("risk/ui/pages/portfolio.py", actor="other")
+    at.text_input(key="actor_other").input("Dana Whitfield").run()
+    at.button(key="new_proposal").click().run()
+    at.text_input(key="p_title").input("Shared help desk")
+    at.button(key="FormSubmitter:proposal_form-Create proposal").click().run()
+    assert not at.exception
+    assert at.session_state["actor_choice"] == "other"
+    assert any("Dana Whitfield" in c.value for c in at.sidebar.caption)

@@ -90,8 +90,11 @@ def proposal_id() -> int | None:
 
 
 def open_proposal(pid: int | None) -> None:
+    """Show another proposal. A team member chosen as "who is acting" belongs to the old proposal's team and is
+    forgotten; a typed-in name ("someone not on the team yet") is kept."""
     st.session_state["proposal_id"] = pid
-    st.session_state.pop("actor_choice", None)
+    if st.session_state.get("actor_choice") != "other":
+        st.session_state.pop("actor_choice", None)
     st.query_params.pop("as", None)
     if pid is None:
         st.query_params.pop("proposal", None)
@@ -145,6 +148,10 @@ def sidebar() -> None:
     from risk.services.proposals import list_partners, list_proposals, team
 
     eng = engine()
+    # Streamlit drops a widget's state when the page changes; writing it back keeps who is acting across pages.
+    for key in ("actor_choice", "actor_other"):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
     with st.sidebar:
         proposals = list_proposals(eng)
         if proposals:

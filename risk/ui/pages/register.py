@@ -44,13 +44,13 @@ frame = pd.DataFrame(register_rows(profile), columns=[*REGISTER_COLUMNS, "risk_p
                                                       "sentence"])
 levels = list(profile.matrix.levels)
 
-f1, f2, f3, f4, f5 = st.columns([2, 2, 2, 1, 2], vertical_alignment="bottom")
+f1, f2, f3, f4, f5 = st.columns([2, 2, 2, 1.4, 2], vertical_alignment="bottom")
 categories = f1.multiselect("Category", sorted(frame["category"].unique()), key="reg_category",
                             placeholder="All categories")
 level_filter = f2.multiselect("Residual level", levels[::-1], key="reg_level", placeholder="All levels")
 owners = sorted({o for o in frame["owner_partner"].tolist() + frame["owner"].tolist() if o})
 owner = f3.selectbox("Owner", owners, index=None, key="reg_owner", placeholder="Any owner")
-only_over = f4.toggle("Over appetite", key="reg_over")
+only_over = f4.toggle("Over appetite", key="reg_over", help="Only the risks above their category's appetite")
 sort = f5.selectbox("Sort by", ["Residual level, highest first", "Inherent level, highest first", "Risk id"],
                     key="reg_sort")
 

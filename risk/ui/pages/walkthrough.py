@@ -56,6 +56,17 @@ with st.expander("Questions for the discussion", expanded=True):
 with st.expander("The scales the team scores on"):
     scales_table()
 
+
+
+def add_own_risk(category: str) -> None:
+    """Add the typed-in risk and empty the fields (in a callback, the only place a widget's value can be reset)."""
+    fields = {f: st.session_state.get(f"own_{f}_{category}", "") for f in ("title", "cause", "event", "consequence")}
+    if common.run(ps.add_risk, proposal_id=proposal.id, category=category,
+                  success=f"Added “{fields['title']}”.", **fields) is not common.FAILED:
+        for f in fields:
+            st.session_state[f"own_{f}_{category}"] = ""
+
+
 mine = [v for v in profile.risks if v.risk.category == category]
 added = {v.risk.template_id for v in profile.risks if v.risk.template_id}
 catalogue_col, own_col = st.columns(2)
@@ -84,12 +95,7 @@ with own_col:
     if cause or event or consequence:
         st.info(common.md(scoring.risk_sentence(cause or "…", event or "…", consequence or "…")),
                 icon=":material/format_quote:")
-    if st.button("Add this risk", type="primary", key=f"own_add_{category}"):
-        if common.run(ps.add_risk, proposal_id=proposal.id, category=category, title=title, cause=cause, event=event,
-                      consequence=consequence, success=f"Added “{title}”.") is not common.FAILED:
-            for field in ("title", "cause", "event", "consequence"):
-                st.session_state.pop(f"own_{field}_{category}", None)
-            st.rerun()
+    st.button("Add this risk", type="primary", key=f"own_add_{category}", on_click=add_own_risk, args=(category,))
 
 st.subheader(f"{name} risks of this proposal ({len(mine)})")
 if not mine:

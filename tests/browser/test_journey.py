@@ -1,0 +1,364 @@
+"""The main journey of a new user, in a real browser: an empty database, a new proposal with three partner
+governments and a team, a walkthrough of the five categories (a catalogue risk and an own risk each, both scored),
+then the register and the profile, and everything still there after a reload. Saves docs/screenshots/*.png.
+
+Widgets are found by the `st-key-<key>` class Streamlit puts on every keyed widget; every action that makes
+Streamlit rerun is followed by `settle()`."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+
+from .conftest import CHROMIUM, SCREENSHOTS, VIEWPORT
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is not installed: the browser tests need Debian's Chromium (apt-get install chromium)",
+                allow_module_level=True)
+
+from playwright.sync_api import Locator, Page, expect  # noqa: E402  (after the skip: playwright is dev-only)
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT = 20_000  # ms, for every expect
+NEWCOMER = "Someone not on the team yet"
+FIRST_USER = "Dana Whitfield"
+TITLE = "Tri-Town Shared GIS"
+PARTNERS = [  # name, kind, population, IT budget, leads or hosts
+    ("Town of Ashford", "city", 12_400, 450_000, True),
+    ("Town of Bexley", "city", 8_600, 310_000, False),
+    ("Carrow Valley School District", "district", 5_300, 120_000, False),
+]
+TEAM = [  # name, partner, role, expertise
+    (FIRST_USER, "Town of Ashford", "facilitator", "GIS manager, Town of Ashford"),
+    ("Raj Patel", "Town of Bexley", "assessor", "IT director"),
+    ("Maria Gomez", "Carrow Valley School District", "assessor", "Records officer"),
+]
+SCORER = "Raj Patel"  # the team member who then walks through the categories
+# category, label on screen, risk-id prefix, catalogue template, own risk, scores (inherent L, I, residual L, I)
+# of the catalogue risk and of the own risk
+WALK = [
+    ("legal", "Legal", "LEG", "T-LEG-02",
+     ("Base map licence covers the host only", "the county base map licence names only the Town of Ashford",
+      "a licence audit by the map vendor", "back-fees and a forced re-licensing for the other two partners"),
+     [(4, 4, 2, 3), (3, 5, 2, 4)]),
+    ("operational", "Operational", "OPS", "T-OPS-01",
+     ("One GIS analyst holds all the know-how", "the shared parcel layer is maintained by a single analyst",
+      "the analyst leaves or is out for months", "stale parcel data in permits and 911 addressing"),
+     [(4, 3, 3, 2), (5, 4, 3, 3)]),
+    ("financial", "Financial", "FIN", "T-FIN-01",
+     ("Aerial imagery refresh not budgeted", "the cost formula covers licences but not the imagery refresh",
+      "the five-year imagery refresh comes due", "an unplanned bill the smaller partners cannot absorb"),
+     [(3, 3, 2, 2), (4, 5, 4, 4)]),  # the imagery stays High after controls: over the Cautious appetite
+    ("reputational", "Reputational", "REP", "T-REP-01",
+     ("Public map shows wrong flood zones", "flood-zone layers from three towns are merged by hand",
+      "a resident finds their property in the wrong zone on the public map", "press coverage and lost trust"),
+     [(2, 4, 1, 3), (3, 3, 2, 2)]),
+    ("societal", "Societal", "SOC", "T-SOC-01",
+     ("Paper-only residents lose access", "permit maps move online-only on the shared portal",
+      "residents without internet cannot see zoning maps", "unequal access to public information"),
+     [(3, 4, 2, 3), (2, 2, 1, 2)]),
+]
+RISKS_TOTAL = 2 * len(WALK)
+RISK_IDS = [f"{prefix}-0{k}" for _, _, prefix, *_ in WALK for k in (1, 2)]
+OVER_APPETITE = ["FIN-02"]  # residual 4×4 is High on the default matrix; every appetite is Cautious (Moderate)
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+def settle(page: Page) -> None:
+    """Wait until the rerun an action started has finished."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=TIMEOUT)
+    page.wait_for_timeout(300)
+
+
+def open_app(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.get_by_test_id("stSidebarNav")).to_be_visible(timeout=30_000)
+    settle(page)
+
+
+def keyed(page: Page | Locator, key: str) -> Locator:
+    return page.locator(f".st-key-{key}")
+
+
+def pick(page: Page, combobox: Locator, option: str | re.Pattern, rerun: bool = True) -> None:
+    """Open a selectbox (a react-aria combobox in Streamlit 1.67) and click one of its options."""
+    combobox.scroll_into_view_if_needed()
+    combobox.click()
+    page.get_by_role("option", name=option).click()
+    if rerun:
+        settle(page)
+
+
+def choose(page: Page, key: str, option: str | re.Pattern, rerun: bool = True) -> None:
+    pick(page, keyed(page, key).get_by_role("combobox"), option, rerun)
+
+
+def type_in(page: Page, key: str, text: str, rerun: bool = True) -> None:
+    """Fill a text input or text area; outside a form Tab sends the value (and reruns)."""
+    field = keyed(page, key).locator("input, textarea")
+    field.scroll_into_view_if_needed()
+    field.fill(text)
+    if rerun:
+        field.press("Tab")
+        settle(page)
+
+
+def click(page: Page, button: Locator) -> None:
+    button.scroll_into_view_if_needed()
+    button.click()
+    settle(page)
+
+
+def go_to(page: Page, title: str) -> None:
+    click(page, page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True))
+    expect(page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True)).to_have_attribute(
+        "aria-current", "page", timeout=TIMEOUT)
+
+
+def acting_caption(page: Page) -> Locator:
+    return page.get_by_test_id("stSidebar").get_by_test_id("stCaptionContainer")
+
+
+def act_as_newcomer(page: Page, name: str) -> None:
+    """Record changes under `name`, typed in as "Someone not on the team yet"."""
+    choose(page, "actor_choice", NEWCOMER)
+    type_in(page, "actor_other", name)
+    expect(acting_caption(page)).to_contain_text(f"Changes are recorded in the audit log as {name}.", timeout=TIMEOUT)
+
+
+def expect_still_acting(page: Page, name: str) -> None:
+    """Opening or creating a proposal keeps a typed-in name as the person acting."""
+    expect(acting_caption(page)).to_contain_text(f"Changes are recorded in the audit log as {name}.", timeout=TIMEOUT)
+
+
+def expect_flash(page: Page, text: str) -> None:
+    expect(page.get_by_test_id("stAlert").filter(has_text=text).first).to_be_visible(timeout=TIMEOUT)
+
+
+def expect_no_error(page: Page) -> None:
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)
+
+
+def screenshot(page: Page, name: str, full_page: bool = True) -> None:
+    """Save docs/screenshots/<name>.png. Streamlit scrolls inside <main>, so for a full page the viewport is made
+    as tall as the content for the shot, then put back."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    if not full_page:
+        page.screenshot(path=path)
+        return
+    height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(height, VIEWPORT["height"]), 6000)})
+    page.wait_for_timeout(800)  # layout and charts follow the new size
+    try:
+        page.screenshot(path=path, full_page=True)
+    finally:
+        page.set_viewport_size(VIEWPORT)
+        page.wait_for_timeout(300)
+
+
+def scroll_to_top(page: Page, element: Locator) -> None:
+    """Scroll Streamlit's main area so that `element` sits just under the header."""
+    element.scroll_into_view_if_needed()
+    element.evaluate("e => document.querySelector(\"[data-testid='stMain']\")"
+                     ".scrollBy(0, e.getBoundingClientRect().top - 70)")
+    page.wait_for_timeout(300)
+
+
+def risk_card(page: Page, risk_id: str) -> Locator:
+    return page.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=risk_id))
+
+
+def score_risk(page: Page, risk_id: str, scores: tuple[int, int, int, int]) -> None:
+    """Open the risk's card, choose the four agreed scores and save them."""
+    card = risk_card(page, risk_id)
+    expect(card).to_have_count(1, timeout=TIMEOUT)
+    if card.locator("details[open]").count() == 0:
+        click(page, card.locator("summary"))
+    labels = ["Inherent likelihood (before controls)", "Inherent impact", "Residual likelihood (with controls)",
+              "Residual impact"]
+    for label, score in zip(labels, scores, strict=True):
+        pick(page, card.get_by_role("combobox", name=label, exact=True), re.compile(f"^{score} "), rerun=False)
+    click(page, card.get_by_role("button", name="Save", exact=True))
+    expect_flash(page, f"Saved {risk_id}.")
+    il, ii, rl, ri = scores
+    expect(risk_card(page, risk_id).locator("summary")).to_contain_text(
+        re.compile(rf"inherent .+ \({il}×{ii}, agreed\), residual .+ \({rl}×{ri}, agreed\)"), timeout=TIMEOUT)
+
+
+def expect_metric(page: Page, label: str, value: str) -> None:
+    metric = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").filter(has_text=label))
+    expect(metric.get_by_test_id("stMetricValue")).to_have_text(value, timeout=TIMEOUT)
+
+
+# --- the journey ------------------------------------------------------------------------------------
+
+def test_new_user_journey(page: Page, app_server) -> None:
+    # 1. The empty database: a welcome with the two ways to start.
+    open_app(page, app_server.url)
+    expect(page.get_by_role("heading", name="Welcome", exact=True)).to_be_visible(timeout=TIMEOUT)
+    expect(keyed(page, "load_demo").get_by_role("button", name="Load the demo portfolio")).to_be_visible()
+    expect(keyed(page, "new_proposal").get_by_role("button", name="New proposal")).to_be_visible()
+    expect_no_error(page)
+    screenshot(page, "welcome")
+
+    # 2. Say who is acting, then create the proposal.
+    act_as_newcomer(page, FIRST_USER)
+    click(page, keyed(page, "new_proposal").get_by_role("button"))
+    expect(page.get_by_role("heading", name="New proposal", exact=True)).to_be_visible(timeout=TIMEOUT)
+    expect_still_acting(page, FIRST_USER)
+    type_in(page, "p_title", TITLE, rerun=False)
+    choose(page, "p_service", "GIS", rerun=False)
+    click(page, page.get_by_role("button", name="Create proposal"))
+    expect_flash(page, f"Created “{TITLE}”")
+    expect(page.get_by_role("heading", name=TITLE, exact=True)).to_be_visible(timeout=TIMEOUT)
+    expect(keyed(page, "sidebar_proposal").get_by_role("combobox")).to_have_value(TITLE, timeout=TIMEOUT)
+
+    # 3. Three new partner governments, then a team with one member from each.
+    expect_still_acting(page, FIRST_USER)
+    for name, kind, population, budget, lead in PARTNERS:
+        type_in(page, "partner_name", name, rerun=False)
+        choose(page, "partner_kind", kind, rerun=False)
+        type_in(page, "partner_population", str(population), rerun=False)
+        type_in(page, "partner_budget", str(budget), rerun=False)
+        if lead:
+            keyed(page, "partner_lead").locator("label").click()
+        click(page, page.get_by_role("button", name="Add partner"))
+        expect_flash(page, "Added the partner government.")
+        expect_no_error(page)
+    partners_table = page.get_by_role("tabpanel").get_by_test_id("stDataFrame")
+    expect(partners_table).to_be_visible(timeout=TIMEOUT)
+    for name, *_ in PARTNERS:
+        expect(partners_table).to_contain_text(name, timeout=TIMEOUT)
+
+    click(page, page.get_by_role("tab", name="Assessment team"))
+    for name, partner, role, expertise in TEAM:
+        type_in(page, "member_name", name, rerun=False)
+        choose(page, "member_partner", partner, rerun=False)
+        choose(page, "member_role", role, rerun=False)
+        type_in(page, "member_expertise", expertise, rerun=False)
+        click(page, page.get_by_role("button", name="Add to the team"))
+        expect_flash(page, f"Added {name} to the team.")
+        expect_no_error(page)
+    expect(page.get_by_role("tab", name="Assessment team")).to_have_attribute("aria-selected", "true")
+    team_table = page.get_by_role("tabpanel").get_by_test_id("stDataFrame")
+    for name, *_ in TEAM:
+        expect(team_table).to_contain_text(name, timeout=TIMEOUT)
+    screenshot(page, "proposal")
+
+    # 4. The scorer picks themself from the team.
+    choose(page, "actor_choice", re.compile(f"^{re.escape(SCORER)} \\("))
+    expect(acting_caption(page)).to_contain_text(f"Changes are recorded in the audit log as {SCORER}.",
+                                                 timeout=TIMEOUT)
+
+    # 5. The walkthrough: per category a catalogue risk and an own risk, both scored, then the next step.
+    go_to(page, "Walkthrough")
+    expect(page.get_by_test_id("stProgress")).to_contain_text("0 of 5 categories done", timeout=TIMEOUT)
+    for number, (category, label, prefix, template, own, scores) in enumerate(WALK, start=1):
+        expect(page.get_by_role("heading", name=f"{number}. {label} risks")).to_be_visible(timeout=TIMEOUT)
+        click(page, keyed(page, f"tpl_{template}").get_by_role("button", name="Add"))
+        expect(keyed(page, f"tpl_{template}").get_by_role("button", name="Added")).to_be_disabled(timeout=TIMEOUT)
+
+        own_title, cause, event, consequence = own
+        for field, text in zip(("title", "cause", "event", "consequence"), own, strict=True):
+            type_in(page, f"own_{field}_{category}", text)
+        expect(page.get_by_test_id("stAlert").filter(has_text=f"Because {cause}, {event} may occur")).to_be_visible(
+            timeout=TIMEOUT)
+        click(page, keyed(page, f"own_add_{category}").get_by_role("button"))
+        expect_flash(page, f"Added “{own_title}”.")
+        expect(keyed(page, f"own_title_{category}").locator("input")).to_have_value("", timeout=TIMEOUT)
+        expect(keyed(page, f"own_cause_{category}").locator("textarea")).to_have_value("", timeout=TIMEOUT)
+        expect(page.get_by_role("heading", name=f"{label} risks of this proposal (2)")).to_be_visible(
+            timeout=TIMEOUT)
+
+        for k, risk_scores in enumerate(scores, start=1):
+            score_risk(page, f"{prefix}-0{k}", risk_scores)
+            if category == "operational" and k == 1:
+                scroll_to_top(page, page.get_by_role("heading", name=f"{label} risks of this proposal"))
+                screenshot(page, "walkthrough", full_page=False)
+        expect_no_error(page)
+
+        click(page, keyed(page, "walk_next").get_by_role("button"))
+        expect(page.get_by_test_id("stProgress")).to_contain_text(f"{number} of 5 categories done",
+                                                                  timeout=TIMEOUT)
+
+    expect(page.get_by_role("heading", name="Summary", exact=True)).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_test_id("stAlert").filter(has_text="Every category has been walked through")).to_be_visible(
+        timeout=TIMEOUT)
+    expect(page.get_by_test_id("stDataFrame")).to_contain_text(WALK[-1][4][0], timeout=TIMEOUT)
+    screenshot(page, "summary")
+
+    # 6. The register lists every risk.
+    go_to(page, "Register")
+    expect(page.get_by_role("heading", name=f"Risk register: {TITLE}")).to_be_visible(timeout=TIMEOUT)
+    expect_metric(page, "Risks shown", f"{RISKS_TOTAL} of {RISKS_TOTAL}")
+    expect_metric(page, "Over appetite", str(len(OVER_APPETITE)))
+    expect_no_error(page)
+    screenshot(page, "register")
+
+    # 7. The profile draws both heat maps.
+    go_to(page, "Profile")
+    expect(page.get_by_role("heading", name=f"Risk profile: {TITLE}")).to_be_visible(timeout=TIMEOUT)
+    charts = page.get_by_test_id("stVegaLiteChart")
+    expect(charts).to_have_count(3, timeout=TIMEOUT)  # two heat maps and the levels per category
+    for title in ("Inherent risk (before controls)", "Residual risk (with controls)"):
+        heatmap = charts.filter(has_text=title)
+        expect(heatmap).to_have_count(1, timeout=TIMEOUT)
+        expect(heatmap).to_be_visible()
+        # each cell is an SVG mark labelled "...; Risks: n; Risk ids: A, B": every risk sits in one cell
+        cells = heatmap.locator("[role='graphics-symbol'][aria-label*='Risk ids:']").evaluate_all(
+            "marks => marks.map(m => m.getAttribute('aria-label'))")
+        placed = sorted(i.strip() for c in cells for i in c.split("Risk ids:")[1].split(",") if i.strip())
+        assert placed == sorted(RISK_IDS), (title, cells)
+    expect_metric(page, "Scored after controls", str(RISKS_TOTAL))
+    expect_metric(page, "Over appetite", str(len(OVER_APPETITE)))
+    expect_no_error(page)
+    screenshot(page, "profile")
+
+    # 8. After a reload (a new session), choose the proposal again: everything is still there.
+    page.reload()
+    expect(page.get_by_test_id("stSidebarNav")).to_be_visible(timeout=30_000)
+    settle(page)
+    proposal_box = keyed(page, "sidebar_proposal").get_by_role("combobox")
+    if proposal_box.input_value() != TITLE:
+        choose(page, "sidebar_proposal", TITLE)
+    go_to(page, "Walkthrough")
+    expect(page.get_by_test_id("stProgress")).to_contain_text("5 of 5 categories done", timeout=TIMEOUT)
+    expect(page.get_by_role("heading", name="Summary", exact=True)).to_be_visible(timeout=TIMEOUT)
+    go_to(page, "Register")
+    expect_metric(page, "Risks shown", f"{RISKS_TOTAL} of {RISKS_TOTAL}")
+    expect_no_error(page)
+
+    # And in the database: every risk with an agreed inherent and residual score, every change under a name.
+    db = sqlite3.connect(f"file:{app_server.db_path}?mode=ro", uri=True)
+    try:
+        proposals = db.execute("SELECT title, service_type FROM proposal").fetchall()
+        partners = db.execute("SELECT p.name, p.kind, p.population, p.it_budget, pp.role = 'lead' FROM partner p "
+                              "JOIN proposal_partner pp ON pp.partner_id = p.id ORDER BY p.id").fetchall()
+        team = db.execute("SELECT t.name, p.name, t.team_role, t.expertise FROM team_member t "
+                          "JOIN partner p ON p.id = t.partner_id ORDER BY t.id").fetchall()
+        risks = db.execute("SELECT risk_id, category FROM risk ORDER BY risk_id").fetchall()
+        consensus = db.execute("SELECT r.risk_id, c.phase, c.likelihood, c.impact, c.recorded_by "
+                               "FROM consensus c JOIN risk r ON r.id = c.risk_pk").fetchall()
+        actors = dict(db.execute("SELECT actor, count(*) FROM audit_event GROUP BY actor").fetchall())
+    finally:
+        db.close()
+    assert proposals == [(TITLE, "GIS")]
+    assert partners == [(n, k, pop, float(budget), int(lead)) for n, k, pop, budget, lead in PARTNERS]
+    assert team == TEAM
+    assert risks == sorted((f"{prefix}-0{k}", category) for category, _, prefix, *_ in WALK for k in (1, 2))
+    assert len(consensus) == 2 * RISKS_TOTAL
+    expected_scores = {}
+    for _, _, prefix, _, _, scores in WALK:
+        for k, (il, ii, rl, ri) in enumerate(scores, start=1):
+            expected_scores[(f"{prefix}-0{k}", "inherent")] = (il, ii)
+            expected_scores[(f"{prefix}-0{k}", "residual")] = (rl, ri)
+    assert {(r, phase): (lik, imp) for r, phase, lik, imp, _ in consensus} == expected_scores
+    assert {by for *_, by in consensus} == {SCORER}
+    assert set(actors) == {FIRST_USER, SCORER}, actors
