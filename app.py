@@ -16,6 +16,7 @@ pages = st.navigation([
     st.Page(common.PAGES["workshop"], title="Workshop", icon=":material/groups:"),
     st.Page(common.PAGES["register"], title="Register", icon=":material/table_rows:"),
     st.Page(common.PAGES["profile"], title="Profile", icon=":material/grid_on:"),
+    st.Page(common.PAGES["review"], title="Review", icon=":material/gavel:"),
 ])
 common.sidebar()
 common.show_flash()

@@ -49,14 +49,21 @@ def level_scale(levels: Sequence[str]) -> alt.Scale:
     return alt.Scale(domain=domain, range=colours)
 
 
-def heatmap(cells: pd.DataFrame, levels: Sequence[str], title: str) -> alt.LayerChart:
-    """A risk matrix heat map: impact across, likelihood up, cells coloured by level with count and ids."""
+def heatmap(cells: pd.DataFrame, levels: Sequence[str], title: str, *, likelihood_axis: str = "vertical"
+            ) -> alt.LayerChart:
+    """A risk matrix heat map, cells coloured by level with count and ids. Likelihood runs up the vertical axis
+    (the NIST layout) or, with likelihood_axis="horizontal", along the horizontal one (impact then runs up)."""
     impact_order = [f"{k} {SCORE_LABELS[k - 1]}" for k in range(1, 6)]
-    likelihood_order = [f"{k} {SCORE_LABELS[k - 1]}" for k in range(5, 0, -1)]
-    base = alt.Chart(cells).encode(
-        x=alt.X("impact_label:O", title="Impact", sort=impact_order, axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("likelihood_label:O", title="Likelihood", sort=likelihood_order),
-    )
+    likelihood_order = [f"{k} {SCORE_LABELS[k - 1]}" for k in range(1, 6)]
+    if likelihood_axis == "horizontal":
+        x = alt.X("likelihood_label:O", title="Likelihood", sort=likelihood_order, axis=alt.Axis(labelAngle=0))
+        y = alt.Y("impact_label:O", title="Impact", sort=impact_order[::-1])
+    elif likelihood_axis == "vertical":
+        x = alt.X("impact_label:O", title="Impact", sort=impact_order, axis=alt.Axis(labelAngle=0))
+        y = alt.Y("likelihood_label:O", title="Likelihood", sort=likelihood_order[::-1])
+    else:
+        raise ValueError(f"likelihood_axis: expected vertical or horizontal, got {likelihood_axis!r}")
+    base = alt.Chart(cells).encode(x=x, y=y)
     rects = base.mark_rect(stroke="white", strokeWidth=2).encode(
         color=alt.Color("level:N", title="Level of risk", scale=level_scale(levels),
                         legend=alt.Legend(orient="bottom")),
@@ -84,3 +91,126 @@ def category_levels(frame: pd.DataFrame, levels: Sequence[str], title: str) -> a
         tooltip=[alt.Tooltip("category:N", title="Category"), alt.Tooltip("level:N", title="Level"),
                  alt.Tooltip("count:Q", title="Risks")],
     ).properties(title=title, width=420, height=340)
+
+
+def movement(frame: pd.DataFrame, levels: Sequence[str], title: str = "What the treatments buy: inherent to "
+             "residual level") -> alt.LayerChart:
+    """Each risk from its inherent to its residual level. `frame`: risk_id, inherent_level, residual_level."""
+    data = frame.dropna(subset=["inherent_level", "residual_level"])
+    data = data[(data["inherent_level"] != "") & (data["residual_level"] != "")]
+    order = list(levels)
+    x = alt.X("level:N", title="Level of risk", sort=order, scale=alt.Scale(domain=order))
+    y = alt.Y("risk_id:N", title="Risk", sort=None)
+    long = pd.concat([
+        data.assign(level=data["inherent_level"], stage="Inherent (before controls)"),
+        data.assign(level=data["residual_level"], stage="Residual (with controls)"),
+    ])[["risk_id", "level", "stage"]]
+    rule = alt.Chart(data).mark_rule(color="#636363").encode(
+        x=alt.X("inherent_level:N", sort=order, scale=alt.Scale(domain=order), title="Level of risk"),
+        x2="residual_level:N", y=y)
+    points = alt.Chart(long).mark_point(filled=True, size=90).encode(
+        x=x, y=y,
+        shape=alt.Shape("stage:N", title="Stage", legend=alt.Legend(orient="bottom")),
+        color=alt.Color("stage:N", title="Stage", scale=alt.Scale(range=["#fd8d3c", "#2c7bb6"]),
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip("risk_id:N", title="Risk"), alt.Tooltip("stage:N", title="Stage"),
+                 alt.Tooltip("level:N", title="Level")],
+    )
+    return (rule + points).properties(title=title, width=420, height=max(160, 18 * len(data)))
+
+
+def category_profile(frame: pd.DataFrame, levels: Sequence[str], title: str = "Each category: risks by residual "
+                     "level, the worst, and the appetite") -> alt.LayerChart:
+    """`frame`: one row per risk with category, level (residual, or "Not scored"), appetite, over_appetite."""
+    domain = [NOT_SCORED, *levels]
+    counts = frame.groupby(["category", "level"], observed=True).size().reset_index(name="count")
+    counts["level_rank"] = counts["level"].map({name: k for k, name in enumerate(domain)})
+    rank = {name: k for k, name in enumerate(levels)}
+    summary = frame.groupby("category", observed=True).agg(
+        total=("level", "size"), over=("over_appetite", "sum"), appetite=("appetite", "first"),
+        worst=("level", lambda v: max((x for x in v if x in rank), key=rank.get, default="not scored")),
+    ).reset_index()
+    summary["note"] = ("worst " + summary["worst"] + " · appetite " + summary["appetite"]
+                       + summary["over"].map(lambda n: f" · {n} over appetite" if n else ""))
+    order = [c for c in CATEGORIES.values() if c in set(frame["category"])]
+    y = alt.Y("category:N", title="Category", sort=order)
+    room = alt.Scale(domain=[0, max(1, int(summary["total"].max())) * 2.2])  # space for the notes on the right
+    bars = alt.Chart(counts).mark_bar().encode(
+        x=alt.X("count:Q", title="Number of risks", axis=alt.Axis(tickMinStep=1), scale=room),
+        y=y,
+        color=alt.Color("level:N", title="Residual level", scale=level_scale(domain), sort=domain,
+                        legend=alt.Legend(orient="right")),
+        order=alt.Order("level_rank:Q"),
+        tooltip=[alt.Tooltip("category:N", title="Category"), alt.Tooltip("level:N", title="Level"),
+                 alt.Tooltip("count:Q", title="Risks")],
+    )
+    notes = alt.Chart(summary).mark_text(align="left", dx=6, fontSize=12).encode(
+        x=alt.X("total:Q", scale=room), y=y, text="note:N")
+    return (bars + notes).properties(title=title, width=700, height=46 * max(1, len(order)) + 20)
+
+
+def disagreement(frame: pd.DataFrame, title: str = "How far apart the assessors were, round by round"
+                 ) -> alt.Chart:
+    """`frame`: risk_id, round (label), spread (max - min of likelihood plus that of impact)."""
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X("spread:Q", title="Spread of scores (likelihood range + impact range)", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y("risk_id:N", title="Risk", sort="-x"),
+        yOffset=alt.YOffset("round:N"),
+        color=alt.Color("round:N", title="Round", scale=alt.Scale(range=["#fdae61", "#2c7bb6", "#1a9641"]),
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip("risk_id:N", title="Risk"), alt.Tooltip("round:N", title="Round"),
+                 alt.Tooltip("spread:Q", title="Spread")],
+    ).properties(title=title, width=420, height=max(160, 26 * frame["risk_id"].nunique()))
+
+
+def partner_exposure(frame: pd.DataFrame, levels: Sequence[str], title: str = "Each partner: the risks it owns "
+                     "and those where it is hit hardest") -> alt.Chart:
+    """`frame`: partner, role ("owns" or "hit hardest"), level, count."""
+    domain = [NOT_SCORED, *levels]
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X("count:Q", title="Number of risks", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y("partner:N", title="Partner government"),
+        yOffset=alt.YOffset("role:N"),
+        color=alt.Color("level:N", title="Residual level", scale=level_scale(domain), sort=domain,
+                        legend=alt.Legend(orient="right")),
+        opacity=alt.Opacity("role:N", title="Relation", scale=alt.Scale(domain=["owns", "hit hardest"],
+                                                                        range=[1.0, 0.55])),
+        tooltip=[alt.Tooltip("partner:N", title="Partner"), alt.Tooltip("role:N", title="Relation"),
+                 alt.Tooltip("level:N", title="Level"), alt.Tooltip("count:Q", title="Risks")],
+    ).properties(title=title, width=700, height=max(140, 70 * frame["partner"].nunique()))
+
+
+def portfolio(frame: pd.DataFrame, title: str = "Proposals by category, coloured by the worst residual level"
+              ) -> alt.LayerChart:
+    """`frame`: proposal, category, worst (level name on the five-step scale), count, over (count over appetite)."""
+    order = [c for c in CATEGORIES.values() if c in set(frame["category"])]
+    base = alt.Chart(frame).encode(
+        x=alt.X("category:N", title="Category", sort=order, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("proposal:N", title="Proposal"),
+    )
+    rects = base.mark_rect(stroke="white", strokeWidth=2).encode(
+        color=alt.Color("worst:N", title="Worst residual level", scale=level_scale([NOT_SCORED, *SCORE_LABELS]),
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip("proposal:N", title="Proposal"), alt.Tooltip("category:N", title="Category"),
+                 alt.Tooltip("worst:N", title="Worst residual level"), alt.Tooltip("count:Q", title="Risks"),
+                 alt.Tooltip("over:Q", title="Over appetite")],
+    )
+    text = base.mark_text(fontSize=11).encode(
+        text="label:N",
+        color=alt.condition(alt.FieldOneOfPredicate(field="worst", oneOf=["High", "Very High"]), alt.value("white"),
+                            alt.value("black")))
+    return (rects + text).properties(title=title, width=560, height=max(120, 34 * frame["proposal"].nunique()))
+
+
+def to_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:
+    """The chart as a PNG image, rendered offline (vl-convert)."""
+    import vl_convert
+
+    return vl_convert.vegalite_to_png(chart.to_json(), scale=scale)
+
+
+def to_svg(chart: alt.TopLevelMixin) -> str:
+    """The chart as SVG, rendered offline (vl-convert)."""
+    import vl_convert
+
+    return vl_convert.vegalite_to_svg(chart.to_json())

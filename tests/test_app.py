@@ -14,7 +14,8 @@ from risk.services.portfolio import load_demo
 from risk.services.profile import proposal_profile
 
 PAGES = ["risk/ui/pages/portfolio.py", "risk/ui/pages/proposal.py", "risk/ui/pages/walkthrough.py",
-         "risk/ui/pages/workshop.py", "risk/ui/pages/register.py", "risk/ui/pages/profile.py"]
+         "risk/ui/pages/workshop.py", "risk/ui/pages/register.py", "risk/ui/pages/profile.py",
+         "risk/ui/pages/review.py"]
 
 
 @pytest.fixture

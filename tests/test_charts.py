@@ -42,3 +42,66 @@ def test_category_chart_shows_unscored_risks_in_grey():
     assert scale["domain"][0] == "Not scored" and scale["range"][0] == "#d9d9d9"
     assert spec["title"] == "Risks per category"
     assert spec["encoding"]["x"]["title"] == "Number of risks" and spec["encoding"]["y"]["title"] == "Category"
+
+
+def test_heatmap_orientation_puts_likelihood_on_the_horizontal_axis_when_asked():
+    cells = charts.heatmap_cells(NIST_800_30, [("LEG-01", 5, 1)])
+    spec = charts.heatmap(cells, NIST_800_30.levels, "t", likelihood_axis="horizontal").to_dict()
+    enc = spec["layer"][0]["encoding"]
+    assert enc["x"]["title"] == "Likelihood" and enc["y"]["title"] == "Impact"
+    assert enc["y"]["sort"][0] == "5 Very High"  # impact runs up
+
+
+def test_movement_chart_links_inherent_to_residual_for_every_scored_risk():
+    frame = pd.DataFrame([{"risk_id": "LEG-01", "inherent_level": "High", "residual_level": "Low"},
+                          {"risk_id": "OPS-01", "inherent_level": "", "residual_level": ""}])
+    spec = charts.movement(frame, NIST_800_30.levels).to_dict()
+    rule, points = spec["layer"]
+    assert spec["title"].startswith("What the treatments buy")
+    assert rule["encoding"]["x"]["field"] == "inherent_level" and rule["encoding"]["x2"]["field"] == "residual_level"
+    assert points["encoding"]["x"]["scale"]["domain"] == list(NIST_800_30.levels)
+    data = spec["datasets"][points["data"]["name"]]
+    assert {(d["risk_id"], d["level"]) for d in data} == {("LEG-01", "High"), ("LEG-01", "Low")}
+
+
+def test_category_profile_notes_the_worst_level_the_appetite_and_how_many_are_over():
+    frame = pd.DataFrame([
+        {"category": "Legal", "level": "High", "appetite": "Averse", "over_appetite": True},
+        {"category": "Legal", "level": "Low", "appetite": "Averse", "over_appetite": True},
+        {"category": "Financial", "level": "Not scored", "appetite": "Cautious", "over_appetite": False},
+    ])
+    spec = charts.category_profile(frame, NIST_800_30.levels).to_dict()
+    notes = spec["datasets"][spec["layer"][1]["data"]["name"]]
+    by_category = {n["category"]: n["note"] for n in notes}
+    assert by_category["Legal"] == "worst High · appetite Averse · 2 over appetite"
+    assert by_category["Financial"] == "worst not scored · appetite Cautious"
+    assert spec["layer"][0]["encoding"]["x"]["title"] == "Number of risks"
+
+
+def test_disagreement_and_partner_exposure_charts_have_titles_and_axes():
+    spread = pd.DataFrame([{"risk_id": "LEG-01", "round": "Inherent round 1", "spread": 6},
+                           {"risk_id": "LEG-01", "round": "Inherent round 2", "spread": 1}])
+    spec = charts.disagreement(spread).to_dict()
+    assert spec["encoding"]["x"]["title"].startswith("Spread of scores") and spec["encoding"]["y"]["title"] == "Risk"
+    exposure = pd.DataFrame([{"partner": "Harmon County", "role": "owns", "level": "High", "count": 2},
+                             {"partner": "City of Lakeview", "role": "hit hardest", "level": "Low", "count": 1}])
+    spec = charts.partner_exposure(exposure, NIST_800_30.levels).to_dict()
+    assert spec["encoding"]["y"]["title"] == "Partner government"
+    assert spec["encoding"]["opacity"]["scale"]["domain"] == ["owns", "hit hardest"]
+
+
+def test_portfolio_chart_colours_each_proposal_and_category_by_its_worst_level():
+    frame = pd.DataFrame([{"proposal": "GIS hub", "category": "Legal", "count": 3, "worst": "High", "over": 1,
+                           "label": "3 · 1 over"}])
+    spec = charts.portfolio(frame).to_dict()
+    rect, text = spec["layer"]
+    assert rect["encoding"]["color"]["field"] == "worst" and text["encoding"]["text"]["field"] == "label"
+    assert spec["title"].startswith("Proposals by category")
+
+
+def test_charts_render_offline_as_png_and_svg():
+    chart = charts.heatmap(charts.heatmap_cells(NIST_800_30, [("LEG-01", 3, 3)]), NIST_800_30.levels, "Residual")
+    png = charts.to_png(chart, scale=1)
+    svg = charts.to_svg(chart)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    assert svg.lstrip().startswith("<svg") and "LEG-01" in svg and "Residual" in svg

@@ -33,3 +33,23 @@ def test_category_summary_counts_add_up(sqlite_engine):
     assert summary["Risks"].sum() == len(frame)
     assert summary.loc["Cybersecurity", "Risks"] == 2
     assert summary["Over appetite"].sum() == int(frame["over_appetite"].sum()) > 0
+
+
+def test_chart_frames_aggregate_before_charting(sqlite_engine):
+    from risk.services.profile import proposal_profile
+    from risk.services.views import disagreement_frame, partner_exposure_frame, portfolio_chart_frame, risk_frame
+
+    load_demo(sqlite_engine, actor="demo")
+    profile = proposal_profile(sqlite_engine, 1)
+    frame = risk_frame(profile)
+    assert len(frame) == 16 and set(frame["category"]) >= {"Legal", "Cybersecurity"}
+    exposure = partner_exposure_frame(sqlite_engine, profile)
+    assert exposure[exposure["role"] == "owns"]["count"].sum() == 16  # every demo risk has an owner partner
+    spread = disagreement_frame(sqlite_engine, 1)
+    assert set(spread["round"]) == {"Inherent round 1", "Inherent round 2"}
+    first = spread[spread["round"] == "Inherent round 1"]["spread"].sum()
+    second = spread[spread["round"] == "Inherent round 2"]["spread"].sum()
+    assert second < first  # the demo's panels converged after talking
+    chart_frame = portfolio_chart_frame(portfolio_frame(sqlite_engine))
+    assert len(chart_frame) == 16  # 6 + 5 + 5 proposal-category cells
+    assert set(chart_frame["worst"]) <= {"Very Low", "Low", "Moderate", "High", "Very High", "Not scored"}

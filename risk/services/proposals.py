@@ -390,3 +390,16 @@ def move_walkthrough(engine: Engine, *, actor: str, proposal_id: int, to: str, m
                 raise RefusedError(f"step: {mark_done!r} is not a category of this proposal's walk")
             done = [c for c in steps if c in {*done, mark_done}]
         store.update(unit=unit, obj=proposal, entity="proposal", changes={"walkthrough": {"current": to, "done": done}})
+
+
+def actions(engine: Engine, proposal_id: int) -> list[tuple[str, Action]]:
+    """Every action of a proposal's risks, with its risk id, by due date."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Risk.risk_id, Action).join(Action, Action.risk_pk == Risk.id)
+            .where(Risk.proposal_id == proposal_id).order_by(Action.due_date, Action.id)
+        ).all()
+        return [(rid, a) for rid, a in rows]
+
+
+OPEN_ACTION_STATUSES = (ActionStatus.planned.value, ActionStatus.in_progress.value)

@@ -37,6 +37,7 @@ PAGES = {
     "workshop": "risk/ui/pages/workshop.py",
     "register": "risk/ui/pages/register.py",
     "profile": "risk/ui/pages/profile.py",
+    "review": "risk/ui/pages/review.py",
 }
 
 

@@ -1,0 +1,60 @@
+"""Review: one screen per proposal for the county managers who decide: the headline numbers, the ten highest
+residual risks in plain sentences, the category profile, both heat maps and partner exposure."""
+
+import streamlit as st
+
+from risk import charts, scoring
+from risk.services import proposals as ps
+from risk.services.profile import proposal_profile
+from risk.services.views import partner_exposure_frame, risk_frame
+from risk.ui import common
+
+proposal = common.require_proposal()
+eng = common.engine()
+profile = proposal_profile(eng, proposal.id)
+matrix = profile.matrix
+views = profile.risks
+linked = ps.proposal_partners(eng, proposal.id)
+partners = ", ".join(f"{p.name}{' (lead)' if role == 'lead' else ''}" for p, role in linked)
+st.title(f"Review: {common.md(proposal.title)}")
+st.caption(f"{common.md(proposal.service_type)} · {common.md(proposal.status)} · partners: {common.md(partners)} · "
+           f"matrix: {common.md(matrix.title or matrix.name)}")
+
+by_level = {name: sum(v.residual.level == name for v in views) for name in matrix.levels}
+unresolved = sum(bool(v.residual.flags or v.inherent.flags) and "consensus" not in (v.inherent.source,
+                                                                                     v.residual.source) for v in views)
+open_actions = sum(a.status in ps.OPEN_ACTION_STATUSES for _rid, a in ps.actions(eng, proposal.id))
+a, b, c, d = st.columns(4)
+a.metric("Risks", len(views))
+b.metric("Over appetite", sum(v.over_appetite for v in views))
+c.metric("Unresolved disagreements", unresolved, help="Disagreement flags on a value the team has not yet agreed")
+d.metric("Open actions", open_actions)
+cols = st.columns(len(matrix.levels))
+for col, name in zip(cols, reversed(matrix.levels), strict=True):
+    col.metric(f"{name} (residual)", by_level[name])
+
+st.subheader("The ten highest residual risks")
+ranked = sorted(views, key=lambda v: (-(v.residual.level_index if v.residual.level_index is not None else -1),
+                                      -(v.inherent.level_index if v.inherent.level_index is not None else -1),
+                                      v.risk.risk_id))[:10]
+for v in ranked:
+    over = " **over appetite**" if v.over_appetite else ""
+    owner = f" Owner: {common.md(v.owner_partner)}{' (' + common.md(v.risk.owner) + ')' if v.risk.owner else ''}." \
+        if v.owner_partner else ""
+    treatment = f" Treatment: {v.risk.treatment}." if v.risk.treatment else ""
+    st.markdown(f"- **{v.risk.risk_id} · {v.residual.level or 'not scored'}**{over}: "
+                f"{common.md(scoring.risk_sentence(v.risk.cause, v.risk.event, v.risk.consequence))}{owner}{treatment}")
+
+frame = risk_frame(profile)
+if len(frame):
+    st.altair_chart(charts.category_profile(frame, matrix.levels), key="review_categories")
+exposure = partner_exposure_frame(eng, profile)
+if len(exposure):
+    st.altair_chart(charts.partner_exposure(exposure, matrix.levels), key="review_partners")
+left, right = st.columns(2)
+with left:
+    cells = charts.heatmap_cells(matrix, [(v.risk.risk_id, v.inherent.likelihood, v.inherent.impact) for v in views])
+    st.altair_chart(charts.heatmap(cells, matrix.levels, "Inherent risk (before controls)"), key="review_inherent")
+with right:
+    cells = charts.heatmap_cells(matrix, [(v.risk.risk_id, v.residual.likelihood, v.residual.impact) for v in views])
+    st.altair_chart(charts.heatmap(cells, matrix.levels, "Residual risk (with controls)"), key="review_residual")
