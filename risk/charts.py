@@ -12,6 +12,7 @@ import pandas as pd
 from risk.scoring import CATEGORIES, LEVEL_COLOURS, SCORE_LABELS, Matrix
 
 MAX_IDS_IN_CELL = 4
+CHROME = 150  # Streamlit fits title, axes and legend into a chart's height: the room they take
 
 
 def heatmap_cells(matrix: Matrix, points: Sequence[tuple[str, int | None, int | None]]) -> pd.DataFrame:
@@ -99,14 +100,16 @@ def movement(frame: pd.DataFrame, levels: Sequence[str], title: str = "What the 
     data = frame.dropna(subset=["inherent_level", "residual_level"])
     data = data[(data["inherent_level"] != "") & (data["residual_level"] != "")]
     order = list(levels)
-    x = alt.X("level:N", title="Level of risk", sort=order, scale=alt.Scale(domain=order))
+    x = alt.X("level:N", title="Level of risk", sort=order, scale=alt.Scale(domain=order),
+              axis=alt.Axis(labelAngle=0))
     y = alt.Y("risk_id:N", title="Risk", sort=None)
     long = pd.concat([
         data.assign(level=data["inherent_level"], stage="Inherent (before controls)"),
         data.assign(level=data["residual_level"], stage="Residual (with controls)"),
     ])[["risk_id", "level", "stage"]]
     rule = alt.Chart(data).mark_rule(color="#636363").encode(
-        x=alt.X("inherent_level:N", sort=order, scale=alt.Scale(domain=order), title="Level of risk"),
+        x=alt.X("inherent_level:N", sort=order, scale=alt.Scale(domain=order), title="Level of risk",
+                axis=alt.Axis(labelAngle=0)),
         x2="residual_level:N", y=y)
     points = alt.Chart(long).mark_point(filled=True, size=90).encode(
         x=x, y=y,
@@ -116,7 +119,7 @@ def movement(frame: pd.DataFrame, levels: Sequence[str], title: str = "What the 
         tooltip=[alt.Tooltip("risk_id:N", title="Risk"), alt.Tooltip("stage:N", title="Stage"),
                  alt.Tooltip("level:N", title="Level")],
     )
-    return (rule + points).properties(title=title, width=420, height=max(160, 18 * len(data)))
+    return (rule + points).properties(title=title, width=700, height=22 * len(data) + CHROME)
 
 
 def category_profile(frame: pd.DataFrame, levels: Sequence[str], title: str = "Each category: risks by residual "
@@ -146,7 +149,7 @@ def category_profile(frame: pd.DataFrame, levels: Sequence[str], title: str = "E
     )
     notes = alt.Chart(summary).mark_text(align="left", dx=6, fontSize=12).encode(
         x=alt.X("total:Q", scale=room), y=y, text="note:N")
-    return (bars + notes).properties(title=title, width=700, height=46 * max(1, len(order)) + 20)
+    return (bars + notes).properties(title=title, width=700, height=36 * max(1, len(order)) + CHROME)
 
 
 def disagreement(frame: pd.DataFrame, title: str = "How far apart the assessors were, round by round"
@@ -160,7 +163,7 @@ def disagreement(frame: pd.DataFrame, title: str = "How far apart the assessors 
                         legend=alt.Legend(orient="bottom")),
         tooltip=[alt.Tooltip("risk_id:N", title="Risk"), alt.Tooltip("round:N", title="Round"),
                  alt.Tooltip("spread:Q", title="Spread")],
-    ).properties(title=title, width=420, height=max(160, 26 * frame["risk_id"].nunique()))
+    ).properties(title=title, width=700, height=30 * frame["risk_id"].nunique() + CHROME)
 
 
 def partner_exposure(frame: pd.DataFrame, levels: Sequence[str], title: str = "Each partner: the risks it owns "
@@ -177,7 +180,7 @@ def partner_exposure(frame: pd.DataFrame, levels: Sequence[str], title: str = "E
                                                                         range=[1.0, 0.55])),
         tooltip=[alt.Tooltip("partner:N", title="Partner"), alt.Tooltip("role:N", title="Relation"),
                  alt.Tooltip("level:N", title="Level"), alt.Tooltip("count:Q", title="Risks")],
-    ).properties(title=title, width=700, height=max(140, 70 * frame["partner"].nunique()))
+    ).properties(title=title, width=700, height=56 * frame["partner"].nunique() + CHROME)
 
 
 def portfolio(frame: pd.DataFrame, title: str = "Proposals by category, coloured by the worst residual level"
@@ -199,7 +202,7 @@ def portfolio(frame: pd.DataFrame, title: str = "Proposals by category, coloured
         text="label:N",
         color=alt.condition(alt.FieldOneOfPredicate(field="worst", oneOf=["High", "Very High"]), alt.value("white"),
                             alt.value("black")))
-    return (rects + text).properties(title=title, width=560, height=max(120, 34 * frame["proposal"].nunique()))
+    return (rects + text).properties(title=title, width=700, height=40 * frame["proposal"].nunique() + CHROME)
 
 
 def to_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:

@@ -210,3 +210,15 @@ def show_flash() -> None:
     message = st.session_state.pop("flash", None)
     if message:
         st.success(md(message), icon=":material/check_circle:")
+
+
+def chart(figure, key: str, file_name: str) -> None:
+    """An Altair chart with PNG and SVG downloads, rendered offline only when a button is clicked."""
+    from risk import charts
+
+    st.altair_chart(figure, key=key)
+    a, b, _ = st.columns([1, 1, 4])
+    a.download_button("PNG", data=lambda: charts.to_png(figure), file_name=f"{file_name}.png", mime="image/png",
+                      key=f"{key}_png", on_click="ignore", icon=":material/download:")
+    b.download_button("SVG", data=lambda: charts.to_svg(figure), file_name=f"{file_name}.svg",
+                      mime="image/svg+xml", key=f"{key}_svg", on_click="ignore", icon=":material/download:")

@@ -2,10 +2,14 @@
 
 import streamlit as st
 
+from risk import charts
 from risk.services.portfolio import load_demo
 from risk.services.proposals import list_proposals
 from risk.services.summary import category_summary, portfolio_overview
+from risk.services.views import portfolio_chart_frame
 from risk.ui import common
+
+MAX_IN_CHART = 25
 
 st.title("Shared-service risk portfolio")
 st.caption("Proposals to share technology between counties, cities and districts, and the risks their "
@@ -60,4 +64,14 @@ if new_col.button("New proposal", icon=":material/add:", key="new_proposal"):
     st.switch_page(common.PAGES["proposal"])
 
 st.subheader("Residual risk across the portfolio, by category")
+if len(frame):
+    cells = portfolio_chart_frame(frame)
+    worst = frame.groupby("proposal")["rank"].max().sort_values(ascending=False)
+    compare = st.multiselect("Compare proposals side by side (for example alternatives for one service)",
+                             list(worst.index), default=list(worst.index[:MAX_IN_CHART]), key="portfolio_compare",
+                             max_selections=MAX_IN_CHART,
+                             help=f"Up to {MAX_IN_CHART} proposals; the ones with the worst residual risk are shown "
+                                  "first.")
+    if compare:
+        common.chart(charts.portfolio(cells[cells["proposal"].isin(compare)]), "portfolio_chart", "portfolio")
 st.dataframe(category_summary(frame), width="stretch", key="category_summary")

@@ -1,48 +1,70 @@
-"""Profile: where the proposal's risks sit on its matrix before and after controls, and how each category
-stands."""
+"""Profile: where the proposal's risks sit on its matrix before and after controls (and at target), what the
+treatments buy, how far apart the assessors were, and each category and partner's exposure."""
 
-import pandas as pd
 import streamlit as st
 
-from risk import charts, scoring
+from risk import charts
 from risk.services.profile import proposal_profile
+from risk.services.views import disagreement_frame, partner_exposure_frame, risk_frame
 from risk.ui import common
 
 proposal = common.require_proposal()
-profile = proposal_profile(common.engine(), proposal.id)
+eng = common.engine()
+profile = proposal_profile(eng, proposal.id)
 matrix = profile.matrix
+views = profile.risks
 st.title(f"Risk profile: {common.md(proposal.title)}")
-st.caption(f"Matrix: {matrix.title or matrix.name}. Levels are looked up from likelihood and impact, never "
+st.caption(f"Matrix: {common.md(matrix.title or matrix.name)}. Levels are looked up from likelihood and impact, never "
            "multiplied. Each cell shows how many risks sit there and their ids.")
 
-views = profile.risks
-scored = [v for v in views if v.residual.level]
 a, b, c, d = st.columns(4)
 a.metric("Risks", len(views))
-b.metric("Scored after controls", len(scored))
+b.metric("Scored after controls", sum(bool(v.residual.level) for v in views))
 c.metric("Over appetite", sum(v.over_appetite for v in views))
 d.metric("With disagreement", sum(bool(v.inherent.flags) for v in views))
 
+axis = st.segmented_control("Likelihood on the", ["vertical", "horizontal"], default="vertical", key="likelihood_axis",
+                            format_func=lambda a: f"{a} axis") or "vertical"
+points = {
+    "inherent": [(v.risk.risk_id, v.inherent.likelihood, v.inherent.impact) for v in views],
+    "residual": [(v.risk.risk_id, v.residual.likelihood, v.residual.impact) for v in views],
+    "target": [(v.risk.risk_id, v.risk.target_likelihood, v.risk.target_impact) for v in views],
+}
+titles = {"inherent": "Inherent risk (before controls)", "residual": "Residual risk (with controls)",
+          "target": "Target risk (set by the owners)"}
+has_target = any(lik and imp for _r, lik, imp in points["target"])
+for column, kind in zip(st.columns(2), ["inherent", "residual"], strict=True):
+    with column:
+        cells = charts.heatmap_cells(matrix, points[kind])
+        common.chart(charts.heatmap(cells, matrix.levels, titles[kind], likelihood_axis=axis), f"heat_{kind}",
+                     f"{kind}-heat-map")
+shown = ["inherent", "residual", *(["target"] if has_target else [])]
 left, right = st.columns(2)
-with left:
-    cells = charts.heatmap_cells(matrix, [(v.risk.risk_id, v.inherent.likelihood, v.inherent.impact) for v in views])
-    st.altair_chart(charts.heatmap(cells, matrix.levels, "Inherent risk (before controls)"), key="heat_inherent")
+if has_target:
+    with left:
+        cells = charts.heatmap_cells(matrix, points["target"])
+        common.chart(charts.heatmap(cells, matrix.levels, titles["target"], likelihood_axis=axis), "heat_target",
+                     "target-heat-map")
 with right:
-    cells = charts.heatmap_cells(matrix, [(v.risk.risk_id, v.residual.likelihood, v.residual.impact) for v in views])
-    st.altair_chart(charts.heatmap(cells, matrix.levels, "Residual risk (with controls)"), key="heat_residual")
+    st.markdown("**Which risks are in a cell?**")
+    p, l_col, i_col = st.columns(3)
+    kind = p.selectbox("Heat map", shown, format_func=titles.get, key="cell_kind")
+    lik = l_col.selectbox("Likelihood", [1, 2, 3, 4, 5], index=2, key="cell_likelihood")
+    imp = i_col.selectbox("Impact", [1, 2, 3, 4, 5], index=2, key="cell_impact")
+    ids = {r for r, li, im in points[kind] if (li, im) == (lik, imp)}
+    inside = [v for v in views if v.risk.risk_id in ids]
+    if inside:
+        st.markdown("\n".join(f"- **{v.risk.risk_id}** {common.md(v.risk.title)}" for v in inside))
+    else:
+        st.caption(f"No risk sits at likelihood {lik}, impact {imp} ({matrix.level(lik, imp)}).")
 
-counts = pd.DataFrame([{"category": scoring.CATEGORIES[v.risk.category], "level": v.residual.level or "Not scored"}
-                       for v in views])
-if len(counts):
-    counts = counts.groupby(["category", "level"]).size().reset_index(name="count")
-    order = {name: k for k, name in enumerate(["Not scored", *matrix.levels])}
-    counts["level_rank"] = counts["level"].map(order)
-    st.altair_chart(charts.category_levels(counts, ["Not scored", *matrix.levels],
-                                           "Risks per category by residual level"), key="category_levels")
-
-over = [v for v in views if v.over_appetite]
-if over:
-    st.subheader("Over appetite")
-    st.dataframe(pd.DataFrame([{"Risk": v.risk.risk_id, "Title": v.risk.title, "Residual": v.residual.level,
-                                "Appetite": v.appetite, "Owner": v.owner_partner} for v in over]),
-                 hide_index=True, width="stretch", key="over_table")
+frame = risk_frame(profile)
+if len(frame):
+    common.chart(charts.category_profile(frame, matrix.levels), "category_profile", "category-profile")
+    common.chart(charts.movement(frame, matrix.levels), "movement", "movement")
+exposure = partner_exposure_frame(eng, profile)
+if len(exposure):
+    common.chart(charts.partner_exposure(exposure, matrix.levels), "partner_exposure", "partner-exposure")
+spread = disagreement_frame(eng, proposal.id)
+if len(spread):
+    common.chart(charts.disagreement(spread), "disagreement", "disagreement")
