@@ -1,11 +1,13 @@
 """The frame of the workbench: page config, navigation over risk/ui/pages, and the shared sidebar."""
 
 import gc
+import time
 
 import streamlit as st
 
 from risk.ui import common
 
+started = time.perf_counter()
 st.set_page_config(page_title="Shared-Service Risk Workbench", page_icon=":material/shield:", layout="wide")
 common.engine()  # created and migrated once per process
 
@@ -21,6 +23,9 @@ pages = st.navigation([
 common.sidebar()
 common.show_flash()
 pages.run()
+
+# The server time of this rerun, for bench/pages.py (a number in the session, shown nowhere).
+st.session_state["_rerun_ms"] = (time.perf_counter() - started) * 1000
 
 # Streamlit runs a full garbage collection after every rerun; freezing the long-lived objects once the heavy
 # imports are loaded keeps that pass short (ARCHITECTURE.md, performance facts).

@@ -205,15 +205,21 @@ def portfolio(frame: pd.DataFrame, title: str = "Proposals by category, coloured
     return (rects + text).properties(title=title, width=700, height=40 * frame["proposal"].nunique() + CHROME)
 
 
-def to_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:
-    """The chart as a PNG image, rendered offline (vl-convert)."""
+def _json(chart: alt.TopLevelMixin | dict) -> str:
+    import json
+
+    return json.dumps(chart) if isinstance(chart, dict) else chart.to_json()
+
+
+def to_png(chart: alt.TopLevelMixin | dict, scale: float = 2.0) -> bytes:
+    """The chart (or its Vega-Lite spec) as a PNG image, rendered offline (vl-convert)."""
     import vl_convert
 
-    return vl_convert.vegalite_to_png(chart.to_json(), scale=scale)
+    return vl_convert.vegalite_to_png(_json(chart), scale=scale)
 
 
-def to_svg(chart: alt.TopLevelMixin) -> str:
-    """The chart as SVG, rendered offline (vl-convert)."""
+def to_svg(chart: alt.TopLevelMixin | dict) -> str:
+    """The chart (or its Vega-Lite spec) as SVG, rendered offline (vl-convert)."""
     import vl_convert
 
-    return vl_convert.vegalite_to_svg(chart.to_json())
+    return vl_convert.vegalite_to_svg(_json(chart))

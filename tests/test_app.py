@@ -3,6 +3,7 @@ interaction per page works (widgets found by key)."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -258,3 +259,25 @@ def test_a_typed_in_name_stays_the_person_acting_when_a_proposal_is_created(app_
     assert not at.exception
     assert at.session_state["actor_choice"] == "other"
     assert any("Dana Whitfield" in c.value for c in at.sidebar.caption)
+
+
+def test_review_page_gives_the_headline_numbers_and_the_ten_highest_risks(demo_db):
+    at = start("risk/ui/pages/review.py", proposal_id=1)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Risks"] == "16" and metrics["Over appetite"] == "5" and metrics["Open actions"] == "7"
+    sentences = [m.value for m in at.markdown if m.value.startswith("- **")]
+    assert len(sentences) == 10 and all("Because" in s and "may occur, leading to" in s for s in sentences)
+    specs = [json.loads(e.proto.spec) for e in _walk(at.main) if type(e.proto).__name__ == "VegaLiteChart"]
+    assert {s.get("title") for s in specs} >= {"Inherent risk (before controls)", "Residual risk (with controls)"}
+    assert len(specs) == 4
+
+
+def test_profile_page_turns_the_heat_maps_round_when_asked(demo_db):
+    at = start("risk/ui/pages/profile.py", proposal_id=1)
+    at.session_state["likelihood_axis"] = "horizontal"  # the segmented control's key
+    at.run()
+    assert not at.exception
+    specs = [json.loads(e.proto.spec) for e in _walk(at.main) if type(e.proto).__name__ == "VegaLiteChart"]
+    heat = next(s for s in specs if s.get("title") == "Residual risk (with controls)")
+    assert heat["layer"][0]["encoding"]["x"]["title"] == "Likelihood"
+    assert len(specs) >= 7  # three heat maps, category profile, movement, partner exposure, disagreement

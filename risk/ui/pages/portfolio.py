@@ -73,5 +73,6 @@ if len(frame):
                              help=f"Up to {MAX_IN_CHART} proposals; the ones with the worst residual risk are shown "
                                   "first.")
     if compare:
-        common.chart(charts.portfolio(cells[cells["proposal"].isin(compare)]), "portfolio_chart", "portfolio")
+        common.chart(lambda: charts.portfolio(cells[cells["proposal"].isin(compare)]), "portfolio_chart", "portfolio",
+                     tuple(compare))
 st.dataframe(category_summary(frame), width="stretch", key="category_summary")

@@ -4,6 +4,7 @@ treatments buy, how far apart the assessors were, and each category and partner'
 import streamlit as st
 
 from risk import charts
+from risk.services import rounds as rs
 from risk.services.profile import proposal_profile
 from risk.services.views import disagreement_frame, partner_exposure_frame, risk_frame
 from risk.ui import common
@@ -35,16 +36,16 @@ titles = {"inherent": "Inherent risk (before controls)", "residual": "Residual r
 has_target = any(lik and imp for _r, lik, imp in points["target"])
 for column, kind in zip(st.columns(2), ["inherent", "residual"], strict=True):
     with column:
-        cells = charts.heatmap_cells(matrix, points[kind])
-        common.chart(charts.heatmap(cells, matrix.levels, titles[kind], likelihood_axis=axis), f"heat_{kind}",
-                     f"{kind}-heat-map")
+        common.chart(lambda kind=kind: charts.heatmap(charts.heatmap_cells(matrix, points[kind]), matrix.levels,
+                                                      titles[kind], likelihood_axis=axis),
+                     f"heat_{kind}", f"{kind}-heat-map", proposal.id, axis)
 shown = ["inherent", "residual", *(["target"] if has_target else [])]
 left, right = st.columns(2)
 if has_target:
     with left:
-        cells = charts.heatmap_cells(matrix, points["target"])
-        common.chart(charts.heatmap(cells, matrix.levels, titles["target"], likelihood_axis=axis), "heat_target",
-                     "target-heat-map")
+        common.chart(lambda: charts.heatmap(charts.heatmap_cells(matrix, points["target"]), matrix.levels,
+                                            titles["target"], likelihood_axis=axis),
+                     "heat_target", "target-heat-map", proposal.id, axis)
 with right:
     st.markdown("**Which risks are in a cell?**")
     p, l_col, i_col = st.columns(3)
@@ -58,13 +59,12 @@ with right:
     else:
         st.caption(f"No risk sits at likelihood {lik}, impact {imp} ({matrix.level(lik, imp)}).")
 
-frame = risk_frame(profile)
-if len(frame):
-    common.chart(charts.category_profile(frame, matrix.levels), "category_profile", "category-profile")
-    common.chart(charts.movement(frame, matrix.levels), "movement", "movement")
-exposure = partner_exposure_frame(eng, profile)
-if len(exposure):
-    common.chart(charts.partner_exposure(exposure, matrix.levels), "partner_exposure", "partner-exposure")
-spread = disagreement_frame(eng, proposal.id)
-if len(spread):
-    common.chart(charts.disagreement(spread), "disagreement", "disagreement")
+pid = proposal.id
+if views:
+    common.chart(lambda: charts.category_profile(risk_frame(profile), matrix.levels), "category_profile",
+                 "category-profile", pid)
+    common.chart(lambda: charts.movement(risk_frame(profile), matrix.levels), "movement", "movement", pid)
+    common.chart(lambda: charts.partner_exposure(partner_exposure_frame(eng, profile), matrix.levels),
+                 "partner_exposure", "partner-exposure", pid)
+if any(r.status != "open" for r in rs.list_rounds(eng, pid)):
+    common.chart(lambda: charts.disagreement(disagreement_frame(eng, pid)), "disagreement", "disagreement", pid)

@@ -45,16 +45,16 @@ for v in ranked:
     st.markdown(f"- **{v.risk.risk_id} · {v.residual.level or 'not scored'}**{over}: "
                 f"{common.md(scoring.risk_sentence(v.risk.cause, v.risk.event, v.risk.consequence))}{owner}{treatment}")
 
-frame = risk_frame(profile)
-if len(frame):
-    st.altair_chart(charts.category_profile(frame, matrix.levels), key="review_categories")
-exposure = partner_exposure_frame(eng, profile)
-if len(exposure):
-    st.altair_chart(charts.partner_exposure(exposure, matrix.levels), key="review_partners")
+pid = proposal.id
+if views:
+    common.chart(lambda: charts.category_profile(risk_frame(profile), matrix.levels), "review_categories",
+                 "category-profile", pid)
+    common.chart(lambda: charts.partner_exposure(partner_exposure_frame(eng, profile), matrix.levels),
+                 "review_partners", "partner-exposure", pid)
 left, right = st.columns(2)
-with left:
-    cells = charts.heatmap_cells(matrix, [(v.risk.risk_id, v.inherent.likelihood, v.inherent.impact) for v in views])
-    st.altair_chart(charts.heatmap(cells, matrix.levels, "Inherent risk (before controls)"), key="review_inherent")
-with right:
-    cells = charts.heatmap_cells(matrix, [(v.risk.risk_id, v.residual.likelihood, v.residual.impact) for v in views])
-    st.altair_chart(charts.heatmap(cells, matrix.levels, "Residual risk (with controls)"), key="review_residual")
+for column, kind, title in ((left, "inherent", "Inherent risk (before controls)"),
+                            (right, "residual", "Residual risk (with controls)")):
+    with column:
+        common.chart(lambda kind=kind, title=title: charts.heatmap(charts.heatmap_cells(
+            matrix, [(v.risk.risk_id, getattr(v, kind).likelihood, getattr(v, kind).impact) for v in views]),
+            matrix.levels, title), f"review_{kind}", f"{kind}-heat-map", pid)
