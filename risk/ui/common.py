@@ -75,6 +75,31 @@ def portfolio_frame() -> pd.DataFrame:
     return portfolio_frame_cached(config.database_url(), data_version())
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def portfolio_overview_cached(url: str, version: int) -> pd.DataFrame:
+    from risk.services.summary import portfolio_overview
+
+    return portfolio_overview(_engine_for(url), portfolio_frame_cached(url, version))
+
+
+def portfolio_overview() -> pd.DataFrame:
+    """One row per proposal for the home page, rebuilt only after a change."""
+    return portfolio_overview_cached(config.database_url(), data_version())
+
+
+def proposal_titles() -> dict[int, str]:
+    """Every proposal's title by id (cached until the next change)."""
+    return _proposal_titles(config.database_url(), data_version())
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _proposal_titles(url: str, version: int) -> dict[int, str]:
+    from risk.models import Proposal
+
+    with Session(_engine_for(url)) as s:
+        return dict(s.execute(select(Proposal.id, Proposal.title).order_by(Proposal.id)).all())
+
+
 # --- the proposal on screen -----------------------------------------------------------------------
 
 def _query_int(name: str) -> int | None:
@@ -146,7 +171,7 @@ def actor() -> str | None:
 
 def sidebar() -> None:
     """The proposal picker and the "who is acting" choice, on every page."""
-    from risk.services.proposals import list_partners, list_proposals, team
+    from risk.services.proposals import proposal_partners, team
 
     eng = engine()
     # Streamlit drops a widget's state when the page changes; writing it back keeps who is acting across pages.
@@ -154,10 +179,9 @@ def sidebar() -> None:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
     with st.sidebar:
-        proposals = list_proposals(eng)
-        if proposals:
-            ids = [p.id for p in proposals]
-            titles = {p.id: p.title for p in proposals}
+        titles = proposal_titles()
+        if titles:
+            ids = list(titles)
             current = proposal_id()
             picked = st.selectbox("Proposal", ids, index=ids.index(current) if current in ids else None,
                                   format_func=lambda i: titles[i], placeholder="Choose a proposal",
@@ -169,7 +193,7 @@ def sidebar() -> None:
         members = team(eng, proposal_id()) if proposal_id() else []
         if "actor_choice" not in st.session_state and _query_int("as") in {m.id for m in members}:
             st.session_state["actor_choice"] = _query_int("as")  # kept across a browser refresh
-        partner_names = {p.id: p.name for p in list_partners(eng)}
+        partner_names = {p.id: p.name for p, _role in proposal_partners(eng, proposal_id())} if proposal_id() else {}
         options: list[Any] = [m.id for m in members] + ["other"]
         labels = {m.id: f"{m.name} ({partner_names.get(m.partner_id, 'no partner')}, {m.team_role})" for m in members}
         labels["other"] = "Someone not on the team yet"

@@ -4,8 +4,7 @@ import streamlit as st
 
 from risk import charts
 from risk.services.portfolio import load_demo
-from risk.services.proposals import list_proposals
-from risk.services.summary import category_summary, portfolio_overview
+from risk.services.summary import category_summary
 from risk.services.views import portfolio_chart_frame
 from risk.ui import common
 
@@ -16,7 +15,7 @@ st.caption("Proposals to share technology between counties, cities and districts
            "assessment teams have found: legal, operational, financial, reputational and societal.")
 
 eng = common.engine()
-if not list_proposals(eng):
+if not common.proposal_titles():
     st.subheader("Welcome")
     st.markdown(
         "This workbench walks a **Shared Service Assessment Team** through the risks of a shared-service "
@@ -37,7 +36,7 @@ if not list_proposals(eng):
     st.stop()
 
 frame = common.portfolio_frame()
-overview = portfolio_overview(eng, frame)
+overview = common.portfolio_overview()
 st.subheader(f"{len(overview)} proposals")
 st.dataframe(
     overview.drop(columns=["id"]), hide_index=True, width="stretch", key="portfolio_table",
