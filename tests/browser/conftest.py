@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,12 +50,10 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory) -> Iterator[AppServer]:
-    """`streamlit run app.py` on a free port with a fresh, empty SQLite database (the app migrates it)."""
-    tmp = tmp_path_factory.mktemp("browser_app")
-    db_path = tmp / "risk.db"
-    log_path = tmp / "streamlit.log"
+@contextmanager
+def serve(db_path: Path) -> Iterator[AppServer]:
+    """`streamlit run app.py` on a free port over the SQLite file `db_path` (the app creates and migrates it)."""
+    log_path = db_path.with_suffix(".log")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "RISK_DATABASE_URL": f"sqlite:///{db_path}"}
@@ -82,6 +81,28 @@ def app_server(tmp_path_factory) -> Iterator[AppServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory) -> Iterator[AppServer]:
+    """The app on a fresh, empty SQLite database."""
+    with serve(tmp_path_factory.mktemp("browser_app") / "risk.db") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory) -> Iterator[AppServer]:
+    """The app on a database holding the demo portfolio."""
+    from risk.db import make_engine, migrate
+    from risk.services.portfolio import load_demo
+
+    db_path = tmp_path_factory.mktemp("browser_demo") / "risk.db"
+    engine = make_engine(f"sqlite:///{db_path}")
+    migrate(engine)
+    load_demo(engine, actor="demo")
+    engine.dispose()
+    with serve(db_path) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
