@@ -66,7 +66,7 @@ def test_a_round_scores_only_the_risks_in_it(engine):
     with pytest.raises(RefusedError, match="LEG-03 is not in round inherent 1"):
         rs.submit_score(engine, actor=b.names[b.members[0]], round_id=rid, assessor_id=b.members[0],
                         risk_pk=b.risks[2], likelihood=3, impact=3)
-    assert [p.total for p in rs.progress(engine, rid)] == [2, 2]  # facilitator and assessor
+    assert [p.total for p in rs.progress(engine, rid)] == [2]  # the assessor (the facilitator runs the round)
 
 
 def test_before_the_reveal_each_assessor_reads_back_only_their_own_scores(engine):
@@ -77,7 +77,7 @@ def test_before_the_reveal_each_assessor_reads_back_only_their_own_scores(engine
     with pytest.raises(RefusedError, match="still open: its scores are blind"):
         ws.reveal(engine, rid)
     board = rs.progress(engine, rid)
-    assert {p.name: p.scored for p in board} == {ACTOR: 0, "Assessor 1.1": 1, "Assessor 2.1": 1, "Assessor 3.1": 1}
+    assert {p.name: p.scored for p in board} == {"Assessor 1.1": 1, "Assessor 2.1": 1, "Assessor 3.1": 1}
     assert all(not hasattr(p, "likelihood") for p in board)  # counts only, never values
 
 
@@ -181,3 +181,18 @@ def test_a_refused_attempt_is_recorded_in_the_audit_log(engine):
     assert (last.action, last.actor, last.entity) == ("refused", ACTOR, "score")
     assert "submit_score" in last.after and "cannot score in place of Assessor 2.1" in last.after
     assert count_rows(engine, Score) == 0 and verify_chain(engine) > 0
+
+
+def test_opening_round_two_closes_round_one_and_a_closed_round_is_no_longer_current(engine):
+    b = make_proposal(engine, partners=2, risks=1)
+    first = score_round(engine, b, "inherent", {b.risks[0]: [(1, 1), (5, 5)]})
+    assert rs.current_round(engine, b.proposal_id).id == first  # revealed: the reveal is on screen
+    second = rs.open_round(engine, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
+    statuses = {r.id: r.status for r in rs.list_rounds(engine, b.proposal_id)}
+    assert statuses == {first: "closed", second: "open"}
+    for member in b.members:
+        rs.submit_score(engine, actor=b.names[member], round_id=second, assessor_id=member, risk_pk=b.risks[0],
+                        likelihood=3, impact=3)
+    rs.reveal_round(engine, actor=ACTOR, round_id=second)
+    rs.close_round(engine, actor=ACTOR, round_id=second)
+    assert rs.current_round(engine, b.proposal_id) is None  # round one does not come back

@@ -87,6 +87,11 @@ def open_round(engine: Engine, *, actor: str, proposal_id: int, phase: str, risk
                 raise RefusedError(f"risks: {sorted(set(scope) - known)} are not risks of this proposal")
         elif not s.execute(select(Risk.id).where(Risk.proposal_id == proposal_id).limit(1)).first():
             raise RefusedError("risks: the proposal has no risks to score yet")
+        # the talk has moved on: an earlier revealed round of this phase is closed when the next one opens
+        for earlier in s.execute(select(Round).where(Round.proposal_id == proposal_id, Round.phase == phase,
+                                                     Round.status == RoundStatus.revealed.value)).scalars():
+            store.update(unit=unit, obj=earlier, entity="round",
+                         changes={"status": RoundStatus.closed.value, "closed_at": utcnow()})
         number = (s.execute(select(func.max(Round.number)).where(Round.proposal_id == proposal_id,
                                                                  Round.phase == phase)).scalar() or 0) + 1
         rnd = Round(proposal_id=proposal_id, phase=phase, number=number, scope=scope, per_partner=bool(per_partner))
@@ -217,14 +222,16 @@ class Progress:
 
 
 def current_round(engine: Engine, proposal_id: int) -> Round | None:
-    """The round the workshop is on: an open one, else the latest revealed (not yet closed) one."""
+    """The round the workshop is on: an open one; else the most recent round if it is revealed and not yet
+    closed; else none (a closed round is finished)."""
     with Session(engine) as s:
         rounds = s.execute(select(Round).where(Round.proposal_id == proposal_id)
                            .order_by(Round.opened_at.desc(), Round.id.desc())).scalars().all()
-    for status in (RoundStatus.open.value, RoundStatus.revealed.value):
-        for rnd in rounds:
-            if rnd.status == status:
-                return rnd
+    for rnd in rounds:
+        if rnd.status == RoundStatus.open.value:
+            return rnd
+    if rounds and rounds[0].status == RoundStatus.revealed.value:
+        return rounds[0]
     return None
 
 
@@ -235,16 +242,27 @@ def list_rounds(engine: Engine, proposal_id: int) -> list[Round]:
 
 
 def progress(engine: Engine, round_id: int) -> list[Progress]:
-    """Who has scored how much in a round: counts only, never values (safe to show while the round is blind)."""
+    """Who of the assessors has scored how much in a round: counts only, never values (safe to show while the
+    round is blind). The facilitator runs the round and is not listed."""
     with Session(engine) as s:
         rnd = _round(s, round_id)
         total = len(round_risks(s, rnd))
         counts = dict(s.execute(select(Score.assessor_id, func.count()).where(Score.round_id == round_id)
                                 .group_by(Score.assessor_id)).all())
         members = s.execute(select(TeamMember).where(TeamMember.proposal_id == rnd.proposal_id,
-                                                     TeamMember.team_role.in_(SCORING_ROLES))
+                                                     TeamMember.team_role == TeamRole.assessor.value)
                             .order_by(TeamMember.id)).scalars().all()
     return [Progress(m.id, m.name, m.partner_id, counts.get(m.id, 0), total) for m in members]
+
+
+def recorded_consensus(engine: Engine, risk_pks: list[int], phase: str) -> dict[int, tuple[int, int, str, str]]:
+    """The consensus already recorded for some risks in a phase: (likelihood, impact, recorded by, rationale)."""
+    from risk.models import Consensus
+
+    with Session(engine) as s:
+        return {r: (lik, imp, who, why) for r, lik, imp, who, why in s.execute(
+            select(Consensus.risk_pk, Consensus.likelihood, Consensus.impact, Consensus.recorded_by,
+                   Consensus.rationale).where(Consensus.risk_pk.in_(risk_pks), Consensus.phase == phase))}
 
 
 def my_scores(engine: Engine, *, round_id: int, assessor_id: int) -> dict[int, tuple[int, int, str]]:

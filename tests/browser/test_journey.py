@@ -306,7 +306,8 @@ def test_new_user_journey(page: Page, app_server) -> None:
     go_to(page, "Profile")
     expect(page.get_by_role("heading", name=f"Risk profile: {TITLE}")).to_be_visible(timeout=TIMEOUT)
     charts = page.get_by_test_id("stVegaLiteChart")
-    expect(charts).to_have_count(3, timeout=TIMEOUT)  # two heat maps and the levels per category
+    # two heat maps, the category profile, movement and partner exposure (no target set, no blind rounds)
+    expect(charts).to_have_count(5, timeout=TIMEOUT)
     for title in ("Inherent risk (before controls)", "Residual risk (with controls)"):
         heatmap = charts.filter(has_text=title)
         expect(heatmap).to_have_count(1, timeout=TIMEOUT)

@@ -10,6 +10,7 @@ from risk.models import TeamRole
 from risk.services import proposals as ps
 from risk.services import rounds as rs
 from risk.services import workshop as ws
+from risk.services.matrices import load_matrix
 from risk.ui import common
 from risk.ui.risk_card import IMPACT_TEXT, LIKELIHOOD_TEXT
 
@@ -22,6 +23,7 @@ me = next((m for m in ps.team(eng, pid) if m.name == name), None)
 risks = {r.id: r for r in ps.list_risks(eng, pid)}
 current = rs.current_round(eng, pid)
 partners = {p.id: p.name for p, _ in ps.proposal_partners(eng, pid)}
+matrix = load_matrix(eng, proposal.matrix)
 
 
 def round_label(rnd) -> str:
@@ -62,14 +64,21 @@ def show_reveal(round_id: int, facilitator: bool) -> None:
             st.rerun()
     st.caption(f"Aggregated by {shown.method.replace('_', ' ')}; the mean is for information. Risks with the "
                "most disagreement come first.")
+    consensus = rs.recorded_consensus(eng, [r.risk_pk for r in shown.risks], rnd.phase)
     for r in shown.risks:
         flags = " ".join(f":orange-badge[{f}]" for f in r.flags) or ":green-badge[agreement]"
         with st.container(border=True):
             st.markdown(f"**{r.risk_id}** {common.md(r.title)} — **{r.level}** ({r.likelihood}×{r.impact}; mean "
                         f"{r.mean_likelihood}×{r.mean_impact}) {flags}")
-            st.dataframe(pd.DataFrame([{"Assessor": s.assessor, "Partner": s.partner, "Likelihood": s.likelihood,
-                                        "Impact": s.impact, "Level": s.level, "Why": s.rationale}
-                                       for s in r.scores]), hide_index=True, width="stretch")
+            named = rnd.show_names or rnd.per_partner  # an anonymous reveal does not name governments either
+            st.dataframe(pd.DataFrame([{"Assessor": s.assessor, **({"Partner": s.partner} if named else {}),
+                                        "Likelihood": s.likelihood, "Impact": s.impact, "Level": s.level,
+                                        "Why": s.rationale} for s in r.scores]), hide_index=True, width="stretch")
+            agreed = consensus.get(r.risk_pk)
+            if agreed:
+                st.success(f"Consensus recorded by {common.md(agreed[2])}: {agreed[0]}×{agreed[1]} "
+                           f"({matrix.level(agreed[0], agreed[1])})."
+                           + (f" {common.md(agreed[3])}" if agreed[3] else ""), icon=":material/handshake:")
             if rnd.per_partner:
                 impacts = ", ".join(f"{common.md(p)} {v}" for p, v in r.partner_impact.items())
                 st.caption(f"Impact on each partner: {impacts}. Worst hit: {common.md(', '.join(r.worst_hit))}.")
@@ -86,47 +95,56 @@ def consensus_form(r, phase: str) -> None:
                           key=f"c_i_{r.risk_pk}_{phase}")
         why = st.text_input("Rationale (required when it differs from the aggregate)", key=f"c_why_{r.risk_pk}_{phase}")
         dissent = st.text_input("Dissent, if any", key=f"c_dissent_{r.risk_pk}_{phase}")
-        if st.form_submit_button("Record the consensus"):
-            common.run(rs.record_consensus, risk_pk=r.risk_pk, phase=phase, likelihood=lik, impact=imp,
-                       rationale=why, dissent=dissent, success=f"Recorded the consensus on {r.risk_id}.")
+        if st.form_submit_button("Record the consensus") and common.run(
+                rs.record_consensus, risk_pk=r.risk_pk, phase=phase, likelihood=lik, impact=imp, rationale=why,
+                dissent=dissent, success=f"Recorded the consensus on {r.risk_id}.") is not common.FAILED:
+            st.rerun()
+
+
+def open_round_form() -> None:
+    with st.form("open_round"):
+        st.subheader("Open a scoring round")
+        phase = st.radio("Phase", ["inherent", "residual"], horizontal=True, key="round_phase",
+                         format_func=lambda p: "Inherent (before controls)" if p == "inherent"
+                         else "Residual (with controls)")
+        cats = st.multiselect("Categories in the round", list(scoring.CATEGORIES), key="round_categories",
+                              format_func=scoring.CATEGORIES.get, placeholder="All categories")
+        per_partner = st.toggle("Assessors score the impact on their own government", key="round_per_partner")
+        opened = st.form_submit_button("Open the round", type="primary")
+    if opened:
+        scope = [k for k, r in risks.items() if r.category in cats] if cats else None
+        if cats and not scope:
+            st.error("categories: none of the chosen categories has a risk yet")
+        elif common.run(rs.open_round, proposal_id=pid, phase=phase, risk_pks=scope, per_partner=per_partner,
+                        success="The round is open: assessors can score now.") is not common.FAILED:
+            st.rerun()
 
 
 def facilitator_view() -> None:
-    if current is None or current.status != "open":
-        with st.form("open_round"):
-            st.subheader("Open a scoring round")
-            phase = st.radio("Phase", ["inherent", "residual"], horizontal=True, key="round_phase",
-                             format_func=lambda p: "Inherent (before controls)" if p == "inherent"
-                             else "Residual (with controls)")
-            cats = st.multiselect("Categories in the round", list(scoring.CATEGORIES), key="round_categories",
-                                  format_func=scoring.CATEGORIES.get, placeholder="All categories")
-            per_partner = st.toggle("Assessors score the impact on their own government", key="round_per_partner")
-            opened = st.form_submit_button("Open the round", type="primary")
-        if opened:
-            scope = [k for k, r in risks.items() if r.category in cats] if cats else None
-            if cats and not scope:
-                st.error("categories: none of the chosen categories has a risk yet")
-            elif common.run(rs.open_round, proposal_id=pid, phase=phase, risk_pks=scope, per_partner=per_partner,
-                            success="The round is open: assessors can score now.") is not common.FAILED:
-                st.rerun()
-    if current is not None and current.status == "open":
+    if current is None:
+        open_round_form()
+    elif current.status == "open":
         st.subheader(f"{round_label(current)} is open: scores are blind")
         board(current.id)
         if st.button("Reveal the scores", type="primary", key="reveal_round") and common.run(
                 rs.reveal_round, round_id=current.id, success="Revealed.") is not common.FAILED:
             st.rerun()
-    elif current is not None:
+    else:
         show_reveal(current.id, facilitator=True)
         a, b = st.columns(2)
         flagged = ws.flagged_risks(eng, current.id)
-        if a.button(f"Round two: re-score the {len(flagged)} flagged risks" if flagged else "Round two: re-score all",
-                    key="round_two") and common.run(
+        plural = "risk" if len(flagged) == 1 else "risks"
+        label = (f"Round {current.number + 1}: re-score the {len(flagged)} flagged {plural}" if flagged
+                 else f"Round {current.number + 1}: re-score every risk")
+        if a.button(label, key="round_two") and common.run(
                 rs.open_round, proposal_id=pid, phase=current.phase, risk_pks=flagged or None,
-                per_partner=current.per_partner, success="Round two is open.") is not common.FAILED:
+                per_partner=current.per_partner, success=f"Round {current.number + 1} is open.") is not common.FAILED:
             st.rerun()
         if b.button("Close this round", key="close_round") and common.run(
                 rs.close_round, round_id=current.id, success="Closed the round.") is not common.FAILED:
             st.rerun()
+        with st.expander("Open a round of another phase or for other risks"):
+            open_round_form()
     comparison()
 
 
@@ -163,7 +181,9 @@ def assessor_view() -> None:
     st.caption("Nobody sees your scores until the facilitator reveals the round; you can change them until then."
                + (" Score the impact on your own government." if current.per_partner else ""))
     for risk_pk in in_round:
-        risk = risks[risk_pk]
+        risk = risks.get(risk_pk)
+        if risk is None:  # removed from the proposal while the round was open
+            continue
         lik0, imp0, why0 = mine.get(risk_pk, (None, None, ""))
         with st.form(f"blind_{current.id}_{risk_pk}"):
             st.markdown(f"**{risk.risk_id}** {common.md(risk.title)}" + ("  ✓" if risk_pk in mine else ""))
