@@ -13,11 +13,8 @@ rerun is followed by `settle()`."""
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CHROMIUM, REPO, SCREENSHOTS, STARTUP_TIMEOUT_S, VIEWPORT, _free_port, _healthy
+from .conftest import CHROMIUM, SCREENSHOTS, VIEWPORT, serve
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed: the browser tests need Debian's Chromium (apt-get install chromium)",
@@ -116,39 +113,11 @@ def seed(db_url: str) -> tuple[int, dict[str, int], dict[str, int]]:
 
 @pytest.fixture(scope="module")
 def workshop_server(tmp_path_factory) -> Iterator[Workshop]:
-    """`streamlit run app.py` on a free port, on a fresh SQLite file of its own, seeded before it starts."""
-    tmp = tmp_path_factory.mktemp("workshop_app")
-    db_path = tmp / "risk.db"
-    log_path = tmp / "streamlit.log"
-    db_url = f"sqlite:///{db_path}"
-    pid, members, risks = seed(db_url)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "RISK_DATABASE_URL": db_url}
-    command = [str(REPO / ".venv" / "bin" / "streamlit"), "run", str(REPO / "app.py"),
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-               "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
-    if not Path(command[0]).exists():  # fall back to the interpreter running the tests
-        command[:1] = [sys.executable, "-m", "streamlit"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _healthy(url):
-            if process.poll() is not None:
-                pytest.fail(f"streamlit exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer {url}/_stcore/health within {STARTUP_TIMEOUT_S} s:\n"
-                            f"{log_path.read_text(errors='replace')}")
-            time.sleep(0.25)
-        yield Workshop(url, db_path, log_path, pid, members, risks)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    """The app on a fresh SQLite file of its own, seeded before it starts."""
+    db_path = tmp_path_factory.mktemp("workshop_app") / "risk.db"
+    pid, members, risks = seed(f"sqlite:///{db_path}")
+    with serve(db_path) as server:
+        yield Workshop(server.url, db_path, server.log_path, pid, members, risks)
 
 
 # --- what reaches a browser ----------------------------------------------------------------------------
