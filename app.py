@@ -11,6 +11,16 @@ started = time.perf_counter()
 st.set_page_config(page_title="Shared-Service Risk Workbench", page_icon=":material/shield:", layout="wide")
 common.engine()  # created and migrated once per process
 
+# Printing from the browser (the review page is printed for council packets): no sidebar, no buttons, and charts
+# kept whole on a page. A fixed stylesheet: no user text goes into it.
+st.html("""<style>@media print {
+  [data-testid="stSidebar"], [data-testid="stHeader"], [data-testid="stToolbar"],
+  [data-testid="stDownloadButton"], [data-testid="stBaseButton-secondary"], [data-testid="stSidebarCollapsedControl"]
+  { display: none !important; }
+  [data-testid="stMain"] { margin-left: 0 !important; }
+  [data-testid="stVegaLiteChart"], [data-testid="stMetric"] { break-inside: avoid; }
+}</style>""")
+
 pages = st.navigation([
     st.Page(common.PAGES["portfolio"], title="Portfolio", icon=":material/dashboard:", default=True),
     st.Page(common.PAGES["proposal"], title="Proposal", icon=":material/handshake:"),

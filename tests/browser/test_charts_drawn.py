@@ -40,6 +40,12 @@ def test_at_least_eight_charts_are_drawn_across_the_app_on_the_demo_portfolio(br
             assert page.get_by_test_id("stException").count() == 0, path
         assert counts["/"] >= 1 and counts["/profile?proposal=1"] >= 7 and counts["/review?proposal=1"] >= 4
         assert sum(counts.values()) >= 8
+        # printed from the browser, the review keeps its content and drops the sidebar and the buttons
+        page.emulate_media(media="print")
+        assert not page.get_by_test_id("stSidebar").is_visible()
+        assert not page.get_by_test_id("stDownloadButton").first.is_visible()
+        assert page.get_by_test_id("stVegaLiteChart").first.is_visible()
+        page.emulate_media(media="screen")
         # the review page, as the county managers see it, for the documentation
         height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
         page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], height)})
