@@ -165,30 +165,43 @@ def proposals_list(fmt: Annotated[Format, typer.Option("--format", help="table o
 
 class ExportFormat(StrEnum):
     json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
 
 
 @app.command()
 def export(
     proposal: Annotated[list[int] | None, typer.Option("--proposal", help="A proposal's id (repeatable).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every proposal.")] = False,
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="json: the full-fidelity export")] = ExportFormat.json,
-    output: Annotated[str, typer.Option("-o", "--output", help="File to write; - for standard output.")] = "-",
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="json: the full-fidelity export; csv: the register; "
+                                              "xlsx: the register with summary, method, heat maps, scores and "
+                                              "actions")] = ExportFormat.json,
+    output: Annotated[str, typer.Option("-o", "--output", help="File to write; - for standard output "
+                                        "(json and csv only).")] = "-",
 ) -> None:
-    """Export proposals with their partners, team, revealed rounds, scores and standing values."""
+    """Export proposals: the full-fidelity JSON, or the scored register as CSV or XLSX."""
     from risk.services.export import export_json
-    from risk.services.proposals import list_proposals
+    from risk.services.registers import check_proposal_ids, export_csv, export_xlsx
 
     if bool(proposal) == all_:
         raise typer.BadParameter("give --proposal ID or --all (one of them)")
+    if fmt == ExportFormat.xlsx and output == "-":
+        raise typer.BadParameter("an XLSX workbook needs a file: give -o FILE.xlsx")
     eng = engine()
-    if proposal:
-        known = {p.id for p in list_proposals(eng)}
-        missing = [p for p in proposal if p not in known]
-        if missing:
-            raise refuse(f"--proposal: no proposal with id {', '.join(map(str, missing))}")
-    data = export_json(eng, None if all_ else proposal)
+    ids = None if all_ else proposal
+    try:
+        if fmt == ExportFormat.json:
+            if ids is not None:
+                check_proposal_ids(eng, ids)
+            data = export_json(eng, ids)
+        elif fmt == ExportFormat.csv:
+            data = export_csv(eng, ids)
+        else:
+            data = export_xlsx(eng, ids, progress=lambda f: say(f"xlsx: {f:.0%} of the register written"))
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
     if output == "-":
-        sys.stdout.buffer.write(data + b"\n")
+        sys.stdout.buffer.write(data if fmt != ExportFormat.json else data + b"\n")
         sys.stdout.flush()
     else:
         target = Path(output)

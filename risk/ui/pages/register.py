@@ -7,8 +7,10 @@ import streamlit as st
 from risk import scoring
 from risk.errors import ConflictError, RefusedError
 from risk.services import proposals as ps
+from risk.services.export import export_json
 from risk.services.profile import proposal_profile
 from risk.services.register import EDITABLE, REGISTER_COLUMNS, register_rows
+from risk.services.registers import export_csv, export_xlsx
 from risk.ui import common
 
 proposal = common.require_proposal()
@@ -96,3 +98,15 @@ st.data_editor(view[list(REGISTER_COLUMNS)], key="register_editor", hide_index=T
                column_config=config, column_order=ON_SCREEN, num_rows="fixed")
 st.caption("Title, cause, event, consequence, owner, controls, treatment and status can be edited here; scores "
            "and levels come from the walkthrough and the scoring rounds.")
+
+st.subheader("Export")
+stem = "".join(ch if ch.isalnum() else "-" for ch in proposal.title).strip("-").lower()[:60] or "register"
+a, b, c, _ = st.columns([1, 1, 1, 3])
+a.download_button("Excel workbook", data=lambda: export_xlsx(eng, [proposal.id]), file_name=f"{stem}.xlsx",
+                  mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", on_click="ignore",
+                  key="export_xlsx", icon=":material/table_view:",
+                  help="Summary, register, method, heat maps, scores and actions")
+b.download_button("CSV register", data=lambda: export_csv(eng, [proposal.id]), file_name=f"{stem}.csv",
+                  mime="text/csv", on_click="ignore", key="export_csv", icon=":material/description:")
+c.download_button("JSON (everything)", data=lambda: export_json(eng, [proposal.id]), file_name=f"{stem}.json",
+                  mime="application/json", on_click="ignore", key="export_json", icon=":material/data_object:")

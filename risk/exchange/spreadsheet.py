@@ -1,0 +1,205 @@
+"""Registers as CSV and XLSX (RELIABILITY.md, output to spreadsheets).
+
+Text that a spreadsheet would run as a formula (beginning with =, +, -, @, tab, CR or NUL) is written as text: with
+a leading ' in CSV and as a string cell in XLSX; text that already begins with ' followed by one of those gets one
+more ', so that an import can remove exactly one and the round trip is exact. Numbers stay numbers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from risk.scoring import IMPACT_SCALE, LEVEL_COLOURS, LIKELIHOOD_SCALE, SCORE_LABELS, Matrix
+
+FORMAT_VERSION = 1
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
+EXCEL_MAX_ROWS = 1_048_576
+
+
+def safe_text(value: str) -> str:
+    """`=1+2` -> `'=1+2`; `'=x` -> `''=x`; anything else unchanged."""
+    if value.startswith(FORMULA_START) or (value[:1] == "'" and value[1:2] and value[1] in FORMULA_START):
+        return "'" + value
+    return value
+
+
+def unsafe_text(value: str) -> str:
+    """The inverse of safe_text, for imports: one leading ' is removed only where a formula character follows."""
+    if value[:1] == "'" and value[1:2] and (value[1] in FORMULA_START or value[1] == "'"):
+        return value[1:]
+    return value
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return safe_text(value)
+    return value
+
+
+def register_csv(rows: Iterable[dict], columns: Sequence[str]) -> bytes:
+    """The register as UTF-8 CSV with a byte-order mark, ending with a format_version column."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([*columns, "format_version"])
+    for row in rows:
+        writer.writerow([*(_cell(row.get(c)) for c in columns), FORMAT_VERSION])
+    return out.getvalue().encode("utf-8")
+
+
+@dataclass
+class Workbook:
+    """What one XLSX export holds, as plain values (built by the export service)."""
+
+    title: str
+    summary: list[tuple[str, object]]
+    register_columns: Sequence[str]
+    register: list[dict]
+    matrix: Matrix
+    method: list[tuple[str, object]]
+    heatmaps: list[tuple[str, list[list[str]]]] = field(default_factory=list)  # title, 5x5 cell texts (L5 first)
+    scores: list[dict] = field(default_factory=list)
+    actions: list[dict] = field(default_factory=list)
+
+
+def _sheets_for(rows: list, name: str, room: int) -> list[tuple[str, list]]:
+    """A sheet, split into "name (2)", "name (3)"... when it would pass Excel's row limit."""
+    if len(rows) <= room:
+        return [(name, rows)]
+    return [(name if k == 0 else f"{name} ({k + 1})", rows[start:start + room])
+            for k, start in enumerate(range(0, len(rows), room))]
+
+
+def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = None) -> bytes:
+    """The workbook: Summary, Register (levels coloured, header frozen, filters, widths), Method, Heat maps,
+    Scores and Actions. Text is always written as a string cell, never as a formula."""
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+                                      "strings_to_numbers": False})
+    bold = wb.add_format({"bold": True})
+    header = wb.add_format({"bold": True, "bg_color": "#f0f0f0", "border": 1, "text_wrap": True, "valign": "top"})
+    wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+    colours = LEVEL_COLOURS[len(book.matrix.levels)]
+    dark = set(book.matrix.levels[len(book.matrix.levels) // 2 + 1:])
+    level_fmt = {name: wb.add_format({"bg_color": colour, "border": 1, "text_wrap": True, "valign": "vcenter",
+                                      "align": "center", "font_color": "#ffffff" if name in dark else "#000000"})
+                 for name, colour in zip(book.matrix.levels, colours, strict=True)}
+
+    def text(ws, r: int, c: int, value: object, fmt=None) -> None:
+        if isinstance(value, bool):
+            ws.write_string(r, c, "yes" if value else "no", fmt)
+        elif isinstance(value, int | float):
+            ws.write_number(r, c, value, fmt)
+        elif value is None or value == "":
+            ws.write_blank(r, c, None, fmt)
+        else:
+            ws.write_string(r, c, safe_text(str(value)), fmt)
+
+    ws = wb.add_worksheet("Summary")
+    ws.set_column(0, 0, 28)
+    ws.set_column(1, 1, 90)
+    ws.write_string(0, 0, safe_text(book.title), wb.add_format({"bold": True, "font_size": 14}))
+    for k, (label, value) in enumerate(book.summary, start=2):
+        ws.write_string(k, 0, label, bold)
+        text(ws, k, 1, value, wrap)
+
+    room = EXCEL_MAX_ROWS - 1
+    level_columns = {c for c in book.register_columns if c.endswith("_level")}
+    widths = {"title": 40, "cause": 50, "event": 50, "consequence": 50, "controls": 40, "proposal": 30}
+    parts = _sheets_for(book.register, "Register", room)
+    done = 0
+    for name, rows in parts:
+        ws = wb.add_worksheet(name)
+        for c, col in enumerate(book.register_columns):
+            ws.write_string(0, c, col, header)
+            ws.set_column(c, c, widths.get(col, 14))
+        for r, row in enumerate(rows, start=1):
+            for c, col in enumerate(book.register_columns):
+                value = row.get(col)
+                text(ws, r, c, value, level_fmt.get(value) if col in level_columns else None)
+            done += 1
+            if progress and done % 2000 == 0:
+                progress(done / max(1, len(book.register)))
+        ws.freeze_panes(1, 2)
+        ws.autofilter(0, 0, max(1, len(rows)), len(book.register_columns) - 1)
+
+    ws = wb.add_worksheet("Method")
+    ws.set_column(0, 0, 26)
+    ws.set_column(1, 6, 24)
+    r = 0
+    for label, value in book.method:
+        ws.write_string(r, 0, label, bold)
+        text(ws, r, 1, value, wrap)
+        r += 1
+    r += 1
+    ws.write_string(r, 0, "Likelihood scale", bold)
+    for p in reversed(LIKELIHOOD_SCALE):
+        r += 1
+        ws.write_number(r, 0, p.score)
+        ws.write_string(r, 1, p.label)
+        ws.write_string(r, 2, p.descriptor)
+    r += 2
+    ws.write_string(r, 0, "Impact scale", bold)
+    for c, name in enumerate(("score", "label", "service", "money", "legal", "public")):
+        ws.write_string(r + 1, c, name, header)
+    r += 1
+    for p in reversed(IMPACT_SCALE):
+        r += 1
+        for c, name in enumerate(("score", "label", "service", "money", "legal", "public")):
+            text(ws, r, c, p[name], wrap)
+    r += 2
+    ws.write_string(r, 0, f"Risk matrix: {book.matrix.title or book.matrix.name}", bold)
+    r += 1
+    ws.write_string(r, 0, "likelihood \\ impact", header)
+    for i in range(1, 6):
+        ws.write_string(r, i, f"{i} {SCORE_LABELS[i - 1]}", header)
+    for lik in range(5, 0, -1):
+        r += 1
+        ws.write_string(r, 0, f"{lik} {SCORE_LABELS[lik - 1]}", header)
+        for i in range(1, 6):
+            level = book.matrix.level(lik, i)
+            ws.write_string(r, i, level, level_fmt[level])
+
+    ws = wb.add_worksheet("Heat maps")
+    ws.set_column(0, 0, 18)
+    ws.set_column(1, 5, 22)
+    r = 0
+    for title, grid in book.heatmaps:
+        ws.write_string(r, 0, title, bold)
+        r += 1
+        ws.write_string(r, 0, "likelihood \\ impact", header)
+        for i in range(1, 6):
+            ws.write_string(r, i, f"{i} {SCORE_LABELS[i - 1]}", header)
+        for k, lik in enumerate(range(5, 0, -1)):
+            r += 1
+            ws.write_string(r, 0, f"{lik} {SCORE_LABELS[lik - 1]}", header)
+            for i in range(1, 6):
+                ws.write_string(r, i, grid[k][i - 1], level_fmt[book.matrix.level(lik, i)])
+            ws.set_row(r, 45)
+        r += 2
+
+    for name, rows in (("Scores", book.scores), ("Actions", book.actions)):
+        columns = list(rows[0]) if rows else (["proposal", "risk_id", "phase", "round", "assessor", "partner",
+                                               "likelihood", "impact", "rationale"] if name == "Scores" else
+                                              ["proposal", "risk_id", "description", "owner", "due_date", "status",
+                                               "cost", "paying_partner"])
+        for sheet, part in _sheets_for(rows, name, room):
+            ws = wb.add_worksheet(sheet)
+            for c, col in enumerate(columns):
+                ws.write_string(0, c, col, header)
+                ws.set_column(c, c, 40 if col in ("description", "rationale") else 16)
+            for r, row in enumerate(part, start=1):
+                for c, col in enumerate(columns):
+                    text(ws, r, c, row.get(col))
+            ws.freeze_panes(1, 0)
+            ws.autofilter(0, 0, max(1, len(part)), len(columns) - 1)
+    wb.close()
+    if progress:
+        progress(1.0)
+    return buffer.getvalue()

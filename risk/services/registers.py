@@ -1,0 +1,102 @@
+"""Scored registers for councils, auditors and records: CSV (the register) and XLSX (the whole assessment)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Engine
+
+from risk import scoring
+from risk.errors import RefusedError
+from risk.exchange.spreadsheet import Workbook, register_csv, register_xlsx
+from risk.services.export import export_document
+from risk.services.profile import proposal_profile
+from risk.services.proposals import list_proposals
+from risk.services.register import REGISTER_COLUMNS, register_rows
+
+
+def check_proposal_ids(engine: Engine, proposal_ids: Sequence[int] | None) -> list[int]:
+    """The ids asked for (all when None), refusing any that do not exist."""
+    known = [p.id for p in list_proposals(engine)]
+    if proposal_ids is None:
+        return known
+    missing = [p for p in proposal_ids if p not in known]
+    if missing:
+        raise RefusedError(f"proposal: no proposal with id {', '.join(map(str, missing))}")
+    return list(proposal_ids)
+
+
+def register_table(engine: Engine, proposal_ids: Sequence[int] | None = None) -> list[dict]:
+    """The register rows (DOMAIN.md section 7) of some proposals, or of all."""
+    rows: list[dict] = []
+    for pid in check_proposal_ids(engine, proposal_ids):
+        rows += register_rows(proposal_profile(engine, pid))
+    return rows
+
+
+def export_csv(engine: Engine, proposal_ids: Sequence[int] | None = None) -> bytes:
+    return register_csv(register_table(engine, proposal_ids), REGISTER_COLUMNS)
+
+
+def _grid(profile, phase: str) -> list[list[str]]:
+    placed: dict[tuple[int, int], list[str]] = {}
+    for v in profile.risks:
+        value = getattr(v, phase)
+        if value.likelihood is not None:
+            placed.setdefault((value.likelihood, value.impact), []).append(v.risk.risk_id)
+    return [[f"{len(ids)}: {', '.join(sorted(ids))}" if (ids := placed.get((lik, imp))) else ""
+             for imp in range(1, 6)] for lik in range(5, 0, -1)]
+
+
+def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
+                progress: Callable[[float], None] | None = None) -> bytes:
+    """One workbook; with several proposals, one row per risk of every proposal (the method and heat maps of the
+    first)."""
+    ids = check_proposal_ids(engine, proposal_ids)
+    if not ids:
+        raise RefusedError("proposal: there is no proposal to export")
+    profiles = [proposal_profile(engine, pid) for pid in ids]
+    doc = export_document(engine, ids)
+    register = [row for p in profiles for row in register_rows(p)]
+    first, first_doc = profiles[0], doc["proposals"][0]
+    levels = Counter(r["residual_level"] or "not scored" for r in register)
+    if len(ids) == 1:
+        title = first.proposal.title
+        summary = [
+            ("Proposal", first.proposal.title), ("Service", first.proposal.service_type),
+            ("Status", first.proposal.status), ("Lifecycle phase", first.proposal.phase),
+            ("Decision", "not decided"),
+            ("Partners", "; ".join(f"{p['name']} ({p['kind']}{', lead/host' if p['role'] == 'lead' else ''})"
+                                   for p in first_doc["partners"])),
+            ("Assessment team", "; ".join(f"{m['name']} ({m['partner'] or 'no partner'}, {m['team_role']})"
+                                          for m in first_doc["team"])),
+        ]
+    else:
+        title = f"{len(ids)} shared-service proposals"
+        summary = [("Proposals", "; ".join(p.proposal.title for p in profiles)), ("Decision", "not decided")]
+    summary += [("Risks", len(register))]
+    summary += [(f"Residual {name}", levels.get(name, 0)) for name in reversed(first.matrix.levels)]
+    summary += [("Not scored", levels.get("not scored", 0)),
+                ("Over appetite", sum(r["over_appetite"] == "yes" for r in register))]
+    method = [("Matrix", first.matrix.title or first.matrix.name),
+              ("Levels, lowest first", ", ".join(first.matrix.levels)),
+              ("Aggregation", first.proposal.aggregation.replace("_", " ")),
+              ("Mean", "shown for information, one decimal, rounded half up")]
+    method += [(f"Appetite: {scoring.CATEGORIES[c]}", (first.proposal.appetite or {}).get(c, scoring.DEFAULT_APPETITE))
+               for c in scoring.CATEGORIES]
+    scores, actions = [], []
+    for p in doc["proposals"]:
+        for risk in p["risks"]:
+            scores += [{"proposal": p["title"], "risk_id": risk["risk_id"], "phase": s["phase"], "round": s["round"],
+                        "assessor": s["assessor"], "partner": s["partner"], "likelihood": s["likelihood"],
+                        "impact": s["impact"], "rationale": s["rationale"]} for s in risk["scores"]]
+            actions += [{"proposal": p["title"], "risk_id": risk["risk_id"], "description": a["description"],
+                         "owner": a["owner"], "due_date": a["due_date"], "status": a["status"], "cost": a["cost"],
+                         "paying_partner": a["paying_partner"]} for a in risk["actions"]]
+    book = Workbook(title=title, summary=summary, register_columns=REGISTER_COLUMNS, register=register,
+                    matrix=first.matrix, method=method,
+                    heatmaps=[(f"Inherent risk: {first.proposal.title}", _grid(first, "inherent")),
+                              (f"Residual risk: {first.proposal.title}", _grid(first, "residual"))],
+                    scores=scores, actions=actions)
+    return register_xlsx(book, progress)
