@@ -40,14 +40,27 @@ def _cell(value: object) -> object:
     return value
 
 
+_STARTS = frozenset(FORMULA_START)
+
+
+def _csv_cell(value: object) -> object:
+    if value.__class__ is str:
+        if value and (value[0] in _STARTS or (value[0] == "'" and value[1:2] and value[1] in _STARTS)):
+            return "'" + value
+        return value
+    return "" if value is None else value
+
+
 def register_csv(rows: Iterable[dict], columns: Sequence[str]) -> bytes:
     """The register as UTF-8 CSV with a byte-order mark, ending with a format_version column."""
+    from operator import itemgetter
+
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([*columns, "format_version"])
-    for row in rows:
-        writer.writerow([*(_cell(row.get(c)) for c in columns), FORMAT_VERSION])
+    values = itemgetter(*columns)
+    writer.writerows([*map(_csv_cell, values(row)), FORMAT_VERSION] for row in rows)
     return out.getvalue().encode("utf-8")
 
 
