@@ -167,6 +167,7 @@ class ExportFormat(StrEnum):
     json = "json"
     csv = "csv"
     xlsx = "xlsx"
+    pdf = "pdf"
 
 
 @app.command()
@@ -175,18 +176,20 @@ def export(
     all_: Annotated[bool, typer.Option("--all", help="Every proposal.")] = False,
     fmt: Annotated[ExportFormat, typer.Option("--format", help="json: the full-fidelity export; csv: the register; "
                                               "xlsx: the register with summary, method, heat maps, scores and "
-                                              "actions")] = ExportFormat.json,
+                                              "actions; pdf: the meeting packet")] = ExportFormat.json,
     output: Annotated[str, typer.Option("-o", "--output", help="File to write; - for standard output "
                                         "(json and csv only).")] = "-",
 ) -> None:
-    """Export proposals: the full-fidelity JSON, or the scored register as CSV or XLSX."""
+    """Export proposals: the full-fidelity JSON, the scored register as CSV or XLSX, or a meeting packet (PDF)."""
     from risk.services.export import export_json
-    from risk.services.registers import check_proposal_ids, export_csv, export_xlsx
+    from risk.services.registers import check_proposal_ids, export_csv, export_packet, export_xlsx
 
     if bool(proposal) == all_:
         raise typer.BadParameter("give --proposal ID or --all (one of them)")
-    if fmt == ExportFormat.xlsx and output == "-":
-        raise typer.BadParameter("an XLSX workbook needs a file: give -o FILE.xlsx")
+    if fmt in (ExportFormat.xlsx, ExportFormat.pdf) and output == "-":
+        raise typer.BadParameter(f"{fmt.value.upper()} needs a file: give -o FILE.{fmt.value}")
+    if fmt == ExportFormat.pdf and (all_ or len(proposal or []) != 1):
+        raise typer.BadParameter("a meeting packet is made for one proposal: give one --proposal ID")
     eng = engine()
     ids = None if all_ else proposal
     try:
@@ -196,6 +199,8 @@ def export(
             data = export_json(eng, ids)
         elif fmt == ExportFormat.csv:
             data = export_csv(eng, ids)
+        elif fmt == ExportFormat.pdf:
+            data = export_packet(eng, ids[0])
         else:
             data = export_xlsx(eng, ids, progress=lambda f: say(f"xlsx: {f:.0%} of the register written"))
     except RefusedError as exc:

@@ -98,3 +98,24 @@ def test_export_command_writes_csv_to_stdout_and_xlsx_to_a_file(demo, sqlite_url
     everything = subprocess.run([risk, "export", "--all", "--format", "json"], env=env, capture_output=True,
                                 timeout=120)
     assert len(json.loads(everything.stdout)["proposals"]) == 3
+
+
+def test_the_meeting_packet_is_a_pdf_stamped_with_the_sha256_of_its_data(demo, tmp_path):
+    import hashlib
+    import shutil
+
+    from risk.services.export import export_document
+    from risk.services.registers import export_packet
+
+    pdf = export_packet(demo, 1)
+    expected = hashlib.sha256(json.dumps(export_document(demo, [1])["proposals"], sort_keys=True,
+                                         ensure_ascii=False).encode()).hexdigest()
+    assert pdf.startswith(b"%PDF-") and expected.encode() in pdf
+    assert b"The highest residual risks" in pdf and b"Open actions" in pdf
+    if shutil.which("pdftoppm"):
+        (tmp_path / "packet.pdf").write_bytes(pdf)
+        subprocess.run(["pdftoppm", "-r", "30", "-png", str(tmp_path / "packet.pdf"), str(tmp_path / "page")],
+                       check=True, timeout=120)
+        assert len(list(tmp_path.glob("page-*.png"))) >= 2
+    with pytest.raises(Exception, match="no proposal with id 42"):
+        export_packet(demo, 42)

@@ -100,3 +100,52 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
                               (f"Residual risk: {first.proposal.title}", _grid(first, "residual"))],
                     scores=scores, actions=actions)
     return register_xlsx(book, progress)
+
+
+def export_packet(engine: Engine, proposal_id: int) -> bytes:
+    """The meeting packet (PDF) of one proposal, stamped with the SHA-256 of the data it was made from (the
+    proposals part of the JSON export, with sorted keys)."""
+    import hashlib
+    import json
+
+    from risk import charts
+    from risk.exchange.packet import Packet, packet_pdf
+    from risk.models import utcnow
+    from risk.services.proposals import OPEN_ACTION_STATUSES
+    from risk.services.views import risk_frame
+
+    check_proposal_ids(engine, [proposal_id])
+    doc = export_document(engine, [proposal_id])
+    digest = hashlib.sha256(json.dumps(doc["proposals"], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    profile = proposal_profile(engine, proposal_id)
+    matrix, views, data = profile.matrix, profile.risks, doc["proposals"][0]
+    levels = Counter(v.residual.level or "not scored" for v in views)
+    summary = [
+        ("Service", data["service_type"]), ("Status", data["status"]), ("Decision", "not decided"),
+        ("Partners", "; ".join(f"{p['name']}{' (lead/host)' if p['role'] == 'lead' else ''}"
+                               for p in data["partners"])),
+        ("Assessment team", f"{len(data['team'])} members from {len({m['partner'] for m in data['team']})} partners"),
+        ("Risks", str(len(views))),
+        ("By residual level", ", ".join(f"{name} {levels.get(name, 0)}" for name in reversed(matrix.levels))),
+        ("Over appetite", str(sum(v.over_appetite for v in views))),
+        ("Matrix and method", f"{matrix.title or matrix.name}; {data['aggregation'].replace('_', ' ')}"),
+    ]
+    heatmaps = [charts.to_png(charts.heatmap(charts.heatmap_cells(
+        matrix, [(v.risk.risk_id, getattr(v, phase).likelihood, getattr(v, phase).impact) for v in views]),
+        matrix.levels, title), scale=2) for phase, title in (("inherent", "Inherent risk (before controls)"),
+                                                             ("residual", "Residual risk (with controls)"))]
+    frame = risk_frame(profile)
+    category = charts.to_png(charts.category_profile(frame, matrix.levels), scale=2) if len(frame) else None
+    ranked = sorted(views, key=lambda v: (-(v.residual.level_index if v.residual.level_index is not None else -1),
+                                          v.risk.risk_id))[:10]
+    top = [(f"{v.risk.risk_id} · {v.residual.level or 'not scored'}{' · over appetite' if v.over_appetite else ''}",
+            scoring.risk_sentence(v.risk.cause, v.risk.event, v.risk.consequence)
+            + (f" Owner: {v.owner_partner}." if v.owner_partner else "")
+            + (f" Treatment: {v.risk.treatment}." if v.risk.treatment else "")) for v in ranked]
+    actions = [[risk["risk_id"], a["description"], a["owner"], a["due_date"] or "", a["status"],
+                a["paying_partner"] or ""]
+               for risk in data["risks"] for a in risk["actions"] if a["status"] in OPEN_ACTION_STATUSES]
+    packet = Packet(title=data["title"], subtitle=data["description"], summary=summary, heatmaps_png=heatmaps,
+                    category_png=category, top_risks=top, actions=actions, data_sha256=digest,
+                    made_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"))
+    return packet_pdf(packet)

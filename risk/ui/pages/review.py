@@ -6,6 +6,7 @@ import streamlit as st
 from risk import charts, scoring
 from risk.services import proposals as ps
 from risk.services.profile import proposal_profile
+from risk.services.registers import export_packet
 from risk.services.views import partner_exposure_frame, risk_frame
 from risk.ui import common
 
@@ -58,3 +59,9 @@ for column, kind, title in ((left, "inherent", "Inherent risk (before controls)"
         common.chart(lambda kind=kind, title=title: charts.heatmap(charts.heatmap_cells(
             matrix, [(v.risk.risk_id, getattr(v, kind).likelihood, getattr(v, kind).impact) for v in views]),
             matrix.levels, title), f"review_{kind}", f"{kind}-heat-map", pid)
+
+stem = "".join(ch if ch.isalnum() else "-" for ch in proposal.title).strip("-").lower()[:60] or "proposal"
+st.download_button("Meeting packet (PDF)", data=lambda: export_packet(eng, pid), file_name=f"{stem}-packet.pdf",
+                   mime="application/pdf", on_click="ignore", key="export_packet", icon=":material/picture_as_pdf:",
+                   help="Summary, heat maps, category profile, the top risks in sentences and the open actions, "
+                        "stamped with the SHA-256 of the data")

@@ -1,0 +1,87 @@
+"""The meeting packet: a few PDF pages a council can read (reportlab). Summary, heat maps, category profile, the
+top risks in plain sentences, open actions, and the SHA-256 of the data the packet was made from.
+User text is escaped before it reaches reportlab's paragraph markup."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import letter
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import inch
+from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+
+@dataclass
+class Packet:
+    title: str
+    subtitle: str
+    summary: list[tuple[str, str]]
+    heatmaps_png: list[bytes]  # inherent, residual
+    category_png: bytes | None
+    top_risks: list[tuple[str, str]]  # (heading, sentence)
+    actions: list[list[str]]  # rows: risk, action, owner, due, status, paid by
+    data_sha256: str
+    made_at: str
+
+
+def _image(png: bytes, width: float) -> Image:
+    from reportlab.lib.utils import ImageReader
+
+    reader = ImageReader(io.BytesIO(png))
+    w, h = reader.getSize()
+    return Image(io.BytesIO(png), width=width, height=width * h / w)
+
+
+def packet_pdf(p: Packet) -> bytes:
+    """The packet as PDF bytes (page content uncompressed, so that its text can be searched and checked)."""
+    buffer = io.BytesIO()
+    styles = getSampleStyleSheet()
+    body = ParagraphStyle("body", parent=styles["BodyText"], fontSize=9.5, leading=12)
+    small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=9, textColor=colors.HexColor("#555555"))
+    footer_text = f"Data SHA-256: {p.data_sha256} · made {p.made_at}"
+
+    def footer(canvas, doc) -> None:
+        canvas.saveState()
+        canvas.setFont("Helvetica", 7)
+        canvas.setFillColor(colors.HexColor("#555555"))
+        canvas.drawString(0.6 * inch, 0.45 * inch, footer_text)
+        canvas.drawRightString(letter[0] - 0.6 * inch, 0.45 * inch, f"page {doc.page}")
+        canvas.restoreState()
+
+    doc = SimpleDocTemplate(buffer, pagesize=letter, leftMargin=0.6 * inch, rightMargin=0.6 * inch,
+                            topMargin=0.6 * inch, bottomMargin=0.7 * inch, title=p.title, pageCompression=0)
+    width = letter[0] - 1.2 * inch
+    story = [Paragraph(escape(p.title), styles["Title"]), Paragraph(escape(p.subtitle), body), Spacer(1, 8)]
+    table = Table([[Paragraph(f"<b>{escape(k)}</b>", body), Paragraph(escape(str(v)), body)] for k, v in p.summary],
+                  colWidths=[1.9 * inch, width - 1.9 * inch])
+    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#cccccc")),
+                               ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    story += [table, Spacer(1, 10)]
+    if p.heatmaps_png:
+        half = (width - 10) / 2
+        story.append(Table([[_image(png, half) for png in p.heatmaps_png]], colWidths=[half + 5] * len(p.heatmaps_png)))
+    story.append(PageBreak())
+    story.append(Paragraph("The highest residual risks", styles["Heading2"]))
+    for heading, sentence in p.top_risks:
+        story.append(Paragraph(f"<b>{escape(heading)}</b>: {escape(sentence)}", body))
+        story.append(Spacer(1, 4))
+    if p.category_png:
+        story += [Spacer(1, 8), _image(p.category_png, width)]
+    story.append(Paragraph("Open actions", styles["Heading2"]))
+    if p.actions:
+        rows = [["Risk", "Action", "Owner", "Due", "Status", "Paid by"]] + p.actions
+        actions = Table([[Paragraph(escape(str(c)), small) for c in row] for row in rows],
+                        colWidths=[0.6 * inch, 2.9 * inch, 1.2 * inch, 0.8 * inch, 0.8 * inch, width - 6.3 * inch],
+                        repeatRows=1)
+        actions.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#cccccc")),
+                                     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f0f0f0")),
+                                     ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+        story.append(actions)
+    else:
+        story.append(Paragraph("No open actions.", body))
+    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    return buffer.getvalue()
