@@ -281,3 +281,11 @@ def test_profile_page_turns_the_heat_maps_round_when_asked(demo_db):
     heat = next(s for s in specs if s.get("title") == "Residual risk (with controls)")
     assert heat["layer"][0]["encoding"]["x"]["title"] == "Likelihood"
     assert len(specs) >= 7  # three heat maps, category profile, movement, partner exposure, disagreement
+
+
+def test_register_prepares_the_excel_workbook_with_progress_then_offers_it(demo_db):
+    at = start("risk/ui/pages/register.py", proposal_id=2)
+    at.button(key="prepare_xlsx").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    key, data = at.session_state["xlsx_ready"]
+    assert key[0] == 2 and data[:2] == b"PK"  # an XLSX is a zip file

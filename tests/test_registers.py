@@ -119,3 +119,12 @@ def test_the_meeting_packet_is_a_pdf_stamped_with_the_sha256_of_its_data(demo, t
         assert len(list(tmp_path.glob("page-*.png"))) >= 2
     with pytest.raises(Exception, match="no proposal with id 42"):
         export_packet(demo, 42)
+
+
+def test_a_sheet_over_excels_row_limit_is_split():
+    from risk.exchange.spreadsheet import _sheets_for
+
+    parts = _sheets_for(list(range(7)), "Register", room=3)
+    assert [(name, rows) for name, rows in parts] == [("Register", [0, 1, 2]), ("Register (2)", [3, 4, 5]),
+                                                      ("Register (3)", [6])]
+    assert _sheets_for([1], "Scores", room=3) == [("Scores", [1])]
