@@ -122,6 +122,23 @@ def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = Non
         else:
             ws.write_string(r, c, safe_text(str(value)), fmt)
 
+    def grid_block(ws, r: int, title: str, cell: Callable[[int, int], str], row_height: float | None = None) -> int:
+        """A 5x5 grid under a title, likelihood 5 at the top, each cell on its level's colour; returns the last
+        row written."""
+        ws.write_string(r, 0, title, bold)
+        r += 1
+        ws.write_string(r, 0, "likelihood \\ impact", header)
+        for i in range(1, 6):
+            ws.write_string(r, i, f"{i} {SCORE_LABELS[i - 1]}", header)
+        for lik in range(5, 0, -1):
+            r += 1
+            ws.write_string(r, 0, f"{lik} {SCORE_LABELS[lik - 1]}", header)
+            for i in range(1, 6):
+                ws.write_string(r, i, safe_text(cell(lik, i)), level_fmt[book.matrix.level(lik, i)])
+            if row_height:
+                ws.set_row(r, row_height)
+        return r
+
     ws = wb.add_worksheet("Summary")
     ws.set_column(0, 0, 28)
     ws.set_column(1, 1, 90)
@@ -175,35 +192,14 @@ def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = Non
         for c, name in enumerate(("score", "label", "service", "money", "legal", "public")):
             text(ws, r, c, p[name], wrap)
     r += 2
-    ws.write_string(r, 0, f"Risk matrix: {book.matrix.title or book.matrix.name}", bold)
-    r += 1
-    ws.write_string(r, 0, "likelihood \\ impact", header)
-    for i in range(1, 6):
-        ws.write_string(r, i, f"{i} {SCORE_LABELS[i - 1]}", header)
-    for lik in range(5, 0, -1):
-        r += 1
-        ws.write_string(r, 0, f"{lik} {SCORE_LABELS[lik - 1]}", header)
-        for i in range(1, 6):
-            level = book.matrix.level(lik, i)
-            ws.write_string(r, i, level, level_fmt[level])
+    grid_block(ws, r, f"Risk matrix: {book.matrix.title or book.matrix.name}", book.matrix.level)
 
     ws = wb.add_worksheet("Heat maps")
     ws.set_column(0, 0, 18)
     ws.set_column(1, 5, 22)
     r = 0
     for title, grid in book.heatmaps:
-        ws.write_string(r, 0, title, bold)
-        r += 1
-        ws.write_string(r, 0, "likelihood \\ impact", header)
-        for i in range(1, 6):
-            ws.write_string(r, i, f"{i} {SCORE_LABELS[i - 1]}", header)
-        for k, lik in enumerate(range(5, 0, -1)):
-            r += 1
-            ws.write_string(r, 0, f"{lik} {SCORE_LABELS[lik - 1]}", header)
-            for i in range(1, 6):
-                ws.write_string(r, i, grid[k][i - 1], level_fmt[book.matrix.level(lik, i)])
-            ws.set_row(r, 45)
-        r += 2
+        r = grid_block(ws, r, title, lambda lik, imp, grid=grid: grid[5 - lik][imp - 1], row_height=45) + 2
 
     for name, rows in (("Scores", book.scores), ("Actions", book.actions)):
         columns = list(rows[0]) if rows else (["proposal", "risk_id", "phase", "round", "assessor", "partner",
