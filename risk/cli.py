@@ -216,6 +216,37 @@ def export(
         say(f"wrote {target} ({len(data):,} bytes)")
 
 
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A workbench JSON export.", exists=True, dir_okay=False,
+                                         readable=True)],
+    new: Annotated[str | None, typer.Option("--new", help="Import the file's one proposal under this new "
+                                            "title.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; change nothing.")] = False,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json (the report)")] = Format.table,
+) -> None:
+    """Import proposals from a workbench JSON export: every proposal in it is added as a new proposal. The whole
+    file is checked first; a refused file changes nothing and the message names where the problem is."""
+    from risk.services.imports import import_json
+
+    if file.suffix.lower() != ".json":
+        raise refuse(f"{file.name}: this workbench imports its own JSON export so far; spreadsheets (CSV, XLSX) "
+                     "cannot be imported yet")
+    report = import_json(engine(), file.read_bytes(), actor=state.actor, new_title=new, dry_run=dry_run,
+                         progress=Progress(f"import {file.name}"))
+    if fmt == Format.json:
+        print_json({k: report[k] for k in ("added", "changed", "unchanged", "problems")})
+    else:
+        typer.echo(f"added {report['added']} risks, changed {report['changed']}, unchanged {report['unchanged']}"
+                   + (" (dry run: nothing written)" if dry_run else ""))
+    if report["problems"]:
+        for problem in report["problems"]:
+            say(f"refused: {file.name}: {problem['message']}")
+        raise typer.Exit(code=1)
+    if not dry_run:
+        say(f"imported {len(report['proposal_ids'])} proposals (ids {', '.join(map(str, report['proposal_ids']))})")
+
+
 @catalogue_app.command("list")
 def catalogue_list(
     category: Annotated[str | None, typer.Option(help="Only this category (key or name, any case).")] = None,

@@ -153,6 +153,18 @@ def validate(bundle: ProposalBundle, where: str) -> None:
             raise _refuse(where, f"risk {rid}: title is required")
         if r.get("owner_partner") and r["owner_partner"] not in partner_names:
             raise _refuse(where, f"risk {rid}: owner_partner {r['owner_partner']!r} is not a partner")
+        if r.get("status", "Open") not in scoring.RISK_STATUSES:
+            raise _refuse(where, f"risk {rid}: status: expected one of {', '.join(scoring.RISK_STATUSES)}, "
+                                 f"got {r.get('status')!r}")
+        if r.get("treatment") not in (None, *scoring.TREATMENTS):
+            raise _refuse(where, f"risk {rid}: treatment: expected one of {', '.join(scoring.TREATMENTS)}, "
+                                 f"got {r.get('treatment')!r}")
+        for name in ("target_likelihood", "target_impact"):
+            value = r.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5):
+                raise _refuse(where, f"risk {rid}: {name}: expected a whole number from 1 to 5, got {value!r}")
+        if not isinstance(r.get("tags", []), list) or not all(isinstance(t, str) for t in r.get("tags", [])):
+            raise _refuse(where, f"risk {rid}: tags: expected a list of words")
     seen_rounds = set()
     for rnd in bundle.rounds:
         label = f"{rnd.phase} round {rnd.number}"
@@ -175,6 +187,8 @@ def validate(bundle: ProposalBundle, where: str) -> None:
             raise _refuse(where, f"action {k}: risk_id {a['risk_id']!r} is not a risk of this proposal")
         if a.get("paying_partner") and a["paying_partner"] not in partner_names:
             raise _refuse(where, f"action {k}: paying_partner {a['paying_partner']!r} is not a partner")
+        if a.get("status", ActionStatus.planned.value) not in [x.value for x in ActionStatus]:
+            raise _refuse(where, f"action {k}: status: expected one of {', '.join(x.value for x in ActionStatus)}")
     for k, (partner, _cap, value) in enumerate(bundle.strengths, start=1):
         if partner not in partner_names or not isinstance(value, int) or not 0 <= value <= 5:
             raise _refuse(where, f"strength {k}: partner must be a partner and score 0 to 5")
@@ -363,7 +377,8 @@ def _write(engine: Engine, group: list[ProposalBundle], actor: str) -> list[int]
              "controls": r.get("controls", ""), "treatment": r.get("treatment"),
              "target_likelihood": r.get("target_likelihood"), "target_impact": r.get("target_impact"),
              "status": r.get("status", "Open"), "tags": list(r.get("tags") or []),
-             "template_id": r.get("template_id"), "version": 1, "updated_at": now, "updated_by": actor}
+             "template_id": r.get("template_id"), "version": r.get("version") or 1, "updated_at": now,
+             "updated_by": actor}
             for pid, b in zip(pids, group, strict=True) for r in b.risks], "risk"))
         risk_pks = [{r["risk_id"]: next(risk_ids) for r in b.risks} for b in group]
 

@@ -18,6 +18,7 @@ from risk.models import (
     Action,
     Consensus,
     Partner,
+    PartnerStrength,
     Proposal,
     ProposalPartner,
     Risk,
@@ -172,6 +173,12 @@ def _proposal(session: Session, proposal: Proposal, partners: dict[int, Partner]
             {"phase": r.phase, "number": r.number, "status": r.status, "opened_at": _iso(r.opened_at),
              "revealed_at": _iso(r.revealed_at), "closed_at": _iso(r.closed_at)}
             for r in rounds
+        ],
+        "strengths": [
+            {"partner": name_of.get(pid_), "capability": cap, "score": score}
+            for pid_, cap, score in session.execute(
+                select(PartnerStrength.partner_id, PartnerStrength.capability, PartnerStrength.score)
+                .where(PartnerStrength.proposal_id == pid).order_by(PartnerStrength.id))
         ],
         "risks": risk_docs,
     }

@@ -1,0 +1,118 @@
+"""Importing the workbench's own JSON export: the round trip loses nothing, a bad file changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from risk.db import make_engine, migrate
+from risk.models import AuditEvent, Proposal, Score
+from risk.services.export import export_document, export_json
+from risk.services.imports import import_json
+from risk.services.portfolio import load_demo
+from risk.store import count_rows, verify_chain
+from tests.test_portfolio import normalised
+
+RISK = str(Path(sys.executable).with_name("risk"))
+
+
+def fresh(tmp_path, name: str):
+    engine = make_engine(f"sqlite:///{tmp_path / name}.db")
+    migrate(engine)
+    return engine
+
+
+@pytest.fixture
+def source(tmp_path):
+    """A database of its own holding the demo portfolio, to export from."""
+    engine = fresh(tmp_path, "source")
+    load_demo(engine, actor="demo")
+    return engine
+
+
+@pytest.fixture
+def exported(source) -> bytes:
+    return export_json(source)
+
+
+def test_json_exported_imported_and_exported_again_gives_the_same_content(engine, exported, source):
+    report = import_json(engine, exported, actor="records clerk")
+    assert report["problems"] == [] and report["added"] == 43 and len(report["proposal_ids"]) == 3
+    assert normalised(export_document(engine)) == normalised(export_document(source))
+    assert verify_chain(engine) > 0
+
+
+def test_a_dry_run_reports_and_writes_nothing(tmp_path, exported):
+    target = fresh(tmp_path, "dry")
+    report = import_json(target, exported, actor="clerk", dry_run=True)
+    assert (report["added"], report["changed"], report["unchanged"], report["problems"]) == (43, 0, 0, [])
+    assert count_rows(target, Proposal) == 0 and count_rows(target, AuditEvent) == 0
+
+
+def test_new_takes_a_file_with_one_proposal_and_gives_it_the_new_title(tmp_path, source, exported):
+    target = fresh(tmp_path, "new")
+    refused = import_json(target, exported, actor="clerk", new_title="Copy")
+    assert "the file holds 3 proposals" in refused["problems"][0]["message"]
+    one = export_json(source, [3])
+    report = import_json(target, one, actor="clerk", new_title="Marsh County GIS Hub (copy)")
+    assert report["problems"] == []
+    assert [p["title"] for p in export_document(target)["proposals"]] == ["Marsh County GIS Hub (copy)"]
+
+
+def _broken(exported: bytes, change) -> bytes:
+    doc = json.loads(exported)
+    change(doc)
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["proposals"][0]["risks"][0]["scores"][0].update(likelihood=6),
+     "likelihood: expected a whole number from 1 to 5, got 6"),
+    (lambda d: d["proposals"][0]["risks"][0]["scores"][0].update(impact=3.5),
+     "impact: expected a whole number from 1 to 5, got 3.5"),
+    (lambda d: d["proposals"][0]["risks"][2].update(category="weather"), "risk LEG-03: category 'weather'"),
+    (lambda d: d["proposals"][1]["risks"][0].update(status="Done"), "risk LEG-01: status: expected one of"),
+    (lambda d: d["proposals"][0]["risks"][0].pop("title"), "risk LEG-01: the field 'title' is missing"),
+    (lambda d: d["proposals"][0]["risks"][0]["actions"][0].update(due_date="next week"),
+     "due_date: expected a date as YYYY-MM-DD, got 'next week'"),
+    (lambda d: d.update(format="something else"), "not a workbench export"),
+])
+def test_a_bad_file_is_refused_naming_the_place_and_nothing_is_written(tmp_path, exported, change, message):
+    target = fresh(tmp_path, "bad")
+    report = import_json(target, _broken(exported, change), actor="clerk")
+    assert report["added"] == 0 and report["proposal_ids"] == [] and len(report["problems"]) == 1
+    assert re.search(message, report["problems"][0]["message"]), report["problems"][0]["message"]
+    assert count_rows(target, Proposal) == 0 and count_rows(target, Score) == 0
+
+
+def test_not_json_and_a_title_already_there_are_refused(source, exported):
+    report = import_json(source, b'{"format": "risk-workbench", "proposals": [}', actor="clerk")
+    assert "not valid JSON" in report["problems"][0]["message"] and "line 1" in report["problems"][0]["message"]
+    again = import_json(source, exported, actor="clerk")
+    assert "already exists" in again["problems"][0]["message"] and count_rows(source, Proposal) == 3
+
+
+def test_import_command_reports_as_json_and_exits_1_on_a_refused_file(tmp_path, exported):
+    good = tmp_path / "portfolio.json"
+    good.write_bytes(exported)
+    env = {**os.environ, "RISK_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    dry = subprocess.run([RISK, "import", str(good), "--dry-run", "--format", "json"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert dry.returncode == 0 and json.loads(dry.stdout) == {"added": 43, "changed": 0, "unchanged": 0,
+                                                              "problems": []}
+    done = subprocess.run([RISK, "import", str(good)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "imported 3 proposals" in done.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2")
+    refused = subprocess.run([RISK, "import", str(bad)], env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "not valid JSON" in refused.stderr
+    sheet = tmp_path / "register.csv"
+    sheet.write_text("risk_id\n")
+    later = subprocess.run([RISK, "import", str(sheet)], env=env, capture_output=True, text=True, timeout=120)
+    assert later.returncode == 1 and "cannot be imported yet" in later.stderr
