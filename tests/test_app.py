@@ -289,3 +289,11 @@ def test_register_prepares_the_excel_workbook_with_progress_then_offers_it(demo_
     assert not at.exception, [e.value for e in at.exception]
     key, data = at.session_state["xlsx_ready"]
     assert key[0] == 2 and data[:2] == b"PK"  # an XLSX is a zip file
+
+
+def test_review_makes_the_meeting_packet_with_progress_then_offers_it(demo_db):
+    at = start("risk/ui/pages/review.py", proposal_id=3)
+    at.button(key="prepare_packet").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    key, data = at.session_state["packet_ready"]
+    assert key[0] == 3 and data.startswith(b"%PDF-")

@@ -102,7 +102,7 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
     return register_xlsx(book, progress)
 
 
-def export_packet(engine: Engine, proposal_id: int) -> bytes:
+def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, str], None] | None = None) -> bytes:
     """The meeting packet (PDF) of one proposal, stamped with the SHA-256 of the data it was made from (the
     proposals part of the JSON export, with sorted keys)."""
     import hashlib
@@ -114,7 +114,12 @@ def export_packet(engine: Engine, proposal_id: int) -> bytes:
     from risk.services.proposals import OPEN_ACTION_STATUSES
     from risk.services.views import risk_frame
 
+    def step(done: float, what: str) -> None:
+        if progress:
+            progress(done, what)
+
     check_proposal_ids(engine, [proposal_id])
+    step(0.05, "Reading the proposal")
     doc = export_document(engine, [proposal_id])
     digest = hashlib.sha256(json.dumps(doc["proposals"], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     profile = proposal_profile(engine, proposal_id)
@@ -130,11 +135,13 @@ def export_packet(engine: Engine, proposal_id: int) -> bytes:
         ("Over appetite", str(sum(v.over_appetite for v in views))),
         ("Matrix and method", f"{matrix.title or matrix.name}; {data['aggregation'].replace('_', ' ')}"),
     ]
+    step(0.2, "Drawing the heat maps")
     heatmaps = [charts.to_png(charts.heatmap(charts.heatmap_cells(
         matrix, [(v.risk.risk_id, getattr(v, phase).likelihood, getattr(v, phase).impact) for v in views]),
         matrix.levels, title), scale=2) for phase, title in (("inherent", "Inherent risk (before controls)"),
                                                              ("residual", "Residual risk (with controls)"))]
     frame = risk_frame(profile)
+    step(0.6, "Drawing the category profile")
     category = charts.to_png(charts.category_profile(frame, matrix.levels), scale=2) if len(frame) else None
     ranked = sorted(views, key=lambda v: (-(v.residual.level_index if v.residual.level_index is not None else -1),
                                           v.risk.risk_id))[:10]
@@ -148,4 +155,7 @@ def export_packet(engine: Engine, proposal_id: int) -> bytes:
     packet = Packet(title=data["title"], subtitle=data["description"], summary=summary, heatmaps_png=heatmaps,
                     category_png=category, top_risks=top, actions=actions, data_sha256=digest,
                     made_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"))
-    return packet_pdf(packet)
+    step(0.85, "Laying out the pages")
+    pdf = packet_pdf(packet)
+    step(1.0, "Done")
+    return pdf

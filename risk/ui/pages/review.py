@@ -61,7 +61,16 @@ for column, kind, title in ((left, "inherent", "Inherent risk (before controls)"
             matrix.levels, title), f"review_{kind}", f"{kind}-heat-map", pid)
 
 stem = "".join(ch if ch.isalnum() else "-" for ch in proposal.title).strip("-").lower()[:60] or "proposal"
-st.download_button("Meeting packet (PDF)", data=lambda: export_packet(eng, pid), file_name=f"{stem}-packet.pdf",
-                   mime="application/pdf", on_click="ignore", key="export_packet", icon=":material/picture_as_pdf:",
-                   help="Summary, heat maps, category profile, the top risks in sentences and the open actions, "
-                        "stamped with the SHA-256 of the data")
+ready = st.session_state.get("packet_ready")
+if ready and ready[0] == (pid, common.data_version()):
+    st.download_button("Download the meeting packet", data=ready[1], file_name=f"{stem}-packet.pdf",
+                       mime="application/pdf", on_click="ignore", key="export_packet", type="primary",
+                       icon=":material/picture_as_pdf:")
+elif st.button("Meeting packet (PDF)", key="prepare_packet", icon=":material/picture_as_pdf:",
+               help="Summary, heat maps, category profile, the top risks in sentences and the open actions, "
+                    "stamped with the SHA-256 of the data"):
+    bar = st.progress(0.0, text="Making the meeting packet…")
+    data = export_packet(eng, pid, progress=lambda done, what: bar.progress(done, text=what))
+    bar.empty()
+    st.session_state["packet_ready"] = ((pid, common.data_version()), data)  # bytes only, for this session
+    st.rerun()
