@@ -465,16 +465,6 @@ def summarise_rows(likelihoods: np.ndarray, impacts: np.ndarray, slots: np.ndarr
     ]
 
 
-def summarise_panel(likelihoods: np.ndarray, impacts: np.ndarray, partners: Sequence[object],
-                    round_number: int, when: dt.date | None = None) -> list[RoundResult]:
-    """summarise_rows for a round in which the same panel (partners[k] for column k) scored every risk."""
-    lik = np.asarray(likelihoods)
-    keys: dict[object, int] = {}
-    slot_row = np.array([keys.setdefault(p, len(keys)) for p in partners], dtype=np.int64)
-    g = lik.shape[0]
-    return summarise_rows(lik, impacts, np.broadcast_to(slot_row, lik.shape), [round_number] * g, [when] * g)
-
-
 class ConsensusValue(NamedTuple):
     likelihood: int
     impact: int

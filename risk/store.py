@@ -93,6 +93,12 @@ def _append_events(unit: Unit) -> None:
     unit.events.clear()
 
 
+def data_version(engine: Engine) -> int:
+    """The newest audit event's id: it grows with every change, so it keys caches that must not go stale."""
+    with Session(engine) as session:
+        return session.execute(select(func.max(AuditEvent.id))).scalar() or 0
+
+
 def verify_chain(engine: Engine) -> int:
     """Walk the audit chain in order; return the number of events, or raise naming the first that fails."""
     prev = GENESIS

@@ -239,7 +239,9 @@ def test_vectorised_panel_summary_equals_the_risk_by_risk_rules():
         partners = [rng.choice("ABCD") for _ in range(n)]
         lik = np.array([[rng.randint(1, 5) for _ in range(n)] for _ in range(g)])
         imp = np.array([[rng.randint(1, 5) for _ in range(n)] for _ in range(g)])
-        fast = scoring.summarise_panel(lik, imp, partners, round_number=2)
+        slot_of = {p: k for k, p in enumerate(dict.fromkeys(partners))}  # one panel scored every risk
+        slots = np.broadcast_to(np.array([slot_of[p] for p in partners]), lik.shape)
+        fast = scoring.summarise_rows(lik, imp, slots, [2] * g, [None] * g)
         slow = [scoring.summarise_round(RoundScores(2, tuple(lik[r].tolist()), tuple(imp[r].tolist()),
                                                     tuple(partners))) for r in range(g)]
         assert fast == slow, f"trial {trial}"

@@ -403,3 +403,15 @@ def actions(engine: Engine, proposal_id: int) -> list[tuple[str, Action]]:
 
 
 OPEN_ACTION_STATUSES = (ActionStatus.planned.value, ActionStatus.in_progress.value)
+
+
+def risk_actions(engine: Engine, risk_pk: int) -> list[Action]:
+    """One risk's actions, in the order they were added."""
+    with Session(engine) as session:
+        return list(session.execute(select(Action).where(Action.risk_pk == risk_pk).order_by(Action.id)).scalars())
+
+
+def proposal_titles(engine: Engine) -> dict[int, str]:
+    """Every proposal's title by id, ordered by id."""
+    with Session(engine) as session:
+        return dict(session.execute(select(Proposal.id, Proposal.title).order_by(Proposal.id)).all())

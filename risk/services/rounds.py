@@ -7,6 +7,7 @@ recorded by a member of the team. Until a round is revealed its scores are read 
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
@@ -98,17 +99,27 @@ def open_round(engine: Engine, *, actor: str, proposal_id: int, phase: str, risk
         return store.add(unit=unit, obj=rnd, entity="round").id  # type: ignore[return-value]
 
 
+@contextmanager
+def _facilitator_round(engine: Engine, actor: str, round_id: int, doing: str,
+                       allowed: tuple[str, str] | None = None):
+    """A write on one round by a facilitator of its proposal. `allowed` is (the status the round must have, the
+    refusal's ending), for example ("open", "only an open round can be revealed")."""
+    with store.write(engine, actor) as unit:
+        rnd = _round(unit.session, round_id)
+        _require_facilitator(unit.session, rnd.proposal_id, actor, doing)
+        if allowed is not None and rnd.status != allowed[0]:
+            raise RefusedError(f"round {rnd.phase} {rnd.number} is {rnd.status}; {allowed[1]}")
+        yield unit, rnd
+
+
 @audited_refusals("round")
 def reveal_round(engine: Engine, *, actor: str, round_id: int) -> None:
     """Show the round's scores to the team; from now on they feed values, charts and exports. The round's
     verdict on each risk is computed here once and stored, since its scores can no longer change."""
     from risk.services.results import store_round_results
 
-    with store.write(engine, actor) as unit:
-        rnd = _round(unit.session, round_id)
-        _require_facilitator(unit.session, rnd.proposal_id, actor, "reveal a round")
-        if rnd.status != RoundStatus.open.value:
-            raise RefusedError(f"round {rnd.phase} {rnd.number} is {rnd.status}; only an open round can be revealed")
+    with _facilitator_round(engine, actor, round_id, "reveal a round",
+                            (RoundStatus.open.value, "only an open round can be revealed")) as (unit, rnd):
         store.update(unit=unit, obj=rnd, entity="round",
                      changes={"status": RoundStatus.revealed.value, "revealed_at": utcnow()})
         store_round_results(unit, round_id)
@@ -116,11 +127,8 @@ def reveal_round(engine: Engine, *, actor: str, round_id: int) -> None:
 
 @audited_refusals("round")
 def close_round(engine: Engine, *, actor: str, round_id: int) -> None:
-    with store.write(engine, actor) as unit:
-        rnd = _round(unit.session, round_id)
-        _require_facilitator(unit.session, rnd.proposal_id, actor, "close a round")
-        if rnd.status != RoundStatus.revealed.value:
-            raise RefusedError(f"round {rnd.phase} {rnd.number} is {rnd.status}; only a revealed round can be closed")
+    with _facilitator_round(engine, actor, round_id, "close a round",
+                            (RoundStatus.revealed.value, "only a revealed round can be closed")) as (unit, rnd):
         store.update(unit=unit, obj=rnd, entity="round",
                      changes={"status": RoundStatus.closed.value, "closed_at": utcnow()})
 
@@ -128,9 +136,7 @@ def close_round(engine: Engine, *, actor: str, round_id: int) -> None:
 @audited_refusals("round")
 def show_names(engine: Engine, *, actor: str, round_id: int, show: bool) -> None:
     """Whether the reveal names the assessors (it is anonymous by default)."""
-    with store.write(engine, actor) as unit:
-        rnd = _round(unit.session, round_id)
-        _require_facilitator(unit.session, rnd.proposal_id, actor, "choose how the reveal shows assessors")
+    with _facilitator_round(engine, actor, round_id, "choose how the reveal shows assessors") as (unit, rnd):
         store.update(unit=unit, obj=rnd, entity="round", changes={"show_names": bool(show)})
 
 

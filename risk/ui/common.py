@@ -15,8 +15,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine, func, select
-from sqlmodel import Session
+from sqlalchemy import Engine
 
 from risk import config
 from risk.errors import RefusedError
@@ -58,10 +57,9 @@ def engine() -> Engine:
 
 def data_version() -> int:
     """Grows with every change (the newest audit event): the key that keeps cached frames fresh for all users."""
-    from risk.models import AuditEvent
+    from risk.store import data_version as newest_change
 
-    with Session(engine()) as s:
-        return s.execute(select(func.max(AuditEvent.id))).scalar() or 0
+    return newest_change(engine())
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -94,10 +92,9 @@ def proposal_titles() -> dict[int, str]:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _proposal_titles(url: str, version: int) -> dict[int, str]:
-    from risk.models import Proposal
+    from risk.services.proposals import proposal_titles as titles
 
-    with Session(_engine_for(url)) as s:
-        return dict(s.execute(select(Proposal.id, Proposal.title).order_by(Proposal.id)).all())
+    return titles(_engine_for(url))
 
 
 # --- the proposal on screen -----------------------------------------------------------------------

@@ -109,13 +109,7 @@ def _save(view: RiskView, fields: dict, scores: dict, rationale: str, dissent: s
 
 
 def _actions(risk, partners: dict[int, str]) -> None:
-    from sqlalchemy import select
-    from sqlmodel import Session
-
-    from risk.models import Action
-
-    with Session(common.engine()) as s:
-        actions = list(s.execute(select(Action).where(Action.risk_pk == risk.id).order_by(Action.id)).scalars())
+    actions = ps.risk_actions(common.engine(), risk.id)
     if actions:
         st.markdown("**Actions**")
         st.dataframe(pd.DataFrame([{"Action": a.description, "Owner": a.owner, "Due": a.due_date,
