@@ -218,33 +218,62 @@ def export(
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="A workbench JSON export.", exists=True, dir_okay=False,
-                                         readable=True)],
-    new: Annotated[str | None, typer.Option("--new", help="Import the file's one proposal under this new "
-                                            "title.")] = None,
+    file: Annotated[Path, typer.Argument(help="A register (.csv, .xlsx) or a workbench JSON export (.json).",
+                                         exists=True, dir_okay=False, readable=True)],
+    proposal: Annotated[int | None, typer.Option("--proposal", help="Import a register into this proposal: rows "
+                                                 "are matched on risk_id, existing risks updated, new ones added.")
+                        ] = None,
+    new: Annotated[str | None, typer.Option("--new", help="Import into a new proposal with this title.")] = None,
+    map_: Annotated[list[str] | None, typer.Option("--map", help="THEIRS=OURS: read their column as ours "
+                                                   "(THEIRS= leaves it out); repeat for each column.")] = None,
+    mapping: Annotated[str | None, typer.Option("--mapping", help="Use a column mapping saved in the app under "
+                                                "this name (--map adds to it).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; change nothing.")] = False,
     fmt: Annotated[Format, typer.Option("--format", help="table or json (the report)")] = Format.table,
 ) -> None:
-    """Import proposals from a workbench JSON export: every proposal in it is added as a new proposal. The whole
-    file is checked first; a refused file changes nothing and the message names where the problem is."""
+    """Import a risk register from CSV or XLSX (into --proposal ID or --new TITLE), or proposals from a workbench
+    JSON export (every proposal in it added as new; with --new it must hold one). The whole file is checked first;
+    a refused file changes nothing, and each problem names its row (the header is row 1) and field."""
     from risk.services.imports import import_json
+    from risk.services.register_import import import_register, parse_map
 
-    if file.suffix.lower() != ".json":
-        raise refuse(f"{file.name}: this workbench imports its own JSON export so far; spreadsheets (CSV, XLSX) "
-                     "cannot be imported yet")
-    report = import_json(engine(), file.read_bytes(), actor=state.actor, new_title=new, dry_run=dry_run,
-                         progress=Progress(f"import {file.name}"))
+    eng = engine()
+    suffix = file.suffix.lower()
+    data = file.read_bytes()
+    if suffix == ".json":
+        if proposal is not None or map_ or mapping:
+            raise refuse("--proposal, --map and --mapping are for spreadsheets; a JSON export adds new proposals")
+        report = import_json(eng, data, actor=state.actor, new_title=new, dry_run=dry_run,
+                             progress=Progress(f"import {file.name}"))
+    else:
+        from risk.services.mappings import get_mapping
+
+        try:
+            columns = get_mapping(eng, mapping) if mapping else {}
+            columns.update(parse_map(map_ or []))
+        except RefusedError as exc:
+            raise refuse(str(exc)) from None
+        report = import_register(eng, data, file.name, actor=state.actor, proposal_id=proposal, new_title=new,
+                                 mapping=columns, dry_run=dry_run,
+                                 progress=lambda f, what: say(f"import {file.name}: {what} ({f:.0%})"))
     if fmt == Format.json:
         print_json({k: report[k] for k in ("added", "changed", "unchanged", "problems")})
-    else:
+    elif not report["problems"]:
         typer.echo(f"added {report['added']} risks, changed {report['changed']}, unchanged {report['unchanged']}"
                    + (" (dry run: nothing written)" if dry_run else ""))
+    for note in report.get("notes", []):
+        say(f"note: {note}")
     if report["problems"]:
         for problem in report["problems"]:
-            say(f"refused: {file.name}: {problem['message']}")
+            place = ", ".join(x for x in (f"row {problem['row']}" if problem["row"] else "", problem["field"] or "")
+                              if x)
+            say(f"refused: {file.name}{': ' + place if place else ''}: {problem['message']}")
+        say("nothing was imported")
         raise typer.Exit(code=1)
     if not dry_run:
-        say(f"imported {len(report['proposal_ids'])} proposals (ids {', '.join(map(str, report['proposal_ids']))})")
+        ids = report["proposal_ids"]
+        say(f"imported {len(ids)} proposal{'s' if len(ids) != 1 else ''} (id{'s' if len(ids) != 1 else ''} "
+            f"{', '.join(map(str, ids))})" if suffix == ".json" else f"imported into proposal {ids[0]}")
 
 
 @catalogue_app.command("list")

@@ -15,6 +15,8 @@ SETTINGS = {
     "RISK_DATABASE_URL": "SQLAlchemy URL of the database (default: sqlite:///data/risk.db in the project folder).",
     "RISK_ACTOR": "Name recorded in the audit log for changes made with the `risk` command.",
     "RISK_TEST_POSTGRES_URL": "Tests only: a PostgreSQL URL on which the storage tests run a second time.",
+    "RISK_IMPORT_MAX_MB": "Largest file an import takes, in megabytes (default 10, as the app's upload limit).",
+    "RISK_IMPORT_MAX_ROWS": "Most rows a spreadsheet import takes (default 50,000).",
 }
 
 
@@ -38,3 +40,25 @@ def default_actor() -> str:
     except Exception:  # no login name in some containers
         login = "unknown"
     return f"cli:{login}"
+
+
+def _positive(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name}: expected a number above 0, got {value}")
+    return value
+
+
+def import_max_bytes() -> int:
+    """RISK_IMPORT_MAX_MB in bytes (default 10 MB, the app's `server.maxUploadSize`)."""
+    return _positive("RISK_IMPORT_MAX_MB", 10) * 1_000_000
+
+
+def import_max_rows() -> int:
+    return _positive("RISK_IMPORT_MAX_ROWS", 50_000)

@@ -354,3 +354,16 @@ class PartnerStrength(SQLModel, table=True):
     capability: str = Field(max_length=100)
     score: int
     note: str = ""
+
+
+class ColumnMapping(SQLModel, table=True):
+    """A saved mapping of a spreadsheet's column names to the register's (theirs -> ours, "" leaves a column out),
+    so that the next file from the same source imports without mapping again."""
+
+    __tablename__ = "column_mapping"
+    __table_args__ = (UniqueConstraint("name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    columns: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_by: str = ""
+    updated_at: dt.datetime = Field(default_factory=utcnow)

@@ -228,7 +228,7 @@ def bulk_insert(*, unit: Unit, table: type[SQLModel], rows: list[dict[str, Any]]
     """Insert many rows with one Core statement and one audit event holding their count and a digest."""
     if not rows:
         return []
-    digest = hashlib.sha256(canonical(rows).encode("utf-8")).hexdigest()
+    digest = canonical_digest(rows)
     ids: list[int] = []
     if returning_ids:
         # executemany with RETURNING keeps the order of `rows` (SQLAlchemy's "insertmanyvalues").
@@ -238,6 +238,22 @@ def bulk_insert(*, unit: Unit, table: type[SQLModel], rows: list[dict[str, Any]]
         unit.session.execute(insert(table), rows)
     unit.audit("bulk_create", entity, "", None, {"count": len(rows), "sha256": digest})
     return ids
+
+
+def canonical_digest(rows: Any) -> str:
+    return hashlib.sha256(canonical(rows).encode("utf-8")).hexdigest()
+
+
+def bulk_upsert(*, unit: Unit, table: type[SQLModel], rows: list[dict[str, Any]], keys: Sequence[str],
+                update_cols: Sequence[str], entity: str) -> None:
+    """Insert or update many rows on their unique `keys` (one statement, executemany), one audit event."""
+    if not rows:
+        return
+    dialect_insert = sqlite_insert if is_sqlite(unit.session.get_bind()) else pg_insert
+    stmt = dialect_insert(table)
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update_cols})
+    unit.session.execute(stmt, rows)
+    unit.audit("bulk_upsert", entity, "", None, {"count": len(rows), "sha256": canonical_digest(rows)})
 
 
 def count_rows(engine: Engine, table: type[SQLModel]) -> int:

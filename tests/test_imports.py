@@ -115,4 +115,4 @@ def test_import_command_reports_as_json_and_exits_1_on_a_refused_file(tmp_path, 
     sheet = tmp_path / "register.csv"
     sheet.write_text("risk_id\n")
     later = subprocess.run([RISK, "import", str(sheet)], env=env, capture_output=True, text=True, timeout=120)
-    assert later.returncode == 1 and "cannot be imported yet" in later.stderr
+    assert later.returncode == 1 and "give one of them" in later.stderr

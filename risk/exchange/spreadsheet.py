@@ -202,8 +202,8 @@ def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = Non
         r = grid_block(ws, r, title, lambda lik, imp, grid=grid: grid[5 - lik][imp - 1], row_height=45) + 2
 
     for name, rows in (("Scores", book.scores), ("Actions", book.actions)):
-        columns = list(rows[0]) if rows else (["proposal", "risk_id", "phase", "round", "assessor", "partner",
-                                               "likelihood", "impact", "rationale"] if name == "Scores" else
+        columns = list(rows[0]) if rows else (["proposal", "risk_id", "phase", "round", "round_closed_on", "assessor",
+                                               "partner", "likelihood", "impact", "rationale"] if name == "Scores" else
                                               ["proposal", "risk_id", "description", "owner", "due_date", "status",
                                                "cost", "paying_partner"])
         for sheet, part in _sheets_for(rows, name, room):

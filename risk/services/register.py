@@ -9,8 +9,11 @@ REGISTER_COLUMNS = (
     "proposal", "risk_id", "category", "title", "cause", "event", "consequence", "owner_partner", "owner",
     "inherent_likelihood", "inherent_impact", "inherent_level", "controls", "treatment", "residual_likelihood",
     "residual_impact", "residual_level", "appetite", "over_appetite", "assessors", "disagreement", "status",
-    "next_review",
+    "next_review", "inherent_assessed_on", "residual_assessed_on",
 )
+# DOMAIN.md section 7's columns end at next_review; the two dates after it say when each standing value was
+# assessed (the consensus recorded, or the round closed), so that a re-imported register keeps its review dates.
+REQUIRED_COLUMNS = REGISTER_COLUMNS[:REGISTER_COLUMNS.index("next_review") + 1]
 # Columns a user may change from the register; the rest are derived from scores or are keys.
 EDITABLE = ("title", "cause", "event", "consequence", "owner", "controls", "treatment", "status")
 
@@ -48,6 +51,8 @@ def register_rows(profile: ProposalProfile) -> list[dict]:
             "disagreement": ", ".join(v.inherent.flags),
             "status": r.status,
             "next_review": v.next_review.isoformat() if v.next_review else "",
+            "inherent_assessed_on": v.inherent.when.isoformat() if v.inherent.when else "",
+            "residual_assessed_on": v.residual.when.isoformat() if v.residual.when else "",
             "risk_pk": r.id,
             "version": r.version,
             "residual_rank": ranks[v.residual.level_index] if v.residual.level_index is not None else -1,

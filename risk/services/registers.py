@@ -87,10 +87,12 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
                for c in scoring.CATEGORIES]
     scores, actions = [], []
     for p in doc["proposals"]:
+        closed_on = {(r["phase"], r["number"]): (r["closed_at"] or r["revealed_at"] or "")[:10] for r in p["rounds"]}
         for risk in p["risks"]:
             scores += [{"proposal": p["title"], "risk_id": risk["risk_id"], "phase": s["phase"], "round": s["round"],
-                        "assessor": s["assessor"], "partner": s["partner"], "likelihood": s["likelihood"],
-                        "impact": s["impact"], "rationale": s["rationale"]} for s in risk["scores"]]
+                        "round_closed_on": closed_on.get((s["phase"], s["round"]), ""), "assessor": s["assessor"],
+                        "partner": s["partner"], "likelihood": s["likelihood"], "impact": s["impact"],
+                        "rationale": s["rationale"]} for s in risk["scores"]]
             actions += [{"proposal": p["title"], "risk_id": risk["risk_id"], "description": a["description"],
                          "owner": a["owner"], "due_date": a["due_date"], "status": a["status"], "cost": a["cost"],
                          "paying_partner": a["paying_partner"]} for a in risk["actions"]]
