@@ -212,7 +212,7 @@ class Workbook:
                     continue
                 if len(values) >= self.max_rows:
                     raise RefusedError(f"{self.name}: the sheet {title!r} holds more than {self.max_rows:,} rows; an "
-                                       "import takes at most that many (RISK_IMPORT_MAX_ROWS)")
+                                       f"import takes at most {self.max_rows:,} (RISK_IMPORT_MAX_ROWS)")
                 values.append(row)
                 numbers.append(number)
             if header is None:

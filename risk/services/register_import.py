@@ -262,7 +262,7 @@ def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems
         status = s.str.lower().map(_STATUS)
         problems.where((status.isna() & (s != "")).to_numpy(), rows, s.tolist(), "status",
                        lambda v: f"expected one of {', '.join(scoring.RISK_STATUSES)}, got {v!r}")
-        data["status"] = status.where(status.notna(), None).tolist()
+        data["status"] = [v if isinstance(v, str) else None for v in status.tolist()]
 
     for _phase, lik, imp, when in PAIRS:
         if lik not in positions:
@@ -461,8 +461,9 @@ def read_register(engine: Engine, data: bytes, filename: str, mapping: Mapping[s
         if suffix in (".csv", ".txt"):
             table, encoding = read_csv(data, name, max_rows)
             register = _check_register(table, mapping, problems)
-            if register:
-                register.source = f"{name} ({encoding})"
+            if problems:
+                return None, problems
+            register.source = f"{name} ({encoding})"
             return register, problems
         if suffix != ".xlsx":
             raise RefusedError(f"{name}: expected a .csv, .xlsx or .json file, got {suffix or 'no extension'}")
@@ -478,7 +479,7 @@ def read_register(engine: Engine, data: bytes, filename: str, mapping: Mapping[s
                 table = Table(table.header, pd.concat([t.frame for t in tables], ignore_index=True),
                               np.concatenate([t.rows for t in tables]), sheet)
             register = _check_register(table, mapping, problems)
-            if register is None:
+            if problems:
                 return None, problems
             register.source = f"{name}, sheet {sheet}"
             ids = {r for r in register.data["risk_id"] if r}

@@ -1,0 +1,542 @@
+"""Importing registers from CSV and XLSX: round trips, matching on risk_id, column mapping, and every bad input
+refused with its row and field while the database stays as it was."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+import xlsxwriter
+
+from risk.db import make_engine, migrate
+from risk.models import AuditEvent, Consensus, Proposal, Risk
+from risk.services.portfolio import load_demo
+from risk.services.proposals import list_proposals, update_risk
+from risk.services.register import REGISTER_COLUMNS
+from risk.services.register_import import _plan_existing, _write_existing, import_register, read_register
+from risk.services.registers import export_csv, export_xlsx, register_table
+from risk.store import count_rows, verify_chain
+
+RISK = str(Path(sys.executable).with_name("risk"))
+HEADER = ["risk_id", "category", "title", "cause", "event", "consequence", "owner", "inherent_likelihood",
+          "inherent_impact", "residual_likelihood", "residual_impact", "status"]
+
+
+def fresh(tmp_path, name: str):
+    engine = make_engine(f"sqlite:///{tmp_path / name}.db")
+    migrate(engine)
+    return engine
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo portfolio in a database of its own, to export from (read only)."""
+    engine = fresh(tmp_path_factory.mktemp("demo"), "demo")
+    load_demo(engine, actor="demo")
+    return engine
+
+
+def csv_bytes(rows: list[list[str]], header: list[str] = HEADER, encoding: str = "utf-8") -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+GOOD = [["LEG-01", "Legal", "No interlocal agreement", "no ILA is signed", "a dispute arises", "costs are unclear",
+         "Clerk", "4", "5", "2", "4", "Open"],
+        ["OPS-01", "operational", "CAD cutover fails", "the cutover is rushed", "calls are lost", "public harm",
+         "IT lead", "3", "5", "", "", "Draft"]]
+
+
+def state(engine) -> tuple[int, int, int]:
+    return count_rows(engine, Proposal), count_rows(engine, Risk), count_rows(engine, AuditEvent)
+
+
+def refused(engine, data: bytes, name: str = "register.csv", **kw) -> list[dict]:
+    """Import that must be refused; checks that nothing changed and returns the problems."""
+    before = state(engine)
+    kw.setdefault("new_title", "Imported")
+    report = import_register(engine, data, name, actor="clerk", **kw)
+    assert report["problems"], report
+    assert report["proposal_ids"] == [] and state(engine) == before
+    return report["problems"]
+
+
+def one(problems: list[dict]) -> dict:
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+# --- round trips -------------------------------------------------------------------------------------
+
+def comparable(engine, pid: int, with_title: bool = True) -> list[dict]:
+    columns = [c for c in REGISTER_COLUMNS if with_title or c != "proposal"]
+    return [{c: row[c] for c in columns} for row in register_table(engine, [pid])]
+
+
+def test_an_xlsx_register_exported_and_imported_into_a_new_proposal_gives_the_same_register(demo, engine):
+    for p in list_proposals(demo):
+        report = import_register(engine, export_xlsx(demo, [p.id]), "register.xlsx", actor="clerk",
+                                 new_title=p.title)
+        assert report["problems"] == [] and report["added"] == len(register_table(demo, [p.id]))
+        [new_id] = report["proposal_ids"]
+        assert comparable(engine, new_id) == comparable(demo, p.id)
+        sheets = [openpyxl.load_workbook(io.BytesIO(export_xlsx(db, [i])), read_only=True)
+                  for db, i in ((demo, p.id), (engine, new_id))]
+        for name in ("Register", "Scores", "Actions", "Method", "Summary"):
+            assert [list(r) for r in sheets[0][name].iter_rows(values_only=True)] == \
+                   [list(r) for r in sheets[1][name].iter_rows(values_only=True)], name
+    assert verify_chain(engine) > 0
+
+
+def test_a_register_imported_under_another_title_differs_only_in_its_title(demo, tmp_path):
+    target = fresh(tmp_path, "copy")
+    load_demo(target, actor="demo")
+    first = list_proposals(target)[0]
+    report = import_register(target, export_xlsx(target, [first.id]), "r.xlsx", actor="clerk", new_title="Copy")
+    assert report["problems"] == []
+    copy = comparable(target, report["proposal_ids"][0], with_title=False)
+    assert copy == comparable(target, first.id, with_title=False)
+    assert {r["proposal"] for r in register_table(target, report["proposal_ids"])} == {"Copy"}
+
+
+def test_a_csv_register_reimported_into_its_proposal_changes_nothing(demo, tmp_path):
+    target = fresh(tmp_path, "same")
+    load_demo(target, actor="demo")
+    pid = list_proposals(target)[0].id
+    before = state(target)
+    report = import_register(target, export_csv(target, [pid]), "r.csv", actor="clerk", proposal_id=pid)
+    assert (report["added"], report["changed"], report["problems"]) == (0, 0, [])
+    assert report["unchanged"] == len(register_table(target, [pid]))
+    assert state(target)[:2] == before[:2]
+
+
+def test_rows_are_matched_on_risk_id_existing_ones_updated_and_new_ones_added(tmp_path):
+    target = fresh(tmp_path, "upsert")
+    load_demo(target, actor="demo")
+    pid = list_proposals(target)[0].id
+    rows = list(csv.DictReader(io.StringIO(export_csv(target, [pid]).decode("utf-8-sig"))))
+    original = {r["risk_id"]: r for r in rows}
+    first, second = rows[0]["risk_id"], rows[1]["risk_id"]
+    rows[0]["title"] = "Retitled by the records office"
+    rows[1]["residual_likelihood"], rows[1]["residual_impact"] = "1", "1"
+    rows.append({**rows[2], "risk_id": "NEW-01", "title": "A risk from the county's own register"})
+    data = csv_bytes([[r[c] for c in rows[0]] for r in rows], header=list(rows[0]))
+
+    before = state(target)
+    dry = import_register(target, data, "r.csv", actor="clerk", proposal_id=pid, dry_run=True)
+    assert (dry["added"], dry["changed"], dry["unchanged"], dry["problems"]) == (1, 2, len(rows) - 3, [])
+    assert state(target) == before
+
+    done = import_register(target, data, "r.csv", actor="records office", proposal_id=pid)
+    assert (done["added"], done["changed"]) == (1, 2)
+    after = {r["risk_id"]: r for r in register_table(target, [pid])}
+    assert after[first]["title"] == "Retitled by the records office" and after[first]["version"] == 2
+    assert (after[second]["residual_likelihood"], after[second]["residual_impact"]) == (1, 1)
+    assert after[second]["residual_level"] == "Very Low"
+    assert after["NEW-01"]["title"] == "A risk from the county's own register"
+    assert after["NEW-01"]["inherent_level"] == original[rows[2]["risk_id"]]["inherent_level"]
+    untouched = rows[3]["risk_id"]
+    assert after[untouched]["version"] == 1
+    assert verify_chain(target) > 0
+
+
+def test_a_risk_changed_while_the_import_was_checked_refuses_the_whole_import(tmp_path):
+    from risk.errors import ConflictError
+
+    target = fresh(tmp_path, "stale")
+    load_demo(target, actor="demo")
+    pid = list_proposals(target)[0].id
+    rows = register_table(target, [pid])
+    changed = [[r[c] if c != "title" else r[c] + " (edited)" for c in HEADER] for r in rows[:2]]
+    data = csv_bytes([[str(v) if v is not None else "" for v in row] for row in changed])
+    register, problems = read_register(target, data, "r.csv")
+    plan = _plan_existing(target, register, pid, problems)
+    assert len(plan.changed) == 2
+    update_risk(target, actor="someone else", risk_pk=rows[1]["risk_pk"], expected_version=rows[1]["version"],
+                title="Saved first")
+    before = state(target)
+    with pytest.raises(ConflictError, match="nothing was imported"):
+        _write_existing(target, register, pid, plan, "clerk", "r.csv")
+    assert state(target) == before
+    assert {r["risk_id"]: r["title"] for r in register_table(target, [pid])}[rows[0]["risk_id"]] == rows[0]["title"]
+
+
+def test_derived_columns_are_recomputed_not_trusted(engine):
+    header = [*HEADER, "inherent_level", "residual_level", "appetite", "over_appetite", "assessors", "disagreement",
+              "next_review"]
+    rows = [[*GOOD[0][:9], "4", "4", "Open", "Very Low", "Very Low", "Eager", "no", "99", "spread", "2001-01-01"]]
+    report = import_register(engine, csv_bytes(rows, header), "r.csv", actor="clerk", new_title="Derived")
+    assert report["problems"] == []
+    [row] = register_table(engine, report["proposal_ids"])
+    assert (row["inherent_level"], row["residual_level"]) == ("Very High", "High")
+    assert (row["appetite"], row["over_appetite"], row["assessors"], row["disagreement"]) == \
+           ("Cautious", "yes", 0, "")
+    assert row["next_review"] != "2001-01-01" and row["next_review"] != ""
+
+
+def test_csv_text_such_as_na_and_007_is_kept_as_written(engine):
+    rows = [["007", "Legal", "NA", "N/A", "null", "None", "NA", "", "", "", "", ""]]
+    report = import_register(engine, csv_bytes(rows), "r.csv", actor="clerk", new_title="Kept")
+    assert report["problems"] == []
+    [row] = register_table(engine, report["proposal_ids"])
+    assert (row["risk_id"], row["title"], row["cause"], row["event"], row["consequence"], row["owner"]) == \
+           ("007", "NA", "N/A", "null", "None", "NA")
+    assert row["status"] == "Open" and row["inherent_level"] == ""
+
+
+def test_formula_text_comes_back_as_it_was_written(engine, tmp_path):
+    titles = ["=1+2", "'=already quoted", "-minus", "@SUM(A1)", "plain 'quote"]
+    rows = [[f"LEG-0{k}", "Legal", t, "", "", "", "", "", "", "", "", ""] for k, t in enumerate(titles, start=1)]
+    first = import_register(engine, csv_bytes(rows), "r.csv", actor="clerk", new_title="Formulas")
+    assert first["problems"] == []
+    pid = first["proposal_ids"][0]
+    assert [r["title"] for r in register_table(engine, [pid])] == ["=1+2", "=already quoted", "-minus",
+                                                                    "@SUM(A1)", "plain 'quote"]
+    exported = export_csv(engine, [pid])
+    again = import_register(engine, exported, "again.csv", actor="clerk", new_title="Formulas again")
+    assert [r["title"] for r in register_table(engine, again["proposal_ids"])] == \
+           [r["title"] for r in register_table(engine, [pid])]
+    xlsx = import_register(engine, export_xlsx(engine, [pid]), "again.xlsx", actor="clerk", new_title="As xlsx")
+    assert [r["title"] for r in register_table(engine, xlsx["proposal_ids"])] == \
+           [r["title"] for r in register_table(engine, [pid])]
+
+
+def test_a_quoted_formula_in_a_file_is_stored_without_its_quote(engine):
+    rows = [["LEG-01", "Legal", "'=1+2", "", "", "", "", "", "", "", "", ""]]
+    report = import_register(engine, csv_bytes(rows), "r.csv", actor="clerk", new_title="Quoted")
+    assert [r["title"] for r in register_table(engine, report["proposal_ids"])] == ["=1+2"]
+
+
+# --- encodings ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("encoding,bom", [("utf-8", b""), ("utf-8", codecs.BOM_UTF8), ("cp1252", b""),
+                                          ("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE)])
+def test_utf8_bom_cp1252_and_utf16_files_are_read(engine, encoding, bom):
+    rows = [["LEG-01", "Legal", "Café levy – “fees” ≠ €", "", "", "", "Zoë", "1", "2", "", "", "Open"]]
+    if encoding == "cp1252":
+        rows[0][2] = "Café levy – “fees” €"
+    data = bom + csv_bytes(rows, encoding=encoding)
+    report = import_register(engine, data, "r.csv", actor="clerk", new_title=f"Encoded {encoding} {bom!r}")
+    assert report["problems"] == []
+    [row] = register_table(engine, report["proposal_ids"])
+    assert (row["title"], row["owner"]) == (rows[0][2], "Zoë")
+
+
+def test_a_semicolon_separated_file_is_read(engine):
+    data = csv_bytes(GOOD).decode().replace(",", ";").encode()
+    report = import_register(engine, data, "r.csv", actor="clerk", new_title="Semicolons")
+    assert report["problems"] == [] and report["added"] == 2
+
+
+def test_unreadable_text_is_refused_naming_the_byte(engine):
+    data = csv_bytes(GOOD) + b"LEG-02,Legal,bad \x81\x8d bytes,,,,,,,,,\r\n"
+    problem = one(refused(engine, data))
+    assert "byte 0x81" in problem["message"] and "neither UTF-8 nor Windows-1252" in problem["message"]
+
+
+def test_utf16_without_its_byte_order_mark_is_refused(engine):
+    problem = one(refused(engine, csv_bytes(GOOD, encoding="utf-16-le")))
+    assert "NUL" in problem["message"] and "byte-order mark" in problem["message"]
+
+
+# --- bad cells and headers -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["0", "6", "3.5", "high", "-1", "1e0"])
+def test_scores_out_of_range_or_not_whole_numbers_are_refused_with_row_and_field(engine, value):
+    rows = [list(GOOD[0]), list(GOOD[1])]
+    rows[1][8] = value
+    problem = one(refused(engine, csv_bytes(rows)))
+    assert (problem["row"], problem["field"]) == (3, "inherent_impact")
+    assert problem["message"] == f"expected a whole number from 1 to 5, got {value!r}"
+
+
+def test_half_a_score_is_refused(engine):
+    rows = [list(GOOD[0])]
+    rows[0][10] = ""
+    problem = one(refused(engine, csv_bytes(rows)))
+    assert (problem["row"], problem["field"]) == (2, "residual_impact")
+    assert "required when residual_likelihood is given" in problem["message"]
+
+
+def test_an_unknown_category_is_refused(engine):
+    rows = [list(GOOD[0]), list(GOOD[1])]
+    rows[0][1] = "Legl"
+    problem = one(refused(engine, csv_bytes(rows)))
+    assert (problem["row"], problem["field"]) == (2, "category")
+    assert "got 'Legl'" in problem["message"] and "Legal" in problem["message"]
+
+
+def test_every_problem_of_a_file_is_reported_in_row_order(engine):
+    rows = [list(GOOD[0]), list(GOOD[1]), list(GOOD[0])]
+    rows[0][7], rows[1][1], rows[1][11] = "9", "", "Pending"
+    problems = refused(engine, csv_bytes(rows))
+    assert [(p["row"], p["field"]) for p in problems] == [(2, "inherent_likelihood"), (3, "category"),
+                                                          (3, "status"), (4, "risk_id")]
+    assert "also on row 2" in problems[-1]["message"]
+
+
+def test_missing_unknown_and_duplicate_headers_are_refused_by_name(engine):
+    missing = one(refused(engine, csv_bytes([g[:2] + g[3:] for g in GOOD], [h for h in HEADER if h != "title"])))
+    assert (missing["row"], missing["field"]) == (1, "title") and "missing" in missing["message"]
+
+    unknown = one(refused(engine, csv_bytes([[*g, "x"] for g in GOOD], [*HEADER, "Likelihood (1-5)"])))
+    assert (unknown["row"], unknown["field"]) == (1, "Likelihood (1-5)")
+    assert "column M" in unknown["message"] and "not a column of ours" in unknown["message"]
+
+    twice = one(refused(engine, csv_bytes([[*g, "again"] for g in GOOD], [*HEADER, "title"])))
+    assert (twice["row"], twice["field"]) == (1, "title") and "columns C and M" in twice["message"]
+
+    pair = one(refused(engine, csv_bytes([g[:8] for g in GOOD], HEADER[:8])))
+    assert (pair["field"], pair["row"]) == ("inherent_impact", 1)
+
+
+def test_rows_of_several_proposals_or_another_format_version_are_refused(engine):
+    rows = [["A", *GOOD[0]], ["B", *GOOD[1]]]
+    problem = one(refused(engine, csv_bytes(rows, ["proposal", *HEADER])))
+    assert (problem["row"], problem["field"]) == (3, "proposal") and "one proposal's register" in problem["message"]
+    version = one(refused(engine, csv_bytes([[*GOOD[0], "2"]], [*HEADER, "format_version"])))
+    assert (version["row"], version["field"]) == (2, "format_version")
+
+
+def test_an_owner_partner_that_is_not_a_partner_of_the_proposal_is_refused(tmp_path):
+    target = fresh(tmp_path, "partners")
+    load_demo(target, actor="demo")
+    pid = list_proposals(target)[0].id
+    data = csv_bytes([[*GOOD[0], "Atlantis County"]], [*HEADER, "owner_partner"])
+    problem = one(refused(target, data, proposal_id=pid, new_title=None))
+    assert (problem["row"], problem["field"]) == (2, "owner_partner") and "Atlantis County" in problem["message"]
+
+
+def test_a_title_already_taken_or_no_target_is_refused(demo):
+    taken = list_proposals(demo)[0].title
+    assert "already exists" in one(refused(demo, csv_bytes(GOOD), new_title=taken))["message"]
+    assert "give one of them" in one(refused(demo, csv_bytes(GOOD), new_title=None))["message"]
+    assert "does not exist" in one(refused(demo, csv_bytes(GOOD), new_title=None, proposal_id=999))["message"]
+
+
+# --- limits and hostile files ----------------------------------------------------------------------------
+
+def test_a_file_over_the_size_limit_is_refused(engine):
+    data = csv_bytes(GOOD) + b"x" * 11_000_000
+    problem = one(refused(engine, data))
+    assert "11.0 MB" in problem["message"] and "at most 10 MB" in problem["message"]
+
+
+def test_a_file_over_the_row_limit_is_refused(engine, monkeypatch):
+    monkeypatch.setenv("RISK_IMPORT_MAX_ROWS", "5")
+    rows = [[f"LEG-{k:02}", *GOOD[0][1:]] for k in range(6)]
+    assert "at most 5" in one(refused(engine, csv_bytes(rows)))["message"]
+    assert "at most 5" in one(refused(engine, _xlsx(HEADER, rows), "r.xlsx"))["message"]
+
+
+def _xlsx(header: list[str], rows: list[list[str]], sheet: str = "Register") -> bytes:
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False})
+    ws = book.add_worksheet(sheet)
+    ws.write_row(0, 0, header)
+    for r, row in enumerate(rows, start=1):
+        ws.write_row(r, 0, row)
+    book.close()
+    return buffer.getvalue()
+
+
+def _rezip(data: bytes, change) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, change(info.filename, source.read(info.filename)))
+    return out.getvalue()
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(engine):
+    bomb = _rezip(_xlsx(HEADER, GOOD), lambda name, body: body + b" " * 60_000_000
+                  if name == "xl/worksheets/sheet1.xml" else body)
+    assert len(bomb) < 200_000
+    problem = one(refused(engine, bomb, "r.xlsx"))
+    assert "zip bomb" in problem["message"]
+
+
+def test_xml_entity_expansion_is_refused(engine):
+    laughs = (b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+              b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>')
+
+    def change(name: str, body: bytes) -> bytes:
+        if name == "xl/sharedStrings.xml":
+            return body.replace(b"?>", b"?>" + laughs, 1).replace(b"No interlocal agreement", b"&lol3;")
+        return body
+
+    problem = one(refused(engine, _rezip(_xlsx(HEADER, GOOD), change), "r.xlsx"))
+    assert "XML entity expansion" in problem["message"]
+
+
+@pytest.mark.parametrize("name,data,expected", [
+    ("r.xlsx", b"MZ\x90\x00" + b"\x00" * 200, "a Windows program"),
+    ("r.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 200, "save it as .xlsx or CSV"),
+    ("r.xlsx", b"risk_id,title\r\nA,B\r\n", "not a zip file"),
+    ("r.csv", None, "it is a zip archive"),
+    ("r.xlsx", None, "not an Excel workbook (it has no xl/workbook.xml)"),
+    ("r.pdf", b"%PDF-1.7", "expected a .csv, .xlsx or .json file"),
+])
+def test_a_file_that_is_not_what_its_name_says_is_refused(engine, name, data, expected):
+    if data is None and name.endswith(".csv"):
+        data = _xlsx(HEADER, GOOD)
+    elif data is None:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as z:
+            z.writestr("word/document.xml", "<w/>")
+        data = out.getvalue()
+    assert expected in one(refused(engine, data, name))["message"]
+
+
+# --- XLSX sheets -----------------------------------------------------------------------------------------
+
+def test_xlsx_cells_are_read_as_their_text_and_rows_numbered_as_the_sheet_shows(engine):
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    ws = book.add_worksheet("Register")
+    ws.write_row(0, 0, HEADER)
+    ws.write_row(1, 0, ["007", "Legal", "NA", "", "", "", "", 4, 5.0, "", "", "Open"])
+    ws.write_row(4, 0, ["LEG-02", "Legal", "After blank rows", "", "", "", "", 3.5, 2, "", "", "Open"])
+    book.close()
+    problem = one(refused(engine, buffer.getvalue(), "r.xlsx"))
+    assert (problem["row"], problem["field"]) == (5, "inherent_likelihood") and "'3.5'" in problem["message"]
+
+
+def test_bad_rows_of_the_scores_sheet_are_named_by_sheet_row_and_field(demo, engine):
+    pid = list_proposals(demo)[0].id
+    book = openpyxl.load_workbook(io.BytesIO(export_xlsx(demo, [pid])))
+    scores = book["Scores"]
+    likelihood = [c.value for c in scores[1]].index("likelihood") + 1
+    scores.cell(row=7, column=likelihood, value=7)
+    out = io.BytesIO()
+    book.save(out)
+    problem = one(refused(engine, out.getvalue(), "r.xlsx"))
+    assert (problem["row"], problem["field"]) == (7, "Scores.likelihood") and "got '7'" in problem["message"]
+
+
+# --- column mapping ------------------------------------------------------------------------------------
+
+FOREIGN = ["Ref", "Risk Type", "Risk Name", "Description", "L", "I", "Notes"]
+FOREIGN_ROWS = [["R1", "Financial", "Cost overrun", "Costs grow", "4", "3", "see minutes"],
+                ["R2", "Societal", "Digital divide", "Rural residents", "2", "4", ""]]
+MAPPING = {"Ref": "risk_id", "Risk Type": "category", "Risk Name": "title", "Description": "event",
+           "L": "inherent_likelihood", "I": "inherent_impact", "Notes": ""}
+
+
+def test_another_tools_columns_are_mapped_to_ours(engine):
+    data = csv_bytes(FOREIGN_ROWS, FOREIGN)
+    problems = refused(engine, data)
+    assert {p["field"] for p in problems} == {"Ref", "Risk Type", "Risk Name", "Description", "L", "I", "Notes"} \
+        | {"risk_id", "category", "title"}
+    report = import_register(engine, data, "theirs.csv", actor="clerk", new_title="Mapped", mapping=MAPPING)
+    assert report["problems"] == []
+    rows = register_table(engine, report["proposal_ids"])
+    assert [(r["risk_id"], r["category"], r["title"], r["inherent_level"]) for r in rows] == \
+           [("R1", "Financial", "Cost overrun", "Moderate"), ("R2", "Societal", "Digital divide", "Low")]
+
+
+def test_a_mapping_to_a_column_we_do_not_have_is_refused(engine):
+    problems = refused(engine, csv_bytes(FOREIGN_ROWS, FOREIGN), mapping={**MAPPING, "Notes": "remarks"})
+    assert any(p["field"] == "remarks" and "not a column of ours" in p["message"] for p in problems)
+    problems = refused(engine, csv_bytes(FOREIGN_ROWS, FOREIGN), mapping={**MAPPING, "Owner": "owner"})
+    assert any(p["field"] == "Owner" and "does not have" in p["message"] for p in problems)
+
+
+# --- the command ---------------------------------------------------------------------------------------
+
+def _run(env, *args):
+    return subprocess.run([RISK, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_import_command_maps_dry_runs_imports_and_refuses(tmp_path):
+    from risk.services.mappings import save_mapping
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    env = {**os.environ, "RISK_DATABASE_URL": url, "RISK_ACTOR": "records office"}
+    theirs = tmp_path / "theirs.csv"
+    theirs.write_bytes(csv_bytes(FOREIGN_ROWS, FOREIGN))
+    maps = [f"--map={k}={v}" for k, v in MAPPING.items()]
+    dry = _run(env, "import", str(theirs), "--new", "From the county", *maps, "--dry-run", "--format", "json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout) == {"added": 2, "changed": 0, "unchanged": 0, "problems": []}
+    engine = make_engine(url)
+    assert count_rows(engine, Proposal) == 0
+
+    save_mapping(engine, actor="clerk", name="County ledger", columns=MAPPING)
+    done = _run(env, "import", str(theirs), "--new", "From the county", "--mapping", "County ledger")
+    assert done.returncode == 0 and "imported into proposal 1" in done.stderr
+    again = _run(env, "import", str(theirs), "--proposal", "1", "--mapping", "County ledger", "--format", "json")
+    assert json.loads(again.stdout) == {"added": 0, "changed": 0, "unchanged": 2, "problems": []}
+
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes([["R3", "Financial", "Overrun", "", "6", "3", ""]], FOREIGN))
+    refused_run = _run(env, "import", str(bad), "--proposal", "1", "--mapping", "County ledger", "--format", "json")
+    assert refused_run.returncode == 1
+    assert json.loads(refused_run.stdout)["problems"] == [
+        {"row": 2, "field": "inherent_likelihood", "message": "expected a whole number from 1 to 5, got '6'"}]
+    assert "row 2, inherent_likelihood: expected a whole number" in refused_run.stderr
+    assert count_rows(engine, Risk) == 2
+    unknown = _run(env, "import", str(bad), "--proposal", "1", "--mapping", "Nope")
+    assert unknown.returncode == 1 and "no saved mapping called 'Nope'" in unknown.stderr
+
+
+def test_a_killed_import_leaves_all_rows_or_none(tmp_path):
+    """kill -9 at several points of a 10,000-row import: the proposal has 0 or 10,000 risks, never a part."""
+    rows = [[f"R-{k:05}", "Operational", f"Risk {k}", "a cause", "an event", "a consequence", "", str(k % 5 + 1),
+             str(k * 7 % 5 + 1), "", "", "Open"] for k in range(10_000)]
+    sheet = tmp_path / "big.csv"
+    sheet.write_bytes(csv_bytes(rows))
+    url = f"sqlite:///{tmp_path / 'kill.db'}"
+    migrate(make_engine(url))
+    env = {**os.environ, "RISK_DATABASE_URL": url}
+    seen = []
+    for delay in (0.0, 0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 1.0):
+        proc = subprocess.Popen([RISK, "import", str(sheet), "--new", f"Big {delay}"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for line in proc.stderr:  # the command says "Writing" just before its transaction starts
+            if "Writing" in line:
+                break
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()
+        engine = make_engine(url)
+        counts = dict(_risk_counts(engine))
+        assert set(counts.values()) <= {0, 10_000}, counts
+        seen.append(counts.get(f"Big {delay}", 0))
+        assert verify_chain(engine) >= 0
+        engine.dispose()
+    assert 0 in seen, seen  # killed inside the transaction at least once, and nothing of it is left
+
+
+def _risk_counts(engine):
+    from sqlalchemy import func, select
+    from sqlmodel import Session
+
+    with Session(engine) as s:
+        return s.execute(select(Proposal.title, func.count(Risk.id)).outerjoin(Risk).group_by(Proposal.title)).all()
+
+
+def test_consensus_rows_hold_the_importers_name_and_the_file(engine):
+    report = import_register(engine, csv_bytes(GOOD), "county.csv", actor="records office", new_title="Who")
+    from sqlmodel import Session, select
+
+    with Session(engine) as s:
+        rows = s.execute(select(Consensus)).scalars().all()
+    assert {(c.recorded_by, c.rationale) for c in rows} == {("records office", "Imported from county.csv (UTF-8)")}
+    assert len(rows) == 3 and report["added"] == 2
