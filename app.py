@@ -29,6 +29,7 @@ pages = st.navigation([
     st.Page(common.PAGES["register"], title="Register", icon=":material/table_rows:"),
     st.Page(common.PAGES["profile"], title="Profile", icon=":material/grid_on:"),
     st.Page(common.PAGES["review"], title="Review", icon=":material/gavel:"),
+    st.Page(common.PAGES["import"], title="Import", icon=":material/upload_file:"),
 ])
 common.sidebar()
 common.show_flash()

@@ -16,7 +16,7 @@ from risk.services.profile import proposal_profile
 
 PAGES = ["risk/ui/pages/portfolio.py", "risk/ui/pages/proposal.py", "risk/ui/pages/walkthrough.py",
          "risk/ui/pages/workshop.py", "risk/ui/pages/register.py", "risk/ui/pages/profile.py",
-         "risk/ui/pages/review.py"]
+         "risk/ui/pages/review.py", "risk/ui/pages/import_data.py"]
 
 
 @pytest.fixture
@@ -297,3 +297,105 @@ def test_review_makes_the_meeting_packet_with_progress_then_offers_it(demo_db):
     assert not at.exception, [e.value for e in at.exception]
     key, data = at.session_state["packet_ready"]
     assert key[0] == 3 and data.startswith(b"%PDF-")
+
+
+IMPORT = "risk/ui/pages/import_data.py"
+THEIRS = ("Ref,Risk Type,Risk Name,L,I,Notes\r\nR1,Financial,Cost overrun,4,3,see minutes\r\n"
+          "R2,Societal,Digital divide,2,4,\r\n").encode("cp1252")
+
+
+def _problems(at) -> list[dict]:
+    return at.session_state["import_checked"][1]["problems"]
+
+
+def test_import_page_maps_columns_checks_then_imports_into_a_new_proposal(app_db):
+    from risk.services.registers import register_table
+
+    at = start(IMPORT, actor="other")
+    at.text_input(key="actor_other").input("Records Clerk").run()
+    at.file_uploader(key="import_file").set_value(("county-ledger.csv", THEIRS, "text/csv")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.text_input(key="import_title").value == "county ledger"
+    assert any("Choose how to read" in w.value for w in at.warning)
+    assert at.button(key="import_go").disabled  # nothing to import before a clean check
+
+    at.button(key="import_check").click().run()
+    fields = {p["field"] for p in _problems(at)}
+    assert {"Ref", "Risk Type", "Risk Name", "L", "I", "Notes"} <= fields
+    assert at.button(key="import_go").disabled
+
+    import hashlib
+
+    editor = f"import_map_{hashlib.sha256(THEIRS).hexdigest()[:16]}_None"
+    at.session_state[editor] = {"edited_rows": {str(k): {"our_column": v} for k, v in enumerate(
+        ["risk_id", "category", "title", "inherent_likelihood", "inherent_impact", "(leave it out)"])},
+        "added_rows": [], "deleted_rows": []}
+    at.run()
+    at.button(key="import_check").click().run()
+    assert _problems(at) == [] and at.session_state["import_checked"][1]["added"] == 2
+    assert not at.button(key="import_go").disabled
+    at.button(key="import_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    rows = register_table(app_db)
+    assert [(r["proposal"], r["risk_id"], r["inherent_level"]) for r in rows] == [
+        ("county ledger", "R1", "Moderate"), ("county ledger", "R2", "Low")]
+
+
+def test_import_page_saves_a_mapping_and_offers_it_for_the_next_file(app_db):
+    from risk.services.mappings import list_mappings, save_mapping
+
+    save_mapping(app_db, actor="clerk", name="County ledger", columns={
+        "Ref": "risk_id", "Risk Type": "category", "Risk Name": "title", "L": "inherent_likelihood",
+        "I": "inherent_impact", "Notes": ""})
+    at = start(IMPORT, actor="other")
+    at.text_input(key="actor_other").input("Records Clerk").run()
+    at.file_uploader(key="import_file").set_value(("next-month.csv", THEIRS, "text/csv")).run()
+    assert at.selectbox(key="import_mapping_name").value == "County ledger"
+    at.button(key="import_check").click().run()
+    assert _problems(at) == []
+    at.text_input(key="import_save_as").input("County ledger v2").run()
+    at.button(key="import_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [m.name for m in list_mappings(app_db)] == ["County ledger", "County ledger v2"]
+
+
+def test_import_page_shows_each_problem_with_row_and_field_and_writes_nothing(demo_db):
+    from risk.models import Risk
+    from risk.store import count_rows
+
+    before = count_rows(demo_db, Risk)
+    bad = b"risk_id,category,title,inherent_likelihood,inherent_impact\r\nX-1,Legal,Fine,3,3\r\nX-2,Legl,Bad,6,3\r\n"
+    at = start(IMPORT, proposal_id=1, actor="other")
+    at.text_input(key="actor_other").input("Records Clerk").run()
+    at.file_uploader(key="import_file").set_value(("bad.csv", bad, "text/csv")).run()
+    at.radio(key="import_target").set_value("An existing proposal").run()
+    at.button(key="import_check").click().run()
+    assert [(p["row"], p["field"]) for p in _problems(at)] == [(3, "category"), (3, "inherent_likelihood")]
+    assert at.dataframe and at.button(key="import_go").disabled
+    assert any("nothing was written" in e.value for e in at.error)
+    assert count_rows(demo_db, Risk) == before
+
+
+def test_import_page_refuses_a_file_that_is_not_what_its_name_says(app_db):
+    at = start(IMPORT)
+    at.file_uploader(key="import_file").set_value(("register.xlsx", b"MZ" + b"\0" * 100,
+                                                   "application/octet-stream")).run()
+    assert not at.exception
+    assert any("a Windows program" in e.value for e in at.error)
+
+
+def test_import_page_takes_a_workbench_json_export(app_db, tmp_path):
+    from risk.db import make_engine
+    from risk.services.export import export_json
+
+    source = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
+    migrate(source)
+    load_demo(source, actor="demo")
+    at = start(IMPORT, actor="other")
+    at.text_input(key="actor_other").input("Records Clerk").run()
+    at.file_uploader(key="import_file").set_value(("portfolio.json", export_json(source), "application/json")).run()
+    at.button(key="json_check").click().run()
+    assert at.session_state["import_checked"][1]["added"] == 43
+    at.button(key="json_import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(ps.list_proposals(app_db)) == 3

@@ -763,3 +763,26 @@ def _write_existing(engine: Engine, register: Register, proposal_id: int, plan: 
             store.bulk_upsert(unit=unit, table=Consensus, rows=values, keys=("risk_pk", "phase"),
                               update_cols=("likelihood", "impact", "rationale", "dissent", "recorded_by",
                                            "recorded_at"), entity="consensus")
+
+
+def peek(data: bytes, filename: str) -> tuple[list[str], str | None]:
+    """A register file's column names and the proposal title on its first row, for the app's mapping form;
+    raises RefusedError when the file cannot be read at all."""
+    name = PurePath(filename).name
+    suffix = PurePath(filename).suffix.lower()
+    check_size(data, config.import_max_bytes(), name)
+    if suffix in (".csv", ".txt"):
+        table, _encoding = read_csv(data, name, config.import_max_rows())
+    elif suffix == ".xlsx":
+        book = Workbook(data, name, config.import_max_bytes(), config.import_max_rows())
+        try:
+            table = book.sheet("Register" if "Register" in book.sheetnames else book.sheetnames[0])
+        finally:
+            book.close()
+    else:
+        raise RefusedError(f"{name}: expected a .csv or .xlsx register, got {suffix or 'no extension'}")
+    title = None
+    positions = {_norm(h): k for k, h in enumerate(table.header)}
+    if "proposal" in positions and len(table.frame) and positions["proposal"] < table.frame.shape[1]:
+        title = str(table.frame.iloc[0, positions["proposal"]]).strip() or None
+    return table.header, title

@@ -37,6 +37,7 @@ PAGES = {
     "register": "risk/ui/pages/register.py",
     "profile": "risk/ui/pages/profile.py",
     "review": "risk/ui/pages/review.py",
+    "import": "risk/ui/pages/import_data.py",
 }
 
 

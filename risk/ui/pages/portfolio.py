@@ -20,9 +20,13 @@ if not common.proposal_titles():
     st.markdown(
         "This workbench walks a **Shared Service Assessment Team** through the risks of a shared-service "
         "proposal: the partner governments score each risk blind, agree a consensus, and the register and risk "
-        "profile follow. Start with the demo portfolio to look around, or create your own proposal."
+        "profile follow. Start with the demo portfolio to look around, create your own proposal, or import a register "
+        "your governments already keep in a spreadsheet."
     )
-    left, right = st.columns(2)
+    left, right, third = st.columns(3)
+    if third.button("Import a register", icon=":material/upload_file:", key="welcome_import",
+                    help="A spreadsheet (CSV, Excel) or a workbench JSON export"):
+        st.switch_page(common.PAGES["import"])
     if left.button("Load the demo portfolio", icon=":material/auto_awesome:", type="primary", key="load_demo"):
         with st.spinner("Loading three demo proposals..."):
             result = load_demo(eng, actor=common.actor() or "demo loader")
