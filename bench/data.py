@@ -11,3 +11,42 @@ def generate_portfolio(proposals: int, risks: int, assessors: int, seed: int) ->
     """`proposals` proposals of `risks` risks, each scored by `assessors` people in one inherent and one residual
     closed round."""
     return generate(proposals=proposals, risks=risks, assessors=assessors, seed=seed)
+
+
+def register_file(rows: int, seed: int) -> bytes:
+    """A register CSV of `rows` risks as a county would keep it: every column of ours (the derived ones too, which
+    the import recomputes), sentences of realistic length, scores on most rows, UTF-8 with a byte-order mark."""
+    import csv
+    import io
+    import random
+
+    from risk.exchange.spreadsheet import FORMAT_VERSION
+    from risk.scoring import CATEGORIES, RISK_STATUSES, TREATMENTS
+    from risk.services.register import REGISTER_COLUMNS
+
+    rng = random.Random(seed)
+    words = ("county city district shared dispatch payroll vendor outage budget contract staff data records "
+             "council residents network backup audit grant migration training radio server licence").split()
+
+    def sentence(n: int) -> str:
+        return " ".join(rng.choice(words) for _ in range(n)).capitalize()
+
+    names = list(CATEGORIES.values())
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([*REGISTER_COLUMNS, "format_version"])
+    for k in range(rows):
+        scored = rng.random() < 0.9
+        lik, imp = (rng.randint(1, 5), rng.randint(1, 5)) if scored else ("", "")
+        rl, ri = (rng.randint(1, 5), rng.randint(1, 5)) if scored and rng.random() < 0.7 else ("", "")
+        row = {"proposal": "Bench register", "risk_id": f"R-{k:05}", "category": rng.choice(names),
+               "title": sentence(6), "cause": sentence(12), "event": sentence(10), "consequence": sentence(12),
+               "owner_partner": "", "owner": rng.choice(("IT director", "Finance officer", "Clerk", "")),
+               "inherent_likelihood": lik, "inherent_impact": imp, "inherent_level": "High" if scored else "",
+               "controls": sentence(15), "treatment": rng.choice(TREATMENTS), "residual_likelihood": rl,
+               "residual_impact": ri, "residual_level": "", "appetite": "Cautious", "over_appetite": "no",
+               "assessors": "0", "disagreement": "", "status": rng.choice(RISK_STATUSES), "next_review": "",
+               "inherent_assessed_on": "2026-10-01" if scored else "", "residual_assessed_on": ""}
+        writer.writerow([*(row[c] for c in REGISTER_COLUMNS), FORMAT_VERSION])
+    return out.getvalue().encode("utf-8")

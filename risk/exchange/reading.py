@@ -219,8 +219,8 @@ class Workbook:
                 raise RefusedError(f"{self.name}: the sheet {title!r} is empty")
             width = max([len(header), *(len(v) for v in values)]) if values else len(header)
             frame = pd.DataFrame([tuple(_text(v) for v in row) + ("",) * (width - len(row)) for row in values],
-                                 columns=range(width), dtype=object) if values else \
-                pd.DataFrame(columns=range(width), dtype=object)
+                                 columns=range(width), dtype="str") if values else \
+                pd.DataFrame(columns=range(width), dtype="str")
             return Table(header=header, frame=frame, rows=np.array(numbers, dtype=np.int64), sheet=title)
 
         return self._guard(read)
