@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -147,6 +148,7 @@ def test_rows_are_matched_on_risk_id_existing_ones_updated_and_new_ones_added(tm
     assert after[first]["title"] == "Retitled by the records office" and after[first]["version"] == 2
     assert (after[second]["residual_likelihood"], after[second]["residual_impact"]) == (1, 1)
     assert after[second]["residual_level"] == "Very Low"
+    assert after[second]["residual_assessed_on"] == dt.datetime.now(dt.UTC).date().isoformat()  # agreed today
     assert after["NEW-01"]["title"] == "A risk from the county's own register"
     assert after["NEW-01"]["inherent_level"] == original[rows[2]["risk_id"]]["inherent_level"]
     untouched = rows[3]["risk_id"]

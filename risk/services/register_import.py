@@ -547,13 +547,14 @@ def _plan_existing(engine: Engine, register: Register, proposal_id: int, problem
             current = view.owner_partner or "" if name == "owner_partner" else getattr(risk, name)
             if (value or None) != (current or None):
                 changes[name] = value
-        for phase, lik, imp, when in PAIRS:
+        for phase, lik, imp, _when in PAIRS:
             value = _value_of(register, k, lik, imp)
             standing = getattr(view, phase)
             if value is not None and value != (standing.likelihood, standing.impact):
                 changes[phase] = value
+                # a value changed in the file is agreed now (the file's date belongs to the value it replaces)
                 plan.consensus.append({"risk_pk": risk.id, "phase": phase, "likelihood": value[0],
-                                       "impact": value[1], "when": data.get(when, [None] * (k + 1))[k]})
+                                       "impact": value[1], "when": None})
         if changes:
             plan.changed.append((k, risk.id, risk.version, changes))
         else:
