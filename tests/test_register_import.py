@@ -125,8 +125,8 @@ def test_a_csv_register_reimported_into_its_proposal_changes_nothing(demo, tmp_p
     assert state(target)[:2] == before[:2]
 
 
-def test_rows_are_matched_on_risk_id_existing_ones_updated_and_new_ones_added(tmp_path):
-    target = fresh(tmp_path, "upsert")
+def test_rows_are_matched_on_risk_id_existing_ones_updated_and_new_ones_added(engine):
+    target = engine
     load_demo(target, actor="demo")
     pid = list_proposals(target)[0].id
     rows = list(csv.DictReader(io.StringIO(export_csv(target, [pid]).decode("utf-8-sig"))))
@@ -156,10 +156,10 @@ def test_rows_are_matched_on_risk_id_existing_ones_updated_and_new_ones_added(tm
     assert verify_chain(target) > 0
 
 
-def test_a_risk_changed_while_the_import_was_checked_refuses_the_whole_import(tmp_path):
+def test_a_risk_changed_while_the_import_was_checked_refuses_the_whole_import(engine):
     from risk.errors import ConflictError
 
-    target = fresh(tmp_path, "stale")
+    target = engine
     load_demo(target, actor="demo")
     pid = list_proposals(target)[0].id
     rows = register_table(target, [pid])
