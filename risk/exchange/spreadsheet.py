@@ -7,7 +7,6 @@ more ', so that an import can remove exactly one and the round trip is exact. Nu
 from __future__ import annotations
 
 import csv
-import gc
 import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -62,13 +61,10 @@ def register_csv(rows: Iterable[dict], columns: Sequence[str]) -> bytes:
     writer.writerow([*columns, "format_version"])
     values = itemgetter(*columns)
     # a million short-lived lists would trigger the cyclic garbage collector over and over: pause it meanwhile
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    from risk.memory import gc_paused
+
+    with gc_paused():
         writer.writerows([*map(_csv_cell, values(row)), FORMAT_VERSION] for row in rows)
-    finally:
-        if collecting:
-            gc.enable()
     return out.getvalue().encode("utf-8")
 
 

@@ -657,6 +657,16 @@ def import_register(engine: Engine, data: bytes, filename: str, *, actor: str, p
     """Import a CSV or XLSX register into `proposal_id` or into a new proposal titled `new_title` (exactly one of
     them). Returns {"added", "changed", "unchanged", "problems", "proposal_ids", "notes"}; with problems nothing
     was written."""
+    from risk.memory import gc_paused
+
+    with gc_paused():  # tens of thousands of short-lived cells and rows
+        return _import_register(engine, data, filename, actor=actor, proposal_id=proposal_id, new_title=new_title,
+                                mapping=mapping, dry_run=dry_run, progress=progress)
+
+
+def _import_register(engine: Engine, data: bytes, filename: str, *, actor: str, proposal_id: int | None,
+                     new_title: str | None, mapping: Mapping[str, str] | None, dry_run: bool,
+                     progress: Callable[[float, str], None] | None) -> dict:
     def step(done: float, what: str) -> None:
         if progress:
             progress(done, what)
