@@ -315,7 +315,7 @@ def test_import_page_maps_columns_checks_then_imports_into_a_new_proposal(app_db
     at.text_input(key="actor_other").input("Records Clerk").run()
     at.file_uploader(key="import_file").set_value(("county-ledger.csv", THEIRS, "text/csv")).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.text_input(key="import_title").value == "county ledger"
+    assert at.text_input(key="import_title").value == "County ledger"
     assert any("Choose how to read" in w.value for w in at.warning)
     assert at.button(key="import_go").disabled  # nothing to import before a clean check
 
@@ -338,7 +338,7 @@ def test_import_page_maps_columns_checks_then_imports_into_a_new_proposal(app_db
     assert not at.exception, [e.value for e in at.exception]
     rows = register_table(app_db)
     assert [(r["proposal"], r["risk_id"], r["inherent_level"]) for r in rows] == [
-        ("county ledger", "R1", "Moderate"), ("county ledger", "R2", "Low")]
+        ("County ledger", "R1", "Moderate"), ("County ledger", "R2", "Low")]
 
 
 def test_import_page_saves_a_mapping_and_offers_it_for_the_next_file(app_db):

@@ -297,7 +297,7 @@ def test_missing_unknown_and_duplicate_headers_are_refused_by_name(engine):
 
     unknown = one(refused(engine, csv_bytes([[*g, "x"] for g in GOOD], [*HEADER, "Likelihood (1-5)"])))
     assert (unknown["row"], unknown["field"]) == (1, "Likelihood (1-5)")
-    assert "column M" in unknown["message"] and "not a column of ours" in unknown["message"]
+    assert "column M" in unknown["message"] and "not a register column" in unknown["message"]
 
     twice = one(refused(engine, csv_bytes([[*g, "again"] for g in GOOD], [*HEADER, "title"])))
     assert (twice["row"], twice["field"]) == (1, "title") and "columns C and M" in twice["message"]
@@ -454,7 +454,7 @@ def test_another_tools_columns_are_mapped_to_ours(engine):
 
 def test_a_mapping_to_a_column_we_do_not_have_is_refused(engine):
     problems = refused(engine, csv_bytes(FOREIGN_ROWS, FOREIGN), mapping={**MAPPING, "Notes": "remarks"})
-    assert any(p["field"] == "remarks" and "not a column of ours" in p["message"] for p in problems)
+    assert any(p["field"] == "remarks" and "not a register column" in p["message"] for p in problems)
     problems = refused(engine, csv_bytes(FOREIGN_ROWS, FOREIGN), mapping={**MAPPING, "Owner": "owner"})
     assert any(p["field"] == "Owner" and "does not have" in p["message"] for p in problems)
 

@@ -102,7 +102,7 @@ def map_header(header: Sequence[str], mapping: Mapping[str, str], known: Sequenc
     known_set = set(known)
     for ours in mapping.values():
         if ours and ours not in known_set:
-            problems.add(1, ours, f"{label}the mapping names {ours!r}, which is not a column of ours; ours are "
+            problems.add(1, ours, f"{label}the mapping names {ours!r}, which is not a register column; they are "
                                   f"{', '.join(known)}")
     folded = {_norm(k): v for k, v in mapping.items()}
     unmapped = [theirs for theirs in mapping if theirs not in header and _norm(theirs) not in map(_norm, header)]
@@ -121,8 +121,9 @@ def map_header(header: Sequence[str], mapping: Mapping[str, str], known: Sequenc
         else:
             ours = _norm(name)
             if ours not in known_set:
-                problems.add(1, name, f"{label}column {letter} ({name!r}) is not a column of ours; map it to one "
-                                      f"(for example {name}=title) or leave it out ({name}=)")
+                problems.add(1, name, f"{label}column {letter} ({name!r}) is not a register column: say which one "
+                                      f"it holds (--map '{name}=title' on the command line), or leave it out "
+                                      f"(--map '{name}=')")
                 continue
         if ours in positions:
             problems.add(1, ours, f"{label}columns {_letters(positions[ours])} and {letter} are both {ours!r}; "
@@ -198,7 +199,7 @@ def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems
     for name in NEEDED:
         if name not in positions and not any(p["field"] == name and p["row"] == 1 for p in problems.items):
             problems.add(1, name, f"the column {name!r} is missing; a register needs "
-                                  f"{', '.join(NEEDED)} (map yours with THEIRS={name})")
+                                  f"{', '.join(NEEDED)}: say which of the file's columns holds it")
     for _phase, lik, imp, _when in PAIRS:
         for a, b in ((lik, imp), (imp, lik)):
             if a in positions and b not in positions:

@@ -17,6 +17,12 @@ from risk.services.register_import import FIELDS, import_register, peek
 from risk.ui import common
 
 LEAVE_OUT = "(leave it out)"
+# What the mapping table shows for each register column (the value kept is the column's name)
+LABELS = {c: c.replace("_", " ").capitalize() for c in FIELDS} | {
+    "risk_id": "Risk id (its key, such as LEG-03)", "owner_partner": "Owning partner",
+    "inherent_likelihood": "Inherent likelihood (1-5)", "inherent_impact": "Inherent impact (1-5)",
+    "residual_likelihood": "Residual likelihood (1-5)", "residual_impact": "Residual impact (1-5)",
+    "proposal": "Proposal title", "format_version": "Format version", LEAVE_OUT: LEAVE_OUT}
 eng = common.engine()
 st.title("Import a register")
 st.caption("Bring in a risk register kept in a spreadsheet (CSV or Excel), or a JSON export of this workbench. "
@@ -43,32 +49,34 @@ digest = hashlib.sha256(data).hexdigest()[:16]
 
 
 def show_report(report: dict, dry_run: bool) -> None:
+    for note in report.get("notes", []):
+        st.info(common.md(note), icon=":material/info:")
+    if report["problems"]:
+        count = len(report["problems"])
+        st.error(f"{count} problem{'s' if count != 1 else ''} found: nothing was written. Correct the file (or how "
+                 "its columns are read, above) and check it again.", icon=":material/error:")
+        st.dataframe(pd.DataFrame(report["problems"], columns=["row", "field", "message"]), hide_index=True,
+                     width="stretch", column_config={
+                         "row": st.column_config.NumberColumn("Row", help="As the spreadsheet numbers it: the "
+                                                              "header is row 1", format="%d", width="small"),
+                         "field": st.column_config.TextColumn("Field", width="small"),
+                         "message": st.column_config.TextColumn("Problem", width="large")})
+        return
     a, b, c = st.columns(3)
     verb = "would be " if dry_run else ""
     a.metric(f"Risks {verb}added", report["added"])
     b.metric(f"Risks {verb}changed", report["changed"])
-    c.metric("Risks unchanged", report["unchanged"])
-    for note in report.get("notes", []):
-        st.info(common.md(note), icon=":material/info:")
-    if report["problems"]:
-        st.error(f"{len(report['problems'])} problem{'s' if len(report['problems']) != 1 else ''} found: nothing "
-                 "was written. Correct the file (or the column mapping) and check it again.", icon=":material/error:")
-        st.dataframe(pd.DataFrame(report["problems"], columns=["row", "field", "message"]), hide_index=True,
-                     width="stretch", column_config={
-                         "row": st.column_config.NumberColumn("Row", help="As the spreadsheet numbers it: the "
-                                                              "header is row 1", format="%d"),
-                         "field": st.column_config.TextColumn("Field"),
-                         "message": st.column_config.TextColumn("Problem", width="large")})
-    elif dry_run:
+    c.metric("Risks left as they are", report["unchanged"])
+    if dry_run:
         st.success("The file passed every check. Import it to write these changes.", icon=":material/task_alt:")
 
 
 if suffix == ".json":
-    st.subheader("Into")
+    st.subheader("Import into")
     as_new = st.toggle("Import the file's one proposal under a new title", key="json_new")
     title = st.text_input("New title", key="json_title") if as_new else None
     key = (digest, as_new, title)
-    c1, c2 = st.columns([1, 1])
+    c1, c2, _ = st.columns([1, 1, 4])
     if c1.button("Check the file", key="json_check", icon=":material/fact_check:"):
         st.session_state["import_checked"] = (key, import_json(eng, data, actor="check", new_title=title,
                                                                dry_run=True))
@@ -101,13 +109,14 @@ except RefusedError as exc:
     st.error(common.md(exc), icon=":material/error:")
     st.stop()
 
-st.subheader("Into")
+st.subheader("Import into")
 titles = common.proposal_titles()
 target = st.radio("Import into", ["A new proposal", "An existing proposal"], horizontal=True, key="import_target",
                   label_visibility="collapsed")
 proposal_id = new_title = None
 if target == "A new proposal":
-    default = file_title or PurePath(name).stem.replace("_", " ").replace("-", " ").strip()
+    stem = " ".join(PurePath(name).stem.replace("_", " ").replace("-", " ").split())
+    default = file_title or stem[:1].upper() + stem[1:]
     if st.session_state.get("import_title_for") != digest:
         st.session_state["import_title"] = default
         st.session_state["import_title_for"] = digest
@@ -144,11 +153,13 @@ def default_for(theirs: str) -> str | None:
 
 
 grid = pd.DataFrame({"their_column": header, "our_column": [default_for(h) for h in header]})
+st.caption("Each column of the file, and the register column it is read as. Double-click a cell under **Read as** "
+           "to choose another, or “(leave it out)”.")
 edited = st.data_editor(grid, key=f"import_map_{digest}_{chosen}", hide_index=True, width="stretch",
                         disabled=["their_column"], num_rows="fixed", column_config={
                             "their_column": st.column_config.TextColumn("Column in the file"),
                             "our_column": st.column_config.SelectboxColumn(
-                                "Read as", options=[LEAVE_OUT, *FIELDS],
+                                "Read as", options=[LEAVE_OUT, *FIELDS], format_func=LABELS.get,
                                 help="The register column this one holds, or leave it out")})
 mapping = {}
 for theirs, ours in zip(edited["their_column"], edited["our_column"], strict=True):
@@ -173,7 +184,7 @@ with st.popover("Save this mapping", icon=":material/save:"):
             st.rerun()
 
 key = (digest, proposal_id, new_title, json.dumps(mapping, sort_keys=True))
-c1, c2 = st.columns([1, 1])
+c1, c2, _ = st.columns([1, 1, 4])
 if c1.button("Check the file", key="import_check", icon=":material/fact_check:"):
     with st.spinner("Checking every row…"):
         st.session_state["import_checked"] = (key, import_register(
