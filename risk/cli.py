@@ -249,12 +249,12 @@ def import_(
         from risk.services.mappings import get_mapping
 
         try:
-            columns = get_mapping(eng, mapping) if mapping else {}
-            columns.update(parse_map(map_ or []))
+            saved = get_mapping(eng, mapping) if mapping else None
+            columns = parse_map(map_ or [])
         except RefusedError as exc:
             raise refuse(str(exc)) from None
         report = import_register(eng, data, file.name, actor=state.actor, proposal_id=proposal, new_title=new,
-                                 mapping=columns, dry_run=dry_run,
+                                 mapping=columns, saved=saved, dry_run=dry_run,
                                  progress=lambda f, what: say(f"import {file.name}: {what} ({f:.0%})"))
     if fmt == Format.json:
         print_json({k: report[k] for k in ("added", "changed", "unchanged", "problems")})

@@ -245,15 +245,17 @@ def canonical_digest(rows: Any) -> str:
 
 
 def bulk_upsert(*, unit: Unit, table: type[SQLModel], rows: list[dict[str, Any]], keys: Sequence[str],
-                update_cols: Sequence[str], entity: str) -> None:
-    """Insert or update many rows on their unique `keys` (one statement, executemany), one audit event."""
+                update_cols: Sequence[str], entity: str, before: list[dict[str, Any]] | None = None) -> None:
+    """Insert or update many rows on their unique `keys` (one statement, executemany), one audit event holding
+    `before` (what the updated rows replaced) and the rows written."""
     if not rows:
         return
     dialect_insert = sqlite_insert if is_sqlite(unit.session.get_bind()) else pg_insert
     stmt = dialect_insert(table)
     stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update_cols})
     unit.session.execute(stmt, rows)
-    unit.audit("bulk_upsert", entity, "", None, {"count": len(rows), "sha256": canonical_digest(rows)})
+    unit.audit("bulk_upsert", entity, "", {"rows": before} if before else None,
+               {"count": len(rows), "sha256": canonical_digest(rows), "rows": rows})
 
 
 def count_rows(engine: Engine, table: type[SQLModel]) -> int:

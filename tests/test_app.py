@@ -399,3 +399,13 @@ def test_import_page_takes_a_workbench_json_export(app_db, tmp_path):
     at.button(key="json_import").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(ps.list_proposals(app_db)) == 3
+
+
+def test_import_page_keeps_the_new_title_when_the_target_is_switched_back(demo_db):
+    at = start(IMPORT, proposal_id=1)
+    at.file_uploader(key="import_file").set_value(("my-register.csv", THEIRS, "text/csv")).run()
+    assert at.text_input(key="import_title").value == "My register"
+    at.radio(key="import_target").set_value("An existing proposal").run()
+    at.radio(key="import_target").set_value("A new proposal").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.text_input(key="import_title").value == "My register"

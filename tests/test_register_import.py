@@ -23,7 +23,7 @@ import xlsxwriter
 from risk.db import make_engine, migrate
 from risk.models import AuditEvent, Consensus, Proposal, Risk
 from risk.services.portfolio import load_demo
-from risk.services.proposals import list_proposals, update_risk
+from risk.services.proposals import list_proposals, team, update_risk
 from risk.services.register import REGISTER_COLUMNS
 from risk.services.register_import import _plan_existing, _write_existing, import_register, read_register
 from risk.services.registers import export_csv, export_xlsx, register_table
@@ -66,11 +66,16 @@ def state(engine) -> tuple[int, int, int]:
     return count_rows(engine, Proposal), count_rows(engine, Risk), count_rows(engine, AuditEvent)
 
 
+def facilitator(engine, pid: int) -> str:
+    return next(m.name for m in team(engine, pid) if m.team_role == "facilitator")
+
+
 def refused(engine, data: bytes, name: str = "register.csv", **kw) -> list[dict]:
     """Import that must be refused; checks that nothing changed and returns the problems."""
     before = state(engine)
     kw.setdefault("new_title", "Imported")
-    report = import_register(engine, data, name, actor="clerk", **kw)
+    kw.setdefault("actor", "clerk")
+    report = import_register(engine, data, name, **kw)
     assert report["problems"], report
     assert report["proposal_ids"] == [] and state(engine) == before
     return report["problems"]
@@ -119,7 +124,8 @@ def test_a_csv_register_reimported_into_its_proposal_changes_nothing(demo, tmp_p
     load_demo(target, actor="demo")
     pid = list_proposals(target)[0].id
     before = state(target)
-    report = import_register(target, export_csv(target, [pid]), "r.csv", actor="clerk", proposal_id=pid)
+    report = import_register(target, export_csv(target, [pid]), "r.csv", actor=facilitator(target, pid),
+                             proposal_id=pid)
     assert (report["added"], report["changed"], report["problems"]) == (0, 0, [])
     assert report["unchanged"] == len(register_table(target, [pid]))
     assert state(target)[:2] == before[:2]
@@ -142,7 +148,7 @@ def test_rows_are_matched_on_risk_id_existing_ones_updated_and_new_ones_added(en
     assert (dry["added"], dry["changed"], dry["unchanged"], dry["problems"]) == (1, 2, len(rows) - 3, [])
     assert state(target) == before
 
-    done = import_register(target, data, "r.csv", actor="records office", proposal_id=pid)
+    done = import_register(target, data, "r.csv", actor=facilitator(target, pid), proposal_id=pid)
     assert (done["added"], done["changed"]) == (1, 2)
     after = {r["risk_id"]: r for r in register_table(target, [pid])}
     assert after[first]["title"] == "Retitled by the records office" and after[first]["version"] == 2
@@ -319,7 +325,7 @@ def test_an_owner_partner_that_is_not_a_partner_of_the_proposal_is_refused(tmp_p
     load_demo(target, actor="demo")
     pid = list_proposals(target)[0].id
     data = csv_bytes([[*GOOD[0], "Atlantis County"]], [*HEADER, "owner_partner"])
-    problem = one(refused(target, data, proposal_id=pid, new_title=None))
+    problem = one(refused(target, data, proposal_id=pid, new_title=None, actor=facilitator(target, pid)))
     assert (problem["row"], problem["field"]) == (2, "owner_partner") and "Atlantis County" in problem["message"]
 
 
@@ -542,3 +548,155 @@ def test_consensus_rows_hold_the_importers_name_and_the_file(engine):
         rows = s.execute(select(Consensus)).scalars().all()
     assert {(c.recorded_by, c.rationale) for c in rows} == {("records office", "Imported from county.csv (UTF-8)")}
     assert len(rows) == 3 and report["added"] == 2
+
+
+# --- found in review: odd files, permissions, the existing-proposal rules --------------------------------
+
+def test_only_the_team_may_import_into_a_proposal_and_a_refusal_is_audited(tmp_path):
+    from sqlmodel import Session, select
+
+    target = fresh(tmp_path, "team")
+    load_demo(target, actor="demo")
+    pid = list_proposals(target)[0].id
+    observer = next((m.name for m in team(target, pid) if m.team_role == "observer"), None)
+    data = export_csv(target, [pid]).replace(b"Open", b"Closed", 1)
+    for actor in filter(None, ("Someone Else", observer)):
+        before = state(target)[:2]
+        report = import_register(target, data, "r.csv", actor=actor, proposal_id=pid)
+        assert "only a facilitator or assessor" in one(report["problems"])["message"]
+        assert state(target)[:2] == before
+        with Session(target) as s:
+            last = s.execute(select(AuditEvent).order_by(AuditEvent.id.desc())).scalars().first()
+        assert (last.action, last.actor) == ("refused", actor)
+    dry = import_register(target, data, "r.csv", actor="Someone Else", proposal_id=pid, dry_run=True)
+    assert dry["problems"] == []  # looking is allowed
+
+
+def test_an_import_into_an_existing_proposal_audits_what_it_replaced(tmp_path):
+    from sqlmodel import Session, select
+
+    target = fresh(tmp_path, "audit")
+    load_demo(target, actor="demo")
+    pid = list_proposals(target)[0].id
+    rows = list(csv.DictReader(io.StringIO(export_csv(target, [pid]).decode("utf-8-sig"))))
+    old_title = rows[0]["title"]
+    rows[0]["title"] = "New wording"
+    rows[0]["residual_likelihood"], rows[0]["residual_impact"] = "1", "1"
+    data = csv_bytes([list(r.values()) for r in rows], header=list(rows[0]))
+    report = import_register(target, data, "r.csv", actor=facilitator(target, pid), proposal_id=pid)
+    assert report["changed"] == 1
+    with Session(target) as s:
+        events = s.execute(select(AuditEvent).where(AuditEvent.action.in_(["bulk_update", "bulk_upsert"]))
+                           ).scalars().all()
+    update_event = next(e for e in events if e.action == "bulk_update")
+    assert json.loads(update_event.before)["risks"][0]["title"] == old_title \
+        if isinstance(update_event.before, str) else update_event.before["risks"][0]["title"] == old_title
+    assert verify_chain(target) > 0
+
+
+def test_a_register_of_another_proposal_or_with_cybersecurity_turned_off_is_refused(tmp_path):
+    target = fresh(tmp_path, "other")
+    load_demo(target, actor="demo")
+    first, second = list_proposals(target)[:2]
+    problems = refused(target, export_csv(target, [second.id]), proposal_id=first.id, new_title=None,
+                       actor=facilitator(target, first.id))
+    assert problems[0]["field"] == "proposal" and second.title in problems[0]["message"]
+    off = next(p for p in list_proposals(target) if not p.cybersecurity)
+    data = csv_bytes([["CYB-09", "Cybersecurity", "Ransomware", *[""] * 9]])
+    problem = one(refused(target, data, proposal_id=off.id, new_title=None, actor=facilitator(target, off.id)))
+    assert (problem["row"], problem["field"]) == (2, "category") and "not turned on" in problem["message"]
+
+
+def test_a_new_proposal_with_cybersecurity_risks_has_the_category_turned_on(engine):
+    data = csv_bytes([["CYB-01", "cybersecurity", "Ransomware", *[""] * 9], GOOD[0]])
+    report = import_register(engine, data, "r.csv", actor="clerk", new_title="Cyber")
+    assert report["problems"] == [] and list_proposals(engine)[0].cybersecurity
+
+
+def test_risk_ids_are_matched_whatever_their_case(tmp_path):
+    target = fresh(tmp_path, "case")
+    load_demo(target, actor="demo")
+    pid = list_proposals(target)[0].id
+    rows = list(csv.DictReader(io.StringIO(export_csv(target, [pid]).decode("utf-8-sig"))))
+    for r in rows:
+        r["risk_id"] = r["risk_id"].lower()
+    data = csv_bytes([list(r.values()) for r in rows], header=list(rows[0]))
+    report = import_register(target, data, "r.csv", actor=facilitator(target, pid), proposal_id=pid, dry_run=True)
+    assert (report["added"], report["changed"], report["unchanged"]) == (0, 0, len(rows))
+    twice = one(refused(target, csv_bytes([GOOD[0], ["leg-01", *GOOD[0][1:]]])))
+    assert (twice["row"], twice["field"]) == (3, "risk_id") and "also on row 2" in twice["message"]
+
+
+@pytest.mark.parametrize("data,expected", [
+    (codecs.BOM_UTF8 + b"risk_id,category,title\r\nA-1,legal,caf\xe9\r\n", "byte 0xe9"),
+    (b"\r\nrisk_id,category,title\r\nA-1,legal,x\r\n", "row 1 is empty"),
+    (b"risk_id,category,title\r\n", "a header but no risks"),
+    (b"risk_id,category,title\r\nA-1,legal,x\r\nA-2,legal,y,extra\r\n", "row 3 has 4 cells where the header has 3"),
+])
+def test_odd_csv_shapes_are_refused_with_a_message_not_an_error(engine, data, expected):
+    assert expected in one(refused(engine, data))["message"]
+
+
+def test_empty_unnamed_columns_are_ignored_and_named_ones_with_values_reported(engine):
+    data = b"risk_id,category,title,,\r\nA-1,legal,x,,\r\n"
+    assert import_register(engine, data, "r.csv", actor="c", new_title="Trailing")["problems"] == []
+    problem = one(refused(engine, b"risk_id,category,title,\r\nA-1,legal,x,lost\r\n"))
+    assert problem["field"] == "column D" and "no name" in problem["message"]
+
+
+def test_text_over_the_limits_and_bad_scores_or_costs_in_other_sheets_are_refused(demo, engine):
+    long = one(refused(engine, csv_bytes([[*GOOD[0][:3], "x" * 5001, *GOOD[0][4:]]])))
+    assert (long["row"], long["field"]) == (2, "cause") and "at most 5,000" in long["message"]
+    assert "at most 200" in one(refused(engine, csv_bytes(GOOD), new_title="T" * 201))["message"]
+
+    book = openpyxl.load_workbook(io.BytesIO(export_xlsx(demo, [list_proposals(demo)[0].id])))
+    scores, actions = book["Scores"], book["Actions"]
+    scores.cell(row=2, column=[c.value for c in scores[1]].index("round") + 1, value="1e30")
+    actions.cell(row=2, column=[c.value for c in actions[1]].index("cost") + 1, value=-5)
+    out = io.BytesIO()
+    book.save(out)
+    problems = refused(engine, out.getvalue(), "r.xlsx")
+    assert {(p["row"], p["field"]) for p in problems} == {(2, "Scores.round"), (2, "Actions.cost")}
+
+
+def test_a_stale_used_range_in_a_workbook_does_not_hide_rows(engine):
+    rows = [[f"LEG-{k:02}", "Legal", f"Risk {k}", "", "", "", "", "3", "4", "", "", "Open"] for k in range(1, 11)]
+
+    def stale(name: str, body: bytes) -> bytes:
+        if name == "xl/worksheets/sheet1.xml":
+            import re as _re
+            return _re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1:C4"/>', body)
+        return body
+
+    report = import_register(engine, _rezip(_xlsx(HEADER, rows), stale), "r.xlsx", actor="c", new_title="Stale")
+    assert report["problems"] == [] and report["added"] == 10
+    assert {r["inherent_level"] for r in register_table(engine, report["proposal_ids"])} == {"Moderate"}
+
+
+def test_a_register_continued_on_more_sheets_is_read_whole_and_checked(engine, monkeypatch):
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    for sheet, part in (("Register", GOOD[:1]), ("Register (2)", GOOD[1:])):
+        ws = book.add_worksheet(sheet)
+        ws.write_row(0, 0, HEADER)
+        for r, row in enumerate(part, start=1):
+            ws.write_row(r, 0, row)
+    book.close()
+    report = import_register(engine, buffer.getvalue(), "r.xlsx", actor="c", new_title="Continued")
+    assert report["problems"] == [] and report["added"] == 2
+    monkeypatch.setenv("RISK_IMPORT_MAX_ROWS", "1")
+    assert "over 2 sheets" in one(refused(engine, buffer.getvalue(), "r.xlsx"))["message"]
+
+
+def test_a_saved_mapping_applies_to_the_columns_a_file_has(engine):
+    from risk.services.mappings import best_mapping, save_mapping
+
+    fewer = csv_bytes([r[:5] for r in FOREIGN_ROWS], FOREIGN[:5])  # no "I" and no "Notes" column
+    fewer = fewer.replace(b"L\r\n", b"Owner\r\n", 1)
+    report = import_register(engine, fewer, "theirs.csv", actor="c", new_title="Fewer",
+                             saved={**MAPPING, "Owner": "owner"})
+    assert report["problems"] == [], report["problems"]
+    save_mapping(engine, actor="c", name="Ledger", columns=MAPPING)
+    save_mapping(engine, actor="c", name="Status only", columns={"status": ""})
+    assert best_mapping(engine, FOREIGN).name == "Ledger"
+    assert best_mapping(engine, ["risk_id", "category", "title", "status"]) is None

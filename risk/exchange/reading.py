@@ -32,7 +32,7 @@ SIGNATURES = (
 )
 MAX_ZIP_ENTRIES = 2_000
 MAX_RATIO = 200  # an entry over 1 MB unpacked may be at most this many times its packed size
-UNPACKED_PER_PACKED_BYTE = 30  # the whole workbook may unpack to at most this many times the size limit
+UNPACKED_PER_PACKED_BYTE = 20  # the whole workbook may unpack to at most this many times the size limit
 
 
 @dataclass
@@ -68,7 +68,11 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
     if what:
         raise RefusedError(f"{name}: named as a text file but it is {what}")
     if data.startswith(codecs.BOM_UTF8):
-        text, encoding = data[3:].decode("utf-8", errors="strict"), "UTF-8 with BOM"
+        try:
+            text, encoding = data[3:].decode("utf-8"), "UTF-8 with BOM"
+        except UnicodeDecodeError as exc:
+            raise RefusedError(f"{name}: starts as UTF-8 (with a byte-order mark) but byte 0x{data[3 + exc.start]:02x} "
+                               f"at position {3 + exc.start} is not UTF-8; save the file as CSV UTF-8 again") from None
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             text, encoding = data.decode("utf-16"), "UTF-16"
@@ -102,27 +106,48 @@ def _delimiter(text: str) -> str:
 def read_csv(data: bytes, name: str, max_rows: int) -> tuple[Table, str]:
     """The CSV's cells as text (and the encoding it was read in); blank lines are skipped but counted."""
     import csv
+    import re
 
     text, encoding = decode_text(data, name)
     if not text.strip():
         raise RefusedError(f"{name}: the file holds no rows")
+    if not text.split("\n", 1)[0].strip():
+        raise RefusedError(f"{name}: row 1 is empty; the column names (the header) must be on row 1")
     try:
         frame = pd.read_csv(io.StringIO(text), sep=_delimiter(text), header=None, dtype=str, keep_default_na=False,
                             na_filter=False, skip_blank_lines=False, engine="c", quoting=csv.QUOTE_MINIMAL)
     except pd.errors.ParserError as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found:
+            raise RefusedError(f"{name}: row {found[2]} has {found[3]} cells where the header has {found[1]} (a "
+                               "separator inside a value that is not in quotes?)") from None
         raise RefusedError(f"{name}: not a well-formed CSV: {str(exc).strip()}") from None
+    except (pd.errors.EmptyDataError, ValueError) as exc:
+        raise RefusedError(f"{name}: not a readable CSV: {str(exc).strip()}") from None
     frame = frame.fillna("")
     if len(frame) - 1 > max_rows:
         raise RefusedError(f"{name}: the file holds {len(frame) - 1:,} rows; an import takes at most {max_rows:,} "
                            "(RISK_IMPORT_MAX_ROWS)")
-    header = [str(h) for h in frame.iloc[0].tolist()]
+    header = [str(h).strip() for h in frame.iloc[0].tolist()]
     body = frame.iloc[1:]
     rows = np.arange(2, len(frame) + 1)
     blank = (body == "").all(axis=1).to_numpy()
     if blank.any():
         body, rows = body.loc[~blank], rows[~blank]
     body.columns = range(body.shape[1])
-    return Table(header=header, frame=body.reset_index(drop=True), rows=rows), encoding
+    return _without_empty_unnamed(header, body.reset_index(drop=True), rows), encoding
+
+
+def _without_empty_unnamed(header: list[str], frame: pd.DataFrame, rows: np.ndarray, sheet: str = "") -> Table:
+    """Columns with neither a name nor a value are dropped (spreadsheets often carry a few); a column with values
+    but no name is kept, for the check to name it."""
+    keep = [k for k in range(frame.shape[1])
+            if (k < len(header) and header[k]) or (frame[k] != "").any()]
+    if len(keep) < max(frame.shape[1], len(header)):
+        header = [header[k] if k < len(header) else "" for k in keep]
+        frame = frame[keep]
+        frame.columns = range(len(keep))
+    return Table(header=header, frame=frame, rows=rows, sheet=sheet)
 
 
 def _check_zip(data: bytes, name: str, max_bytes: int) -> zipfile.ZipFile:
@@ -196,32 +221,37 @@ class Workbook:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise RefusedError(f"{self.name}: not a readable Excel workbook ({type(exc).__name__}: {first})") from None
 
-    def sheet(self, title: str) -> Table:
+    def sheet(self, title: str, limit: int | None = None, empty_ok: bool = False) -> Table:
+        """One sheet as text; `limit` stops after that many data rows (for a look at the header)."""
         def read() -> Table:
             ws = self._book[title]
+            ws.reset_dimensions()  # the declared used range may be stale: read every row and column there is
             header: list[str] | None = None
             values: list[tuple] = []
             numbers: list[int] = []
             for number, row in enumerate(ws.iter_rows(values_only=True), start=1):
                 if header is None:
                     header = [_text(v).strip() for v in row]
-                    while header and header[-1] == "":
-                        header.pop()
                     continue
                 if all(v is None or v == "" for v in row):
                     continue
+                if limit is not None and len(values) >= limit:
+                    break
                 if len(values) >= self.max_rows:
                     raise RefusedError(f"{self.name}: the sheet {title!r} holds more than {self.max_rows:,} rows; an "
                                        f"import takes at most {self.max_rows:,} (RISK_IMPORT_MAX_ROWS)")
                 values.append(row)
                 numbers.append(number)
             if header is None:
+                if empty_ok:
+                    return Table(header=[], frame=pd.DataFrame(dtype="str"), rows=np.array([], dtype=np.int64),
+                                 sheet=title)
                 raise RefusedError(f"{self.name}: the sheet {title!r} is empty")
             width = max([len(header), *(len(v) for v in values)]) if values else len(header)
             frame = pd.DataFrame([tuple(_text(v) for v in row) + ("",) * (width - len(row)) for row in values],
                                  columns=range(width), dtype="str") if values else \
-                pd.DataFrame(columns=range(width), dtype="str")
-            return Table(header=header, frame=frame, rows=np.array(numbers, dtype=np.int64), sheet=title)
+                pd.DataFrame({k: pd.Series([], dtype="str") for k in range(width)})
+            return _without_empty_unnamed(header, frame, np.array(numbers, dtype=np.int64), title)
 
         return self._guard(read)
 

@@ -49,8 +49,11 @@ def save_mapping(engine: Engine, *, actor: str, name: str, columns: Mapping[str,
 
 
 def best_mapping(engine: Engine, header: Sequence[str]) -> ColumnMapping | None:
-    """The saved mapping that names most of this header's columns (None when none names any)."""
+    """The saved mapping made for files like this one: it names every column of the header that is not one of the
+    register's by name (and names at least one); of several, the one naming most of the header, then the newest.
+    None when no saved mapping fits."""
+    foreign = {h for h in header if h and "_".join(h.strip().lower().split()) not in FIELDS}
     present = set(header)
-    scored = [(len(present & set(m.columns)), m.updated_at, m) for m in list_mappings(engine)]
-    scored = [x for x in scored if x[0]]
-    return max(scored, key=lambda x: (x[0], x[1]))[2] if scored else None
+    fitting = [(len(present & set(m.columns)), m.updated_at, m) for m in list_mappings(engine)
+               if foreign and foreign <= set(m.columns)]
+    return max(fitting, key=lambda x: (x[0], x[1]))[2] if fitting else None

@@ -194,8 +194,9 @@ class Register:
     source: str = ""
 
 
-def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems) -> Register | None:
-    positions = map_header(table.header, mapping, FIELDS, problems)
+def check_header(header: Sequence[str], mapping: Mapping[str, str], problems: Problems) -> dict[str, int] | None:
+    """Our field -> column position, or None (with the problems of row 1) when the header will not do."""
+    positions = map_header(header, mapping, FIELDS, problems)
     for name in NEEDED:
         if name not in positions and not any(p["field"] == name and p["row"] == 1 for p in problems.items):
             problems.add(1, name, f"the column {name!r} is missing; a register needs "
@@ -204,10 +205,22 @@ def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems
         for a, b in ((lik, imp), (imp, lik)):
             if a in positions and b not in positions:
                 problems.add(1, b, f"the column {b!r} is missing; {a} needs it")
-    if problems:
+    return None if problems else positions
+
+
+LIMITS = {"title": 300, "cause": 5000, "event": 5000, "consequence": 5000, "owner": 200, "controls": 5000,
+          "owner_partner": 200}  # as the services allow when a risk is typed in
+
+
+def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems) -> Register | None:
+    positions = check_header(table.header, mapping, problems)
+    if positions is None:
         return None
     rows = table.rows
     n = len(rows)
+    if not n:
+        problems.add(2, None, "the file holds a header but no risks")
+        return None
     data: dict[str, list] = {}
 
     def col(name: str) -> pd.Series | None:
@@ -218,12 +231,13 @@ def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems
     problems.where((rid == "").to_numpy(), rows, rid.tolist(), "risk_id", lambda v: "a value is required")
     too_long = (rid.str.len() > 40).to_numpy()
     problems.where(too_long, rows, rid.tolist(), "risk_id", lambda v: f"at most 40 characters, got {len(v)}")
-    repeated = (rid.duplicated() & (rid != "")).to_numpy()
+    folded = rid.str.upper()  # LEG-01 and leg-01 are one risk
+    repeated = (folded.duplicated() & (rid != "")).to_numpy()
     if repeated.any():
-        first_row = dict(zip(rid[~rid.duplicated()].tolist(), rows[~rid.duplicated().to_numpy()].tolist(),
+        first_row = dict(zip(folded[~folded.duplicated()].tolist(), rows[~folded.duplicated().to_numpy()].tolist(),
                              strict=True))
         problems.where(repeated, rows, rid.tolist(), "risk_id",
-                       lambda v: f"{v!r} is also on row {first_row[v]}; a risk_id appears once")
+                       lambda v: f"{v!r} is also on row {first_row[v.upper()]}; a risk_id appears once")
     data["risk_id"] = rid.tolist()
 
     cat = col("category").str.strip()
@@ -235,15 +249,18 @@ def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems
 
     title = col("title").str.strip()
     problems.where((title == "").to_numpy(), rows, title.tolist(), "title", lambda v: "a value is required")
-    problems.where((title.str.len() > 300).to_numpy(), rows, title.tolist(), "title",
-                   lambda v: f"at most 300 characters, got {len(v)}")
     data["title"] = title.tolist()
     for name in TEXT[1:]:
         s = col(name)
         if s is not None:
-            data[name] = s.tolist()
+            data[name] = s.str.strip().tolist()
     if (s := col("owner_partner")) is not None:
         data["owner_partner"] = s.str.strip().tolist()
+    for name, limit in LIMITS.items():
+        if name in data:
+            values = pd.Series(data[name], dtype="str")
+            problems.where((values.str.len() > limit).to_numpy(), rows, data[name], name,
+                           lambda v, limit=limit: f"at most {limit:,} characters, got {len(v):,}")
 
     if (s := col("treatment")) is not None:
         s = s.str.strip()
@@ -298,11 +315,14 @@ def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems
 
 def _check_scores(table: Table, risk_ids: set[str], problems: Problems) -> list[dict]:
     label = "Scores sheet: "
+    if not table.header:
+        return []
+    found = len(problems.items)
     positions = map_header(table.header, {}, SCORE_FIELDS, problems, label)
     missing = [f for f in ("risk_id", "phase", "round", "assessor", "likelihood", "impact") if f not in positions]
     for f in missing:
         problems.add(1, f"Scores.{f}", f"{label}the column {f!r} is missing")
-    if problems or not len(table.rows):
+    if len(problems.items) > found or not len(table.rows):
         return []
     rows = table.rows
 
@@ -318,12 +338,16 @@ def _check_scores(table: Table, risk_ids: set[str], problems: Problems) -> list[
                    lambda v: f"expected inherent or residual, got {v!r}")
     rnd = col("round").str.strip()
     number = pd.to_numeric(rnd, errors="coerce")
-    bad = (number.isna() | (number < 1) | (number % 1 != 0)).to_numpy()
-    problems.where(bad, rows, rnd.tolist(), "Scores.round", lambda v: f"expected a whole number from 1, got {v!r}")
+    bad = (number.isna() | (number < 1) | (number > 1000) | (number % 1 != 0)).to_numpy()
+    problems.where(bad, rows, rnd.tolist(), "Scores.round",
+                   lambda v: f"expected a whole number from 1 to 1000, got {v!r}")
     assessor = col("assessor").str.strip()
     problems.where((assessor == "").to_numpy(), rows, assessor.tolist(), "Scores.assessor",
                    lambda v: "a value is required")
     partner = col("partner").str.strip()
+    for name, s in (("assessor", assessor), ("partner", partner)):
+        problems.where((s.str.len() > 200).to_numpy(), rows, s.tolist(), f"Scores.{name}",
+                       lambda v: f"at most 200 characters, got {len(v):,}")
     lik = _scores(col("likelihood"), rows, "Scores.likelihood", problems)
     imp = _scores(col("impact"), rows, "Scores.impact", problems)
     for name, s, raw in (("likelihood", lik, col("likelihood")), ("impact", imp, col("impact"))):
@@ -349,10 +373,13 @@ def _check_actions(table: Table, risk_ids: set[str], problems: Problems) -> list
     from risk.models import ActionStatus
 
     label = "Actions sheet: "
+    if not table.header:
+        return []
+    found = len(problems.items)
     positions = map_header(table.header, {}, ACTION_FIELDS, problems, label)
     if "risk_id" not in positions or "description" not in positions:
         problems.add(1, "Actions.description", f"{label}the columns 'risk_id' and 'description' are needed")
-    if problems or not len(table.rows):
+    if len(problems.items) > found or not len(table.rows):
         return []
     rows = table.rows
 
@@ -374,8 +401,13 @@ def _check_actions(table: Table, risk_ids: set[str], problems: Problems) -> list
     due = _dates(col("due_date"), rows, "Actions.due_date", problems)
     raw_cost = col("cost").str.strip()
     cost = pd.to_numeric(raw_cost.where(raw_cost != ""), errors="coerce")
-    problems.where((cost.isna() & (raw_cost != "")).to_numpy(), rows, raw_cost.tolist(), "Actions.cost",
-                   lambda v: f"expected a number, got {v!r}")
+    bad_cost = ((cost.isna() & (raw_cost != "")) | (cost < 0) | ~np.isfinite(cost.fillna(0))).to_numpy()
+    problems.where(bad_cost, rows, raw_cost.tolist(), "Actions.cost",
+                   lambda v: f"expected an amount of 0 or more, got {v!r}")
+    for name, s, limit in (("description", description, 5000), ("paying_partner", col("paying_partner"), 200),
+                           ("owner", col("owner"), 200)):
+        problems.where((s.str.len() > limit).to_numpy(), rows, s.tolist(), f"Actions.{name}",
+                       lambda v, limit=limit: f"at most {limit:,} characters, got {len(v):,}")
     if problems:
         return []
     return [{"risk_id": r, "description": d, "owner": o, "due_date": w, "status": s if isinstance(s, str) else
@@ -390,7 +422,7 @@ _MEMBER = re.compile(r"^(?P<name>.+) \((?P<partner>.+), (?P<role>facilitator|ass
 
 def _read_summary(book: Workbook, register: Register) -> None:
     """Partners and team from the Summary sheet of our own workbook, when it describes one proposal."""
-    table = book.sheet("Summary")
+    table = book.sheet("Summary", empty_ok=True)
     values = {row[0]: row[1] for row in table.frame.itertuples(index=False) if len(row) > 1}
     from risk.models import LifecyclePhase, ProposalStatus, ServiceType
 
@@ -411,7 +443,7 @@ def _read_summary(book: Workbook, register: Register) -> None:
 def _read_method(book: Workbook, register: Register, engine: Engine, problems: Problems) -> None:
     from risk.services.matrices import list_matrices
 
-    table = book.sheet("Method")
+    table = book.sheet("Method", empty_ok=True)
     found: dict[str, tuple[int, str]] = {}
     for number, row in zip(table.rows.tolist(), table.frame.itertuples(index=False), strict=True):
         if len(row) > 1 and row[0]:
@@ -449,19 +481,21 @@ def _read_method(book: Workbook, register: Register, engine: Engine, problems: P
 
 
 def read_register(engine: Engine, data: bytes, filename: str, mapping: Mapping[str, str] | None = None,
-                  problems: Problems | None = None) -> tuple[Register | None, Problems]:
-    """Read and check a CSV or XLSX register (its Scores, Actions, Method and Summary sheets too, when an XLSX
-    has them). Returns (None, problems) when the file cannot be used."""
+                  problems: Problems | None = None, *, saved: Mapping[str, str] | None = None,
+                  new: bool = True) -> tuple[Register | None, Problems]:
+    """Read and check a CSV or XLSX register (with `new`, an XLSX's Scores, Actions, Method and Summary sheets
+    too, when it has them). `mapping` names their columns as ours; `saved` (a saved mapping) does the same for
+    the columns the file has and is ignored for those it lacks. Returns (None, problems) when the file cannot be
+    used."""
     problems = problems if problems is not None else Problems()
     name = PurePath(filename).name
     suffix = PurePath(filename).suffix.lower()
-    mapping = dict(mapping or {})
     try:
         check_size(data, config.import_max_bytes(), name)
         max_rows = config.import_max_rows()
         if suffix in (".csv", ".txt"):
             table, encoding = read_csv(data, name, max_rows)
-            register = _check_register(table, mapping, problems)
+            register = _check_register(table, _mapping_for(table.header, mapping, saved), problems)
             if problems:
                 return None, problems
             register.source = f"{name} ({encoding})"
@@ -470,28 +504,7 @@ def read_register(engine: Engine, data: bytes, filename: str, mapping: Mapping[s
             raise RefusedError(f"{name}: expected a .csv, .xlsx or .json file, got {suffix or 'no extension'}")
         book = Workbook(data, name, config.import_max_bytes(), max_rows)
         try:
-            sheet = "Register" if "Register" in book.sheetnames else book.sheetnames[0]
-            tables = [book.sheet(sheet)]
-            extra = sorted(s for s in book.sheetnames if re.fullmatch(r"Register \(\d+\)", s))
-            tables += [book.sheet(s) for s in extra]
-            table = tables[0]
-            if len(tables) > 1:
-                # a register past Excel's row limit continues on "Register (2)"...; rows keep their sheet's numbers
-                table = Table(table.header, pd.concat([t.frame for t in tables], ignore_index=True),
-                              np.concatenate([t.rows for t in tables]), sheet)
-            register = _check_register(table, mapping, problems)
-            if problems:
-                return None, problems
-            register.source = f"{name}, sheet {sheet}"
-            ids = {r for r in register.data["risk_id"] if r}
-            if "Scores" in book.sheetnames:
-                register.scores = _check_scores(book.sheet("Scores"), ids, problems)
-            if "Actions" in book.sheetnames:
-                register.actions = _check_actions(book.sheet("Actions"), ids, problems)
-            if "Method" in book.sheetnames:
-                _read_method(book, register, engine, problems)
-            if "Summary" in book.sheetnames:
-                _read_summary(book, register)
+            register = _read_workbook(engine, book, name, mapping, saved, problems, new)
         finally:
             book.close()
         return (None if problems else register), problems
@@ -500,12 +513,73 @@ def read_register(engine: Engine, data: bytes, filename: str, mapping: Mapping[s
         return None, problems
 
 
+def _mapping_for(header: Sequence[str], mapping: Mapping[str, str] | None, saved: Mapping[str, str] | None
+                 ) -> dict[str, str]:
+    present = set(header) | {_norm(h) for h in header}
+    out = {k: v for k, v in (saved or {}).items() if k in present or _norm(k) in present}
+    out.update(mapping or {})
+    return out
+
+
+def _read_workbook(engine: Engine, book: Workbook, name: str, mapping, saved, problems: Problems,
+                   new: bool) -> Register | None:
+    sheet = "Register" if "Register" in book.sheetnames else book.sheetnames[0]
+    # the header first: a file whose columns are wrong is refused before its rows are read
+    first = book.sheet(sheet, limit=0)
+    columns = _mapping_for(first.header, mapping, saved)
+    if check_header(first.header, columns, problems) is None:
+        return None
+    table = book.sheet(sheet)
+    # a register past Excel's row limit continues on "Register (2)", "Register (3)"...
+    extra = sorted((s for s in book.sheetnames if re.fullmatch(r"Register \(\d+\)", s)),
+                   key=lambda s: int(s[len("Register ("):-1]))
+    if extra:
+        tables = [table]
+        for title in extra:
+            more = book.sheet(title, empty_ok=True)
+            if more.header and more.header != table.header:
+                problems.add(1, None, f"the sheet {title!r} has other columns than {sheet!r}; a continued register "
+                                      "keeps the same columns in the same order")
+                return None
+            tables.append(more)
+        total = sum(len(t.rows) for t in tables)
+        if total > config.import_max_rows():
+            raise RefusedError(f"{name}: the register holds {total:,} rows over {len(tables)} sheets; an import "
+                               f"takes at most {config.import_max_rows():,} (RISK_IMPORT_MAX_ROWS)")
+        table = Table(table.header, pd.concat([t.frame for t in tables if len(t.rows)], ignore_index=True),
+                      np.concatenate([t.rows for t in tables]), sheet)
+        problems_before = len(problems.items)
+    register = _check_register(table, columns, problems)
+    if problems:
+        if extra and len(problems.items) > problems_before:
+            problems.add(None, None, f"the register continues on {', '.join(extra)}: a row number may be of any of "
+                                     "these sheets")
+        return None
+    register.source = f"{name}, sheet {sheet}"
+    if not new:
+        if {"Scores", "Actions"} & set(book.sheetnames):
+            register.notes.append("The Scores and Actions sheets are read into a new proposal only; into an "
+                                  "existing proposal the register's values are recorded as the team's consensus "
+                                  "where they differ.")
+        return register
+    ids = {r for r in register.data["risk_id"] if r}
+    if "Scores" in book.sheetnames:
+        register.scores = _check_scores(book.sheet("Scores", empty_ok=True), ids, problems)
+    if "Actions" in book.sheetnames:
+        register.actions = _check_actions(book.sheet("Actions", empty_ok=True), ids, problems)
+    if "Method" in book.sheetnames:
+        _read_method(book, register, engine, problems)
+    if "Summary" in book.sheetnames:
+        _read_summary(book, register)
+    return register
+
+
 # --- what an import would do ----------------------------------------------------------------------
 
 @dataclass
 class Plan:
     added: list[int] = field(default_factory=list)  # positions in the register
-    changed: list[tuple[int, int, int, dict]] = field(default_factory=list)  # position, pk, version, changes
+    changed: list[tuple[int, int, int, dict, dict]] = field(default_factory=list)  # position, pk, version, new, old
     unchanged: int = 0
     consensus: list[dict] = field(default_factory=list)  # for an existing proposal: risk position or pk, values
 
@@ -522,8 +596,17 @@ def _plan_existing(engine: Engine, register: Register, proposal_id: int, problem
 
     profile = proposal_profile(engine, proposal_id)
     partners = {p.lower(): p for p in _partner_names(engine, proposal_id)}
-    existing = {v.risk.risk_id: v for v in profile.risks}
+    existing = {v.risk.risk_id.upper(): v for v in profile.risks}
     data, rows = register.data, register.rows
+    title = profile.proposal.title
+    if register.titles and register.titles[0] != title:
+        problems.add(int(rows[0]), "proposal", f"the file is the register of {register.titles[0]!r}, not of "
+                                               f"{title!r}; choose that proposal, or leave the proposal column out")
+    if not profile.proposal.cybersecurity:
+        problems.where(np.array([c == "cybersecurity" for c in data["category"]], dtype=bool), rows,
+                       data["category"], "category",
+                       lambda v: "cybersecurity risks are not turned on for this proposal; turn them on on the "
+                                 "Proposal page first")
     if "owner_partner" in data:
         for k, value in enumerate(data["owner_partner"]):
             if value and value.lower() not in partners:
@@ -534,11 +617,11 @@ def _plan_existing(engine: Engine, register: Register, proposal_id: int, problem
                 data["owner_partner"][k] = partners[value.lower()]
     plan = Plan()
     for k, rid in enumerate(data["risk_id"]):
-        view = existing.get(rid)
+        view = existing.get(rid.upper())
         if view is None:
             plan.added.append(k)
             continue
-        risk, changes = view.risk, {}
+        risk, changes, before = view.risk, {}, {}
         for name in UPDATABLE:
             if name not in data:
                 continue
@@ -547,7 +630,7 @@ def _plan_existing(engine: Engine, register: Register, proposal_id: int, problem
                 continue
             current = view.owner_partner or "" if name == "owner_partner" else getattr(risk, name)
             if (value or None) != (current or None):
-                changes[name] = value
+                changes[name], before[name] = value, current
         for phase, lik, imp, _when in PAIRS:
             value = _value_of(register, k, lik, imp)
             standing = getattr(view, phase)
@@ -555,9 +638,12 @@ def _plan_existing(engine: Engine, register: Register, proposal_id: int, problem
                 changes[phase] = value
                 # a value changed in the file is agreed now (the file's date belongs to the value it replaces)
                 plan.consensus.append({"risk_pk": risk.id, "phase": phase, "likelihood": value[0],
-                                       "impact": value[1], "when": None})
+                                       "impact": value[1], "when": None,
+                                       "before": {"risk_id": risk.risk_id, "phase": phase,
+                                                  "likelihood": standing.likelihood, "impact": standing.impact,
+                                                  "source": standing.source}})
         if changes:
-            plan.changed.append((k, risk.id, risk.version, changes))
+            plan.changed.append((k, risk.id, risk.version, changes, {"risk_id": risk.risk_id, **before}))
         else:
             plan.unchanged += 1
     for k in plan.added:
@@ -602,8 +688,9 @@ def _bundle(register: Register, title: str, actor: str, source: str) -> Proposal
     for s in register.scores:
         key = (s["phase"], s["round"])
         if key not in rounds:
-            rounds[key] = RoundBundle(phase=key[0], number=key[1], status="closed", scores=[],
-                                      opened_at=_midnight(s["closed_on"]), closed_at=_midnight(s["closed_on"]))
+            day = _midnight(s["closed_on"])
+            rounds[key] = RoundBundle(phase=key[0], number=key[1], status="closed", scores=[], opened_at=day,
+                                      revealed_at=day, closed_at=day)
         rounds[key].scores.append((s["risk_id"], s["assessor"], s["likelihood"], s["impact"], s["rationale"]))
     latest: dict[tuple[str, str], tuple[RoundBundle, list]] = {}
     partner_of = {m["name"]: m.get("partner") for m in team.values()}
@@ -639,7 +726,8 @@ def _bundle(register: Register, title: str, actor: str, source: str) -> Proposal
             consensus.append({"risk_id": rid, "phase": phase, "likelihood": value[0], "impact": value[1],
                               "rationale": f"Imported from {source}", "recorded_by": actor,
                               "recorded_at": _midnight(day) or now})
-    proposal = {"title": title, **{k: v for k, v in register.method.items()}}
+    proposal = {"title": title, **register.method,
+                "cybersecurity": any(c == "cybersecurity" for c in data["category"])}
     return ProposalBundle(proposal=proposal, partners=list(partners.values()), team=list(team.values()),
                           risks=risks, rounds=sorted(rounds.values(), key=lambda r: (r.phase, r.number)),
                           consensus=consensus, actions=register.actions)
@@ -653,21 +741,43 @@ def _report(added: int = 0, changed: int = 0, unchanged: int = 0, problems: Prob
 
 
 def import_register(engine: Engine, data: bytes, filename: str, *, actor: str, proposal_id: int | None = None,
-                    new_title: str | None = None, mapping: Mapping[str, str] | None = None, dry_run: bool = False,
+                    new_title: str | None = None, mapping: Mapping[str, str] | None = None,
+                    saved: Mapping[str, str] | None = None, dry_run: bool = False,
                     progress: Callable[[float, str], None] | None = None) -> dict:
     """Import a CSV or XLSX register into `proposal_id` or into a new proposal titled `new_title` (exactly one of
-    them). Returns {"added", "changed", "unchanged", "problems", "proposal_ids", "notes"}; with problems nothing
-    was written."""
+    them). `mapping` reads their columns as ours; `saved`, a saved mapping, does so for the columns the file has.
+    Returns {"added", "changed", "unchanged", "problems", "proposal_ids", "notes"}; with problems nothing was
+    written. Into an existing proposal that has a team, only its facilitators and assessors may import (a refusal
+    is audited)."""
     from risk.memory import gc_paused
 
     with gc_paused():  # tens of thousands of short-lived cells and rows
         return _import_register(engine, data, filename, actor=actor, proposal_id=proposal_id, new_title=new_title,
-                                mapping=mapping, dry_run=dry_run, progress=progress)
+                                mapping=mapping, saved=saved, dry_run=dry_run, progress=progress)
+
+
+def _may_import(engine: Engine, proposal_id: int, actor: str) -> None:
+    """Into a proposal with a team, only a facilitator or an assessor may import: an import records consensus."""
+    from sqlmodel import Session
+
+    from risk.errors import ForbiddenError
+    from risk.models import TeamMember
+
+    with Session(engine) as s:
+        roles = dict(s.execute(select(TeamMember.name, TeamMember.team_role)
+                               .where(TeamMember.proposal_id == proposal_id)).all())
+    if roles and roles.get(actor) not in ("facilitator", "assessor"):
+        reason = (f"only a facilitator or assessor of this proposal's team can import into it; {actor} is "
+                  f"{'not on the team' if actor not in roles else 'an observer'}")
+        store.record_refusal(engine, actor, "import_register", "proposal", proposal_id, reason)
+        raise ForbiddenError(reason)
 
 
 def _import_register(engine: Engine, data: bytes, filename: str, *, actor: str, proposal_id: int | None,
-                     new_title: str | None, mapping: Mapping[str, str] | None, dry_run: bool,
-                     progress: Callable[[float, str], None] | None) -> dict:
+                     new_title: str | None, mapping: Mapping[str, str] | None, saved: Mapping[str, str] | None,
+                     dry_run: bool, progress: Callable[[float, str], None] | None) -> dict:
+    from sqlalchemy.exc import IntegrityError
+
     def step(done: float, what: str) -> None:
         if progress:
             progress(done, what)
@@ -680,23 +790,27 @@ def _import_register(engine: Engine, data: bytes, filename: str, *, actor: str, 
     if new_title is not None and not new_title.strip():
         problems.add(None, "title", "the new proposal needs a title")
         return _report(problems=problems)
-    step(0.05, "Reading the file")
-    register, problems = read_register(engine, data, filename, mapping, problems)
-    if register is None:
+    if new_title is not None and len(new_title.strip()) > 200:
+        problems.add(None, "title", f"at most 200 characters, got {len(new_title.strip())}")
         return _report(problems=problems)
-    step(0.4, "Checking the rows")
-    notes = []
     if proposal_id is not None:
         from risk.services.proposals import get_proposal
 
         try:
             get_proposal(engine, proposal_id)
+            if not dry_run:
+                _may_import(engine, proposal_id, actor)
         except RefusedError as exc:
             problems.add(None, "proposal", str(exc))
             return _report(problems=problems)
-        if register.scores or register.actions:
-            notes.append("The Scores and Actions sheets are read into a new proposal only; into an existing "
-                         "proposal the register's values are recorded as the team's consensus where they differ.")
+    step(0.05, "Reading the file")
+    register, problems = read_register(engine, data, filename, mapping, problems, saved=saved,
+                                       new=proposal_id is None)
+    if register is None:
+        return _report(problems=problems)
+    step(0.4, "Checking the rows")
+    notes = register.notes
+    if proposal_id is not None:
         plan = _plan_existing(engine, register, proposal_id, problems)
         if problems:
             return _report(problems=problems)
@@ -704,7 +818,15 @@ def _import_register(engine: Engine, data: bytes, filename: str, *, actor: str, 
         if dry_run:
             return report
         step(0.6, "Writing")
-        _write_existing(engine, register, proposal_id, plan, actor, register.source)
+        try:
+            _write_existing(engine, register, proposal_id, plan, actor, register.source)
+        except RefusedError as exc:
+            problems.add(None, None, str(exc))
+            return _report(problems=problems)
+        except IntegrityError:
+            problems.add(None, None, "somebody changed this proposal's risks while the import was being written; "
+                                     "nothing was imported: check the file again")
+            return _report(problems=problems)
         step(1.0, "Done")
         return report | {"proposal_ids": [proposal_id]}
     title = new_title.strip()
@@ -748,14 +870,19 @@ def _write_existing(engine: Engine, register: Register, proposal_id: int, plan: 
                      "owner_partner_id": partner_ids.get((data.get("owner_partner") or [None] * n)[k]),
                      "treatment": data["treatment"][k] if "treatment" in data else None,
                      "status": (data["status"][k] if "status" in data else None) or "Open", "tags": [],
+                     "target_likelihood": None, "target_impact": None, "template_id": None,
                      "version": 1, "updated_at": now, "updated_by": actor} for k in plan.added]
         new_pks = dict(zip(plan.added, _insert_returning(unit, Risk, new_rows, "risk"), strict=True))
         groups: dict[tuple[str, ...], list[dict]] = {}
-        for _k, pk, version, changes in plan.changed:
+        befores: dict[tuple[str, ...], list[dict]] = {}
+        for _k, pk, version, changes, before in plan.changed:
             fields = {name: value for name, value in changes.items() if name in UPDATABLE}
             if "owner_partner" in fields:
                 fields["owner_partner_id"] = partner_ids.get(fields.pop("owner_partner"))
+            if not fields:
+                continue  # only its scores changed: recorded as consensus below
             groups.setdefault(tuple(sorted(fields)), []).append({"pk": pk, "expected": version, **fields})
+            befores.setdefault(tuple(sorted(fields)), []).append(before)
         t = Risk.__table__
         for names, rows in groups.items():
             stmt = update(t).where(t.c.id == bindparam("pk"), t.c.version == bindparam("expected")).values(
@@ -765,8 +892,9 @@ def _write_existing(engine: Engine, register: Register, proposal_id: int, plan: 
             if done != len(rows):
                 raise ConflictError("somebody changed a risk of this proposal while the import was being checked; "
                                     "nothing was imported: check the file again")
-            unit.audit("bulk_update", "risk", str(proposal_id), None,
-                       {"count": len(rows), "fields": list(names), "sha256": store.canonical_digest(rows)})
+            unit.audit("bulk_update", "risk", str(proposal_id), {"risks": befores[names]},
+                       {"count": len(rows), "fields": list(names), "sha256": store.canonical_digest(rows),
+                        "risks": rows})
         values = [{"risk_pk": c.get("risk_pk") or new_pks[c["position"]], "phase": c["phase"],
                    "likelihood": c["likelihood"], "impact": c["impact"], "rationale": f"Imported from {source}",
                    "dissent": "", "recorded_by": actor, "recorded_at": _midnight(c["when"]) or now}
@@ -774,7 +902,8 @@ def _write_existing(engine: Engine, register: Register, proposal_id: int, plan: 
         if values:
             store.bulk_upsert(unit=unit, table=Consensus, rows=values, keys=("risk_pk", "phase"),
                               update_cols=("likelihood", "impact", "rationale", "dissent", "recorded_by",
-                                           "recorded_at"), entity="consensus")
+                                           "recorded_at"), entity="consensus",
+                              before=[c["before"] for c in plan.consensus if "before" in c])
 
 
 def peek(data: bytes, filename: str) -> tuple[list[str], str | None]:
@@ -787,8 +916,8 @@ def peek(data: bytes, filename: str) -> tuple[list[str], str | None]:
         table, _encoding = read_csv(data, name, config.import_max_rows())
     elif suffix == ".xlsx":
         book = Workbook(data, name, config.import_max_bytes(), config.import_max_rows())
-        try:
-            table = book.sheet("Register" if "Register" in book.sheetnames else book.sheetnames[0])
+        try:  # the header and the first row only
+            table = book.sheet("Register" if "Register" in book.sheetnames else book.sheetnames[0], limit=1)
         finally:
             book.close()
     else:

@@ -103,11 +103,17 @@ if suffix == ".json":
     st.stop()
 
 # --- a spreadsheet register -------------------------------------------------------------------------
-try:
-    header, file_title = peek(data, name)
-except RefusedError as exc:
-    st.error(common.md(exc), icon=":material/error:")
+peeked = st.session_state.get("import_peek")
+if not peeked or peeked[0] != digest:  # read once per file, not on every rerun
+    try:
+        peeked = (digest, peek(data, name))
+    except RefusedError as exc:
+        peeked = (digest, exc)
+    st.session_state["import_peek"] = peeked
+if isinstance(peeked[1], RefusedError):
+    st.error(common.md(peeked[1]), icon=":material/error:")
     st.stop()
+header, file_title = peeked[1]
 
 st.subheader("Import into")
 titles = common.proposal_titles()
@@ -117,7 +123,9 @@ proposal_id = new_title = None
 if target == "A new proposal":
     stem = " ".join(PurePath(name).stem.replace("_", " ").replace("-", " ").split())
     default = file_title or stem[:1].upper() + stem[1:]
-    if st.session_state.get("import_title_for") != digest:
+    # Streamlit forgets a widget's value while the widget is not shown (after "An existing proposal"): put the
+    # default back then too
+    if st.session_state.get("import_title_for") != digest or "import_title" not in st.session_state:
         st.session_state["import_title"] = default
         st.session_state["import_title_for"] = digest
     new_title = st.text_input("Title of the new proposal", key="import_title")
