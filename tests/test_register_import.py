@@ -700,3 +700,12 @@ def test_a_saved_mapping_applies_to_the_columns_a_file_has(engine):
     save_mapping(engine, actor="c", name="Status only", columns={"status": ""})
     assert best_mapping(engine, FOREIGN).name == "Ledger"
     assert best_mapping(engine, ["risk_id", "category", "title", "status"]) is None
+
+
+def test_past_500_problems_the_first_500_rows_are_listed_and_the_rest_counted(engine):
+    rows = [[f"R-{k}", "Legl" if k % 2 else "Legal", "t", "", "", "", "", "9", "9", "", "", ""] for k in range(1000)]
+    problems = refused(engine, csv_bytes(rows))
+    listed, last = problems[:-1], problems[-1]
+    assert len(listed) == 500 and [p["row"] for p in listed] == sorted(p["row"] for p in listed)
+    assert listed[0]["row"] == 2 and listed[-1]["row"] <= 202  # 2.5 problems a row: the first 200 rows
+    assert last["row"] is None and last["message"] == "and 2,000 more problems of these kinds"
