@@ -26,9 +26,23 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import Locator, Page, expect  # noqa: E402  (after the skip: playwright is dev-only)
 
+from .ui import (  # noqa: E402
+    TIMEOUT,
+    click,
+    expect_flash,
+    expect_metric,
+    go_to,
+    keyed,
+    open_app,
+    register_values,
+    settle,
+    table_row,
+    table_with,
+    type_in,
+)
+
 pytestmark = pytest.mark.browser
 
-TIMEOUT = 30_000  # ms, for every expect: the machine's cores are shared with other work
 NEWCOMER = "Someone not on the team yet"
 IMPORTER = "Lena Okafor"
 FILE_NAME = "county_ledger.csv"
@@ -58,23 +72,6 @@ def cp1252_csv(rows: list[list[str]]) -> bytes:
 
 # --- helpers (the house style of test_journey.py) ---------------------------------------------------
 
-def settle(page: Page) -> None:
-    """Wait until the rerun an action started has finished."""
-    page.wait_for_timeout(300)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=TIMEOUT)
-    page.wait_for_timeout(300)
-
-
-def open_app(page: Page, url: str) -> None:
-    page.goto(url)
-    expect(page.get_by_test_id("stSidebarNav")).to_be_visible(timeout=TIMEOUT)
-    settle(page)
-
-
-def keyed(page: Page | Locator, key: str) -> Locator:
-    return page.locator(f".st-key-{key}")
-
-
 def choose(page: Page, key: str, option: str) -> None:
     """Open a keyed selectbox (a react-aria combobox in Streamlit 1.67) and click one of its options."""
     combobox = keyed(page, key).get_by_role("combobox")
@@ -82,28 +79,6 @@ def choose(page: Page, key: str, option: str) -> None:
     combobox.click()
     page.get_by_role("option", name=option).click()
     settle(page)
-
-
-def type_in(page: Page, key: str, text: str, rerun: bool = True) -> None:
-    """Fill a text input; outside a form Tab sends the value (and reruns)."""
-    field = keyed(page, key).locator("input, textarea")
-    field.scroll_into_view_if_needed()
-    field.fill(text)
-    if rerun:
-        field.press("Tab")
-        settle(page)
-
-
-def click(page: Page, button: Locator) -> None:
-    button.scroll_into_view_if_needed()
-    button.click()
-    settle(page)
-
-
-def go_to(page: Page, title: str) -> None:
-    click(page, page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True))
-    expect(page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True)).to_have_attribute(
-        "aria-current", "page", timeout=TIMEOUT)
 
 
 def act_as_newcomer(page: Page, name: str) -> None:
@@ -114,17 +89,8 @@ def act_as_newcomer(page: Page, name: str) -> None:
         f"Changes are recorded in the audit log as {name}.", timeout=TIMEOUT)
 
 
-def expect_flash(page: Page, text: str) -> None:
-    expect(page.get_by_test_id("stAlert").filter(has_text=text).first).to_be_visible(timeout=TIMEOUT)
-
-
 def expect_no_exception(page: Page) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
-
-
-def expect_metric(page: Page, label: str, value: str) -> None:
-    metric = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").filter(has_text=label))
-    expect(metric.get_by_test_id("stMetricValue")).to_have_text(value, timeout=TIMEOUT)
 
 
 def screenshot(page: Page, name: str) -> None:
@@ -147,16 +113,6 @@ def upload(page: Page, name: str, data: bytes) -> None:
         files=[{"name": name, "mimeType": "text/csv", "buffer": data}])
     settle(page)
     expect(keyed(page, "import_file")).to_contain_text(name, timeout=TIMEOUT)
-
-
-def table_with(page: Page | Locator, column: str) -> Locator:
-    """The st.dataframe or st.data_editor with a column `column`. Its cells are drawn on a canvas: their text is in
-    the canvas's fallback <table>, which the role locators do not see."""
-    return page.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text=column))
-
-
-def table_row(table: Locator, text: str) -> Locator:
-    return table.locator("tbody tr").filter(has_text=text)
 
 
 def file_column(page: Page, theirs: str) -> Locator:
@@ -200,22 +156,6 @@ def read_as(page: Page, theirs: str, ours: str) -> None:
     page.locator("#portal").get_by_role("option", name=LABELS[ours], exact=True).click()
     settle(page)
     expect(file_column(page, theirs).locator("td").last).to_have_text(ours, timeout=TIMEOUT)
-
-
-def register_values(page: Page, risk_id: str) -> dict[str, str]:
-    """One row of the register, by column title. The grid renders only the columns in view, so the page is made
-    wide enough for all of them for the read."""
-    page.set_viewport_size({"width": 5200, "height": VIEWPORT["height"]})
-    try:
-        table = table_with(page, "Inherent level")
-        expect(table.locator("th", has_text="Inherent impact")).to_have_count(1, timeout=TIMEOUT)
-        row = table_row(table, risk_id)
-        expect(row).to_have_count(1, timeout=TIMEOUT)
-        return dict(zip(table.locator("thead th").all_inner_texts(), row.locator("td").all_inner_texts(),
-                        strict=True))
-    finally:
-        page.set_viewport_size(VIEWPORT)
-        page.wait_for_timeout(300)
 
 
 # --- fixtures ---------------------------------------------------------------------------------------

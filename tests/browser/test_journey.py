@@ -20,6 +20,8 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import Locator, Page, expect  # noqa: E402  (after the skip: playwright is dev-only)
 
+from .ui import click, expect_flash, expect_metric, go_to, keyed, open_app, settle, type_in  # noqa: E402
+
 pytestmark = pytest.mark.browser
 
 TIMEOUT = 20_000  # ms, for every expect
@@ -68,23 +70,6 @@ OVER_APPETITE = ["FIN-02"]  # residual 4×4 is High on the default matrix; every
 
 # --- helpers ----------------------------------------------------------------------------------------
 
-def settle(page: Page) -> None:
-    """Wait until the rerun an action started has finished."""
-    page.wait_for_timeout(300)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=TIMEOUT)
-    page.wait_for_timeout(300)
-
-
-def open_app(page: Page, url: str) -> None:
-    page.goto(url)
-    expect(page.get_by_test_id("stSidebarNav")).to_be_visible(timeout=30_000)
-    settle(page)
-
-
-def keyed(page: Page | Locator, key: str) -> Locator:
-    return page.locator(f".st-key-{key}")
-
-
 def pick(page: Page, combobox: Locator, option: str | re.Pattern, rerun: bool = True) -> None:
     """Open a selectbox (a react-aria combobox in Streamlit 1.67) and click one of its options."""
     combobox.scroll_into_view_if_needed()
@@ -96,28 +81,6 @@ def pick(page: Page, combobox: Locator, option: str | re.Pattern, rerun: bool = 
 
 def choose(page: Page, key: str, option: str | re.Pattern, rerun: bool = True) -> None:
     pick(page, keyed(page, key).get_by_role("combobox"), option, rerun)
-
-
-def type_in(page: Page, key: str, text: str, rerun: bool = True) -> None:
-    """Fill a text input or text area; outside a form Tab sends the value (and reruns)."""
-    field = keyed(page, key).locator("input, textarea")
-    field.scroll_into_view_if_needed()
-    field.fill(text)
-    if rerun:
-        field.press("Tab")
-        settle(page)
-
-
-def click(page: Page, button: Locator) -> None:
-    button.scroll_into_view_if_needed()
-    button.click()
-    settle(page)
-
-
-def go_to(page: Page, title: str) -> None:
-    click(page, page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True))
-    expect(page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True)).to_have_attribute(
-        "aria-current", "page", timeout=TIMEOUT)
 
 
 def acting_caption(page: Page) -> Locator:
@@ -134,10 +97,6 @@ def act_as_newcomer(page: Page, name: str) -> None:
 def expect_still_acting(page: Page, name: str) -> None:
     """Opening or creating a proposal keeps a typed-in name as the person acting."""
     expect(acting_caption(page)).to_contain_text(f"Changes are recorded in the audit log as {name}.", timeout=TIMEOUT)
-
-
-def expect_flash(page: Page, text: str) -> None:
-    expect(page.get_by_test_id("stAlert").filter(has_text=text).first).to_be_visible(timeout=TIMEOUT)
 
 
 def expect_no_error(page: Page) -> None:
@@ -190,11 +149,6 @@ def score_risk(page: Page, risk_id: str, scores: tuple[int, int, int, int]) -> N
     il, ii, rl, ri = scores
     expect(risk_card(page, risk_id).locator("summary")).to_contain_text(
         re.compile(rf"inherent .+ \({il}×{ii}, agreed\), residual .+ \({rl}×{ri}, agreed\)"), timeout=TIMEOUT)
-
-
-def expect_metric(page: Page, label: str, value: str) -> None:
-    metric = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").filter(has_text=label))
-    expect(metric.get_by_test_id("stMetricValue")).to_have_text(value, timeout=TIMEOUT)
 
 
 # --- the journey ------------------------------------------------------------------------------------

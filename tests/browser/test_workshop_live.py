@@ -32,9 +32,10 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect  # noqa: E
 
 from risk.errors import RefusedError  # noqa: E402
 
+from .ui import TIMEOUT, click, expect_flash, keyed, register_values, settle, table_row, table_with  # noqa: E402
+
 pytestmark = pytest.mark.browser
 
-TIMEOUT = 30_000  # ms, for every expect: two CPU cores are shared with other work
 SETUP = "workshop-test setup"
 TITLE = "Lakes Region Shared ERP"
 PARTNERS = [("Lakes County", "county", "lead"), ("City of Northport", "city", "participant"),
@@ -179,33 +180,12 @@ def assert_blind(frames: dict[str, Frames]) -> dict[str, int]:
 
 # --- helpers (the waiting style of test_journey.py) ------------------------------------------------
 
-def settle(page: Page) -> None:
-    """Wait until the rerun an action started has finished."""
-    page.wait_for_timeout(300)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=TIMEOUT)
-    page.wait_for_timeout(300)
-
-
-def keyed(page: Page | Locator, key: str) -> Locator:
-    return page.locator(f".st-key-{key}")
-
-
-def click(page: Page, button: Locator) -> None:
-    button.scroll_into_view_if_needed()
-    button.click()
-    settle(page)
-
-
 def pick(page: Page, combobox: Locator, score: int) -> None:
     """Choose the score `score` in a likelihood or impact selectbox (options read "3 Moderate: ...")."""
     combobox.scroll_into_view_if_needed()
     combobox.click()
     page.get_by_role("option", name=re.compile(f"^{score} ")).click()
     expect(combobox).to_have_value(re.compile(f"^{score} "), timeout=TIMEOUT)
-
-
-def expect_flash(page: Page, text: str) -> None:
-    expect(page.get_by_test_id("stAlert").filter(has_text=text).first).to_be_visible(timeout=TIMEOUT)
 
 
 def expect_no_error(page: Page) -> None:
@@ -270,16 +250,6 @@ def score_blind(page: Page, risk_id: str, likelihood: int, impact: int, why: str
     expect(blind_form(page, risk_id)).to_contain_text("✓", timeout=TIMEOUT)
 
 
-def table_with(page: Page | Locator, column: str) -> Locator:
-    """The st.dataframe with a column `column`. A key on a dataframe puts no st-key class on it, and its cells
-    are drawn on a canvas: their text is in the canvas's fallback <table>, which the role locators do not see."""
-    return page.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text=column))
-
-
-def table_row(table: Locator, text: str) -> Locator:
-    return table.locator("tr").filter(has_text=text)
-
-
 def board_row(page: Page, name: str) -> Locator:
     return table_row(table_with(page, "Risks"), name)
 
@@ -289,22 +259,6 @@ def reveal_block(page: Page, risk_id: str) -> Locator:
     return page.get_by_test_id("stVerticalBlock").filter(
         has=page.get_by_test_id("stMarkdown").filter(has_text=re.compile(f"^{risk_id} "))).filter(
         has=page.get_by_test_id("stDataFrame")).last
-
-
-def register_values(page: Page, risk_id: str) -> dict[str, str]:
-    """One row of the register, by column title. The grid renders only the columns in view, so the page is made
-    wide enough for all of them for the read."""
-    page.set_viewport_size({"width": 5200, "height": VIEWPORT["height"]})
-    try:
-        table = table_with(page, "Inherent level")
-        expect(table.locator("th", has_text="Residual impact")).to_have_count(1, timeout=TIMEOUT)
-        row = table_row(table, risk_id)
-        expect(row).to_have_count(1, timeout=TIMEOUT)
-        return dict(zip(table.locator("thead th").all_inner_texts(), row.locator("td").all_inner_texts(),
-                        strict=True))
-    finally:
-        page.set_viewport_size(VIEWPORT)
-        page.wait_for_timeout(300)
 
 
 def wait_for(condition, what: str, timeout_s: float = TIMEOUT / 1000) -> None:

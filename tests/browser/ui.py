@@ -1,0 +1,87 @@
+"""What the browser tests share: waiting for a Streamlit rerun, finding widgets by key, and reading the grids.
+
+Imported by the test modules after they have skipped when Chromium or Playwright is missing."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Locator, Page, expect
+
+from .conftest import VIEWPORT
+
+TIMEOUT = 30_000  # ms, for every expect: the machine's two cores are shared with other work
+
+
+def settle(page: Page) -> None:
+    """Wait until the rerun an action started has finished."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=TIMEOUT)
+    page.wait_for_timeout(300)
+
+
+def open_app(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.get_by_test_id("stSidebarNav")).to_be_visible(timeout=TIMEOUT)
+    settle(page)
+
+
+def keyed(page: Page | Locator, key: str) -> Locator:
+    return page.locator(f".st-key-{key}")
+
+
+def type_in(page: Page, key: str, text: str, rerun: bool = True) -> None:
+    """Fill a text input or text area; outside a form Tab sends the value (and reruns)."""
+    field = keyed(page, key).locator("input, textarea")
+    field.scroll_into_view_if_needed()
+    field.fill(text)
+    if rerun:
+        field.press("Tab")
+        settle(page)
+
+
+def click(page: Page, button: Locator) -> None:
+    button.scroll_into_view_if_needed()
+    button.click()
+    settle(page)
+
+
+def go_to(page: Page, title: str) -> None:
+    """Open a page from the sidebar's navigation."""
+    click(page, page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True))
+    expect(page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True)).to_have_attribute(
+        "aria-current", "page", timeout=TIMEOUT)
+
+
+def expect_flash(page: Page, text: str) -> None:
+    expect(page.get_by_test_id("stAlert").filter(has_text=text).first).to_be_visible(timeout=TIMEOUT)
+
+
+def expect_metric(page: Page, label: str, value: str) -> None:
+    metric = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").filter(has_text=label))
+    expect(metric.get_by_test_id("stMetricValue")).to_have_text(value, timeout=TIMEOUT)
+
+
+def table_with(page: Page | Locator, column: str) -> Locator:
+    """The st.dataframe or st.data_editor with a column `column`. A key on a dataframe puts no st-key class on
+    it, and its cells are drawn on a canvas: their text is in the canvas's fallback <table>, which the role
+    locators do not see."""
+    return page.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text=column))
+
+
+def table_row(table: Locator, text: str) -> Locator:
+    return table.locator("tbody tr").filter(has_text=text)
+
+
+def register_values(page: Page, risk_id: str) -> dict[str, str]:
+    """One row of the register, by column title. The grid renders only the columns in view, so the page is made
+    wide enough for all of them for the read."""
+    page.set_viewport_size({"width": 5200, "height": VIEWPORT["height"]})
+    try:
+        table = table_with(page, "Inherent level")
+        expect(table.locator("th", has_text="Residual impact")).to_have_count(1, timeout=TIMEOUT)
+        row = table_row(table, risk_id)
+        expect(row).to_have_count(1, timeout=TIMEOUT)
+        return dict(zip(table.locator("thead th").all_inner_texts(), row.locator("td").all_inner_texts(),
+                        strict=True))
+    finally:
+        page.set_viewport_size(VIEWPORT)
+        page.wait_for_timeout(300)
