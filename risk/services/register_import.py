@@ -157,6 +157,12 @@ def _column(table: Table, positions: dict[str, int], name: str) -> pd.Series | N
     return table.frame[position].astype("str")  # pandas' string dtype: the checks below run vectorised
 
 
+def _text_column(table: Table, positions: dict[str, int], name: str) -> pd.Series:
+    """A column of one of our sheets as text, formula quotes removed; empty text when the sheet lacks it."""
+    s = _column(table, positions, name)
+    return _untext(s) if s is not None else pd.Series([""] * len(table.rows), dtype="str")
+
+
 def _untext(s: pd.Series) -> pd.Series:
     """unsafe_text, column-wise: one leading ' removed where a formula character (or ') follows it."""
     quoted = s.str.match(_FORMULA_QUOTED).to_numpy(dtype=bool)
@@ -333,8 +339,7 @@ def _check_scores(table: Table, risk_ids: set[str], problems: Problems) -> list[
     rows = table.rows
 
     def col(name: str) -> pd.Series:
-        s = _column(table, positions, name)
-        return _untext(s) if s is not None else pd.Series([""] * len(rows), dtype=object)
+        return _text_column(table, positions, name)
 
     rid = col("risk_id").str.strip()
     problems.where((~rid.isin(risk_ids)).to_numpy(), rows, rid.tolist(), "Scores.risk_id",
@@ -390,8 +395,7 @@ def _check_actions(table: Table, risk_ids: set[str], problems: Problems) -> list
     rows = table.rows
 
     def col(name: str) -> pd.Series:
-        s = _column(table, positions, name)
-        return _untext(s) if s is not None else pd.Series([""] * len(rows), dtype=object)
+        return _text_column(table, positions, name)
 
     rid = col("risk_id").str.strip()
     problems.where((~rid.isin(risk_ids)).to_numpy(), rows, rid.tolist(), "Actions.risk_id",

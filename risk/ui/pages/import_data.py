@@ -71,35 +71,43 @@ def show_report(report: dict, dry_run: bool) -> None:
         st.success("The file passed every check. Import it to write these changes.", icon=":material/task_alt:")
 
 
-if suffix == ".json":
-    st.subheader("Import into")
-    as_new = st.toggle("Import the file's one proposal under a new title", key="json_new")
-    title = st.text_input("New title", key="json_title") if as_new else None
-    key = (digest, as_new, title)
+def check_then_import(key: tuple, keys: tuple[str, str], check, write, done_message) -> None:
+    """The two buttons: "Check the file" runs `check()` (a dry run) and keeps its report for `key` (the file, the
+    target and the mapping); "Import" is enabled once that report is clean, runs `write(progress)` as the person
+    acting, with a progress bar, and opens the register of what was imported."""
     c1, c2, _ = st.columns([1, 1, 4])
-    if c1.button("Check the file", key="json_check", icon=":material/fact_check:"):
-        st.session_state["import_checked"] = (key, import_json(eng, data, actor="check", new_title=title,
-                                                               dry_run=True))
+    if c1.button("Check the file", key=keys[0], icon=":material/fact_check:"):
+        with st.spinner("Checking every row…"):
+            st.session_state["import_checked"] = (key, check())
     checked = st.session_state.get("import_checked")
     clean = bool(checked and checked[0] == key and not checked[1]["problems"])
-    if c2.button("Import", key="json_import", type="primary", disabled=not clean, icon=":material/upload:",
-                 help=None if clean else "Check the file first"):
+    if c2.button("Import", key=keys[1], type="primary", disabled=not clean, icon=":material/upload:",
+                 help=None if clean else "Check the file first; a file with problems cannot be imported"):
         bar = st.progress(0.0, text="Importing…")
-        report = common.run(import_json, data, new_title=title,
-                            progress=lambda done, total: bar.progress(done / max(1, total),
-                                                                      text=f"Writing proposal {done} of {total}"))
+        report = write(bar)
         bar.empty()
         if report is not common.FAILED:
             st.session_state.pop("import_checked", None)
             if report["problems"]:
                 show_report(report, dry_run=False)
             else:
-                st.session_state["flash"] = f"Imported {report['added']} risks in {len(report['proposal_ids'])} " \
-                                            "proposal(s)."
+                st.session_state["flash"] = done_message(report)
                 common.open_proposal(report["proposal_ids"][0])
                 st.switch_page(common.PAGES["register"])
     if checked and checked[0] == key:
         show_report(checked[1], dry_run=True)
+
+
+if suffix == ".json":
+    st.subheader("Import into")
+    as_new = st.toggle("Import the file's one proposal under a new title", key="json_new")
+    title = st.text_input("New title", key="json_title") if as_new else None
+    check_then_import(
+        (digest, as_new, title), ("json_check", "json_import"),
+        lambda: import_json(eng, data, actor="check", new_title=title, dry_run=True),
+        lambda bar: common.run(import_json, data, new_title=title, progress=lambda done, total: bar.progress(
+            done / max(1, total), text=f"Writing proposal {done} of {total}")),
+        lambda report: f"Imported {report['added']} risks in {len(report['proposal_ids'])} proposal(s).")
     st.stop()
 
 # --- a spreadsheet register -------------------------------------------------------------------------
@@ -191,30 +199,11 @@ with st.popover("Save this mapping", icon=":material/save:"):
             st.session_state["import_mapping_for"] = None
             st.rerun()
 
-key = (digest, proposal_id, new_title, json.dumps(mapping, sort_keys=True))
-c1, c2, _ = st.columns([1, 1, 4])
-if c1.button("Check the file", key="import_check", icon=":material/fact_check:"):
-    with st.spinner("Checking every row…"):
-        st.session_state["import_checked"] = (key, import_register(
-            eng, data, name, actor="check", proposal_id=proposal_id, new_title=new_title, mapping=mapping,
-            dry_run=True))
-checked = st.session_state.get("import_checked")
-clean = bool(checked and checked[0] == key and not checked[1]["problems"])
-if c2.button("Import", key="import_go", type="primary", disabled=not clean, icon=":material/upload:",
-             help=None if clean else "Check the file first; a file with problems cannot be imported"):
-    bar = st.progress(0.0, text="Importing…")
-    report = common.run(import_register, data, name, proposal_id=proposal_id, new_title=new_title, mapping=mapping,
-                        progress=lambda done, what: bar.progress(done, text=what))
-    bar.empty()
-    if report is not common.FAILED:
-        st.session_state.pop("import_checked", None)
-        if report["problems"]:
-            show_report(report, dry_run=False)
-        else:
-            into = new_title or titles.get(proposal_id, "")
-            st.session_state["flash"] = (f"Imported {name} into “{into}”: {report['added']} risks added, "
-                                         f"{report['changed']} changed, {report['unchanged']} unchanged.")
-            common.open_proposal(report["proposal_ids"][0])
-            st.switch_page(common.PAGES["register"])
-if checked and checked[0] == key:
-    show_report(checked[1], dry_run=True)
+check_then_import(
+    (digest, proposal_id, new_title, json.dumps(mapping, sort_keys=True)), ("import_check", "import_go"),
+    lambda: import_register(eng, data, name, actor="check", proposal_id=proposal_id, new_title=new_title,
+                            mapping=mapping, dry_run=True),
+    lambda bar: common.run(import_register, data, name, proposal_id=proposal_id, new_title=new_title,
+                           mapping=mapping, progress=lambda done, what: bar.progress(done, text=what)),
+    lambda report: (f"Imported {name} into “{new_title or titles.get(proposal_id, '')}”: {report['added']} risks "
+                    f"added, {report['changed']} changed, {report['unchanged']} unchanged."))
