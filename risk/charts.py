@@ -102,7 +102,8 @@ def movement(frame: pd.DataFrame, levels: Sequence[str], title: str = "What the 
     order = list(levels)
     x = alt.X("level:N", title="Level of risk", sort=order, scale=alt.Scale(domain=order),
               axis=alt.Axis(labelAngle=0))
-    y = alt.Y("risk_id:N", title="Risk", sort=None)
+    # every risk keeps its label (Vega drops labels that touch, which left every other risk unnamed)
+    y = alt.Y("risk_id:N", title="Risk", sort=None, axis=alt.Axis(labelOverlap=False))
     long = pd.concat([
         data.assign(level=data["inherent_level"], stage="Inherent (before controls)"),
         data.assign(level=data["residual_level"], stage="Residual (with controls)"),
@@ -119,7 +120,7 @@ def movement(frame: pd.DataFrame, levels: Sequence[str], title: str = "What the 
         tooltip=[alt.Tooltip("risk_id:N", title="Risk"), alt.Tooltip("stage:N", title="Stage"),
                  alt.Tooltip("level:N", title="Level")],
     )
-    return (rule + points).properties(title=title, width=700, height=22 * len(data) + CHROME)
+    return (rule + points).properties(title=title, width=700, height=26 * len(data) + CHROME)
 
 
 def category_profile(frame: pd.DataFrame, levels: Sequence[str], title: str = "Each category: risks by residual "

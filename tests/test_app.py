@@ -409,3 +409,12 @@ def test_import_page_keeps_the_new_title_when_the_target_is_switched_back(demo_d
     at.radio(key="import_target").set_value("A new proposal").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.text_input(key="import_title").value == "My register"
+
+
+def test_profile_page_says_why_the_partner_chart_is_missing_instead_of_drawing_it_empty(app_db):
+    from risk.services.register_import import import_register
+
+    data = b"risk_id,category,title,inherent_likelihood,inherent_impact\r\nLEG-01,Legal,No agreement,3,4\r\n"
+    report = import_register(app_db, data, "r.csv", actor="clerk", new_title="No owners")
+    at = start("risk/ui/pages/profile.py", proposal_id=report["proposal_ids"][0])
+    assert any("Nothing to show yet: no risk has an owner partner" in c.value for c in at.caption)

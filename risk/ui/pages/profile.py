@@ -64,7 +64,13 @@ if views:
     common.chart(lambda: charts.category_profile(risk_frame(profile), matrix.levels), "category_profile",
                  "category-profile", pid)
     common.chart(lambda: charts.movement(risk_frame(profile), matrix.levels), "movement", "movement", pid)
+rounds = rs.list_rounds(eng, pid)
+if views and (any(v.owner_partner for v in views) or any(r.per_partner and r.status != "open" for r in rounds)):
     common.chart(lambda: charts.partner_exposure(partner_exposure_frame(eng, profile), matrix.levels),
                  "partner_exposure", "partner-exposure", pid)
-if any(r.status != "open" for r in rs.list_rounds(eng, pid)):
+elif views:
+    st.markdown("**Each partner: the risks it owns and those where it is hit hardest**")
+    st.caption("Nothing to show yet: no risk has an owner partner (set one on a risk's card in the walkthrough), "
+               "and no workshop round has scored the impact on each partner.")
+if any(r.status != "open" for r in rounds):
     common.chart(lambda: charts.disagreement(disagreement_frame(eng, pid)), "disagreement", "disagreement", pid)
