@@ -250,8 +250,8 @@ def chart(build: Callable[[], Any], key: str, file_name: str, *parts: Any) -> No
 
     spec = _chart_spec((config.database_url(), data_version(), key, *parts), build)
     st.vega_lite_chart(spec=spec, key=key)
-    a, b, _ = st.columns([1, 1, 4])
-    a.download_button("PNG", data=lambda: charts.to_png(spec), file_name=f"{file_name}.png", mime="image/png",
-                      key=f"{key}_png", on_click="ignore", icon=":material/download:")
-    b.download_button("SVG", data=lambda: charts.to_svg(spec), file_name=f"{file_name}.svg",
-                      mime="image/svg+xml", key=f"{key}_svg", on_click="ignore", icon=":material/download:")
+    with st.container(horizontal=True):  # buttons as wide as their labels, also under a half-width chart
+        st.download_button("PNG", data=lambda: charts.to_png(spec), file_name=f"{file_name}.png",
+                           mime="image/png", key=f"{key}_png", on_click="ignore", icon=":material/download:")
+        st.download_button("SVG", data=lambda: charts.to_svg(spec), file_name=f"{file_name}.svg",
+                           mime="image/svg+xml", key=f"{key}_svg", on_click="ignore", icon=":material/download:")
