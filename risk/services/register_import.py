@@ -325,25 +325,37 @@ def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems
                     titles=titles)
 
 
-def _check_scores(table: Table, risk_ids: set[str], problems: Problems) -> list[dict]:
-    label = "Scores sheet: "
+def _our_sheet(table: Table, fields: Sequence[str], needed: Sequence[str], name: str, risk_ids: set[str],
+               problems: Problems) -> tuple[np.ndarray, Callable[[str], pd.Series], pd.Series] | None:
+    """The start of reading one of our workbook's other sheets (Scores, Actions): its header checked (problems
+    named "Scores.round" and so on), then every row's risk_id checked against the Register sheet's. Returns the
+    row numbers, a column reader and the risk_ids; None when the sheet is empty or its header will not do."""
     if not table.header:
-        return []
+        return None
     found = len(problems.items)
-    positions = map_header(table.header, {}, SCORE_FIELDS, problems, label)
-    missing = [f for f in ("risk_id", "phase", "round", "assessor", "likelihood", "impact") if f not in positions]
-    for f in missing:
-        problems.add(1, f"Scores.{f}", f"{label}the column {f!r} is missing")
+    positions = map_header(table.header, {}, fields, problems, f"{name} sheet: ")
+    for f in needed:
+        if f not in positions:
+            problems.add(1, f"{name}.{f}", f"{name} sheet: the column {f!r} is missing")
     if len(problems.items) > found or not len(table.rows):
-        return []
+        return None
     rows = table.rows
 
-    def col(name: str) -> pd.Series:
-        return _text_column(table, positions, name)
+    def col(column: str) -> pd.Series:
+        return _text_column(table, positions, column)
 
     rid = col("risk_id").str.strip()
-    problems.where((~rid.isin(risk_ids)).to_numpy(), rows, rid.tolist(), "Scores.risk_id",
+    problems.where((~rid.isin(risk_ids)).to_numpy(), rows, rid.tolist(), f"{name}.risk_id",
                    lambda v: f"{v!r} is not a risk_id of the Register sheet")
+    return rows, col, rid
+
+
+def _check_scores(table: Table, risk_ids: set[str], problems: Problems) -> list[dict]:
+    sheet = _our_sheet(table, SCORE_FIELDS, ("risk_id", "phase", "round", "assessor", "likelihood", "impact"),
+                       "Scores", risk_ids, problems)
+    if sheet is None:
+        return []
+    rows, col, rid = sheet
     phase = col("phase").str.strip().str.lower()
     problems.where((~phase.isin(scoring.PHASES)).to_numpy(), rows, phase.tolist(), "Scores.phase",
                    lambda v: f"expected inherent or residual, got {v!r}")
@@ -376,30 +388,17 @@ def _check_scores(table: Table, risk_ids: set[str], problems: Problems) -> list[
     partners = frame.groupby("assessor")["partner"].nunique()
     for name in partners[partners > 1].index:
         k = frame.index[frame["assessor"] == name][1]
-        problems.add(int(rows[k]), "Scores.partner", f"{label}{name} is listed with more than one partner")
+        problems.add(int(rows[k]), "Scores.partner", f"Scores sheet: {name} is listed with more than one partner")
     return frame.to_dict("records")
 
 
 def _check_actions(table: Table, risk_ids: set[str], problems: Problems) -> list[dict]:
     from risk.models import ActionStatus
 
-    label = "Actions sheet: "
-    if not table.header:
+    sheet = _our_sheet(table, ACTION_FIELDS, ("risk_id", "description"), "Actions", risk_ids, problems)
+    if sheet is None:
         return []
-    found = len(problems.items)
-    positions = map_header(table.header, {}, ACTION_FIELDS, problems, label)
-    if "risk_id" not in positions or "description" not in positions:
-        problems.add(1, "Actions.description", f"{label}the columns 'risk_id' and 'description' are needed")
-    if len(problems.items) > found or not len(table.rows):
-        return []
-    rows = table.rows
-
-    def col(name: str) -> pd.Series:
-        return _text_column(table, positions, name)
-
-    rid = col("risk_id").str.strip()
-    problems.where((~rid.isin(risk_ids)).to_numpy(), rows, rid.tolist(), "Actions.risk_id",
-                   lambda v: f"{v!r} is not a risk_id of the Register sheet")
+    rows, col, rid = sheet
     description = col("description").str.strip()
     problems.where((description == "").to_numpy(), rows, description.tolist(), "Actions.description",
                    lambda v: "a value is required")
