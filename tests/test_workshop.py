@@ -196,3 +196,49 @@ def test_opening_round_two_closes_round_one_and_a_closed_round_is_no_longer_curr
     rs.reveal_round(engine, actor=ACTOR, round_id=second)
     rs.close_round(engine, actor=ACTOR, round_id=second)
     assert rs.current_round(engine, b.proposal_id) is None  # round one does not come back
+
+
+def test_the_reveal_says_how_many_assessors_scored_each_risk_and_who_did_not(engine):
+    b = make_proposal(engine, partners=3, risks=2)
+    scored, nobody = b.risks
+    rid = score_round(engine, b, "inherent", {scored: [(3, 3), (3, 3)]})  # the third assessor did not score
+    shown = ws.reveal(engine, rid)
+    [risk] = shown.risks
+    assert (risk.assessors, len(risk.scores), risk.missing) == (3, 2, ["Assessor C"])
+    assert risk.flags == []  # agreement, but only among the two who scored
+    assert [u[0] for u in shown.unscored] == [nobody]
+    rs.show_names(engine, actor=ACTOR, round_id=rid, show=True)
+    assert ws.reveal(engine, rid).risks[0].missing == ["Assessor 3.1"]
+
+
+def test_an_anonymous_reveal_tells_each_assessor_only_their_own_letter(engine):
+    b = make_proposal(engine, partners=3, risks=1)
+    rid = score_round(engine, b, "inherent", {b.risks[0]: [(1, 1), (3, 3), (5, 5)]})
+    shown = ws.reveal(engine, rid, viewer=b.members[1])
+    assert shown.you == "Assessor B"
+    assert [(s.assessor, s.likelihood) for s in shown.risks[0].scores if s.mine] == [("Assessor B", 3)]
+    assert ws.reveal(engine, rid).you is None  # nobody in particular is looking
+    facilitator = next(m for m, n in b.names.items() if n == ACTOR)
+    assert ws.reveal(engine, rid, viewer=facilitator).you is None  # did not score: has no letter
+
+
+def test_round_two_reminds_each_assessor_of_their_own_round_one_score_only(engine):
+    b = make_proposal(engine, partners=3, risks=2)
+    split, other = b.risks
+    first = score_round(engine, b, "inherent", {split: [(1, 1), (3, 3), (5, 5)], other: [(2, 2), (2, 2)]})
+    score_round(engine, b, "residual", {split: [(4, 4)] * 3})  # another phase: not a reminder
+    second = rs.open_round(engine, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent",
+                           risk_pks=ws.flagged_risks(engine, first))
+    earlier = rs.previous_scores(engine, round_id=second, assessor_id=b.members[2])
+    assert earlier == {split: rs.EarlierScore(1, 5, 5)}  # the third assessor did not score the other risk
+    assert rs.previous_scores(engine, round_id=first, assessor_id=b.members[2]) == {}
+
+
+def test_a_recorded_consensus_is_read_back_with_its_dissent(engine):
+    b = make_proposal(engine, partners=2, risks=1)
+    score_round(engine, b, "inherent", {b.risks[0]: [(2, 2), (4, 4)]})
+    rs.record_consensus(engine, actor=ACTOR, risk_pk=b.risks[0], phase="inherent", likelihood=4, impact=4,
+                        rationale="Vendor lock-in", dissent="Partner 1 holds it is a 2")
+    agreed = rs.recorded_consensus(engine, [b.risks[0]], "inherent")[b.risks[0]]
+    assert (agreed.likelihood, agreed.impact, agreed.recorded_by, agreed.dissent) == (4, 4, ACTOR,
+                                                                                       "Partner 1 holds it is a 2")

@@ -6,6 +6,7 @@ recorded by a member of the team. Until a round is revealed its scores are read 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -261,14 +262,25 @@ def progress(engine: Engine, round_id: int) -> list[Progress]:
     return [Progress(m.id, m.name, m.partner_id, counts.get(m.id, 0), total) for m in members]
 
 
-def recorded_consensus(engine: Engine, risk_pks: list[int], phase: str) -> dict[int, tuple[int, int, str, str]]:
-    """The consensus already recorded for some risks in a phase: (likelihood, impact, recorded by, rationale)."""
+@dataclass(frozen=True)
+class RecordedConsensus:
+    likelihood: int
+    impact: int
+    recorded_by: str
+    rationale: str
+    dissent: str
+    recorded_at: dt.datetime  # changes with every recording: a form showing it is keyed by it
+
+
+def recorded_consensus(engine: Engine, risk_pks: list[int], phase: str) -> dict[int, RecordedConsensus]:
+    """The consensus already recorded for some risks in a phase, with its rationale and any dissent, by risk."""
     from risk.models import Consensus
 
     with Session(engine) as s:
-        return {r: (lik, imp, who, why) for r, lik, imp, who, why in s.execute(
+        return {r: RecordedConsensus(*values) for r, *values in s.execute(
             select(Consensus.risk_pk, Consensus.likelihood, Consensus.impact, Consensus.recorded_by,
-                   Consensus.rationale).where(Consensus.risk_pk.in_(risk_pks), Consensus.phase == phase))}
+                   Consensus.rationale, Consensus.dissent, Consensus.recorded_at)
+            .where(Consensus.risk_pk.in_(risk_pks), Consensus.phase == phase))}
 
 
 def my_scores(engine: Engine, *, round_id: int, assessor_id: int) -> dict[int, tuple[int, int, str]]:
@@ -277,3 +289,25 @@ def my_scores(engine: Engine, *, round_id: int, assessor_id: int) -> dict[int, t
         return {risk: (lik, imp, why) for risk, lik, imp, why in s.execute(
             select(Score.risk_pk, Score.likelihood, Score.impact, Score.rationale)
             .where(Score.round_id == round_id, Score.assessor_id == assessor_id))}
+
+
+@dataclass(frozen=True)
+class EarlierScore:
+    round_number: int
+    likelihood: int
+    impact: int
+
+
+def previous_scores(engine: Engine, *, round_id: int, assessor_id: int) -> dict[int, EarlierScore]:
+    """An assessor's own score for each risk of a round in the latest earlier round of the same phase in which
+    they scored it: what a re-scoring round reminds them of. Never anyone else's score."""
+    with Session(engine) as s:
+        rnd = _round(s, round_id)
+        rows = s.execute(
+            select(Score.risk_pk, Round.number, Score.likelihood, Score.impact)
+            .join(Round, Round.id == Score.round_id)
+            .where(Score.assessor_id == assessor_id, Round.proposal_id == rnd.proposal_id, Round.phase == rnd.phase,
+                   Round.number < rnd.number, Round.status != RoundStatus.open.value)
+            .order_by(Round.number)
+        ).all()
+    return {risk: EarlierScore(number, lik, imp) for risk, number, lik, imp in rows}  # the latest round wins

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from risk import scoring
 from risk.errors import RefusedError
-from risk.models import Partner, Proposal, Risk, Round, RoundStatus, Score, TeamMember
+from risk.models import Partner, Proposal, Risk, Round, RoundStatus, Score, TeamMember, TeamRole
 from risk.services.matrices import get_matrix
 from risk.services.rounds import round_risks
 
@@ -23,6 +23,7 @@ class RevealedScore:
     impact: int
     level: str
     rationale: str
+    mine: bool = False  # the score of the person viewing the reveal
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,16 @@ class RevealedRisk:
     flags: list[str]
     partner_impact: dict[str, int] = field(default_factory=dict)  # partner -> upper median of its impact scores
     worst_hit: list[str] = field(default_factory=list)
+    assessors: int = 0  # how many assessors the round had (its team's assessors and anyone else who scored in it)
+    missing: list[str] = field(default_factory=list)  # those of them who did not score this risk, as shown
+
+    @property
+    def spread(self) -> int:
+        """How far apart the scores were: (highest - lowest) likelihood plus (highest - lowest) impact; 0 when
+        everyone gave the same score, 8 at most."""
+        liks = [s.likelihood for s in self.scores]
+        imps = [s.impact for s in self.scores]
+        return max(liks) - min(liks) + max(imps) - min(imps)
 
 
 @dataclass(frozen=True)
@@ -48,12 +59,17 @@ class Reveal:
     method: str
     levels: tuple[str, ...]
     risks: list[RevealedRisk]  # most disagreement first
+    you: str | None = None  # how the reveal shows the viewer, when the viewer is one of the round's assessors
+    unscored: list[tuple[int, str, str]] = field(default_factory=list)  # (risk_pk, risk_id, title) nobody scored
 
 
-def reveal(engine: Engine, round_id: int, *, names: bool | None = None) -> Reveal:
-    """Each risk's scores, aggregate by the proposal's method, mean, level and flags, most disagreement first.
+def reveal(engine: Engine, round_id: int, *, names: bool | None = None, viewer: int | None = None) -> Reveal:
+    """Each risk's scores, aggregate by the proposal's method, mean, level and flags, most disagreement first,
+    and who of the round's assessors did not score it.
 
-    Refused while the round is open: nobody sees another's blind score."""
+    An anonymous reveal letters the round's assessors (the team's assessors and anyone else who scored) in the
+    order they joined the team; `viewer` (a team member id) is told only their own letter. Refused while the
+    round is open: nobody sees another's blind score."""
     with Session(engine) as s:
         rnd = s.get(Round, round_id)
         if rnd is None:
@@ -71,10 +87,13 @@ def reveal(engine: Engine, round_id: int, *, names: bool | None = None) -> Revea
             .join(Partner, Partner.id == TeamMember.partner_id, isouter=True)
             .where(Score.round_id == round_id).order_by(TeamMember.id)
         ).all()
+        scorers = {r[1] for r in rows}
+        panel = [(m_id, m_name) for m_id, m_name, role in s.execute(
+            select(TeamMember.id, TeamMember.name, TeamMember.team_role)
+            .where(TeamMember.proposal_id == rnd.proposal_id).order_by(TeamMember.id))
+            if role == TeamRole.assessor.value or m_id in scorers]
     show = rnd.show_names if names is None else names
-    aliases: dict[int, str] = {}
-    for _risk, member_id, *_rest in rows:
-        aliases.setdefault(member_id, f"Assessor {chr(ord('A') + len(aliases) % 26)}")
+    shown_as = {m_id: m_name if show else _letter(k) for k, (m_id, m_name) in enumerate(panel)}
     by_risk: dict[int, list] = {}
     for row in rows:
         by_risk.setdefault(row[0], []).append(row)
@@ -84,6 +103,7 @@ def reveal(engine: Engine, round_id: int, *, names: bool | None = None) -> Revea
         risk = risks.get(risk_pk)
         if risk is None:
             continue
+        who = {r[1] for r in scored}
         liks = [r[4] for r in scored]
         imps = [r[5] for r in scored]
         partners = [r[3] or "—" for r in scored]
@@ -96,17 +116,30 @@ def reveal(engine: Engine, round_id: int, *, names: bool | None = None) -> Revea
         worst = max(partner_impact.values())
         out.append(RevealedRisk(
             risk_pk=risk_pk, risk_id=risk.risk_id, title=risk.title, category=risk.category,
-            scores=[RevealedScore(r[2] if show else aliases[r[1]], r[3] or "—", r[4], r[5],
-                                  matrix.level(r[4], r[5]), r[6]) for r in scored],
+            scores=[RevealedScore(shown_as[r[1]], r[3] or "—", r[4], r[5], matrix.level(r[4], r[5]), r[6],
+                                  mine=r[1] == viewer) for r in scored],
             likelihood=lik, impact=imp, level=matrix.level(lik, imp),
             mean_likelihood=scoring.mean_half_up(liks), mean_impact=scoring.mean_half_up(imps),
             flags=scoring.disagreement_flags(liks, imps, partners),
             partner_impact=partner_impact, worst_hit=sorted(p for p, v in partner_impact.items() if v == worst),
+            assessors=len(panel),
+            missing=[shown_as[m_id] for m_id, _name in panel if m_id not in who],
         ))
-    out.sort(key=lambda r: (-len(r.flags), -(max(s.likelihood for s in r.scores) - min(s.likelihood for s in r.scores)
-                                             + max(s.impact for s in r.scores) - min(s.impact for s in r.scores)),
-                            r.risk_id))
-    return Reveal(rnd, method, matrix.levels, out)
+    out.sort(key=lambda r: (-len(r.flags), -r.spread, r.risk_id))
+    unscored = sorted(((pk, risks[pk].risk_id, risks[pk].title) for pk in scope if pk in risks and pk not in by_risk),
+                      key=lambda u: u[1])
+    return Reveal(rnd, method, matrix.levels, out, you=shown_as.get(viewer) if viewer is not None else None,
+                  unscored=unscored)
+
+
+def _letter(k: int) -> str:
+    """Assessor A ... Assessor Z, then Assessor AA, AB ... (a panel of more than 26 keeps distinct letters)."""
+    letters = ""
+    k += 1
+    while k:
+        k, rem = divmod(k - 1, 26)
+        letters = chr(ord("A") + rem) + letters
+    return f"Assessor {letters}"
 
 
 @dataclass(frozen=True)
@@ -117,7 +150,7 @@ class Movement:
     after: tuple[int, int, str]
     mean_before: tuple[float, float]
     mean_after: tuple[float, float]
-    spread_before: int  # (max - min) of likelihood plus that of impact
+    spread_before: int  # (max - min) of likelihood plus that of impact: RevealedRisk.spread
     spread_after: int
     flags_before: list[str]
     flags_after: list[str]
@@ -138,14 +171,9 @@ def compare(engine: Engine, first_round: int, second_round: int) -> list[Movemen
         p = before.get(r.risk_pk)
         if p is None:
             continue
-
-        def spread(x: RevealedRisk) -> int:
-            return (max(s.likelihood for s in x.scores) - min(s.likelihood for s in x.scores)
-                    + max(s.impact for s in x.scores) - min(s.impact for s in x.scores))
-
         out.append(Movement(r.risk_id, r.title, (p.likelihood, p.impact, p.level), (r.likelihood, r.impact, r.level),
-                            (p.mean_likelihood, p.mean_impact), (r.mean_likelihood, r.mean_impact), spread(p),
-                            spread(r), p.flags, r.flags))
+                            (p.mean_likelihood, p.mean_impact), (r.mean_likelihood, r.mean_impact), p.spread,
+                            r.spread, p.flags, r.flags))
     return sorted(out, key=lambda m: m.risk_id)
 
 

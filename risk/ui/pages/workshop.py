@@ -76,9 +76,10 @@ def show_reveal(round_id: int, facilitator: bool) -> None:
                                         "Why": s.rationale} for s in r.scores]), hide_index=True, width="stretch")
             agreed = consensus.get(r.risk_pk)
             if agreed:
-                st.success(f"Consensus recorded by {common.md(agreed[2])}: {agreed[0]}×{agreed[1]} "
-                           f"({matrix.level(agreed[0], agreed[1])})."
-                           + (f" {common.md(agreed[3])}" if agreed[3] else ""), icon=":material/handshake:")
+                st.success(f"Consensus recorded by {common.md(agreed.recorded_by)}: {agreed.likelihood}×"
+                           f"{agreed.impact} ({matrix.level(agreed.likelihood, agreed.impact)})."
+                           + (f" {common.md(agreed.rationale)}" if agreed.rationale else ""),
+                           icon=":material/handshake:")
             if rnd.per_partner:
                 impacts = ", ".join(f"{common.md(p)} {v}" for p, v in r.partner_impact.items())
                 st.caption(f"Impact on each partner: {impacts}. Worst hit: {common.md(', '.join(r.worst_hit))}.")
