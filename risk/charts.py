@@ -12,7 +12,11 @@ import pandas as pd
 from risk.scoring import CATEGORIES, LEVEL_COLOURS, SCORE_LABELS, Matrix
 
 MAX_IDS_IN_CELL = 4
-CHROME = 150  # Streamlit fits title, axes and legend into a chart's height: the room they take
+# Charts with one row per proposal, risk or partner size their plot (`step` pixels a row) and let the page fit
+# only their width: under Streamlit's default autosize "fit" the height also had to hold the title, axes and
+# legend, which in Streamlit's theme took all of a one-row chart's height: its row was 0-9 px high (blank).
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
+LABEL_ROOM = 400  # px: legend and axis labels are never cut (Streamlit's theme cuts axis labels at 100 px)
 
 
 def heatmap_cells(matrix: Matrix, points: Sequence[tuple[str, int | None, int | None]]) -> pd.DataFrame:
@@ -41,6 +45,19 @@ def heatmap_cells(matrix: Matrix, points: Sequence[tuple[str, int | None, int | 
 NOT_SCORED = "Not scored"
 
 
+def legend(orient: str = "bottom", entries: int = 2, *, columns: int = 2) -> alt.Legend:
+    """A legend whose labels are never cut: below the chart it wraps into `columns` columns when it has more
+    entries (in one row it ran past a half-width chart's edge: "Very Hig")."""
+    if orient in ("top", "bottom") and entries > columns:
+        return alt.Legend(orient=orient, columns=columns, labelLimit=LABEL_ROOM)
+    return alt.Legend(orient=orient, labelLimit=LABEL_ROOM)
+
+
+def _rows(chart: alt.TopLevelMixin, title: str, rows: int, step: int, width: int = 700):
+    """`rows` rows of `step` pixels under the title, the chart as wide as the page allows (see FIT_WIDTH)."""
+    return chart.properties(title=title, width=width, height=step * max(1, rows), autosize=FIT_WIDTH)
+
+
 def level_scale(levels: Sequence[str]) -> alt.Scale:
     """The matrix's levels on the colour-blind-safe palette; "Not scored" in light grey."""
     real = [lv for lv in levels if lv != NOT_SCORED]
@@ -56,18 +73,23 @@ def heatmap(cells: pd.DataFrame, levels: Sequence[str], title: str, *, likelihoo
     (the NIST layout) or, with likelihood_axis="horizontal", along the horizontal one (impact then runs up)."""
     impact_order = [f"{k} {SCORE_LABELS[k - 1]}" for k in range(1, 6)]
     likelihood_order = [f"{k} {SCORE_LABELS[k - 1]}" for k in range(1, 6)]
+    # "1 Very Low" ... "5 Very High" side by side under a half-width map overlapped, and Vega then dropped every
+    # other one: each word goes on its own line ("1" / "Very" / "Low"), and no label is dropped or cut
+    x_axis = alt.Axis(labelAngle=0, labelExpr="split(datum.value, ' ')", labelOverlap=False, labelLimit=LABEL_ROOM,
+                      labelLineHeight=13)
+    y_axis = alt.Axis(labelOverlap=False, labelLimit=LABEL_ROOM)
     if likelihood_axis == "horizontal":
-        x = alt.X("likelihood_label:O", title="Likelihood", sort=likelihood_order, axis=alt.Axis(labelAngle=0))
-        y = alt.Y("impact_label:O", title="Impact", sort=impact_order[::-1])
+        x = alt.X("likelihood_label:O", title="Likelihood", sort=likelihood_order, axis=x_axis)
+        y = alt.Y("impact_label:O", title="Impact", sort=impact_order[::-1], axis=y_axis)
     elif likelihood_axis == "vertical":
-        x = alt.X("impact_label:O", title="Impact", sort=impact_order, axis=alt.Axis(labelAngle=0))
-        y = alt.Y("likelihood_label:O", title="Likelihood", sort=likelihood_order[::-1])
+        x = alt.X("impact_label:O", title="Impact", sort=impact_order, axis=x_axis)
+        y = alt.Y("likelihood_label:O", title="Likelihood", sort=likelihood_order[::-1], axis=y_axis)
     else:
         raise ValueError(f"likelihood_axis: expected vertical or horizontal, got {likelihood_axis!r}")
     base = alt.Chart(cells).encode(x=x, y=y)
     rects = base.mark_rect(stroke="white", strokeWidth=2).encode(
         color=alt.Color("level:N", title="Level of risk", scale=level_scale(levels),
-                        legend=alt.Legend(orient="bottom")),
+                        legend=legend("bottom", len(levels))),
         tooltip=[alt.Tooltip("likelihood_label:O", title="Likelihood"), alt.Tooltip("impact_label:O", title="Impact"),
                  alt.Tooltip("level:N", title="Level"), alt.Tooltip("count:Q", title="Risks"),
                  alt.Tooltip("risks:N", title="Risk ids")],
@@ -87,7 +109,7 @@ def category_levels(frame: pd.DataFrame, levels: Sequence[str], title: str) -> a
         x=alt.X("count:Q", title="Number of risks", axis=alt.Axis(tickMinStep=1)),
         y=alt.Y("category:N", title="Category", sort=[c for c in CATEGORIES.values()]),
         color=alt.Color("level:N", title="Residual level", scale=level_scale(levels), sort=list(levels),
-                        legend=alt.Legend(orient="right")),
+                        legend=legend("right")),
         order=alt.Order("level_rank:Q"),
         tooltip=[alt.Tooltip("category:N", title="Category"), alt.Tooltip("level:N", title="Level"),
                  alt.Tooltip("count:Q", title="Risks")],
@@ -114,13 +136,13 @@ def movement(frame: pd.DataFrame, levels: Sequence[str], title: str = "What the 
         x2="residual_level:N", y=y)
     points = alt.Chart(long).mark_point(filled=True, size=90).encode(
         x=x, y=y,
-        shape=alt.Shape("stage:N", title="Stage", legend=alt.Legend(orient="bottom")),
+        shape=alt.Shape("stage:N", title="Stage", legend=legend("bottom")),
         color=alt.Color("stage:N", title="Stage", scale=alt.Scale(range=["#fd8d3c", "#2c7bb6"]),
-                        legend=alt.Legend(orient="bottom")),
+                        legend=legend("bottom")),
         tooltip=[alt.Tooltip("risk_id:N", title="Risk"), alt.Tooltip("stage:N", title="Stage"),
                  alt.Tooltip("level:N", title="Level")],
     )
-    return (rule + points).properties(title=title, width=700, height=26 * len(data) + CHROME)
+    return _rows(rule + points, title, len(data), 26)
 
 
 def category_profile(frame: pd.DataFrame, levels: Sequence[str], title: str = "Each category: risks by residual "
@@ -143,45 +165,47 @@ def category_profile(frame: pd.DataFrame, levels: Sequence[str], title: str = "E
         x=alt.X("count:Q", title="Number of risks", axis=alt.Axis(tickMinStep=1), scale=room),
         y=y,
         color=alt.Color("level:N", title="Residual level", scale=level_scale(domain), sort=domain,
-                        legend=alt.Legend(orient="right")),
+                        legend=legend("right")),
         order=alt.Order("level_rank:Q"),
         tooltip=[alt.Tooltip("category:N", title="Category"), alt.Tooltip("level:N", title="Level"),
                  alt.Tooltip("count:Q", title="Risks")],
     )
     notes = alt.Chart(summary).mark_text(align="left", dx=6, fontSize=12).encode(
         x=alt.X("total:Q", scale=room), y=y, text="note:N")
-    return (bars + notes).properties(title=title, width=700, height=36 * max(1, len(order)) + CHROME)
+    return _rows(bars + notes, title, len(order), 36)
 
 
 def disagreement(frame: pd.DataFrame, title: str = "How far apart the assessors were, round by round"
                  ) -> alt.Chart:
     """`frame`: risk_id, round (label), spread (max - min of likelihood plus that of impact)."""
-    return alt.Chart(frame).mark_bar().encode(
+    chart = alt.Chart(frame).mark_bar().encode(
         x=alt.X("spread:Q", title="Spread of scores (likelihood range + impact range)", axis=alt.Axis(tickMinStep=1)),
         y=alt.Y("risk_id:N", title="Risk", sort="-x"),
         yOffset=alt.YOffset("round:N"),
         color=alt.Color("round:N", title="Round", scale=alt.Scale(range=["#fdae61", "#2c7bb6", "#1a9641"]),
-                        legend=alt.Legend(orient="bottom")),
+                        legend=legend("bottom", frame["round"].nunique(), columns=3)),
         tooltip=[alt.Tooltip("risk_id:N", title="Risk"), alt.Tooltip("round:N", title="Round"),
                  alt.Tooltip("spread:Q", title="Spread")],
-    ).properties(title=title, width=700, height=30 * frame["risk_id"].nunique() + CHROME)
+    )
+    return _rows(chart, title, frame["risk_id"].nunique(), 30)
 
 
 def partner_exposure(frame: pd.DataFrame, levels: Sequence[str], title: str = "Each partner: the risks it owns "
                      "and those where it is hit hardest") -> alt.Chart:
     """`frame`: partner, role ("owns" or "hit hardest"), level, count."""
     domain = [NOT_SCORED, *levels]
-    return alt.Chart(frame).mark_bar().encode(
+    chart = alt.Chart(frame).mark_bar().encode(
         x=alt.X("count:Q", title="Number of risks", axis=alt.Axis(tickMinStep=1)),
-        y=alt.Y("partner:N", title="Partner government"),
+        y=alt.Y("partner:N", title="Partner government", axis=alt.Axis(labelLimit=LABEL_ROOM)),
         yOffset=alt.YOffset("role:N"),
         color=alt.Color("level:N", title="Residual level", scale=level_scale(domain), sort=domain,
-                        legend=alt.Legend(orient="right")),
+                        legend=legend("right")),
         opacity=alt.Opacity("role:N", title="Relation", scale=alt.Scale(domain=["owns", "hit hardest"],
                                                                         range=[1.0, 0.55])),
         tooltip=[alt.Tooltip("partner:N", title="Partner"), alt.Tooltip("role:N", title="Relation"),
                  alt.Tooltip("level:N", title="Level"), alt.Tooltip("count:Q", title="Risks")],
-    ).properties(title=title, width=700, height=56 * frame["partner"].nunique() + CHROME)
+    )
+    return _rows(chart, title, frame["partner"].nunique(), 56)
 
 
 def portfolio(frame: pd.DataFrame, title: str = "Proposals by category, coloured by the worst residual level"
@@ -190,11 +214,11 @@ def portfolio(frame: pd.DataFrame, title: str = "Proposals by category, coloured
     order = [c for c in CATEGORIES.values() if c in set(frame["category"])]
     base = alt.Chart(frame).encode(
         x=alt.X("category:N", title="Category", sort=order, axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("proposal:N", title="Proposal"),
+        y=alt.Y("proposal:N", title="Proposal", axis=alt.Axis(labelLimit=LABEL_ROOM)),
     )
     rects = base.mark_rect(stroke="white", strokeWidth=2).encode(
         color=alt.Color("worst:N", title="Worst residual level", scale=level_scale([NOT_SCORED, *SCORE_LABELS]),
-                        legend=alt.Legend(orient="bottom")),
+                        legend=legend("bottom", len(SCORE_LABELS) + 1, columns=3)),
         tooltip=[alt.Tooltip("proposal:N", title="Proposal"), alt.Tooltip("category:N", title="Category"),
                  alt.Tooltip("worst:N", title="Worst residual level"), alt.Tooltip("count:Q", title="Risks"),
                  alt.Tooltip("over:Q", title="Over appetite")],
@@ -203,7 +227,7 @@ def portfolio(frame: pd.DataFrame, title: str = "Proposals by category, coloured
         text="label:N",
         color=alt.condition(alt.FieldOneOfPredicate(field="worst", oneOf=["High", "Very High"]), alt.value("white"),
                             alt.value("black")))
-    return (rects + text).properties(title=title, width=700, height=40 * frame["proposal"].nunique() + CHROME)
+    return _rows(rects + text, title, frame["proposal"].nunique(), 40)
 
 
 def _json(chart: alt.TopLevelMixin | dict) -> str:

@@ -105,3 +105,94 @@ def test_charts_render_offline_as_png_and_svg():
     svg = charts.to_svg(chart)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     assert svg.lstrip().startswith("<svg") and "LEG-01" in svg and "Residual" in svg
+
+
+# How Streamlit draws a spec: when the spec names no autosize it sets {"type": "fit", "contains": "padding"} (so the
+# given height must hold title, axes and legend too), the page's width, and its theme's paddings and font sizes.
+STREAMLIT_THEME = {
+    "title": {"fontSize": 16, "offset": 26, "anchor": "start"},
+    "axis": {"labelFontSize": 12, "titleFontSize": 14, "labelPadding": 16, "titlePadding": 16, "labelLimit": 100,
+             "labelOverlap": True, "ticks": False},
+    "legend": {"labelFontSize": 14, "titleFontSize": 14, "titlePadding": 8, "labelPadding": 16, "padding": 8},
+}
+
+
+def _drawn_in_streamlit(spec: dict, width: int) -> str:
+    import json
+
+    import vl_convert
+
+    spec = dict(spec, width=width)
+    spec.setdefault("autosize", {"type": "fit", "contains": "padding"})
+    return vl_convert.vegalite_to_svg(json.dumps(spec), config=STREAMLIT_THEME)
+
+
+def _mark_heights(svg: str, role: str) -> list[float]:
+    """The heights of the drawn rectangles of one mark type ("rect mark", "bar") in a Vega SVG."""
+    import re
+
+    paths = re.findall(rf'aria-roledescription="{role}"[^>]*? d="M[-\d.]+,[-\d.]+h[-\d.]+v([-\d.]+)', svg)
+    return [float(h) for h in paths]
+
+
+def test_portfolio_chart_of_a_single_proposal_is_drawn_with_its_cells():
+    frame = pd.DataFrame([{"proposal": "GIS hub", "category": "Legal", "count": 2, "worst": "Not scored", "over": 0,
+                           "label": "2"}])
+    spec = charts.portfolio(frame).to_dict()
+    assert spec["datasets"][spec["data"]["name"]] == frame.to_dict(orient="records")
+    for width in (1400, 700, 400):
+        svg = _drawn_in_streamlit(spec, width)
+        heights = _mark_heights(svg, "rect mark")
+        # the title, axes and legend ate the height of a one-proposal chart: its only cell was 9 px, or nothing
+        assert len(heights) == 1 and heights[0] >= 30, (width, heights)
+        assert 'aria-roledescription="text mark"' in svg
+
+
+def test_one_risk_charts_keep_a_row_of_their_own_when_drawn_in_the_page():
+    import re
+
+    movement = charts.movement(pd.DataFrame([{"risk_id": "LEG-01", "inherent_level": "High",
+                                              "residual_level": "Low"}]), NIST_800_30.levels).to_dict()
+    svg = _drawn_in_streamlit(movement, 700)
+    rows = [float(y) for y in re.findall(r'aria-roledescription="point" transform="translate\([-\d.]+,([-\d.]+)\)"',
+                                        svg)]
+    assert len(rows) == 2 and min(rows) >= 10  # they sat on the axis line: the plot was 0 px high
+    spread = charts.disagreement(pd.DataFrame([{"risk_id": "LEG-01", "round": "Inherent round 1", "spread": 6},
+                                               {"risk_id": "LEG-01", "round": "Inherent round 2", "spread": 1}]))
+    heights = _mark_heights(_drawn_in_streamlit(spread.to_dict(), 700), "bar")
+    assert len(heights) == 2 and min(heights) >= 10
+
+
+def _legends(spec: dict) -> list[dict]:
+    layers = spec.get("layer", [spec])
+    return [enc["legend"] for layer in layers for enc in layer.get("encoding", {}).values()
+            if isinstance(enc, dict) and isinstance(enc.get("legend"), dict)]
+
+
+def test_legends_give_level_names_room_and_wrap_below_the_chart():
+    heat = charts.heatmap(charts.heatmap_cells(NIST_800_30, []), NIST_800_30.levels, "Residual").to_dict()
+    portfolio = charts.portfolio(pd.DataFrame([{"proposal": "GIS hub", "category": "Legal", "count": 1,
+                                                "worst": "High", "over": 0, "label": "1"}])).to_dict()
+    profile = charts.category_profile(pd.DataFrame([{"category": "Legal", "level": "High", "appetite": "Averse",
+                                                     "over_appetite": True}]), NIST_800_30.levels).to_dict()
+    for spec in (heat, portfolio, profile):
+        for legend in _legends(spec):
+            assert legend["labelLimit"] >= 200  # "Very High" was cut to "Very Hig"
+    # five or six levels in one row ran past the edge of a half-width heat map: below a chart they wrap
+    (heat_legend,) = _legends(heat)
+    assert heat_legend["orient"] == "bottom" and heat_legend["columns"] in (2, 3)
+    assert all(legend.get("columns") for legend in _legends(portfolio))
+
+
+def test_heatmap_axis_labels_are_all_kept_and_split_over_lines():
+    for axis in ("vertical", "horizontal"):
+        spec = charts.heatmap(charts.heatmap_cells(NIST_800_30, []), NIST_800_30.levels, "Residual",
+                              likelihood_axis=axis).to_dict()
+        x, y = spec["layer"][0]["encoding"]["x"], spec["layer"][0]["encoding"]["y"]
+        assert x["axis"]["labelOverlap"] is False and y["axis"]["labelOverlap"] is False
+        assert x["axis"]["labelLimit"] >= 200 and y["axis"]["labelLimit"] >= 200
+        assert "split(" in x["axis"]["labelExpr"]
+        assert x["title"] and y["title"]
+    svg = _drawn_in_streamlit(spec, 450)
+    for word in ("1", "2", "3", "4", "5", "Very", "Low", "Moderate", "High"):
+        assert f">{word}</tspan>" in svg or f">{word}</text>" in svg, word
