@@ -2,6 +2,8 @@
 and see only their own scores; the facilitator's board shows who has scored how much, then reveals the spread,
 steers the talk by disagreement, runs round two and records the consensus."""
 
+import hashlib
+
 import pandas as pd
 import streamlit as st
 
@@ -30,6 +32,22 @@ def round_label(rnd) -> str:
     return f"{rnd.phase.capitalize()} round {rnd.number}" + (" (impact on each partner)" if rnd.per_partner else "")
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """1 risk, 2 risks, 0 risks."""
+    return f"{n} {word if n == 1 else words or word + 's'}"
+
+
+def stored_version(*stored: object) -> str:
+    """A short fingerprint of what a form edits as stored: part of the form's widget keys, so that after a save
+    (here or on another device) the form is drawn again from what is stored, not from what was typed."""
+    return hashlib.blake2s(repr(stored).encode(), digest_size=4).hexdigest()
+
+
+SPREAD_HELP = ("How far apart the assessors' scores were in that round: the gap between the highest and the lowest "
+               "likelihood score, plus the same gap for impact. 0 means everyone gave the same score; 8 is as far "
+               "apart as scores can be.")
+
+
 @st.fragment(run_every=3)
 def board(round_id: int) -> None:
     """Who has scored how much: counts only, refreshed every few seconds."""
@@ -41,7 +59,11 @@ def board(round_id: int) -> None:
                  column_config={"Scored": st.column_config.ProgressColumn("Scored", min_value=0.0, max_value=1.0,
                                                                           format="percent")})
     done = sum(p.scored == p.total for p in rows)
-    st.caption(f"{done} of {len(rows)} have scored every risk. The board refreshes by itself.")
+    if rows:
+        st.caption(f"{done} of {len(rows)} {'has' if done == 1 else 'have'} scored every risk. "
+                   "The board refreshes by itself.")
+    else:
+        st.caption("The team has no assessors yet: add them on the Proposal page.")
 
 
 @st.fragment(run_every=5)
@@ -54,7 +76,7 @@ def wait_for_round(seen: int | None) -> None:
 
 
 def show_reveal(round_id: int, facilitator: bool) -> None:
-    shown = ws.reveal(eng, round_id)
+    shown = ws.reveal(eng, round_id, viewer=me.id if me else None)
     rnd = shown.round
     st.subheader(f"{round_label(rnd)}: the scores revealed")
     if facilitator:
@@ -64,38 +86,68 @@ def show_reveal(round_id: int, facilitator: bool) -> None:
             st.rerun()
     st.caption(f"Aggregated by {shown.method.replace('_', ' ')}; the mean is for information. Risks with the "
                "most disagreement come first.")
+    if shown.you:  # only the viewer's own letter (or name): never anyone else's
+        st.info(f"You are **{common.md(shown.you)}** in this reveal; your scores are marked \"(you)\"."
+                + ("" if rnd.show_names else " The others do not see which letter is yours."),
+                icon=":material/person:")
     consensus = rs.recorded_consensus(eng, [r.risk_pk for r in shown.risks], rnd.phase)
     for r in shown.risks:
-        flags = " ".join(f":orange-badge[{f}]" for f in r.flags) or ":green-badge[agreement]"
         with st.container(border=True):
-            st.markdown(f"**{r.risk_id}** {common.md(r.title)} — **{r.level}** ({r.likelihood}×{r.impact}; mean "
-                        f"{r.mean_likelihood}×{r.mean_impact}) {flags}")
+            st.markdown(f"**{common.md(r.risk_id)}** {common.md(r.title)} — **{r.level}** ({r.likelihood}×"
+                        f"{r.impact}; mean {r.mean_likelihood}×{r.mean_impact}) {badges(r)}")
+            st.caption(f"{len(r.scores)} of {r.assessors} scored"
+                       + (f"; missing: {common.md(', '.join(r.missing))}." if r.missing else "."))
             named = rnd.show_names or rnd.per_partner  # an anonymous reveal does not name governments either
-            st.dataframe(pd.DataFrame([{"Assessor": s.assessor, **({"Partner": s.partner} if named else {}),
+            st.dataframe(pd.DataFrame([{"Assessor": s.assessor + (" (you)" if s.mine else ""),
+                                        **({"Partner": s.partner} if named else {}),
                                         "Likelihood": s.likelihood, "Impact": s.impact, "Level": s.level,
                                         "Why": s.rationale} for s in r.scores]), hide_index=True, width="stretch")
             agreed = consensus.get(r.risk_pk)
             if agreed:
                 st.success(f"Consensus recorded by {common.md(agreed.recorded_by)}: {agreed.likelihood}×"
                            f"{agreed.impact} ({matrix.level(agreed.likelihood, agreed.impact)})."
-                           + (f" {common.md(agreed.rationale)}" if agreed.rationale else ""),
+                           + (f" {common.md(agreed.rationale)}" if agreed.rationale else "")
+                           + (f"\n\nDissent: {common.md(agreed.dissent)}" if agreed.dissent else ""),
                            icon=":material/handshake:")
             if rnd.per_partner:
                 impacts = ", ".join(f"{common.md(p)} {v}" for p, v in r.partner_impact.items())
                 st.caption(f"Impact on each partner: {impacts}. Worst hit: {common.md(', '.join(r.worst_hit))}.")
             if facilitator:
-                consensus_form(r, rnd.phase)
+                consensus_form(r, rnd.phase, agreed)
+    if shown.unscored:
+        st.warning("Nobody scored " + "; ".join(f"**{common.md(risk_id)}** {common.md(title)}"
+                                                for _pk, risk_id, title in shown.unscored)
+                   + " in this round.", icon=":material/warning:")
 
 
-def consensus_form(r, phase: str) -> None:
+def badges(r) -> str:
+    """The disagreement flags; "agreement" only when every assessor of the round scored and none was raised."""
+    missing = len(r.missing)
+    out = [f":orange-badge[{f}]" for f in r.flags]
+    if missing:
+        out.append(f":orange-badge[{plural(missing, 'score')} missing]")
+        if not r.flags:
+            out.append(f":gray-badge[no flag among the {len(r.scores)} who scored]")
+    elif not r.flags:
+        out.append(":green-badge[agreement]")
+    return " ".join(out)
+
+
+def consensus_form(r, phase: str, agreed) -> None:
+    """The facilitator's form for the consensus on one risk in a phase, drawn from the consensus stored (else from
+    the aggregate). Its keys hold the stored version: once a consensus is recorded, here or elsewhere, the form
+    shows it; a refused one leaves what was typed, to be corrected."""
+    lik0, imp0, why0, dissent0 = ((agreed.likelihood, agreed.impact, agreed.rationale, agreed.dissent) if agreed
+                                  else (r.likelihood, r.impact, "", ""))
+    v = f"{r.risk_pk}_{phase}_" + stored_version(agreed)
     with st.form(f"consensus_{r.risk_pk}_{phase}"):
         a, b = st.columns(2)
-        lik = a.selectbox("Agreed likelihood", list(LIKELIHOOD_TEXT), index=r.likelihood - 1,
-                          format_func=LIKELIHOOD_TEXT.get, key=f"c_l_{r.risk_pk}_{phase}")
-        imp = b.selectbox("Agreed impact", list(IMPACT_TEXT), index=r.impact - 1, format_func=IMPACT_TEXT.get,
-                          key=f"c_i_{r.risk_pk}_{phase}")
-        why = st.text_input("Rationale (required when it differs from the aggregate)", key=f"c_why_{r.risk_pk}_{phase}")
-        dissent = st.text_input("Dissent, if any", key=f"c_dissent_{r.risk_pk}_{phase}")
+        lik = a.selectbox("Agreed likelihood", list(LIKELIHOOD_TEXT), index=lik0 - 1,
+                          format_func=LIKELIHOOD_TEXT.get, key=f"c_l_{v}")
+        imp = b.selectbox("Agreed impact", list(IMPACT_TEXT), index=imp0 - 1, format_func=IMPACT_TEXT.get,
+                          key=f"c_i_{v}")
+        why = st.text_input("Rationale (required when it differs from the aggregate)", value=why0, key=f"c_why_{v}")
+        dissent = st.text_input("Dissent, if any", value=dissent0, key=f"c_dissent_{v}")
         if st.form_submit_button("Record the consensus") and common.run(
                 rs.record_consensus, risk_pk=r.risk_pk, phase=phase, likelihood=lik, impact=imp, rationale=why,
                 dissent=dissent, success=f"Recorded the consensus on {r.risk_id}.") is not common.FAILED:
@@ -163,7 +215,16 @@ def comparison() -> None:
                     f"{m.before[1]})", f"Round {second.number}": f"{m.after[2]} ({m.after[0]}×{m.after[1]})",
                     "Spread before": m.spread_before, "Spread after": m.spread_after,
                     "Converged": "yes" if m.converged else "no"} for m in moved]), hide_index=True, width="stretch",
-                    key=f"compare_{phase}")
+                    key=f"compare_{phase}", column_config={
+                        "Spread before": st.column_config.NumberColumn(help=SPREAD_HELP),
+                        "Spread after": st.column_config.NumberColumn(help=SPREAD_HELP),
+                        "Converged": st.column_config.TextColumn(
+                            help="Yes when the scores came closer in the later round (a smaller spread) and no new "
+                                 "disagreement flag was raised.")})
+                st.caption("Spread: how far apart the assessors were, the gap between the highest and the lowest "
+                           "likelihood plus the same gap for impact (0: everyone agreed; 8: as far apart as "
+                           "possible). It is not the reveal's \"spread\" flag, which is raised when fewer than 7 "
+                           "in 10 scores are within one step of the middle score.")
 
 
 def assessor_view() -> None:
@@ -176,9 +237,10 @@ def assessor_view() -> None:
         show_reveal(current.id, facilitator=False)
         return
     mine = rs.my_scores(eng, round_id=current.id, assessor_id=me.id)
+    earlier = rs.previous_scores(eng, round_id=current.id, assessor_id=me.id)  # only this assessor's own
     in_round = current.scope or list(risks)
     st.subheader(f"{round_label(current)}: your blind scores")
-    st.progress(len(mine) / len(in_round), text=f"You have scored {len(mine)} of {len(in_round)} risks")
+    st.progress(len(mine) / len(in_round), text=f"You have scored {len(mine)} of {plural(len(in_round), 'risk')}")
     st.caption("Nobody sees your scores until the facilitator reveals the round; you can change them until then."
                + (" Score the impact on your own government." if current.per_partner else ""))
     for risk_pk in in_round:
@@ -186,19 +248,25 @@ def assessor_view() -> None:
         if risk is None:  # removed from the proposal while the round was open
             continue
         lik0, imp0, why0 = mine.get(risk_pk, (None, None, ""))
+        # keyed by the round and the risk, and once a score is stored by whose score it is and its value, so the
+        # form shows what is stored after a save, and never one assessor's score to another on the same device
+        v = f"{current.id}_{risk_pk}" + (f"_{me.id}_{stored_version(mine[risk_pk])}" if risk_pk in mine else "")
         with st.form(f"blind_{current.id}_{risk_pk}"):
-            st.markdown(f"**{risk.risk_id}** {common.md(risk.title)}" + ("  ✓" if risk_pk in mine else ""))
+            st.markdown(f"**{common.md(risk.risk_id)}** {common.md(risk.title)}" + ("  ✓" if risk_pk in mine else ""))
             st.caption(common.md(scoring.risk_sentence(risk.cause, risk.event, risk.consequence)))
+            before = earlier.get(risk_pk)
+            if before:
+                st.caption(f"Your round {before.round_number} score: {before.likelihood}×{before.impact} "
+                           f"({matrix.level(before.likelihood, before.impact)})")
             a, b = st.columns(2)
             lik = a.selectbox("Likelihood", list(LIKELIHOOD_TEXT), index=lik0 - 1 if lik0 else None,
-                              format_func=LIKELIHOOD_TEXT.get, key=f"b_l_{current.id}_{risk_pk}",
-                              placeholder="Your score")
+                              format_func=LIKELIHOOD_TEXT.get, key=f"b_l_{v}", placeholder="Your score")
             imp = b.selectbox("Impact", list(IMPACT_TEXT), index=imp0 - 1 if imp0 else None,
-                              format_func=IMPACT_TEXT.get, key=f"b_i_{current.id}_{risk_pk}", placeholder="Your score")
-            why = st.text_input("Why (optional)", value=why0, key=f"b_why_{current.id}_{risk_pk}")
+                              format_func=IMPACT_TEXT.get, key=f"b_i_{v}", placeholder="Your score")
+            why = st.text_input("Why (optional)", value=why0, key=f"b_why_{v}")
             if st.form_submit_button("Save my score"):
                 if lik is None or imp is None:
-                    st.error(f"{risk.risk_id}: choose both a likelihood and an impact")
+                    st.error(f"{common.md(risk.risk_id)}: choose both a likelihood and an impact")
                 elif common.run(rs.submit_score, round_id=current.id, assessor_id=me.id, risk_pk=risk_pk,
                                 likelihood=lik, impact=imp, rationale=why,
                                 success=f"Saved your score for {risk.risk_id}.") is not common.FAILED:
