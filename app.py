@@ -21,19 +21,16 @@ st.html("""<style>@media print {
   [data-testid="stVegaLiteChart"], [data-testid="stMetric"] { break-inside: avoid; }
 }</style>""")
 
-pages = st.navigation([
-    st.Page(common.PAGES["portfolio"], title="Portfolio", icon=":material/dashboard:", default=True),
-    st.Page(common.PAGES["proposal"], title="Proposal", icon=":material/handshake:"),
-    st.Page(common.PAGES["walkthrough"], title="Walkthrough", icon=":material/checklist:"),
-    st.Page(common.PAGES["workshop"], title="Workshop", icon=":material/groups:"),
-    st.Page(common.PAGES["register"], title="Register", icon=":material/table_rows:"),
-    st.Page(common.PAGES["profile"], title="Profile", icon=":material/grid_on:"),
-    st.Page(common.PAGES["review"], title="Review", icon=":material/gavel:"),
-    st.Page(common.PAGES["import"], title="Import", icon=":material/upload_file:"),
-])
-common.sidebar()
-common.show_flash()
-pages.run()
+# The pages' own links (in the sidebar, common.nav_links) carry the proposal and who is acting in the address;
+# Streamlit's built-in navigation would drop them, so it is hidden.
+page = st.navigation([st.Page(common.PAGES[key], title=title, icon=icon, default=key == "portfolio")
+                      for key, title, icon in common.NAV], position="hidden")
+try:
+    common.sidebar()
+    common.show_flash()
+    page.run()
+except Exception as exc:  # noqa: BLE001 - the one error boundary: a message in words here, the traceback in the log
+    common.show_incident(page.title, exc)
 
 # The server time of this rerun, for bench/pages.py (a number in the session, shown nowhere).
 st.session_state["_rerun_ms"] = (time.perf_counter() - started) * 1000

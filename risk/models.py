@@ -109,6 +109,7 @@ class Proposal(SQLModel, table=True):
         CheckConstraint(
             "aggregation IN ('upper_median', 'max', 'one_jurisdiction_one_vote')", name="aggregation"
         ),
+        CheckConstraint("version >= 1", name="version"),
     )
     id: int | None = Field(default=None, primary_key=True)
     title: str = Field(max_length=200)
@@ -122,8 +123,11 @@ class Proposal(SQLModel, table=True):
     appetite: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # where the guided walk through the categories stands: {"current": key, "done": [keys]}
     walkthrough: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    # grows with every saved change, so that an edit made on an older screen is refused instead of overwriting
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: dt.datetime = Field(default_factory=utcnow)
     updated_at: dt.datetime = Field(default_factory=utcnow)
+    updated_by: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class Partner(SQLModel, table=True):
@@ -367,3 +371,14 @@ class ColumnMapping(SQLModel, table=True):
     columns: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_by: str = ""
     updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class CreationToken(SQLModel, table=True):
+    """One form instance's creation: a double click or a repeated submit of the same form finds the row it
+    already made here (written in the same transaction as the row) instead of creating a second one."""
+
+    __tablename__ = "creation_token"
+    token: str = Field(primary_key=True, max_length=64)
+    entity: str = Field(max_length=40)
+    entity_id: int
+    created_at: dt.datetime = Field(default_factory=utcnow)

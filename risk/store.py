@@ -19,7 +19,7 @@ from sqlmodel import Session, SQLModel
 
 from risk.db import is_sqlite, writer
 from risk.errors import AuditChainError, ConflictError, NotFoundError, RefusedError
-from risk.models import AuditEvent, Consensus, Risk, Score, utcnow
+from risk.models import AuditEvent, Consensus, CreationToken, Risk, Score, utcnow
 
 AUDIT_LOCK = 0x41554449  # "AUDI": serialises the hash chain on PostgreSQL
 GENESIS = "0" * 64
@@ -155,22 +155,49 @@ def delete(*, unit: Unit, obj: SQLModel, entity: str) -> None:
     unit.audit("delete", entity, before.get("id", "") if before else "", before, None)
 
 
-def update_risk(*, unit: Unit, risk_pk: int, expected_version: int, changes: dict[str, Any]) -> Risk:
+def update_versioned(*, unit: Unit, obj: SQLModel, entity: str, label: str, expected_version: int | None,
+                     changes: dict[str, Any]) -> SQLModel:
+    """Change a row only if nobody saved it since `expected_version` was on the user's screen; bumps the version
+    and records who saved. `expected_version` None (scripts, imports) skips the check."""
+    current = obj.version  # type: ignore[attr-defined]
+    if expected_version is not None and current != expected_version:
+        who = getattr(obj, "updated_by", "") or "someone else"
+        when = getattr(obj, "updated_at", None)
+        at = f" at {when:%Y-%m-%d %H:%M} UTC" if when else ""
+        raise ConflictError(
+            f"{label} was changed by {who}{at} after you opened it (version {current}, yours {expected_version}): "
+            "what is stored is shown again; make your change once more if it still applies"
+        )
+    changes = dict(changes)
+    if not any(getattr(obj, k) != v for k, v in changes.items()):
+        return obj
+    changes["version"] = current + 1
+    changes["updated_by"] = unit.actor
+    return update(unit=unit, obj=obj, entity=entity, changes=changes)
+
+
+def update_risk(*, unit: Unit, risk_pk: int, expected_version: int | None, changes: dict[str, Any]) -> Risk:
     """Change a risk only if nobody saved it since `expected_version` was read; bumps the version."""
     risk = unit.session.get(Risk, risk_pk)
     if risk is None:
         raise NotFoundError(f"risk {risk_pk} does not exist")
-    if risk.version != expected_version:
-        raise ConflictError(
-            f"{risk.risk_id} was changed by {risk.updated_by or 'someone else'} at {risk.updated_at:%Y-%m-%d %H:%M} "
-            f"UTC after you opened it (version {risk.version}, yours {expected_version}): reload and try again"
-        )
-    changes = dict(changes)
-    if not any(getattr(risk, k) != v for k, v in changes.items()):
-        return risk
-    changes["version"] = risk.version + 1
-    changes["updated_by"] = unit.actor
-    return update(unit=unit, obj=risk, entity="risk", changes=changes)  # type: ignore[return-value]
+    return update_versioned(unit=unit, obj=risk, entity="risk", label=risk.risk_id,  # type: ignore[return-value]
+                            expected_version=expected_version, changes=changes)
+
+
+def created_by_token(*, unit: Unit, token: str | None) -> int | None:
+    """The id of what an earlier submit of the same form instance created, if it did."""
+    if not token:
+        return None
+    row = unit.session.get(CreationToken, token)
+    return row.entity_id if row is not None else None
+
+
+def remember_creation(*, unit: Unit, token: str | None, entity: str, entity_id: int) -> None:
+    """Note in the creating transaction that form instance `token` made `entity` `entity_id`."""
+    if token:
+        unit.session.add(CreationToken(token=token, entity=entity, entity_id=entity_id))
+        unit.session.flush()
 
 
 def _upsert(unit: Unit, table: type[SQLModel], values: dict[str, Any], keys: Sequence[str],

@@ -82,20 +82,29 @@ def _proposal_fields(session: Session, data: dict[str, Any], has_scores: bool = 
     return out
 
 
-def create_proposal(engine: Engine, *, actor: str, title: str, **fields: Any) -> int:
-    """A new proposal; appetite defaults to Cautious in every category."""
+def create_proposal(engine: Engine, *, actor: str, title: str, request_token: str | None = None,
+                    **fields: Any) -> int:
+    """A new proposal; appetite defaults to Cautious in every category. A form submitted twice with the same
+    `request_token` gets the proposal its first submit created."""
     with store.write(engine, actor) as unit:
+        if (earlier := store.created_by_token(unit=unit, token=request_token)) is not None:
+            return earlier
         values = _proposal_fields(unit.session, {"title": title, **fields})
         values.setdefault("appetite", scoring.default_appetite())
-        proposal = store.add(unit=unit, obj=Proposal(**values), entity="proposal")
+        proposal = store.add(unit=unit, obj=Proposal(updated_by=unit.actor, **values), entity="proposal")
+        store.remember_creation(unit=unit, token=request_token, entity="proposal", entity_id=proposal.id)
         return proposal.id  # type: ignore[return-value]
 
 
-def update_proposal(engine: Engine, *, actor: str, proposal_id: int, **fields: Any) -> None:
-    """Change a proposal. A change of matrix re-looks-up every level, since levels are never stored."""
+def update_proposal(engine: Engine, *, actor: str, proposal_id: int, expected_version: int | None = None,
+                    **fields: Any) -> int:
+    """Change a proposal if nobody saved it since `expected_version` was on screen; returns the new version.
+    A change of matrix re-looks-up every level, since levels are never stored."""
     with store.write(engine, actor) as unit:
         proposal = _get(unit.session, Proposal, proposal_id, "proposal")
-        store.update(unit=unit, obj=proposal, entity="proposal", changes=_proposal_fields(unit.session, fields))
+        changes = _proposal_fields(unit.session, fields)
+        return store.update_versioned(unit=unit, obj=proposal, entity="proposal", label=f"“{proposal.title}”",
+                                      expected_version=expected_version, changes=changes).version
 
 
 def get_proposal(engine: Engine, proposal_id: int) -> Proposal:
@@ -133,12 +142,17 @@ def _partner_fields(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def add_partner(engine: Engine, *, actor: str, name: str, **fields: Any) -> int:
+def add_partner(engine: Engine, *, actor: str, name: str, request_token: str | None = None, **fields: Any) -> int:
     with store.write(engine, actor) as unit:
+        if (earlier := store.created_by_token(unit=unit, token=request_token)) is not None:
+            return earlier
         values = _partner_fields({"name": name, **fields})
         if unit.session.execute(select(Partner.id).where(Partner.name == values["name"])).first():
-            raise RefusedError(f"name: a partner government called {values['name']!r} already exists")
-        return store.add(unit=unit, obj=Partner(**values), entity="partner").id  # type: ignore[return-value]
+            raise RefusedError(f"name: a partner government called {values['name']!r} already exists; choose it "
+                               "under “An existing government”")
+        partner_id = store.add(unit=unit, obj=Partner(**values), entity="partner").id
+        store.remember_creation(unit=unit, token=request_token, entity="partner", entity_id=partner_id)
+        return partner_id  # type: ignore[return-value]
 
 
 def update_partner(engine: Engine, *, actor: str, partner_id: int, **fields: Any) -> None:
@@ -189,11 +203,14 @@ def proposal_partners(engine: Engine, proposal_id: int) -> list[tuple[Partner, s
 # --- the assessment team --------------------------------------------------------------------------
 
 def add_team_member(engine: Engine, *, actor: str, proposal_id: int, name: str, partner_id: int | None,
-                    team_role: str = TeamRole.assessor.value, expertise: str = "") -> int:
+                    team_role: str = TeamRole.assessor.value, expertise: str = "",
+                    request_token: str | None = None) -> int:
     """A member of the assessment team; an assessor or facilitator must come from a partner of the proposal."""
     role = _choice(team_role, [r.value for r in TeamRole], "team_role")
     with store.write(engine, actor) as unit:
         s = unit.session
+        if (earlier := store.created_by_token(unit=unit, token=request_token)) is not None:
+            return earlier
         _get(s, Proposal, proposal_id, "proposal")
         name = _text(name, "name", required=True, limit=200)
         if partner_id is not None and not s.execute(
@@ -208,7 +225,9 @@ def add_team_member(engine: Engine, *, actor: str, proposal_id: int, name: str, 
             raise RefusedError(f"name: {name!r} is already on this proposal's team")
         member = TeamMember(proposal_id=proposal_id, name=name, partner_id=partner_id, team_role=role,
                             expertise=_text(expertise, "expertise", limit=500))
-        return store.add(unit=unit, obj=member, entity="team_member").id  # type: ignore[return-value]
+        member_id = store.add(unit=unit, obj=member, entity="team_member").id
+        store.remember_creation(unit=unit, token=request_token, entity="team_member", entity_id=member_id)
+        return member_id  # type: ignore[return-value]
 
 
 def team(engine: Engine, proposal_id: int) -> list[TeamMember]:
@@ -220,6 +239,9 @@ def team(engine: Engine, proposal_id: int) -> list[TeamMember]:
 
 # --- risks ----------------------------------------------------------------------------------------
 
+STATEMENT_PARTS = ("cause", "event", "consequence")
+# the most characters each text of a risk takes (the forms show these limits as they are typed)
+RISK_TEXT_LIMITS = {"title": 300, "cause": 5000, "event": 5000, "consequence": 5000, "owner": 200, "controls": 5000}
 RISK_ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,9}-\d{1,4}$")
 
 
@@ -240,10 +262,9 @@ def _risk_fields(session: Session, proposal_id: int, data: dict[str, Any]) -> di
             out["category"] = scoring.category_key(data["category"])
         except ValueError as exc:
             raise RefusedError(f"category: {exc}") from None
-    for key, required, limit in (("title", True, 300), ("cause", False, 5000), ("event", False, 5000),
-                                 ("consequence", False, 5000), ("owner", False, 200), ("controls", False, 5000)):
+    for key, limit in RISK_TEXT_LIMITS.items():
         if key in data:
-            out[key] = _text(data[key], key, required=required, limit=limit)
+            out[key] = _text(data[key], key, required=key == "title", limit=limit)
     if "treatment" in data:
         if data["treatment"] in (None, ""):
             out["treatment"] = None
@@ -280,10 +301,21 @@ def _risk_fields(session: Session, proposal_id: int, data: dict[str, Any]) -> di
 
 
 def add_risk(engine: Engine, *, actor: str, proposal_id: int, category: str, title: str,
-             risk_id: str | None = None, **fields: Any) -> int:
-    """A new risk; its key is the next free one in its category unless one is given (kept on import)."""
+             risk_id: str | None = None, request_token: str | None = None, complete_statement: bool = False,
+             **fields: Any) -> int:
+    """A new risk; its key is the next free one in its category unless one is given (kept on import).
+    `complete_statement`: a risk a person writes (the walkthrough's form) needs its cause, event and consequence,
+    the three parts of its sentence; registers brought in from elsewhere may lack them."""
+    if complete_statement:
+        missing = [f for f, v in (("title", title), *((p, fields.get(p)) for p in STATEMENT_PARTS))
+                   if not str(v or "").strip()]
+        if missing:
+            raise RefusedError(f"{', '.join(missing)}: a value is required (a risk is written as its cause, the "
+                               "event that may occur and its consequence)")
     with store.write(engine, actor) as unit:
         s = unit.session
+        if (earlier := store.created_by_token(unit=unit, token=request_token)) is not None:
+            return earlier
         proposal = _get(s, Proposal, proposal_id, "proposal")
         values = _risk_fields(s, proposal_id, {"category": category, "title": title, **fields})
         if values["category"] == "cybersecurity" and not proposal.cybersecurity:
@@ -297,10 +329,12 @@ def add_risk(engine: Engine, *, actor: str, proposal_id: int, category: str, tit
         else:
             risk_id = next_risk_id(s, proposal_id, values["category"])
         risk = Risk(proposal_id=proposal_id, risk_id=risk_id, updated_by=unit.actor, **values)
-        return store.add(unit=unit, obj=risk, entity="risk").id  # type: ignore[return-value]
+        risk_pk = store.add(unit=unit, obj=risk, entity="risk").id
+        store.remember_creation(unit=unit, token=request_token, entity="risk", entity_id=risk_pk)
+        return risk_pk  # type: ignore[return-value]
 
 
-def update_risk(engine: Engine, *, actor: str, risk_pk: int, expected_version: int, **fields: Any) -> int:
+def update_risk(engine: Engine, *, actor: str, risk_pk: int, expected_version: int | None, **fields: Any) -> int:
     """Change a risk if nobody else saved it first; returns the new version."""
     with store.write(engine, actor) as unit:
         risk = _get(unit.session, Risk, risk_pk, "risk")
@@ -329,9 +363,12 @@ def list_risks(engine: Engine, proposal_id: int) -> list[Risk]:
 
 def add_action(engine: Engine, *, actor: str, risk_pk: int, description: str, owner: str = "",
                due_date: dt.date | str | None = None, status: str = ActionStatus.planned.value,
-               cost: float | None = None, paying_partner_id: int | None = None) -> int:
+               cost: float | None = None, paying_partner_id: int | None = None,
+               request_token: str | None = None) -> int:
     with store.write(engine, actor) as unit:
         s = unit.session
+        if (earlier := store.created_by_token(unit=unit, token=request_token)) is not None:
+            return earlier
         risk = _get(s, Risk, risk_pk, "risk")
         if isinstance(due_date, str) and due_date.strip():
             try:
@@ -358,7 +395,9 @@ def add_action(engine: Engine, *, actor: str, risk_pk: int, description: str, ow
                         owner=_text(owner, "owner", limit=200), due_date=due_date,
                         status=_choice(status, [a.value for a in ActionStatus], "status"), cost=cost,
                         paying_partner_id=paying_partner_id)
-        return store.add(unit=unit, obj=action, entity="action").id  # type: ignore[return-value]
+        action_id = store.add(unit=unit, obj=action, entity="action").id
+        store.remember_creation(unit=unit, token=request_token, entity="action", entity_id=action_id)
+        return action_id  # type: ignore[return-value]
 
 
 # --- the guided walk ------------------------------------------------------------------------------
@@ -375,6 +414,30 @@ def walkthrough_state(proposal) -> tuple[list[str], str, list[str]]:
     if current not in [*steps, "summary"]:
         current = next((c for c in steps if c not in done), "summary")
     return steps, current, done
+
+
+def walkthrough_gaps(profile, steps: list[str], done: list[str]) -> list[str]:
+    """What the walkthrough still lacks, in sentences: categories not walked through, categories with no risk,
+    and per category the risks not scored before or after controls. Empty when the assessment is complete."""
+    out = []
+    left = [scoring.CATEGORIES[c] for c in steps if c not in done]
+    if left:
+        out.append("Not yet walked through: " + ", ".join(left) + ".")
+    for category in steps:
+        views = [v for v in profile.risks if v.risk.category == category]
+        name = scoring.CATEGORIES[category]
+        if not views:
+            out.append(f"{name}: no risk yet.")
+            continue
+        parts = []
+        for phase, when in (("inherent", "before controls"), ("residual", "after controls")):
+            ids = [v.risk.risk_id for v in views if getattr(v, phase).level is None]
+            if ids:
+                parts.append(f"{len(ids)} of {len(views)} risk{'s' if len(views) != 1 else ''} not scored {when} "
+                             f"({', '.join(ids)})")
+        if parts:
+            out.append(f"{name}: " + "; ".join(parts) + ".")
+    return out
 
 
 def move_walkthrough(engine: Engine, *, actor: str, proposal_id: int, to: str, mark_done: str | None = None) -> None:

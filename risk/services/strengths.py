@@ -8,7 +8,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from risk import store
-from risk.errors import RefusedError
+from risk.errors import ConflictError, RefusedError
 from risk.models import Partner, PartnerStrength, ProposalPartner
 from risk.strengths import CAPABILITIES, best_placed
 
@@ -34,9 +34,14 @@ def proposal_strengths(engine: Engine, proposal_id: int) -> StrengthGrid:
     return StrengthGrid(scores, best_placed(scores))
 
 
+_UNSET = object()
+
+
 def set_strength(engine: Engine, *, actor: str, proposal_id: int, partner_id: int, capability: str,
-                 score: object) -> None:
-    """Record how well placed a partner is for a capability, 0 (none) to 5 (excellent)."""
+                 score: object, expected: object = _UNSET) -> None:
+    """Record how well placed a partner is for a capability, 0 (none) to 5 (excellent). `expected` is the score
+    that was on the user's screen (0 when none was stored): when somebody saved another one since, the change is
+    refused rather than overwriting theirs."""
     if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 5:
         raise RefusedError(f"score: expected a whole number from 0 to 5, got {score!r}")
     capability = (capability or "").strip()
@@ -50,6 +55,11 @@ def set_strength(engine: Engine, *, actor: str, proposal_id: int, partner_id: in
         row = s.execute(select(PartnerStrength).where(
             PartnerStrength.proposal_id == proposal_id, PartnerStrength.partner_id == partner_id,
             PartnerStrength.capability == capability)).scalar_one_or_none()
+        stored = row.score if row is not None else 0
+        if expected is not _UNSET and stored != expected:
+            partner = s.get(Partner, partner_id)
+            raise ConflictError(f"{partner.name if partner else partner_id}, {capability}: somebody saved "
+                                f"{stored} after you opened the grid (you saw {expected})")
         if row is None:
             store.add(unit=unit, obj=PartnerStrength(proposal_id=proposal_id, partner_id=partner_id,
                                                      capability=capability, score=score), entity="partner_strength")

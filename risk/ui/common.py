@@ -1,10 +1,12 @@
 """What every page shares: the cached engine (keyed by URL), the chosen proposal and the person acting (a few
 documented session_state keys holding ids and names only), and a helper that turns domain errors into messages.
 
+The proposal on screen and who is acting live in the address (see CARRIED below), not in session_state.
 session_state keys:
-- "proposal_id": the proposal the pages show (int or None);
-- "actor_choice": the team member chosen as "who is acting" (int id, or "other");
-- "actor_other": a name typed in when the person is not on the roster yet (for instance before the team exists).
+- "sidebar_proposal", "actor_choice_<proposal id>", "actor_other": the sidebar's widgets, set from the address
+  before they are drawn;
+- "flash": (kind, message) shown once after the next rerun;
+- "_gen_<form>", "_seen_<form>_<generation>": the generation of a form or grid and what it captured when drawn.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from risk import config
-from risk.errors import RefusedError
+from risk.errors import ConflictError, RefusedError
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
@@ -98,7 +100,17 @@ def _proposal_titles(url: str, version: int) -> dict[int, str]:
     return titles(_engine_for(url))
 
 
-# --- the proposal on screen -----------------------------------------------------------------------
+# --- the proposal on screen and who is acting: both live in the address -------------------------------
+# The address is the one source of truth for the proposal on screen (?proposal=ID) and, until accounts exist, for
+# who is acting (?as=MEMBER_ID, or ?as=other&name=NAME). Every link between pages carries them (nav_links, go),
+# so a refresh, a copied link or a page switch opens the same thing, and two tabs never share it.
+
+CARRIED = ("proposal", "as", "name")
+NAV = (("portfolio", "Portfolio", ":material/dashboard:"), ("proposal", "Proposal", ":material/handshake:"),
+       ("walkthrough", "Walkthrough", ":material/checklist:"), ("workshop", "Workshop", ":material/groups:"),
+       ("register", "Register", ":material/table_rows:"), ("profile", "Profile", ":material/grid_on:"),
+       ("review", "Review", ":material/gavel:"), ("import", "Import", ":material/upload_file:"))
+
 
 def _query_int(name: str) -> int | None:
     value = st.query_params.get(name)
@@ -106,32 +118,43 @@ def _query_int(name: str) -> int | None:
 
 
 def proposal_id() -> int | None:
-    """The proposal on screen. It is also kept in the address (?proposal=ID) so that a browser refresh or a
-    shared link opens the same proposal."""
-    if "proposal_id" not in st.session_state:
-        st.session_state["proposal_id"] = _query_int("proposal")
-    return st.session_state.get("proposal_id")
+    """The proposal on screen: the one in the address."""
+    return _query_int("proposal")
+
+
+def carried(**changes: Any) -> dict[str, str]:
+    """The query parameters every link keeps (the proposal and who is acting), with `changes` applied; a change
+    to None drops the parameter."""
+    params = {k: st.query_params[k] for k in CARRIED if st.query_params.get(k)}
+    for key, value in changes.items():
+        if value is None:
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    return params
+
+
+def _acting_after_switch(pid: int | None) -> dict[str, Any]:
+    """A team member belongs to one proposal's team: opening another proposal forgets them (a typed-in name,
+    "someone not on the team yet", is kept)."""
+    return {} if st.query_params.get("as") == "other" or pid == proposal_id() else {"as": None}
 
 
 def open_proposal(pid: int | None) -> None:
-    """Show another proposal. A team member chosen as "who is acting" belongs to the old proposal's team and is
-    forgotten; a typed-in name ("someone not on the team yet") is kept."""
-    st.session_state["proposal_id"] = pid
-    if st.session_state.get("actor_choice") != "other":
-        st.session_state.pop("actor_choice", None)
-    st.query_params.pop("as", None)
-    if pid is None:
-        st.query_params.pop("proposal", None)
-    else:
-        st.query_params["proposal"] = str(pid)
+    """Show another proposal (None: none) on the page that is open."""
+    params = carried(proposal=pid, **_acting_after_switch(pid))
+    st.query_params.from_dict(params)
 
 
-def _remember_actor() -> None:
-    choice = st.session_state.get("actor_choice")
-    if isinstance(choice, int):
-        st.query_params["as"] = str(choice)
-    else:
-        st.query_params.pop("as", None)
+def go(page: str, pid: Any = "same") -> None:
+    """Switch to `page` (a key of PAGES), on proposal `pid` (None: no proposal; "same": the one on screen)."""
+    params = carried() if pid == "same" else carried(proposal=pid, **_acting_after_switch(pid))
+    st.switch_page(PAGES[page], query_params=params)
+
+
+def page_link(page: str, label: str, icon: str | None = None, container: Any = None, **kwargs: Any) -> None:
+    """A link to `page` that keeps the proposal and who is acting."""
+    (container or st).page_link(PAGES[page], label=label, icon=icon, query_params=carried(), **kwargs)
 
 
 def require_proposal():
@@ -140,14 +163,17 @@ def require_proposal():
 
     pid = proposal_id()
     if pid is None:
-        st.info("Choose a proposal on the Portfolio page first, or create a new one.", icon=":material/info:")
-        st.page_link(PAGES["portfolio"], label="Go to the Portfolio", icon=":material/dashboard:")
+        st.info("Choose a proposal in the sidebar or on the Portfolio page first, or create a new one.",
+                icon=":material/info:")
+        page_link("portfolio", "Go to the Portfolio", icon=":material/dashboard:")
         st.stop()
     try:
         return get_proposal(engine(), pid)
     except RefusedError:
-        open_proposal(None)
-        st.rerun()
+        st.warning(f"There is no proposal {pid} (it may have been removed). Choose one in the sidebar.",
+                   icon=":material/search_off:")
+        page_link("portfolio", "Go to the Portfolio", icon=":material/dashboard:")
+        st.stop()
 
 
 # --- who is acting --------------------------------------------------------------------------------
@@ -156,49 +182,83 @@ def actor() -> str | None:
     """The name changes are recorded under, or None while nobody has said who they are."""
     from risk.services.proposals import team
 
-    choice = st.session_state.get("actor_choice")
+    choice = st.query_params.get("as")
     if choice == "other":
-        name = (st.session_state.get("actor_other") or "").strip()
+        name = (st.query_params.get("name") or "").strip()
         return name or None
     pid = proposal_id()
-    if choice is None or pid is None:
+    member_id = _query_int("as")
+    if member_id is None or pid is None:
         return None
-    member = next((m for m in team(engine(), pid) if m.id == choice), None)
+    member = next((m for m in team(engine(), pid) if m.id == member_id), None)
     return member.name if member else None
 
 
+def _actor_key(pid: int | None) -> str:
+    return f"actor_choice_{pid}"
+
+
+def _picked_proposal() -> None:
+    open_proposal(st.session_state.get("sidebar_proposal"))
+
+
+def _picked_actor(key: str) -> None:
+    choice = st.session_state.get(key)
+    if choice is None:
+        st.query_params.pop("as", None)
+    else:
+        st.query_params["as"] = str(choice)
+    if choice != "other":
+        st.query_params.pop("name", None)
+
+
+def _typed_name() -> None:
+    name = (st.session_state.get("actor_other") or "").strip()
+    if name:
+        st.query_params["name"] = name
+    else:
+        st.query_params.pop("name", None)
+
+
+def nav_links() -> None:
+    """The pages, each link keeping the proposal and who is acting."""
+    with st.container(key="nav"):
+        for key, title, icon in NAV:
+            page_link(key, title, icon=icon, width="stretch")
+
+
 def sidebar() -> None:
-    """The proposal picker and the "who is acting" choice, on every page."""
+    """The pages, the proposal picker and the "who is acting" choice, on every page. The widgets show what the
+    address says (set before they are drawn), so a widget never pushes a stale value back."""
     from risk.services.proposals import proposal_partners, team
 
     eng = engine()
-    # Streamlit drops a widget's state when the page changes; writing it back keeps who is acting across pages.
-    for key in ("actor_choice", "actor_other"):
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
+    pid = proposal_id()
     with st.sidebar:
+        nav_links()
+        st.divider()
         titles = proposal_titles()
         if titles:
             ids = list(titles)
-            current = proposal_id()
-            picked = st.selectbox("Proposal", ids, index=ids.index(current) if current in ids else None,
-                                  format_func=lambda i: titles[i], placeholder="Choose a proposal",
-                                  key="sidebar_proposal")
-            if picked != current:
-                open_proposal(picked)
-                st.rerun()
+            st.session_state["sidebar_proposal"] = pid if pid in ids else None
+            st.selectbox("Proposal", ids, format_func=lambda i: titles[i], placeholder="Choose a proposal",
+                         key="sidebar_proposal", on_change=_picked_proposal)
         st.markdown("**Who is acting**")
-        members = team(eng, proposal_id()) if proposal_id() else []
-        if "actor_choice" not in st.session_state and _query_int("as") in {m.id for m in members}:
-            st.session_state["actor_choice"] = _query_int("as")  # kept across a browser refresh
-        partner_names = {p.id: p.name for p, _role in proposal_partners(eng, proposal_id())} if proposal_id() else {}
+        members = team(eng, pid) if pid else []
+        partner_names = {p.id: p.name for p, _role in proposal_partners(eng, pid)} if pid else {}
         options: list[Any] = [m.id for m in members] + ["other"]
         labels = {m.id: f"{m.name} ({partner_names.get(m.partner_id, 'no partner')}, {m.team_role})" for m in members}
         labels["other"] = "Someone not on the team yet"
-        st.selectbox("I am", options, key="actor_choice", index=None, format_func=lambda o: labels.get(o, str(o)),
-                     placeholder="Choose yourself from the team", on_change=_remember_actor)
-        if st.session_state.get("actor_choice") == "other":
-            st.text_input("Your name", key="actor_other", placeholder="First and last name")
+        chosen = st.query_params.get("as")
+        key = _actor_key(pid)
+        st.session_state[key] = "other" if chosen == "other" else (
+            _query_int("as") if _query_int("as") in {m.id for m in members} else None)
+        st.selectbox("I am", options, key=key, format_func=lambda o: labels.get(o, str(o)),
+                     placeholder="Choose yourself from the team", on_change=_picked_actor, args=(key,))
+        if chosen == "other":
+            st.session_state["actor_other"] = st.query_params.get("name", "")
+            st.text_input("Your name", key="actor_other", placeholder="First and last name", max_chars=200,
+                          on_change=_typed_name)
         name = actor()
         if name:
             st.caption(f"Changes are recorded in the audit log as **{md(name)}**.")
@@ -206,12 +266,52 @@ def sidebar() -> None:
             st.caption("Choose who you are to make changes: nothing is saved anonymously.")
 
 
+def show_incident(page_title: str, exc: BaseException) -> None:
+    """What an unexpected error shows: what failed in words and an incident number; the traceback goes to the
+    server's log under that number, never to the browser."""
+    import logging
+    import uuid
+
+    incident = uuid.uuid4().hex[:8].upper()
+    logging.getLogger("risk").error("incident %s on the %s page", incident, page_title, exc_info=exc)
+    st.error(f"The {page_title} page stopped at an unexpected problem: {_in_words(exc)}. Nothing that was saved "
+             f"before is lost. If it happens again, give your administrator incident number **{incident}**; the "
+             "details are in the server's log under that number.", icon=":material/report:")
+
+
+def _in_words(exc: BaseException) -> str:
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply to read"
+    if isinstance(exc, MemoryError):
+        return "the server ran out of memory"
+    if isinstance(exc, DBAPIError):
+        text = str(exc.orig).lower()
+        if "full" in text or "disk" in text:
+            return "the database is full; nothing more can be written until space is freed"
+        if "locked" in text or "timeout" in text:
+            return "the database was busy for too long"
+        return "the database refused the request"
+    if isinstance(exc, (UnicodeError, ValueError, TypeError, KeyError)):
+        return "some data could not be read as expected"
+    return "an error the workbench did not expect"
+
+
 FAILED = object()  # what run() returns when the change was refused
 
 
-def run(action: Callable[..., Any], *args: Any, success: str | None = None, **kwargs: Any) -> Any:
+def flash(message: str, kind: str = "success") -> None:
+    """A message shown once, after the next rerun ("success", "error" or "warning")."""
+    st.session_state["flash"] = (kind, message)
+
+
+def run(action: Callable[..., Any], *args: Any, success: str | None = None,
+        on_conflict: Callable[[], None] | None = None, **kwargs: Any) -> Any:
     """Call a service as the acting person. A refusal becomes an error message and FAILED is returned; on
-    success the result is returned and `success` is shown after the next rerun."""
+    success the result is returned and `success` is shown after the next rerun. When somebody else saved the
+    same thing first (ConflictError) and `on_conflict` is given, it is called (to drop what is on screen), the
+    message is kept for the next run and the page reruns, so the stored values are shown with the message."""
     name = actor()
     if not name:
         st.error("Choose who you are in the sidebar first: every change is recorded under a name.",
@@ -219,19 +319,56 @@ def run(action: Callable[..., Any], *args: Any, success: str | None = None, **kw
         return FAILED
     try:
         result = action(engine(), *args, actor=name, **kwargs)
+    except ConflictError as exc:
+        if on_conflict is None:
+            st.error(md(exc), icon=":material/sync_problem:")
+            return FAILED
+        on_conflict()
+        flash(f"Not saved: {exc}", "error")
+        st.rerun()
     except RefusedError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md(exc), icon=":material/error:")
         return FAILED
     if success:
-        st.session_state["flash"] = success
+        flash(success)
     return result
 
 
 def show_flash() -> None:
-    """The confirmation of the last change, once."""
-    message = st.session_state.pop("flash", None)
+    """The confirmation (or refusal) of the last change, once."""
+    kind, message = st.session_state.pop("flash", (None, None))
     if message:
-        st.success(md(message), icon=":material/check_circle:")
+        {"success": st.success, "error": st.error, "warning": st.warning}[kind](
+            md(message), icon={"success": ":material/check_circle:", "error": ":material/sync_problem:",
+                               "warning": ":material/warning:"}[kind])
+
+
+# --- forms that show what is stored ------------------------------------------------------------------
+# A form (or grid) is drawn under a generation number. Its widgets are keyed by the id of what they edit and by
+# that generation; the version of what it edits is captured when the generation is first drawn. After a save or
+# a refusal the generation grows, so the next run draws fresh widgets from what is stored, and the browser's copy
+# of the old edits (a data_editor keeps its edited_rows there) belongs to a key that is never read again.
+
+def generation(name: str) -> int:
+    return st.session_state.get(f"_gen_{name}", 0)
+
+
+def renew(name: str) -> None:
+    """Draw form or grid `name` afresh from what is stored on the next run."""
+    st.session_state[f"_gen_{name}"] = generation(name) + 1
+
+
+def seen(name: str, value: Any) -> Any:
+    """`value` as it was when this generation of form `name` was first drawn (its version on screen)."""
+    return st.session_state.setdefault(f"_seen_{name}_{generation(name)}", value)
+
+
+def once_token(name: str) -> str:
+    """A token for this instance of creation form `name`: a double click or a repeated submit sends the same
+    token, and the service creates once. `renew(name)` after a creation starts a new instance."""
+    import uuid
+
+    return seen(name, uuid.uuid4().hex)
 
 
 @st.cache_data(max_entries=512, show_spinner=False)

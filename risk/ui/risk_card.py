@@ -45,19 +45,24 @@ def _value_text(value: scoring.Standing) -> str:
 def risk_card(view: RiskView, partners: dict[int, str], expanded: bool = False) -> None:
     risk = view.risk
     over = " · :red[over appetite]" if view.over_appetite else ""
-    label = f"**{risk.risk_id}** {common.md(risk.title)} — inherent {_value_text(view.inherent)}, " \
+    label = f"**{common.md(risk.risk_id)}** {common.md(risk.title)} — inherent {_value_text(view.inherent)}, " \
             f"residual {_value_text(view.residual)}"
     with st.expander(label, expanded=expanded):
         st.markdown(f"_{common.md(scoring.risk_sentence(risk.cause, risk.event, risk.consequence))}_{over}")
         if risk.tags:
             st.caption("Collaboration risk: " + common.md(", ".join(risk.tags)))
-        k = risk.id
+        # keyed by the risk and the card's generation: a save or a refusal draws the card afresh from what is
+        # stored, and the version checked on save is the one on screen when this card was drawn
+        card = f"risk_card_{risk.id}"
+        k = f"{risk.id}_{common.generation(card)}"
+        on_screen = common.seen(card, risk.version)
         with st.form(f"score_{k}"):
             st.markdown("**Scores the team agrees** (recorded as the consensus)")
             inh_l = _score_pick("Inherent likelihood (before controls)", LIKELIHOOD_TEXT, view.inherent.likelihood,
                                 f"inh_l_{k}")
             inh_i = _score_pick("Inherent impact", IMPACT_TEXT, view.inherent.impact, f"inh_i_{k}")
-            controls = st.text_area("Controls (existing and planned)", value=risk.controls, key=f"controls_{k}")
+            controls = st.text_area("Controls (existing and planned)", value=risk.controls, key=f"controls_{k}",
+                                    max_chars=ps.RISK_TEXT_LIMITS["controls"])
             res_l = _score_pick("Residual likelihood (with controls)", LIKELIHOOD_TEXT, view.residual.likelihood,
                                 f"res_l_{k}")
             res_i = _score_pick("Residual impact", IMPACT_TEXT, view.residual.impact, f"res_i_{k}")
@@ -73,7 +78,7 @@ def risk_card(view: RiskView, partners: dict[int, str], expanded: bool = False) 
             owner_partner = o1.selectbox("Owner partner", owner_ids, index=owner_ids.index(risk.owner_partner_id)
                                          if risk.owner_partner_id in owner_ids else 0, key=f"owner_partner_{k}",
                                          format_func=lambda i: "Not set" if i is None else partners[i])
-            owner = o2.text_input("Owner (person)", value=risk.owner, key=f"owner_{k}")
+            owner = o2.text_input("Owner (person)", value=risk.owner, key=f"owner_{k}", max_chars=200)
             treatments = [None, *scoring.TREATMENTS]
             treatment = o3.selectbox("Treatment", treatments, index=treatments.index(risk.treatment),
                                      key=f"treatment_{k}", format_func=lambda t: "Not decided" if t is None else t)
@@ -84,15 +89,22 @@ def risk_card(view: RiskView, partners: dict[int, str], expanded: bool = False) 
             dissent = st.text_input("Dissent, if any", key=f"dissent_{k}")
             save = st.form_submit_button("Save", type="primary")
         if save:
-            _save(view, dict(controls=controls, target_likelihood=tgt_l, target_impact=tgt_i,
+            _save(view, on_screen, dict(controls=controls, target_likelihood=tgt_l, target_impact=tgt_i,
                              owner_partner_id=owner_partner, owner=owner, treatment=treatment, status=status),
                   {"inherent": (inh_l, inh_i), "residual": (res_l, res_i)}, rationale, dissent)
         _actions(risk, partners)
 
 
-def _save(view: RiskView, fields: dict, scores: dict, rationale: str, dissent: str) -> None:
+def _save(view: RiskView, on_screen: int, fields: dict, scores: dict, rationale: str, dissent: str) -> None:
     risk = view.risk
-    if common.run(ps.update_risk, risk_pk=risk.id, expected_version=risk.version, **fields) is common.FAILED:
+    card = f"risk_card_{risk.id}"
+
+    def reload() -> None:
+        common.renew(card)
+        st.session_state["open_risk"] = risk.id
+
+    if common.run(ps.update_risk, risk_pk=risk.id, expected_version=on_screen, on_conflict=reload,
+                  **fields) is common.FAILED:
         return
     for phase, (lik, imp) in scores.items():
         current = getattr(view, phase)
@@ -103,8 +115,8 @@ def _save(view: RiskView, fields: dict, scores: dict, rationale: str, dissent: s
         if common.run(rs.record_consensus, risk_pk=risk.id, phase=phase, likelihood=lik, impact=imp,
                       rationale=rationale, dissent=dissent) is common.FAILED:
             return
-    st.session_state["flash"] = f"Saved {risk.risk_id}."
-    st.session_state["open_risk"] = risk.id
+    common.flash(f"Saved {risk.risk_id}.")
+    reload()
     st.rerun()
 
 
@@ -116,17 +128,21 @@ def _actions(risk, partners: dict[int, str]) -> None:
                                     "Status": a.status, "Cost ($)": a.cost,
                                     "Paid by": partners.get(a.paying_partner_id, "")} for a in actions]),
                      hide_index=True, width="stretch")
-    with st.form(f"action_{risk.id}", clear_on_submit=True):
+    form = f"add_action_{risk.id}"
+    t = common.once_token(form)
+    with st.form(f"action_{risk.id}_{t}"):
         st.markdown("**Add an action**")
         a, b, c, d, e = st.columns([4, 2, 2, 2, 2])
-        description = a.text_input("What will be done", key=f"act_desc_{risk.id}")
-        owner = b.text_input("Owner", key=f"act_owner_{risk.id}")
-        due = c.date_input("Due", value=None, key=f"act_due_{risk.id}")
-        cost = d.number_input("Cost ($)", min_value=0.0, step=1000.0, value=None, key=f"act_cost_{risk.id}")
+        description = a.text_input("What will be done", key=f"act_desc_{t}", max_chars=5000)
+        owner = b.text_input("Owner", key=f"act_owner_{t}", max_chars=200)
+        due = c.date_input("Due", value=None, key=f"act_due_{t}")
+        cost = d.number_input("Cost ($)", min_value=0.0, step=1000.0, value=None, key=f"act_cost_{t}")
         payer = e.selectbox("Paid by", list(partners), index=None, format_func=partners.get,
-                            key=f"act_payer_{risk.id}", placeholder="Partner")
-        add = st.form_submit_button("Add action")
+                            key=f"act_payer_{t}", placeholder="Partner")
+        add = st.form_submit_button("Add action", key=f"act_submit_{t}")
     if add and common.run(ps.add_action, risk_pk=risk.id, description=description, owner=owner, due_date=due,
-                          cost=cost, paying_partner_id=payer, success="Added the action.") is not common.FAILED:
+                          cost=cost, paying_partner_id=payer, request_token=t,
+                          success=f"Added the action to {risk.risk_id}.") is not common.FAILED:
+        common.renew(form)
         st.session_state["open_risk"] = risk.id
         st.rerun()

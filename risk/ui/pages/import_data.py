@@ -91,9 +91,8 @@ def check_then_import(key: tuple, keys: tuple[str, str], check, write, done_mess
             if report["problems"]:
                 show_report(report, dry_run=False)
             else:
-                st.session_state["flash"] = done_message(report)
-                common.open_proposal(report["proposal_ids"][0])
-                st.switch_page(common.PAGES["register"])
+                common.flash(done_message(report))
+                common.go("register", pid=report["proposal_ids"][0])
     if checked and checked[0] == key:
         show_report(checked[1], dry_run=True)
 
@@ -194,8 +193,8 @@ with st.popover("Save this mapping", icon=":material/save:"):
         columns = {theirs: ("" if ours == LEAVE_OUT else ours) for theirs, ours in
                    zip(edited["their_column"], edited["our_column"], strict=True) if ours}
         if common.run(save_mapping, name=save_as, columns=columns) is not common.FAILED:
-            st.session_state["flash"] = f"Saved the mapping “{save_as.strip()}”: it is offered for the next file " \
-                                        "with these columns."
+            common.flash(f"Saved the mapping “{save_as.strip()}”: it is offered for the next file with these "
+                         "columns.")
             st.session_state["import_mapping_for"] = None
             st.rerun()
 

@@ -26,22 +26,20 @@ if not common.proposal_titles():
     left, right, third = st.columns(3)
     if third.button("Import a register", icon=":material/upload_file:", key="welcome_import",
                     help="A spreadsheet (CSV, Excel) or a workbench JSON export"):
-        st.switch_page(common.PAGES["import"])
+        common.go("import")
     if left.button("Load the demo portfolio", icon=":material/auto_awesome:", type="primary", key="load_demo"):
         with st.spinner("Loading three demo proposals..."):
             result = load_demo(eng, actor=common.actor() or "demo loader")
+        common.flash("Loaded the demo portfolio: three proposals with scored risks.")
         common.open_proposal(result.proposal_ids[0])
-        st.session_state["flash"] = "Loaded the demo portfolio: three proposals with scored risks."
         st.rerun()
     if right.button("New proposal", icon=":material/add:", key="new_proposal"):
-        common.open_proposal(None)
-        st.session_state["proposal_mode"] = "new"
-        st.switch_page(common.PAGES["proposal"])
+        common.go("proposal", pid=None)
     st.stop()
 
 frame = common.portfolio_frame()
 overview = common.portfolio_overview()
-st.subheader(f"{len(overview)} proposals")
+st.subheader(f"{len(overview)} proposal{'' if len(overview) == 1 else 's'}")
 st.dataframe(
     overview.drop(columns=["id"]), hide_index=True, width="stretch", key="portfolio_table",
     column_config={
@@ -56,15 +54,13 @@ st.dataframe(
 ids = overview["id"].tolist()
 titles = dict(zip(overview["id"], overview["Proposal"], strict=True))
 pick_col, open_col, new_col = st.columns([3, 1, 1], vertical_alignment="bottom")
+st.session_state["portfolio_pick"] = common.proposal_id() if common.proposal_id() in ids else ids[0]
 chosen = pick_col.selectbox("Open a proposal", ids, format_func=lambda i: titles[i], key="portfolio_pick",
-                            index=ids.index(common.proposal_id()) if common.proposal_id() in ids else 0)
+                            on_change=lambda: common.open_proposal(st.session_state["portfolio_pick"]))
 if open_col.button("Open its profile", icon=":material/grid_on:", key="open_profile"):
-    common.open_proposal(chosen)
-    st.switch_page(common.PAGES["profile"])
+    common.go("profile", pid=chosen)
 if new_col.button("New proposal", icon=":material/add:", key="new_proposal"):
-    common.open_proposal(None)
-    st.session_state["proposal_mode"] = "new"
-    st.switch_page(common.PAGES["proposal"])
+    common.go("proposal", pid=None)
 
 st.subheader("Residual risk across the portfolio, by category")
 if len(frame):

@@ -55,7 +55,7 @@ with right:
     ids = {r for r, li, im in points[kind] if (li, im) == (lik, imp)}
     inside = [v for v in views if v.risk.risk_id in ids]
     if inside:
-        st.markdown("\n".join(f"- **{v.risk.risk_id}** {common.md(v.risk.title)}" for v in inside))
+        st.markdown("\n".join(f"- **{common.md(v.risk.risk_id)}** {common.md(v.risk.title)}" for v in inside))
     else:
         st.caption(f"No risk sits at likelihood {lik}, impact {imp} ({matrix.level(lik, imp)}).")
 

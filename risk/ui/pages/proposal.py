@@ -12,8 +12,8 @@ from risk.strengths import CAPABILITIES, STRENGTH_SCALE
 from risk.ui import common
 
 eng = common.engine()
-new = st.session_state.get("proposal_mode") == "new" or common.proposal_id() is None
-proposal = None if new else common.require_proposal()
+proposal = None if common.proposal_id() is None else common.require_proposal()
+new = proposal is None
 st.title("New proposal" if new else common.md(proposal.title))
 
 AGGREGATION_LABELS = {
@@ -21,58 +21,67 @@ AGGREGATION_LABELS = {
     "max": "Maximum: the highest score (precautionary, for safety and legal risks)",
     "one_jurisdiction_one_vote": "One jurisdiction, one vote: each partner's median, then the median of those",
 }
+# One form per proposal (and one per instance of the new-proposal form), its widgets keyed by that id and the
+# form's generation, so nothing typed for one proposal can be shown or saved for another.
+form_name = "new_proposal" if new else f"proposal_{proposal.id}"
+k = common.once_token(form_name) if new else f"{proposal.id}_{common.generation(form_name)}"
+on_screen = None if new else common.seen(form_name, proposal.version)
 
-with st.form("proposal_form"):
+with st.form(f"proposal_form_{k}"):
     st.subheader("The proposal")
-    title = st.text_input("Title", value="" if new else proposal.title, key="p_title",
+    title = st.text_input("Title", value="" if new else proposal.title, key=f"p_title_{k}", max_chars=200,
                           placeholder="e.g. Regional 911/CAD consolidation")
     c1, c2, c3 = st.columns(3)
     services = [s.value for s in ServiceType]
     service = c1.selectbox("Service", services, index=services.index(proposal.service_type) if proposal else 0,
-                           key="p_service")
+                           key=f"p_service_{k}")
     phases = [p.value for p in LifecyclePhase]
     phase = c2.selectbox("Lifecycle phase", phases, index=phases.index(proposal.phase) if proposal else 1,
-                         key="p_phase")
+                         key=f"p_phase_{k}")
     statuses = [s.value for s in ProposalStatus]
     status = c3.selectbox("Status", statuses, index=statuses.index(proposal.status) if proposal else 0,
-                          key="p_status")
-    description = st.text_area("Description", value="" if new else proposal.description, key="p_description",
-                               placeholder="What would be shared, by whom, and what it should save.")
+                          key=f"p_status_{k}")
+    description = st.text_area("Description", value="" if new else proposal.description, key=f"p_description_{k}",
+                               max_chars=20000, placeholder="What would be shared, by whom, and what it should save.")
     c4, c5 = st.columns(2)
     matrices = {m.name: m for m in list_matrices(eng)}
     names = list(matrices)
     matrix = c4.selectbox("Risk matrix", names, index=names.index(proposal.matrix) if proposal else 0,
                           format_func=lambda n: f"{matrices[n].title or n} ({len(matrices[n].levels)} levels)",
-                          key="p_matrix")
+                          key=f"p_matrix_{k}")
     methods = list(scoring.AGGREGATIONS)
     aggregation = c5.selectbox("How several assessors' scores combine", methods,
                                index=methods.index(proposal.aggregation) if proposal else 0,
-                               format_func=AGGREGATION_LABELS.get, key="p_aggregation")
+                               format_func=AGGREGATION_LABELS.get, key=f"p_aggregation_{k}")
     cyber = st.toggle("Include cybersecurity as a sixth category", value=bool(proposal and proposal.cybersecurity),
-                      key="p_cyber")
+                      key=f"p_cyber_{k}")
     st.markdown("**Risk appetite per category**: the highest residual level the partners will tolerate "
                 "(Averse: Very Low, Minimal: Low, Cautious: Moderate, Open: High, Eager: Very High).")
     current = (proposal.appetite if proposal else None) or scoring.default_appetite()
     cols = st.columns(len(scoring.CATEGORIES))
     appetite = {
-        key: cols[k].selectbox(name, scoring.APPETITES,
+        key: cols[n].selectbox(name, scoring.APPETITES,
                                index=scoring.APPETITES.index(current.get(key, scoring.DEFAULT_APPETITE)),
-                               key=f"p_appetite_{key}")
-        for k, (key, name) in enumerate(scoring.CATEGORIES.items())
+                               key=f"p_appetite_{key}_{k}")
+        for n, (key, name) in enumerate(scoring.CATEGORIES.items())
     }
-    submitted = st.form_submit_button("Create proposal" if new else "Save changes", type="primary")
+    submitted = st.form_submit_button("Create proposal" if new else "Save changes", type="primary",
+                                      key=f"p_submit_{k}")
 if submitted:
     fields = dict(title=title, service_type=service, phase=phase, status=status, description=description,
                   matrix=matrix, aggregation=aggregation, cybersecurity=cyber, appetite=appetite)
     if new:
-        created = common.run(ps.create_proposal, success=f"Created “{title}”. Now add its partner governments.",
-                             **fields)
+        # the token makes a double click or a repeated submit open the proposal the first one created
+        created = common.run(ps.create_proposal, request_token=k, **fields,
+                             success=f"Created “{title.strip()}”. Now add its partner governments.")
         if created is not common.FAILED:
+            common.renew(form_name)
             common.open_proposal(created)
-            st.session_state.pop("proposal_mode", None)
             st.rerun()
-    elif common.run(ps.update_proposal, proposal_id=proposal.id, success="Saved the proposal.",
+    elif common.run(ps.update_proposal, proposal_id=proposal.id, expected_version=on_screen,
+                    on_conflict=lambda: common.renew(form_name), success="Saved the proposal.",
                     **fields) is not common.FAILED:
+        common.renew(form_name)
         st.rerun()
 
 if new:
@@ -82,38 +91,45 @@ if new:
 
 pid = proposal.id
 linked = ps.proposal_partners(eng, pid)
-partners_tab, strengths_tab, team_tab = st.tabs(["Partner governments", "Strengths", "Assessment team"])
+# keyed, so a save (and the message it shows above) leaves the user on the tab they were on
+partners_tab, strengths_tab, team_tab = st.tabs(["Partner governments", "Strengths", "Assessment team"],
+                                                key=f"proposal_tabs_{pid}", on_change="rerun")
 
 with partners_tab:
     if linked:
         st.dataframe(pd.DataFrame([{
             "Government": p.name, "Kind": p.kind, "Role": "Lead / host" if role == "lead" else "Participant",
             "Population": p.population, "IT budget ($)": p.it_budget,
-        } for p, role in linked]), hide_index=True, width="stretch", key="partners_table",
-            column_config={"IT budget ($)": st.column_config.NumberColumn(format="dollar")})
+        } for p, role in linked]), hide_index=True, width="stretch", key=f"partners_table_{pid}",
+            column_config={"Population": st.column_config.NumberColumn(format="localized"),
+                           "IT budget ($)": st.column_config.NumberColumn(format="localized")})
     else:
         st.info("No partner governments yet: add the county, cities or districts that would share the service.")
-    with st.form("add_partner", clear_on_submit=True):
+    pk = common.once_token(f"add_partner_{pid}")
+    with st.form(f"add_partner_{pid}_{pk}"):
         st.markdown("**Add a partner government**")
         others = [p for p in ps.list_partners(eng) if p.id not in {q.id for q, _ in linked}]
         existing = st.selectbox("An existing government", [p.id for p in others], index=None,
-                                format_func={p.id: p.name for p in others}.get, key="partner_existing",
+                                format_func={p.id: p.name for p in others}.get, key=f"partner_existing_{pk}",
                                 placeholder="…or leave empty and describe a new one below")
         a, b, c, d = st.columns([3, 2, 2, 2])
-        name = a.text_input("Name", key="partner_name", placeholder="e.g. City of Brookfield")
-        kind = b.selectbox("Kind", [k.value for k in PartnerKind], key="partner_kind")
-        population = c.number_input("Population", min_value=0, step=1000, value=None, key="partner_population")
-        budget = d.number_input("Annual IT budget ($)", min_value=0, step=10_000, value=None, key="partner_budget")
-        lead = st.checkbox("This government leads or hosts the service", key="partner_lead")
-        add = st.form_submit_button("Add partner", type="primary")
+        name = a.text_input("Name", key=f"partner_name_{pk}", placeholder="e.g. City of Brookfield", max_chars=200)
+        kind = b.selectbox("Kind", [k.value for k in PartnerKind], key=f"partner_kind_{pk}")
+        population = c.number_input("Population", min_value=0, step=1000, value=None, key=f"partner_population_{pk}")
+        budget = d.number_input("Annual IT budget ($)", min_value=0, step=10_000, value=None,
+                                key=f"partner_budget_{pk}")
+        lead = st.checkbox("This government leads or hosts the service", key=f"partner_lead_{pk}")
+        add = st.form_submit_button("Add partner", type="primary", key=f"partner_submit_{pk}")
     if add:
         partner_id = existing
         if partner_id is None:
-            partner_id = common.run(ps.add_partner, name=name, kind=kind, population=population, it_budget=budget)
+            partner_id = common.run(ps.add_partner, name=name, kind=kind, population=population, it_budget=budget,
+                                    request_token=pk)
         if partner_id is not common.FAILED and common.run(
             ps.link_partner, proposal_id=pid, partner_id=partner_id, role="lead" if lead else "participant",
             success="Added the partner government.",
         ) is not common.FAILED:
+            common.renew(f"add_partner_{pid}")
             st.rerun()
 
 with strengths_tab:
@@ -123,30 +139,42 @@ with strengths_tab:
         st.caption("Seek the strengths of each participating government: how well placed is each partner to "
                    "support each capability (0 none, 1 minimal, 2 basic, 3 solid, 4 strong, 5 excellent)? "
                    "The best-placed partner is named for each capability. Edits are saved at once.")
+        grid_name = f"strengths_{pid}"
+        editor_key = f"strengths_editor_{pid}_{common.generation(grid_name)}"
+        ids = {p.name: p.id for p, _ in linked}
+        # Edits made in the grid last time, checked against the values that grid showed (kept when it was drawn)
+        pending = st.session_state.get(editor_key, {}).get("edited_rows", {})
+        shown = st.session_state.get(f"{editor_key}_shown")
+        if pending and shown:
+            saved, refused = 0, []
+            for row, changes in pending.items():
+                cap = shown["caps"][int(row)]
+                for n, value in changes.items():
+                    if n not in ids or value is None:
+                        continue
+                    if common.run(set_strength, proposal_id=pid, partner_id=ids[n], capability=cap,
+                                  score=int(value), expected=shown["values"][n][int(row)]) is common.FAILED:
+                        refused.append(f"{n}, {cap}")
+                    else:
+                        saved += 1
+            if saved:
+                st.toast(f"Saved {saved} strength score{'s' if saved != 1 else ''}.", icon=":material/check_circle:")
+            common.renew(grid_name)  # a new grid: the browser's copy of these edits is never sent again
+            editor_key = f"strengths_editor_{pid}_{common.generation(grid_name)}"
         grid = proposal_strengths(eng, pid)
         names = [p.name for p, _ in linked]
         table = pd.DataFrame({n: [grid.scores.get(n, {}).get(cap, 0) for cap in CAPABILITIES] for n in names},
                              index=list(CAPABILITIES))
         table["Best placed to lead"] = [", ".join(grid.best.get(cap, [])) or "nobody yet" for cap in CAPABILITIES]
-        edited = st.data_editor(
-            table, key="strengths_editor", width="stretch",
+        st.session_state[f"{editor_key}_shown"] = {"caps": list(CAPABILITIES),
+                                                   "values": {n: table[n].tolist() for n in names}}
+        st.data_editor(
+            table, key=editor_key, width="stretch", num_rows="fixed",
             column_config={n: st.column_config.NumberColumn(n, min_value=0, max_value=5, step=1,
                                                             help=", ".join(f"{k} {v}" for k, v in
                                                                            STRENGTH_SCALE.items()))
                            for n in names} | {"Best placed to lead": st.column_config.TextColumn(disabled=True)},
         )
-        ids = {p.name: p.id for p, _ in linked}
-        changed = False
-        for cap in CAPABILITIES:
-            for n in names:
-                value = edited.loc[cap, n]
-                if pd.notna(value) and int(value) != int(table.loc[cap, n]):
-                    changed |= common.run(set_strength, proposal_id=pid, partner_id=ids[n], capability=cap,
-                                          score=int(value)) is not common.FAILED
-        if changed:
-            st.session_state["flash"] = "Saved the strengths."
-            st.session_state.pop("strengths_editor", None)
-            st.rerun()
 
 with team_tab:
     members = ps.team(eng, pid)
@@ -154,19 +182,22 @@ with team_tab:
     if members:
         st.dataframe(pd.DataFrame([{"Name": m.name, "Partner": partner_name.get(m.partner_id, "—"),
                                     "Team role": m.team_role, "Expertise": m.expertise} for m in members]),
-                     hide_index=True, width="stretch", key="team_table")
+                     hide_index=True, width="stretch", key=f"team_table_{pid}")
     else:
         st.info("No team yet. A Shared Service Assessment Team has a facilitator and assessors from every partner.")
-    with st.form("add_member", clear_on_submit=True):
+    mk = common.once_token(f"add_member_{pid}")
+    with st.form(f"add_member_{pid}_{mk}"):
         st.markdown("**Add a team member**")
         a, b, c = st.columns([3, 3, 2])
-        m_name = a.text_input("Name", key="member_name", placeholder="First and last name")
+        m_name = a.text_input("Name", key=f"member_name_{mk}", placeholder="First and last name", max_chars=200)
         m_partner = b.selectbox("Partner government", list(partner_name), format_func=partner_name.get, index=None,
-                                key="member_partner", placeholder="Choose a partner")
-        m_role = c.selectbox("Team role", [r.value for r in TeamRole], index=1, key="member_role")
-        m_expertise = st.text_input("Expertise", key="member_expertise", placeholder="e.g. 911 communications director")
-        add_member = st.form_submit_button("Add to the team", type="primary")
+                                key=f"member_partner_{mk}", placeholder="Choose a partner")
+        m_role = c.selectbox("Team role", [r.value for r in TeamRole], index=1, key=f"member_role_{mk}")
+        m_expertise = st.text_input("Expertise", key=f"member_expertise_{mk}", max_chars=500,
+                                    placeholder="e.g. 911 communications director")
+        add_member = st.form_submit_button("Add to the team", type="primary", key=f"member_submit_{mk}")
     if add_member and common.run(ps.add_team_member, proposal_id=pid, name=m_name, partner_id=m_partner,
-                                 team_role=m_role, expertise=m_expertise,
-                                 success=f"Added {m_name} to the team.") is not common.FAILED:
+                                 team_role=m_role, expertise=m_expertise, request_token=mk,
+                                 success=f"Added {m_name.strip()} to the team.") is not common.FAILED:
+        common.renew(f"add_member_{pid}")
         st.rerun()

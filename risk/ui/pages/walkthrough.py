@@ -20,7 +20,7 @@ st.progress(len(done) / len(steps), text=f"{len(done)} of {len(steps)} categorie
 
 labels = {c: ("✓ " if c in done else "") + scoring.CATEGORIES[c] for c in steps} | {"summary": "Summary"}
 picked = st.segmented_control("Step", [*steps, "summary"], default=current, format_func=labels.get,
-                              key=f"walk_nav_{current}", label_visibility="collapsed")
+                              key=f"walk_nav_{proposal.id}_{current}", label_visibility="collapsed")
 if picked and picked != current and common.run(ps.move_walkthrough, proposal_id=proposal.id,
                                                to=picked) is not common.FAILED:
     st.rerun()
@@ -36,15 +36,15 @@ if current == "summary":
              "Treatment": v.risk.treatment or ""} for v in profile.risks]
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="walk_summary")
-    missing = [scoring.CATEGORIES[c] for c in steps if c not in done]
-    if missing:
-        st.warning("Not yet walked through: " + ", ".join(missing), icon=":material/pending:")
-    else:
-        st.success("Every category has been walked through. The register and the profile are ready for the "
-                   "county managers.", icon=":material/task_alt:")
+    gaps = ps.walkthrough_gaps(profile, steps, done)
+    for line in gaps:
+        st.warning(common.md(line), icon=":material/pending:")
+    if not gaps:
+        st.success("Every category has been walked through and every risk is scored before and after controls. "
+                   "The register and the profile are ready for the county managers.", icon=":material/task_alt:")
     a, b = st.columns(2)
-    a.page_link(common.PAGES["register"], label="Open the register", icon=":material/table_rows:")
-    b.page_link(common.PAGES["profile"], label="Open the profile", icon=":material/grid_on:")
+    common.page_link("register", "Open the register", icon=":material/table_rows:", container=a)
+    common.page_link("profile", "Open the profile", icon=":material/grid_on:", container=b)
     st.stop()
 
 category = current
@@ -58,13 +58,17 @@ with st.expander("The scales the team scores on"):
 
 
 
-def add_own_risk(category: str) -> None:
-    """Add the typed-in risk and empty the fields (in a callback, the only place a widget's value can be reset)."""
-    fields = {f: st.session_state.get(f"own_{f}_{category}", "") for f in ("title", "cause", "event", "consequence")}
-    if common.run(ps.add_risk, proposal_id=proposal.id, category=category,
-                  success=f"Added “{fields['title']}”.", **fields) is not common.FAILED:
-        for f in fields:
-            st.session_state[f"own_{f}_{category}"] = ""
+OWN_FORM = f"own_risk_{proposal.id}_{category}"
+
+
+def add_own_risk(category: str, token: str) -> None:
+    """Add the typed-in risk; a new form instance (empty fields, a new token) follows a success. The token makes a
+    double click add the risk once."""
+    fields = {f: st.session_state.get(f"own_{f}_{token}", "") for f in ("title", "cause", "event", "consequence")}
+    if common.run(ps.add_risk, proposal_id=proposal.id, category=category, request_token=token,
+                  complete_statement=True, success=f"Added “{fields['title'].strip()}”.",
+                  **fields) is not common.FAILED:
+        common.renew(OWN_FORM)
 
 
 mine = [v for v in profile.risks if v.risk.category == category]
@@ -74,11 +78,12 @@ with catalogue_col:
     st.subheader("Start from the catalogue")
     for t in templates(category):
         box = st.container(border=True)
-        head, button = box.columns([5, 1], vertical_alignment="center")
+        head, button = box.columns([3, 1], vertical_alignment="center")
         head.markdown(f"**{common.md(t.title)}**")
         if t.template_id in added:
-            button.button("Added", key=f"tpl_{t.template_id}", disabled=True, icon=":material/check:")
-        elif button.button("Add", key=f"tpl_{t.template_id}", icon=":material/add:"):
+            button.button("Added", key=f"tpl_{proposal.id}_{t.template_id}", disabled=True, icon=":material/check:",
+                          width="stretch")
+        elif button.button("Add", key=f"tpl_{proposal.id}_{t.template_id}", icon=":material/add:", width="stretch"):
             if common.run(ps.add_risk, proposal_id=proposal.id, category=category, title=t.title, cause=t.cause,
                           event=t.event, consequence=t.consequence, treatment=t.treatment, tags=list(t.tags),
                           template_id=t.template_id, success=f"Added “{t.title}”.") is not common.FAILED:
@@ -88,14 +93,18 @@ with catalogue_col:
 with own_col:
     st.subheader("Add the team's own risk")
     st.caption("Write it as cause, event and consequence.")
-    title = st.text_input("Short title", key=f"own_title_{category}")
-    cause = st.text_area("Cause: because…", key=f"own_cause_{category}", height=80)
-    event = st.text_area("Event: … may occur", key=f"own_event_{category}", height=80)
-    consequence = st.text_area("Consequence: leading to…", key=f"own_consequence_{category}", height=80)
+    token = common.once_token(OWN_FORM)
+    limits = ps.RISK_TEXT_LIMITS
+    title = st.text_input("Short title", key=f"own_title_{token}", max_chars=limits["title"])
+    cause = st.text_area("Cause: because…", key=f"own_cause_{token}", height=80, max_chars=limits["cause"])
+    event = st.text_area("Event: … may occur", key=f"own_event_{token}", height=80, max_chars=limits["event"])
+    consequence = st.text_area("Consequence: leading to…", key=f"own_consequence_{token}", height=80,
+                               max_chars=limits["consequence"])
     if cause or event or consequence:
         st.info(common.md(scoring.risk_sentence(cause or "…", event or "…", consequence or "…")),
                 icon=":material/format_quote:")
-    st.button("Add this risk", type="primary", key=f"own_add_{category}", on_click=add_own_risk, args=(category,))
+    st.button("Add this risk", type="primary", key=f"own_add_{token}", on_click=add_own_risk, args=(category, token),
+              help="Title, cause, event and consequence are all needed")
 
 st.subheader(f"{name} risks of this proposal ({len(mine)})")
 if not mine:
@@ -105,6 +114,6 @@ for view in mine:
 
 nxt = steps[steps.index(category) + 1] if steps.index(category) + 1 < len(steps) else "summary"
 if st.button(f"Done with {name}: go to {labels[nxt].lstrip('✓ ')}", type="primary", icon=":material/arrow_forward:",
-             key="walk_next") and common.run(ps.move_walkthrough, proposal_id=proposal.id, to=nxt,
+             key=f"walk_next_{proposal.id}") and common.run(ps.move_walkthrough, proposal_id=proposal.id, to=nxt,
                                              mark_done=category) is not common.FAILED:
     st.rerun()
