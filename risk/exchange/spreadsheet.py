@@ -1,12 +1,15 @@
 """Registers as CSV and XLSX (RELIABILITY.md, output to spreadsheets).
 
-Text that a spreadsheet would run as a formula (beginning with =, +, -, @, tab, CR or NUL) is written as text: with
-a leading ' in CSV and as a string cell in XLSX; text that already begins with ' followed by one of those gets one
-more ', so that an import can remove exactly one and the round trip is exact. Numbers stay numbers."""
+Text that a spreadsheet would run as a formula (beginning with =, +, -, @, tab, CR or NUL) is written as text. In CSV
+with a leading ', and text that already begins with ' followed by one of those gets one more ', so that an import
+can remove exactly one and the round trip is exact. In XLSX as a string cell with the "quote prefix" style, the
+cell Excel makes when one types '=1+2: it shows =1+2, without the ', and stays text when edited; the cell holds the
+text as it is, so an import takes it as it is. Dates are date cells. Numbers stay numbers."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,8 +17,13 @@ from dataclasses import dataclass, field
 from risk.scoring import IMPACT_SCALE, LEVEL_COLOURS, LIKELIHOOD_SCALE, SCORE_LABELS, Matrix
 
 FORMAT_VERSION = 1
+# The workbook's own format, on its Method sheet: 2 since formula-like text is a quote-prefixed cell holding the text
+# as written (format 1 wrote it with a leading ', which an import of such a workbook still removes).
+WORKBOOK_FORMAT = 2
+WORKBOOK_FORMAT_LABEL = "Workbook format"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 EXCEL_MAX_ROWS = 1_048_576
+DATE_FORMAT = "yyyy-mm-dd"
 
 
 def safe_text(value: str) -> str:
@@ -29,14 +37,6 @@ def unsafe_text(value: str) -> str:
     """The inverse of safe_text, for imports: one leading ' is removed only where a formula character follows."""
     if value[:1] == "'" and value[1:2] and (value[1] in FORMULA_START or value[1] == "'"):
         return value[1:]
-    return value
-
-
-def _cell(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return safe_text(value)
     return value
 
 
@@ -101,22 +101,42 @@ def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = Non
                                       "strings_to_numbers": False})
     bold = wb.add_format({"bold": True})
     header = wb.add_format({"bold": True, "bg_color": "#f0f0f0", "border": 1, "text_wrap": True, "valign": "top"})
-    wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+    # cell styles as property dicts, so that a quote-prefixed or date variant of any of them can be made
+    wrap = {"text_wrap": True, "valign": "top"}
     colours = LEVEL_COLOURS[len(book.matrix.levels)]
     dark = set(book.matrix.levels[len(book.matrix.levels) // 2 + 1:])
-    level_fmt = {name: wb.add_format({"bg_color": colour, "border": 1, "text_wrap": True, "valign": "vcenter",
-                                      "align": "center", "font_color": "#ffffff" if name in dark else "#000000"})
+    level_fmt = {name: {"bg_color": colour, "border": 1, "text_wrap": True, "valign": "vcenter", "align": "center",
+                        "font_color": "#ffffff" if name in dark else "#000000"}
                  for name, colour in zip(book.matrix.levels, colours, strict=True)}
+    formats: dict[tuple[int, str], tuple[dict | None, object]] = {}
 
-    def text(ws, r: int, c: int, value: object, fmt=None) -> None:
-        if isinstance(value, bool):
-            ws.write_string(r, c, "yes" if value else "no", fmt)
+    def style(props: dict | None, variant: str = ""):
+        """The format of `props` (None: the default), plain, "quoted" (quote prefix) or "date"."""
+        key = (id(props), variant)  # the props dict is kept in the value, so its id is not reused
+        if key not in formats:
+            extra = {"quoted": {"quote_prefix": True}, "date": {"num_format": DATE_FORMAT}}.get(variant, {})
+            merged = {**(props or {}), **extra}
+            formats[key] = (props, wb.add_format(merged) if merged else None)
+        return formats[key][1]
+
+    def text(ws, r: int, c: int, value: object, props: dict | None = None) -> None:
+        if value.__class__ is str:
+            if not value:
+                ws.write_blank(r, c, None, style(props))
+            elif value[0] in _STARTS:  # text, never a formula, and shown without a '
+                ws.write_string(r, c, value, style(props, "quoted"))
+            else:
+                ws.write_string(r, c, value, style(props))
+        elif isinstance(value, bool):
+            ws.write_string(r, c, "yes" if value else "no", style(props))
         elif isinstance(value, int | float):
-            ws.write_number(r, c, value, fmt)
-        elif value is None or value == "":
-            ws.write_blank(r, c, None, fmt)
+            ws.write_number(r, c, value, style(props))
+        elif value is None:
+            ws.write_blank(r, c, None, style(props))
+        elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            ws.write_datetime(r, c, dt.datetime.combine(value, dt.time()), style(props, "date"))
         else:
-            ws.write_string(r, c, safe_text(str(value)), fmt)
+            text(ws, r, c, str(value), props)
 
     def grid_block(ws, r: int, title: str, cell: Callable[[int, int], str], row_height: float | None = None) -> int:
         """A 5x5 grid under a title, likelihood 5 at the top, each cell on its level's colour; returns the last
@@ -130,7 +150,7 @@ def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = Non
             r += 1
             ws.write_string(r, 0, f"{lik} {SCORE_LABELS[lik - 1]}", header)
             for i in range(1, 6):
-                ws.write_string(r, i, safe_text(cell(lik, i)), level_fmt[book.matrix.level(lik, i)])
+                text(ws, r, i, cell(lik, i), level_fmt[book.matrix.level(lik, i)])
             if row_height:
                 ws.set_row(r, row_height)
         return r
@@ -138,7 +158,7 @@ def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = Non
     ws = wb.add_worksheet("Summary")
     ws.set_column(0, 0, 28)
     ws.set_column(1, 1, 90)
-    ws.write_string(0, 0, safe_text(book.title), wb.add_format({"bold": True, "font_size": 14}))
+    text(ws, 0, 0, book.title, {"bold": True, "font_size": 14})
     for k, (label, value) in enumerate(book.summary, start=2):
         ws.write_string(k, 0, label, bold)
         text(ws, k, 1, value, wrap)
@@ -167,7 +187,7 @@ def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = Non
     ws.set_column(0, 0, 26)
     ws.set_column(1, 6, 24)
     r = 0
-    for label, value in book.method:
+    for label, value in [*book.method, (WORKBOOK_FORMAT_LABEL, WORKBOOK_FORMAT)]:
         ws.write_string(r, 0, label, bold)
         text(ws, r, 1, value, wrap)
         r += 1

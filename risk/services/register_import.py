@@ -25,7 +25,7 @@ from sqlalchemy import Engine, bindparam, select, update
 from risk import config, scoring, store
 from risk.errors import ConflictError, RefusedError
 from risk.exchange.reading import Table, Workbook, check_size, read_csv
-from risk.exchange.spreadsheet import FORMAT_VERSION
+from risk.exchange.spreadsheet import FORMAT_VERSION, WORKBOOK_FORMAT_LABEL
 from risk.models import Consensus, Partner, Proposal, ProposalPartner, Risk, utcnow
 from risk.services.bulk import ProposalBundle, RoundBundle, load_bundles, validate
 from risk.services.register import REGISTER_COLUMNS
@@ -157,10 +157,13 @@ def _column(table: Table, positions: dict[str, int], name: str) -> pd.Series | N
     return table.frame[position].astype("str")  # pandas' string dtype: the checks below run vectorised
 
 
-def _text_column(table: Table, positions: dict[str, int], name: str) -> pd.Series:
-    """A column of one of our sheets as text, formula quotes removed; empty text when the sheet lacks it."""
+def _text_column(table: Table, positions: dict[str, int], name: str, quoted: bool = True) -> pd.Series:
+    """A column of one of our sheets as text (formula quotes removed when `quoted`); empty text when the sheet
+    lacks it."""
     s = _column(table, positions, name)
-    return _untext(s) if s is not None else pd.Series([""] * len(table.rows), dtype="str")
+    if s is None:
+        return pd.Series([""] * len(table.rows), dtype="str")
+    return _untext(s) if quoted else s
 
 
 def _untext(s: pd.Series) -> pd.Series:
@@ -224,7 +227,9 @@ LIMITS = {"title": 300, "cause": 5000, "event": 5000, "consequence": 5000, "owne
           "owner_partner": 200}  # as the services allow when a risk is typed in
 
 
-def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems) -> Register | None:
+def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems, quoted: bool = True
+                    ) -> Register | None:
+    """The register rows checked; `quoted`: formula-like text arrives with a leading ' to remove (CSV)."""
     positions = check_header(table.header, mapping, problems)
     if positions is None:
         return None
@@ -237,7 +242,7 @@ def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems
 
     def col(name: str) -> pd.Series | None:
         s = _column(table, positions, name)
-        return None if s is None else _untext(s)
+        return s if s is None or not quoted else _untext(s)
 
     rid = col("risk_id").str.strip()
     problems.where((rid == "").to_numpy(), rows, rid.tolist(), "risk_id", lambda v: "a value is required")
@@ -286,7 +291,7 @@ def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems
         problems.where((treated == "?").to_numpy(), rows, s.tolist(), "treatment",
                        lambda v: f"expected one of {', '.join(scoring.TREATMENTS)} (or Tolerate, Treat, Transfer, "
                                  f"Terminate), got {v!r}")
-        data["treatment"] = treated.tolist()
+        data["treatment"] = [v if isinstance(v, str) else None for v in treated.tolist()]  # blank: None, not NaN
     if (s := col("status")) is not None:
         s = s.str.strip()
         status = s.str.lower().map(_STATUS)
@@ -326,7 +331,7 @@ def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems
 
 
 def _our_sheet(table: Table, fields: Sequence[str], needed: Sequence[str], name: str, risk_ids: set[str],
-               problems: Problems) -> tuple[np.ndarray, Callable[[str], pd.Series], pd.Series] | None:
+               problems: Problems, quoted: bool) -> tuple[np.ndarray, Callable[[str], pd.Series], pd.Series] | None:
     """The start of reading one of our workbook's other sheets (Scores, Actions): its header checked (problems
     named "Scores.round" and so on), then every row's risk_id checked against the Register sheet's. Returns the
     row numbers, a column reader and the risk_ids; None when the sheet is empty or its header will not do."""
@@ -342,7 +347,7 @@ def _our_sheet(table: Table, fields: Sequence[str], needed: Sequence[str], name:
     rows = table.rows
 
     def col(column: str) -> pd.Series:
-        return _text_column(table, positions, column)
+        return _text_column(table, positions, column, quoted)
 
     rid = col("risk_id").str.strip()
     problems.where((~rid.isin(risk_ids)).to_numpy(), rows, rid.tolist(), f"{name}.risk_id",
@@ -350,9 +355,9 @@ def _our_sheet(table: Table, fields: Sequence[str], needed: Sequence[str], name:
     return rows, col, rid
 
 
-def _check_scores(table: Table, risk_ids: set[str], problems: Problems) -> list[dict]:
+def _check_scores(table: Table, risk_ids: set[str], problems: Problems, quoted: bool) -> list[dict]:
     sheet = _our_sheet(table, SCORE_FIELDS, ("risk_id", "phase", "round", "assessor", "likelihood", "impact"),
-                       "Scores", risk_ids, problems)
+                       "Scores", risk_ids, problems, quoted)
     if sheet is None:
         return []
     rows, col, rid = sheet
@@ -392,10 +397,10 @@ def _check_scores(table: Table, risk_ids: set[str], problems: Problems) -> list[
     return frame.to_dict("records")
 
 
-def _check_actions(table: Table, risk_ids: set[str], problems: Problems) -> list[dict]:
+def _check_actions(table: Table, risk_ids: set[str], problems: Problems, quoted: bool) -> list[dict]:
     from risk.models import ActionStatus
 
-    sheet = _our_sheet(table, ACTION_FIELDS, ("risk_id", "description"), "Actions", risk_ids, problems)
+    sheet = _our_sheet(table, ACTION_FIELDS, ("risk_id", "description"), "Actions", risk_ids, problems, quoted)
     if sheet is None:
         return []
     rows, col, rid = sheet
@@ -530,6 +535,17 @@ def _mapping_for(header: Sequence[str], mapping: Mapping[str, str] | None, saved
     return out
 
 
+def _quotes_formulas(book: Workbook) -> bool:
+    """Whether the workbook's formula-like text carries a leading ' to remove: only in this workbench's workbooks
+    of format 1, known by a Method sheet without a "Workbook format" row. Any other XLSX holds text as it is (a '
+    typed in Excel or LibreOffice makes a quote-prefixed cell and stays out of the value)."""
+    if "Method" not in book.sheetnames:
+        return False
+    table = book.sheet("Method", empty_ok=True)
+    labels = set(table.header[:1]) | {row[0] for row in table.frame.itertuples(index=False) if len(row)}
+    return "Matrix" in labels and WORKBOOK_FORMAT_LABEL not in labels
+
+
 def _read_workbook(engine: Engine, book: Workbook, name: str, mapping, saved, problems: Problems,
                    new: bool) -> Register | None:
     sheet = "Register" if "Register" in book.sheetnames else book.sheetnames[0]
@@ -558,7 +574,8 @@ def _read_workbook(engine: Engine, book: Workbook, name: str, mapping, saved, pr
         table = Table(table.header, pd.concat([t.frame for t in tables if len(t.rows)], ignore_index=True),
                       np.concatenate([t.rows for t in tables]), sheet)
         problems_before = len(problems.items)
-    register = _check_register(table, columns, problems)
+    quoted = _quotes_formulas(book)
+    register = _check_register(table, columns, problems, quoted)
     if problems:
         if extra and len(problems.items) > problems_before:
             problems.add(None, None, f"the register continues on {', '.join(extra)}: a row number may be of any of "
@@ -573,9 +590,9 @@ def _read_workbook(engine: Engine, book: Workbook, name: str, mapping, saved, pr
         return register
     ids = {r for r in register.data["risk_id"] if r}
     if "Scores" in book.sheetnames:
-        register.scores = _check_scores(book.sheet("Scores", empty_ok=True), ids, problems)
+        register.scores = _check_scores(book.sheet("Scores", empty_ok=True), ids, problems, quoted)
     if "Actions" in book.sheetnames:
-        register.actions = _check_actions(book.sheet("Actions", empty_ok=True), ids, problems)
+        register.actions = _check_actions(book.sheet("Actions", empty_ok=True), ids, problems, quoted)
     if "Method" in book.sheetnames:
         _read_method(book, register, engine, problems)
     if "Summary" in book.sheetnames:

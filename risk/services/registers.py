@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Sequence
 
@@ -14,6 +15,34 @@ from risk.services.export import export_document
 from risk.services.profile import proposal_profile
 from risk.services.proposals import list_proposals
 from risk.services.register import REGISTER_COLUMNS, register_rows
+
+# The disagreement flags (DOMAIN.md section 5) in the words the workbook uses; the CSV and JSON keep the codes.
+FLAG_WORDS = {
+    "range": ("wide range", "the highest and lowest scores are 3 or more apart"),
+    "iqr": ("wide middle half", "the middle half of the scores spans 2 or more"),
+    "spread": ("scattered", "fewer than 70% of the scores are within 1 of the upper median"),
+    "polarised": ("two camps", "at least a third of the scores are 1-2 and at least a third 4-5"),
+    "partners": ("split between partners", "two partners' upper medians differ by 2 or more"),
+}
+# columns of the workbook's sheets that hold dates (ISO text in the register rows and the JSON document)
+DATE_COLUMNS = ("next_review", "inherent_assessed_on", "residual_assessed_on", "round_closed_on", "due_date")
+
+
+def flag_words(flags: str) -> str:
+    """`"partners, range"` -> `"wide range, split between partners"` (in the order of FLAG_WORDS)."""
+    raised = [f for f in map(str.strip, flags.split(",")) if f]
+    return ", ".join([FLAG_WORDS[f][0] for f in FLAG_WORDS if f in raised] + [f for f in raised if f not in FLAG_WORDS])
+
+
+def _for_workbook(row: dict) -> dict:
+    """A register, Scores or Actions row as the workbook shows it: dates as dates, disagreement in words."""
+    out = dict(row)
+    for column in DATE_COLUMNS:
+        if isinstance(value := out.get(column), str):
+            out[column] = dt.date.fromisoformat(value[:10]) if value else None
+    if isinstance(value := out.get("disagreement"), str):
+        out["disagreement"] = flag_words(value)
+    return out
 
 
 def check_proposal_ids(engine: Engine, proposal_ids: Sequence[int] | None) -> list[int]:
@@ -85,6 +114,7 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
               ("Mean", "shown for information, one decimal, rounded half up")]
     method += [(f"Appetite: {scoring.CATEGORIES[c]}", (first.proposal.appetite or {}).get(c, scoring.DEFAULT_APPETITE))
                for c in scoring.CATEGORIES]
+    method += [("Disagreement", "; ".join(f"{word}: {meaning}" for word, meaning in FLAG_WORDS.values()))]
     scores, actions = [], []
     for p in doc["proposals"]:
         closed_on = {(r["phase"], r["number"]): (r["closed_at"] or r["revealed_at"] or "")[:10] for r in p["rounds"]}
@@ -96,11 +126,12 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
             actions += [{"proposal": p["title"], "risk_id": risk["risk_id"], "description": a["description"],
                          "owner": a["owner"], "due_date": a["due_date"], "status": a["status"], "cost": a["cost"],
                          "paying_partner": a["paying_partner"]} for a in risk["actions"]]
-    book = Workbook(title=title, summary=summary, register_columns=REGISTER_COLUMNS, register=register,
+    book = Workbook(title=title, summary=summary, register_columns=REGISTER_COLUMNS,
+                    register=[_for_workbook(row) for row in register],
                     matrix=first.matrix, method=method,
                     heatmaps=[(f"Inherent risk: {first.proposal.title}", _grid(first, "inherent")),
                               (f"Residual risk: {first.proposal.title}", _grid(first, "residual"))],
-                    scores=scores, actions=actions)
+                    scores=[_for_workbook(row) for row in scores], actions=[_for_workbook(row) for row in actions])
     return register_xlsx(book, progress)
 
 
