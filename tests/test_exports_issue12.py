@@ -1,21 +1,29 @@
-"""Issue 12: a workbook with real dates, disagreement in words and formula-like text as quote-prefixed text
-cells, read back exactly."""
+"""Issue 12: the top risks in one order and one wording on the Review page and in the packet, and a workbook
+with real dates, disagreement in words and formula-like text as quote-prefixed text cells."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
+import re
+import shutil
+import subprocess
+import sys
 
 import openpyxl
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from risk import scoring
+from risk.db import get_engine, migrate
 from risk.services import proposals as ps
 from risk.services.portfolio import load_demo
+from risk.services.profile import proposal_profile
 from risk.services.register import REGISTER_COLUMNS
 from risk.services.register_import import import_register
-from risk.services.registers import FLAG_WORDS, export_csv, export_xlsx, flag_words, register_table
+from risk.services.registers import FLAG_WORDS, export_csv, export_packet, export_xlsx, flag_words, register_table
+from risk.services.summary import risk_line, top_risks
 
 HOSTILE = {"title": "=1+2", "cause": "'=already quoted", "event": "@SUM(A1:A9)", "consequence": "-10% budget",
            "controls": "+ a tab\tinside"}
@@ -25,6 +33,96 @@ HOSTILE = {"title": "=1+2", "cause": "'=already quoted", "event": "@SUM(A1:A9)",
 def demo(sqlite_engine):
     load_demo(sqlite_engine, actor="demo")
     return sqlite_engine
+
+
+@pytest.fixture
+def app_db(sqlite_url, monkeypatch):
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])  # AppTest leaves its script there
+    monkeypatch.setenv("RISK_DATABASE_URL", sqlite_url)
+    engine = get_engine(sqlite_url)
+    migrate(engine)
+    load_demo(engine, actor="demo")
+    return engine
+
+
+def page(path: str, proposal_id: int) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=90)
+    at.query_params["proposal"] = str(proposal_id)
+    at.run()
+    at.switch_page(path).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+# --- 1. the ten highest risks ------------------------------------------------------------------------------
+
+def test_top_risks_are_ordered_by_residual_then_inherent_level_then_risk_id(demo):
+    profile = proposal_profile(demo, 1)
+    top = top_risks(profile, 10)
+    key = [(-(v.residual.level_index if v.residual.level_index is not None else -1),
+            -(v.inherent.level_index if v.inherent.level_index is not None else -1), v.risk.risk_id)
+           for v in profile.risks]
+    assert [v.risk.risk_id for v in top] == [rid for *_, rid in sorted(key)][:10]
+    assert len(top_risks(profile, 3)) == 3
+
+
+def test_a_risk_line_names_the_owner_partner_with_the_owner_person(demo):
+    profile = proposal_profile(demo, 1)
+    view = next(v for v in profile.risks if v.owner_partner and v.risk.owner and v.risk.treatment)
+    line = risk_line(view)
+    assert line.heading.startswith(f"{view.risk.risk_id} · {view.residual.level}")
+    assert ("over appetite" in line.heading) == view.over_appetite
+    assert f"Owner: {view.owner_partner} ({view.risk.owner})." in line.sentence
+    assert line.sentence.startswith(scoring.risk_sentence(view.risk.cause, view.risk.event, view.risk.consequence))
+    assert line.sentence.endswith(f"Treatment: {view.risk.treatment}.")
+
+
+def test_the_packet_lists_the_top_risks_in_the_review_order_with_the_owner_person(demo, monkeypatch, tmp_path):
+    from risk.exchange import packet
+
+    made = []
+    original = packet.packet_pdf
+    monkeypatch.setattr(packet, "packet_pdf", lambda p: made.append(p) or original(p))
+    pdf = export_packet(demo, 1)
+    expected = [(line.heading, line.sentence) for line in map(risk_line, top_risks(proposal_profile(demo, 1), 10))]
+    assert made[0].top_risks == expected
+    first = top_risks(proposal_profile(demo, 1), 1)[0]
+    assert first.risk.owner and f"({first.risk.owner})" in made[0].top_risks[0][1]
+    if shutil.which("pdftotext"):
+        (tmp_path / "p.pdf").write_bytes(pdf)
+        text = subprocess.run(["pdftotext", str(tmp_path / "p.pdf"), "-"], capture_output=True, text=True,
+                              check=True, timeout=60).stdout
+        assert f"({first.risk.owner})" in " ".join(text.split())
+
+
+def test_the_review_page_shows_the_same_lines_in_the_same_order_as_the_packet(app_db):
+    from risk.ui.common import md
+
+    at = page("risk/ui/pages/review.py", 1)
+    shown = [m.value for m in at.markdown if m.value.startswith("- **")]
+    expected = [f"- **{md(line.heading)}**: {md(line.sentence)}"
+                for line in map(risk_line, top_risks(proposal_profile(app_db, 1), 10))]
+    assert shown == expected
+
+
+def test_the_review_page_escapes_a_risk_id_that_would_be_an_image_link(app_db):
+    from risk.ui.common import md
+
+    bad = "![x](http://host/x.png)"
+    rows = [["risk_id", "category", "title", "cause", "event", "consequence", "owner", "treatment",
+             "inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact"],
+            [bad, "Legal", "[t](javascript:alert(1))", "*c*", "<img src=x onerror=alert(1)>", "`q`", "**Ann**",
+             "Reduce", "5", "5", "5", "5"]]
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    report = import_register(app_db, out.getvalue().encode(), "r.csv", actor="clerk", new_title="Hostile ids")
+    assert report["problems"] == [], report
+    at = page("risk/ui/pages/review.py", report["proposal_ids"][0])
+    [line] = [m.value for m in at.markdown if m.value.startswith("- **")]
+    heading, sentence = line.removeprefix("- **").split("**: ")
+    assert heading.startswith(md(bad)) and "Owner" in sentence
+    for text in (heading, sentence):  # every markdown character of the user's text escaped
+        assert not re.search(r"(?<!\\)[\[\]()<>*!`]", text), text
 
 
 # --- 4. the workbook ---------------------------------------------------------------------------------------

@@ -145,6 +145,7 @@ def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, s
     from risk.exchange.packet import Packet, packet_pdf
     from risk.models import utcnow
     from risk.services.proposals import OPEN_ACTION_STATUSES
+    from risk.services.summary import risk_line, top_risks
     from risk.services.views import risk_frame
 
     def step(done: float, what: str) -> None:
@@ -176,12 +177,7 @@ def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, s
     frame = risk_frame(profile)
     step(0.6, "Drawing the category profile")
     category = charts.to_png(charts.category_profile(frame, matrix.levels), scale=2) if len(frame) else None
-    ranked = sorted(views, key=lambda v: (-(v.residual.level_index if v.residual.level_index is not None else -1),
-                                          v.risk.risk_id))[:10]
-    top = [(f"{v.risk.risk_id} · {v.residual.level or 'not scored'}{' · over appetite' if v.over_appetite else ''}",
-            scoring.risk_sentence(v.risk.cause, v.risk.event, v.risk.consequence)
-            + (f" Owner: {v.owner_partner}." if v.owner_partner else "")
-            + (f" Treatment: {v.risk.treatment}." if v.risk.treatment else "")) for v in ranked]
+    top = [(line.heading, line.sentence) for line in map(risk_line, top_risks(profile, 10))]
     actions = [[risk["risk_id"], a["description"], a["owner"], a["due_date"] or "", a["status"],
                 a["paying_partner"] or ""]
                for risk in data["risks"] for a in risk["actions"] if a["status"] in OPEN_ACTION_STATUSES]

@@ -3,10 +3,11 @@ residual risks in plain sentences, the category profile, both heat maps and part
 
 import streamlit as st
 
-from risk import charts, scoring
+from risk import charts
 from risk.services import proposals as ps
 from risk.services.profile import proposal_profile
 from risk.services.registers import export_packet
+from risk.services.summary import risk_line, top_risks
 from risk.services.views import partner_exposure_frame, risk_frame
 from risk.ui import common
 
@@ -32,19 +33,11 @@ c.metric("Unresolved disagreements", unresolved, help="Disagreement flags on a v
 d.metric("Open actions", open_actions)
 cols = st.columns(len(matrix.levels))
 for col, name in zip(cols, reversed(matrix.levels), strict=True):
-    col.metric(f"{name} (residual)", by_level[name])
+    col.metric(f"{common.md(name)} (residual)", by_level[name])
 
 st.subheader("The ten highest residual risks")
-ranked = sorted(views, key=lambda v: (-(v.residual.level_index if v.residual.level_index is not None else -1),
-                                      -(v.inherent.level_index if v.inherent.level_index is not None else -1),
-                                      v.risk.risk_id))[:10]
-for v in ranked:
-    over = " **over appetite**" if v.over_appetite else ""
-    owner = f" Owner: {common.md(v.owner_partner)}{' (' + common.md(v.risk.owner) + ')' if v.risk.owner else ''}." \
-        if v.owner_partner else ""
-    treatment = f" Treatment: {v.risk.treatment}." if v.risk.treatment else ""
-    st.markdown(f"- **{v.risk.risk_id} · {v.residual.level or 'not scored'}**{over}: "
-                f"{common.md(scoring.risk_sentence(v.risk.cause, v.risk.event, v.risk.consequence))}{owner}{treatment}")
+for line in map(risk_line, top_risks(profile, 10)):
+    st.markdown(f"- **{common.md(line.heading)}**: {common.md(line.sentence)}")
 
 pid = proposal.id
 if views:
