@@ -1,5 +1,6 @@
-"""Issue 12: the top risks in one order and one wording on the Review page and in the packet, and a workbook
-with real dates, disagreement in words and formula-like text as quote-prefixed text cells."""
+"""Issue 12: the top risks in one order and one wording on the Review page and in the packet, one-click workbook
+and packet downloads, file names without doubled hyphens, and a workbook with real dates, disagreement in words
+and formula-like text as quote-prefixed text cells."""
 
 from __future__ import annotations
 
@@ -22,7 +23,15 @@ from risk.services.portfolio import load_demo
 from risk.services.profile import proposal_profile
 from risk.services.register import REGISTER_COLUMNS
 from risk.services.register_import import import_register
-from risk.services.registers import FLAG_WORDS, export_csv, export_packet, export_xlsx, flag_words, register_table
+from risk.services.registers import (
+    FLAG_WORDS,
+    export_csv,
+    export_packet,
+    export_xlsx,
+    file_stem,
+    flag_words,
+    register_table,
+)
 from risk.services.summary import risk_line, top_risks
 
 HOSTILE = {"title": "=1+2", "cause": "'=already quoted", "event": "@SUM(A1:A9)", "consequence": "-10% budget",
@@ -52,6 +61,35 @@ def page(path: str, proposal_id: int) -> AppTest:
     at.switch_page(path).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict[str, tuple[object, str]]:
+    """Every download button drawn: label -> (data, file name), as given to Streamlit."""
+    from streamlit.elements.widgets import button
+
+    seen: dict[str, tuple[object, str]] = {}
+    original = button.marshall_file
+
+    def spy(coordinates, data, proto, mimetype, file_name=None, **kw):
+        seen[proto.label] = (data, file_name)
+        return original(coordinates, data, proto, mimetype, file_name, **kw)
+
+    monkeypatch.setattr(button, "marshall_file", spy)
+    return seen
+
+
+# --- 3. file names -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("title,expected", [
+    ("Tri-County Regional 911 -- CAD / Records", "tri-county-regional-911-cad-records"),
+    ("  Four Towns: ERP & Payroll (2026)!", "four-towns-erp-payroll-2026"),
+    ("Condado de Peñasco_GIS", "condado-de-peñasco-gis"),
+    ("***", "register"),
+    ("a" * 59 + " b", "a" * 59),
+])
+def test_file_stem_makes_one_hyphen_of_each_run_of_other_characters(title, expected):
+    assert file_stem(title, "register") == expected
 
 
 # --- 1. the ten highest risks ------------------------------------------------------------------------------
@@ -123,6 +161,20 @@ def test_the_review_page_escapes_a_risk_id_that_would_be_an_image_link(app_db):
     assert heading.startswith(md(bad)) and "Owner" in sentence
     for text in (heading, sentence):  # every markdown character of the user's text escaped
         assert not re.search(r"(?<!\\)[\[\]()<>*!`]", text), text
+
+
+# --- 2. one click ------------------------------------------------------------------------------------------
+
+def test_the_workbook_and_the_packet_download_in_one_click(app_db, downloads):
+    register = page("risk/ui/pages/register.py", 1)
+    assert not [b for b in register.button if (b.key or "").startswith("prepare")]
+    data, name = downloads["Excel workbook"]
+    assert callable(data) and data()[:2] == b"PK" and name == "tri-county-regional-911-cad-consolidation.xlsx"
+    assert downloads["CSV register"][1] == "tri-county-regional-911-cad-consolidation.csv"
+    review = page("risk/ui/pages/review.py", 3)
+    assert not [b for b in review.button if (b.key or "").startswith("prepare")]
+    data, name = downloads["Meeting packet (PDF)"]
+    assert callable(data) and data().startswith(b"%PDF-") and name == "marsh-county-gis-hub-packet.pdf"
 
 
 # --- 4. the workbook ---------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
@@ -15,6 +16,16 @@ from risk.services.export import export_document
 from risk.services.profile import proposal_profile
 from risk.services.proposals import list_proposals
 from risk.services.register import REGISTER_COLUMNS, register_rows
+
+_NOT_ALNUM = re.compile(r"[\W_]+")  # letters and digits of any script stay
+
+
+def file_stem(title: str, fallback: str, limit: int = 60) -> str:
+    """A file name stem from a title: lower case, each run of other characters one hyphen, at most `limit`
+    characters. `file_stem("Tri-County Regional 911 -- CAD", "x")` -> "tri-county-regional-911-cad"."""
+    stem = _NOT_ALNUM.sub("-", title.lower())[:limit].strip("-")
+    return stem or fallback
+
 
 # The disagreement flags (DOMAIN.md section 5) in the words the workbook uses; the CSV and JSON keep the codes.
 FLAG_WORDS = {

@@ -100,20 +100,16 @@ st.caption("Title, cause, event, consequence, owner, controls, treatment and sta
            "and levels come from the walkthrough and the scoring rounds.")
 
 st.subheader("Export")
-stem = "".join(ch if ch.isalnum() else "-" for ch in proposal.title).strip("-").lower()[:60] or "register"
+from risk.services.registers import file_stem  # noqa: E402 (belongs with the imports at the top)
+
+stem = file_stem(proposal.title, "register")
 a, b, c, _ = st.columns([1, 1, 1, 3])
-ready = st.session_state.get("xlsx_ready")
-if ready and ready[0] == (proposal.id, common.data_version()):
-    a.download_button("Download the workbook", data=ready[1], file_name=f"{stem}.xlsx", on_click="ignore",
-                      mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="export_xlsx",
-                      icon=":material/table_view:", type="primary")
-elif a.button("Excel workbook", key="prepare_xlsx", icon=":material/table_view:",
-              help="Summary, register, method, heat maps, scores and actions"):
-    bar = st.progress(0.0, text="Writing the workbook…")
-    data = export_xlsx(eng, [proposal.id], progress=lambda f: bar.progress(f, text=f"Writing the register: {f:.0%}"))
-    bar.empty()
-    st.session_state["xlsx_ready"] = ((proposal.id, common.data_version()), data)  # bytes only, for this session
-    st.rerun()
+# Each file is made when its button is pressed (Streamlit calls `data` then, on a worker thread, with a spinner on
+# the button), so one click downloads it, made from the data as it is at that moment.
+a.download_button("Excel workbook", data=lambda: export_xlsx(eng, [proposal.id]), file_name=f"{stem}.xlsx",
+                  mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", on_click="ignore",
+                  key="export_xlsx", icon=":material/table_view:",
+                  help="Summary, register, method, heat maps, scores and actions")
 b.download_button("CSV register", data=lambda: export_csv(eng, [proposal.id]), file_name=f"{stem}.csv",
                   mime="text/csv", on_click="ignore", key="export_csv", icon=":material/description:")
 c.download_button("JSON (everything)", data=lambda: export_json(eng, [proposal.id]), file_name=f"{stem}.json",

@@ -6,7 +6,7 @@ import streamlit as st
 from risk import charts
 from risk.services import proposals as ps
 from risk.services.profile import proposal_profile
-from risk.services.registers import export_packet
+from risk.services.registers import export_packet, file_stem
 from risk.services.summary import risk_line, top_risks
 from risk.services.views import partner_exposure_frame, risk_frame
 from risk.ui import common
@@ -53,17 +53,11 @@ for column, kind, title in ((left, "inherent", "Inherent risk (before controls)"
             matrix, [(v.risk.risk_id, getattr(v, kind).likelihood, getattr(v, kind).impact) for v in views]),
             matrix.levels, title), f"review_{kind}", f"{kind}-heat-map", pid)
 
-stem = "".join(ch if ch.isalnum() else "-" for ch in proposal.title).strip("-").lower()[:60] or "proposal"
-ready = st.session_state.get("packet_ready")
-if ready and ready[0] == (pid, common.data_version()):
-    st.download_button("Download the meeting packet", data=ready[1], file_name=f"{stem}-packet.pdf",
-                       mime="application/pdf", on_click="ignore", key="export_packet", type="primary",
-                       icon=":material/picture_as_pdf:")
-elif st.button("Meeting packet (PDF)", key="prepare_packet", icon=":material/picture_as_pdf:",
-               help="Summary, heat maps, category profile, the top risks in sentences and the open actions, "
-                    "stamped with the SHA-256 of the data"):
-    bar = st.progress(0.0, text="Making the meeting packet…")
-    data = export_packet(eng, pid, progress=lambda done, what: bar.progress(done, text=what))
-    bar.empty()
-    st.session_state["packet_ready"] = ((pid, common.data_version()), data)  # bytes only, for this session
-    st.rerun()
+# One click: Streamlit calls `data` when the button is pressed, in a worker thread where st commands are ignored, so
+# the button's own spinner stands in for a progress bar (2-8 s for the demo proposals)
+st.download_button("Meeting packet (PDF)", data=lambda: export_packet(eng, pid),
+                   file_name=f"{file_stem(proposal.title, 'proposal')}-packet.pdf", mime="application/pdf",
+                   on_click="ignore", key="export_packet", type="primary", icon=":material/picture_as_pdf:",
+                   help="Summary, heat maps, category profile, the top risks in sentences and the open actions, "
+                        "stamped with the SHA-256 of the data. Made when you click, from the data as it is then "
+                        "(a few seconds, with a spinner on the button)")
