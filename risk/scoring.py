@@ -587,7 +587,18 @@ def risk_sentence(cause: str, event: str, consequence: str) -> str:
             return text
         return text[:1].lower() + text[1:]
 
-    return f"Because {clean(cause)}, {clean(event)} may occur, leading to {clean(consequence)}."
+    cause, event, consequence = clean(cause), clean(event), clean(consequence)
+    if not (cause or event or consequence):
+        return ""
+    # a part not written yet is left out rather than printed empty ("Because , ...")
+    sentence = f"{event or 'something not yet described'} may occur"
+    if cause:
+        sentence = f"Because {cause}, {sentence}"
+    else:
+        sentence = sentence[:1].upper() + sentence[1:]
+    if consequence:
+        sentence += f", leading to {consequence}"
+    return sentence + "."
 
 
 def default_appetite() -> dict[str, str]:

@@ -304,22 +304,6 @@ def test_profile_page_turns_the_heat_maps_round_when_asked(demo_db):
     assert len(specs) >= 7  # three heat maps, category profile, movement, partner exposure, disagreement
 
 
-def test_register_prepares_the_excel_workbook_with_progress_then_offers_it(demo_db):
-    at = start("risk/ui/pages/register.py", proposal_id=2)
-    at.button(key="prepare_xlsx").click().run()
-    assert not at.exception, [e.value for e in at.exception]
-    key, data = at.session_state["xlsx_ready"]
-    assert key[0] == 2 and data[:2] == b"PK"  # an XLSX is a zip file
-
-
-def test_review_makes_the_meeting_packet_with_progress_then_offers_it(demo_db):
-    at = start("risk/ui/pages/review.py", proposal_id=3)
-    at.button(key="prepare_packet").click().run()
-    assert not at.exception, [e.value for e in at.exception]
-    key, data = at.session_state["packet_ready"]
-    assert key[0] == 3 and data.startswith(b"%PDF-")
-
-
 IMPORT = "risk/ui/pages/import_data.py"
 THEIRS = ("Ref,Risk Type,Risk Name,L,I,Notes\r\nR1,Financial,Cost overrun,4,3,see minutes\r\n"
           "R2,Societal,Digital divide,2,4,\r\n").encode("cp1252")

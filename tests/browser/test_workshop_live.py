@@ -32,7 +32,18 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect  # noqa: E
 
 from risk.errors import RefusedError  # noqa: E402
 
-from .ui import TIMEOUT, click, expect_flash, keyed, register_values, settle, table_row, table_with  # noqa: E402
+from .ui import (  # noqa: E402
+    TIMEOUT,
+    click,
+    expect_flash,
+    go_to,
+    keyed,
+    nav,
+    register_values,
+    settle,
+    table_row,
+    table_with,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -173,7 +184,7 @@ def assert_blind(frames: dict[str, Frames]) -> dict[str, int]:
     assert not tables, f"A's browser received tables (the reveal's form) before the reveal: {tables}"
     for other in (B, C):
         places = {where_sent(f) for f in frames[A].holding(other)}
-        assert all(re.fullmatch(r"sidebar selectbox \S*-actor_choice", p) for p in places), \
+        assert all(re.fullmatch(r"sidebar selectbox \S*-actor_choice_\d+", p) for p in places), \
             f"{other}'s name reached A's browser outside the sidebar roster: {places}"
     return {name: len(f.received) for name, f in frames.items()}
 
@@ -225,7 +236,7 @@ def open_as(context: BrowserContext, server: Workshop, member: str, frames: Fram
     if frames is not None:
         frames.attach(page)
     page.goto(f"{server.url}/workshop?proposal={server.proposal_id}&as={server.members[member]}")
-    expect(page.get_by_test_id("stSidebarNav")).to_be_visible(timeout=TIMEOUT)
+    expect(nav(page)).to_be_visible(timeout=TIMEOUT)
     settle(page)
     expect(page.get_by_role("heading", name=f"Workshop: {TITLE}")).to_be_visible(timeout=TIMEOUT)
     expect(page.get_by_test_id("stSidebar").get_by_test_id("stCaptionContainer")).to_contain_text(
@@ -455,7 +466,7 @@ def run_workshop(server: Workshop, context) -> None:
                                                           timeout=TIMEOUT)
 
     # ...and the register shows it.
-    click(farah, farah.get_by_test_id("stSidebarNav").get_by_role("link", name="Register", exact=True))
+    go_to(farah, "Register")
     expect(farah.get_by_role("heading", name=f"Risk register: {TITLE}")).to_be_visible(timeout=TIMEOUT)
     register_row = register_values(farah, DISPUTED)
     assert (register_row["Inherent likelihood"], register_row["Inherent impact"], register_row["Inherent level"]) \
@@ -463,7 +474,7 @@ def run_workshop(server: Workshop, context) -> None:
     expect_no_error(farah)
 
     # 8. The facilitator closes round two; no score goes into it any more.
-    click(farah, farah.get_by_test_id("stSidebarNav").get_by_role("link", name="Workshop", exact=True))
+    go_to(farah, "Workshop")
     expect(farah.get_by_role("heading", name="Inherent round 2: the scores revealed")).to_be_visible(
         timeout=TIMEOUT)
     scores = scores_in_db(server)

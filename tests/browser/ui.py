@@ -4,6 +4,8 @@ Imported by the test modules after they have skipped when Chromium or Playwright
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Locator, Page, expect
 
 from .conftest import VIEWPORT
@@ -20,17 +22,29 @@ def settle(page: Page) -> None:
 
 def open_app(page: Page, url: str) -> None:
     page.goto(url)
-    expect(page.get_by_test_id("stSidebarNav")).to_be_visible(timeout=TIMEOUT)
+    expect(nav(page)).to_be_visible(timeout=TIMEOUT)
     settle(page)
+
+
+def nav(page: Page) -> Locator:
+    """The app's own page links in the sidebar (they carry the proposal and who is acting in the address)."""
+    return page.get_by_test_id("stSidebar").locator(".st-key-nav")
 
 
 def keyed(page: Page | Locator, key: str) -> Locator:
     return page.locator(f".st-key-{key}")
 
 
+def keyed_like(page: Page | Locator, *parts: str) -> Locator:
+    """The widget whose key starts with parts[0] and contains the other parts: forms key their widgets by what they
+    edit and by an instance token (`p_title_<token>`, `tpl_<proposal>_<template>`)."""
+    return page.locator(f"[class*='st-key-{parts[0]}']" + "".join(f"[class*='{p}']" for p in parts[1:]))
+
+
 def type_in(page: Page, key: str, text: str, rerun: bool = True) -> None:
-    """Fill a text input or text area; outside a form Tab sends the value (and reruns)."""
-    field = keyed(page, key).locator("input, textarea")
+    """Fill a text input or text area (its key, or the start of it followed by "_"); outside a form Tab sends the
+    value (and reruns)."""
+    field = (keyed_like(page, key) if key.endswith("_") else keyed(page, key)).locator("input, textarea")
     field.scroll_into_view_if_needed()
     field.fill(text)
     if rerun:
@@ -44,11 +58,19 @@ def click(page: Page, button: Locator) -> None:
     settle(page)
 
 
+PATHS = {"Portfolio": "", "Proposal": "proposal", "Walkthrough": "walkthrough", "Workshop": "workshop",
+         "Register": "register", "Profile": "profile", "Review": "review", "Import": "import_data"}
+
+
+def nav_link(page: Page, title: str) -> Locator:
+    return nav(page).locator(f"a[href^='{PATHS[title]}?'], a[href='{PATHS[title]}']").first
+
+
 def go_to(page: Page, title: str) -> None:
-    """Open a page from the sidebar's navigation."""
-    click(page, page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True))
-    expect(page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True)).to_have_attribute(
-        "aria-current", "page", timeout=TIMEOUT)
+    """Open a page from the sidebar's links, which keep ?proposal= (and who is acting) in the address."""
+    click(page, nav_link(page, title))
+    expect(page).to_have_url(re.compile(rf"^https?://[^/]+/{PATHS[title]}(\?.*)?$"), timeout=TIMEOUT)
+    settle(page)
 
 
 def expect_flash(page: Page, text: str) -> None:

@@ -10,51 +10,59 @@ from risk.services import proposals as ps
 from risk.services.export import export_json
 from risk.services.profile import proposal_profile
 from risk.services.register import EDITABLE, REGISTER_COLUMNS, register_rows
-from risk.services.registers import export_csv, export_xlsx
+from risk.services.registers import export_csv, export_xlsx, file_stem
 from risk.ui import common
 
 proposal = common.require_proposal()
 eng = common.engine()
 st.title(f"Risk register: {common.md(proposal.title)}")
 
-# Edits made in the table on the previous run: apply them against the versions that were on screen, so that a
-# change somebody else saved in between is refused rather than overwritten.
-pending = st.session_state.get("register_editor", {}).get("edited_rows", {})
-shown = st.session_state.get("register_shown", [])
+# The grid is drawn under a generation number (common.generation). Edits made in it are applied on the next run
+# against the versions that same grid showed (kept beside it when it was drawn), never versions read later, so a
+# change somebody else saved in between is refused rather than overwritten. Whatever happened, the next grid is a
+# new one drawn from what is stored: a refused value does not stay on screen, and the browser's copy of the old
+# edits (a data_editor sends all of them again with every edit) belongs to a key that is never read again.
+grid_name = f"register_{proposal.id}"
+editor_key = f"register_editor_{proposal.id}_{common.generation(grid_name)}"
+pending = st.session_state.get(editor_key, {}).get("edited_rows", {})
+shown = st.session_state.get(f"{editor_key}_shown", [])
 if pending and shown:
     name = common.actor()
-    for row, changes in pending.items():
+    if not name:
+        st.error("Choose who you are in the sidebar first: every change is recorded under a name. Your edit was "
+                 "not saved.", icon=":material/person_alert:")
+    for row, changes in pending.items() if name else ():
         risk_pk, risk_id, version = shown[int(row)]
         for field, value in changes.items():
-            if not name:
-                st.error("Choose who you are in the sidebar first: every change is recorded under a name.")
-                break
             try:
                 version = ps.update_risk(eng, actor=name, risk_pk=risk_pk, expected_version=version,
                                          **{field: value})
-                st.toast(f"Saved {risk_id}: {field}", icon=":material/check_circle:")
+                st.toast(f"Saved {common.md(risk_id)}: {field}", icon=":material/check_circle:")
             except ConflictError as exc:
-                st.error(f"Row {risk_id}: not saved. {common.md(exc)}", icon=":material/sync_problem:")
+                st.error(f"Row {common.md(risk_id)}: not saved. {common.md(exc)}", icon=":material/sync_problem:")
                 break
             except RefusedError as exc:
                 reason = str(exc).removeprefix(f"{field}:").strip()
-                st.error(f"Row {risk_id}, field {field}: {common.md(reason)}", icon=":material/error:")
-    del st.session_state["register_editor"]
+                st.error(f"Row {common.md(risk_id)}, field {field}: not saved, {common.md(reason)}. The row shows "
+                         "what is stored.", icon=":material/error:")
+    common.renew(grid_name)
+    editor_key = f"register_editor_{proposal.id}_{common.generation(grid_name)}"
 
 profile = proposal_profile(eng, proposal.id)
 frame = pd.DataFrame(register_rows(profile), columns=[*REGISTER_COLUMNS, "risk_pk", "version", "residual_rank",
                                                       "sentence"])
 levels = list(profile.matrix.levels)
 
-f1, f2, f3, f4, f5 = st.columns([2, 2, 2, 1.4, 2], vertical_alignment="bottom")
-categories = f1.multiselect("Category", sorted(frame["category"].unique()), key="reg_category",
+f1, f2, f3, f4, f5 = st.columns([2, 2, 2, 1.8, 2], vertical_alignment="bottom")
+categories = f1.multiselect("Category", sorted(frame["category"].unique()), key=f"reg_category_{proposal.id}",
                             placeholder="All categories")
-level_filter = f2.multiselect("Residual level", levels[::-1], key="reg_level", placeholder="All levels")
+level_filter = f2.multiselect("Residual level", levels[::-1], key=f"reg_level_{proposal.id}", placeholder="All levels")
 owners = sorted({o for o in frame["owner_partner"].tolist() + frame["owner"].tolist() if o})
-owner = f3.selectbox("Owner", owners, index=None, key="reg_owner", placeholder="Any owner")
-only_over = f4.toggle("Over appetite", key="reg_over", help="Only the risks above their category's appetite")
+owner = f3.selectbox("Owner", owners, index=None, key=f"reg_owner_{proposal.id}", placeholder="Any owner")
+only_over = f4.toggle("Over appetite", key=f"reg_over_{proposal.id}",
+                      help="Only the risks above their category's appetite")
 sort = f5.selectbox("Sort by", ["Residual level, highest first", "Inherent level, highest first", "Risk id"],
-                    key="reg_sort")
+                    key=f"reg_sort_{proposal.id}")
 
 view = frame
 if categories:
@@ -80,8 +88,8 @@ c1.metric("Risks shown", f"{len(view)} of {len(frame)}")
 c2.metric("Over appetite", int((view["over_appetite"] == "yes").sum()))
 c3.metric("With disagreement", int((view["disagreement"] != "").sum()))
 
-st.session_state["register_shown"] = list(zip(view["risk_pk"].tolist(), view["risk_id"].tolist(),
-                                              view["version"].tolist(), strict=True))
+st.session_state[f"{editor_key}_shown"] = list(zip(view["risk_pk"].tolist(), view["risk_id"].tolist(),
+                                                   view["version"].tolist(), strict=True))
 ON_SCREEN = ["risk_id", "title", "category", "inherent_level", "residual_level", "over_appetite", "appetite",
              "disagreement", "owner_partner", "owner", "treatment", "status", "next_review", "cause", "event",
              "consequence", "controls", "inherent_likelihood", "inherent_impact", "residual_likelihood",
@@ -94,23 +102,22 @@ config |= {
     "treatment": st.column_config.SelectboxColumn("Treatment", options=list(scoring.TREATMENTS)),
     "status": st.column_config.SelectboxColumn("Status", options=list(scoring.RISK_STATUSES)),
 }
-st.data_editor(view[list(REGISTER_COLUMNS)], key="register_editor", hide_index=True, width="stretch",
+st.data_editor(view[list(REGISTER_COLUMNS)], key=editor_key, hide_index=True, width="stretch",
                column_config=config, column_order=ON_SCREEN, num_rows="fixed")
 st.caption("Title, cause, event, consequence, owner, controls, treatment and status can be edited here; scores "
            "and levels come from the walkthrough and the scoring rounds.")
 
 st.subheader("Export")
-from risk.services.registers import file_stem  # noqa: E402 (belongs with the imports at the top)
 
 stem = file_stem(proposal.title, "register")
-a, b, c, _ = st.columns([1, 1, 1, 3])
+downloads = st.container(horizontal=True)  # each button as wide as its label
 # Each file is made when its button is pressed (Streamlit calls `data` then, on a worker thread, with a spinner on
 # the button), so one click downloads it, made from the data as it is at that moment.
-a.download_button("Excel workbook", data=lambda: export_xlsx(eng, [proposal.id]), file_name=f"{stem}.xlsx",
+downloads.download_button("Excel workbook", data=lambda: export_xlsx(eng, [proposal.id]), file_name=f"{stem}.xlsx",
                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", on_click="ignore",
                   key="export_xlsx", icon=":material/table_view:",
                   help="Summary, register, method, heat maps, scores and actions")
-b.download_button("CSV register", data=lambda: export_csv(eng, [proposal.id]), file_name=f"{stem}.csv",
+downloads.download_button("CSV register", data=lambda: export_csv(eng, [proposal.id]), file_name=f"{stem}.csv",
                   mime="text/csv", on_click="ignore", key="export_csv", icon=":material/description:")
-c.download_button("JSON (everything)", data=lambda: export_json(eng, [proposal.id]), file_name=f"{stem}.json",
+downloads.download_button("JSON: everything", data=lambda: export_json(eng, [proposal.id]), file_name=f"{stem}.json",
                   mime="application/json", on_click="ignore", key="export_json", icon=":material/data_object:")
