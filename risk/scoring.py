@@ -4,6 +4,7 @@ disagreement flags, standing values, appetite and review dates. Nothing here tou
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -54,6 +55,28 @@ def category_key(value: str) -> str:
         if text in (key, name.lower()):
             return key
     raise ValueError(f"unknown category {value!r}: expected one of {', '.join(CATEGORIES.values())}")
+
+
+# --- risk ids: one rule for every door (forms, CSV, XLSX, JSON, CLI) --------------------------------
+
+# a prefix of 2-10 capital letters and digits starting with a letter, a dash, 1-4 digits: LEG-03, CYB-12, ERP2-7.
+# ASCII only: without it \d also took other scripts' digits ("LEG-٠١")
+RISK_ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,9}-\d{1,4}$", re.ASCII)
+RISK_ID_EXAMPLE = "LEG-03"
+
+
+def check_risk_id(value: object) -> str:
+    """A risk's key as every door takes it: stripped and upper-cased, then matched against RISK_ID_PATTERN.
+    `' leg-03 '` -> `'LEG-03'`; `'leg 01 x'` raises ValueError("expected a key such as LEG-03, got 'leg 01 x'")."""
+    if isinstance(value, str):
+        key = value.strip().upper()
+        if RISK_ID_PATTERN.fullmatch(key):
+            return key
+    if isinstance(value, str) and len(value) > 40:  # a message quotes the start of a long value, not all of it
+        got = f"{value[:40]!r}… ({len(value):,} characters)"
+    else:
+        got = {list: "a list", dict: "an object", type(None): "nothing"}.get(type(value), repr(value))
+    raise ValueError(f"expected a key such as {RISK_ID_EXAMPLE}, got {got}")
 
 
 # --- scales (DOMAIN.md section 3) -----------------------------------------------------------------
