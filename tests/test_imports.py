@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from risk.db import make_engine, migrate
+from risk.errors import RefusedError
 from risk.models import AuditEvent, Proposal, Score
 from risk.services.export import export_document, export_json
-from risk.services.imports import import_json
+from risk.services.imports import import_json, read_export
 from risk.services.portfolio import load_demo
 from risk.store import count_rows, verify_chain
 from tests.test_portfolio import normalised
@@ -116,3 +117,72 @@ def test_import_command_reports_as_json_and_exits_1_on_a_refused_file(tmp_path, 
     sheet.write_text("risk_id\n")
     later = subprocess.run([RISK, "import", str(sheet)], env=env, capture_output=True, text=True, timeout=120)
     assert later.returncode == 1 and "give one of them" in later.stderr
+
+
+def _refused_by_reader(data: bytes) -> str:
+    """The reader's own refusal (a RefusedError, never another exception)."""
+    with pytest.raises(RefusedError) as caught:
+        read_export(data)
+    return str(caught.value)
+
+
+def test_json_nested_ten_thousand_deep_is_refused_not_a_recursion_error(tmp_path):
+    target = fresh(tmp_path, "deep")
+    deep = b'{"format": "risk-workbench", "format_version": 1, "proposals": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"
+    assert "nested" in _refused_by_reader(deep)
+    for data in (b"[" * 10_000 + b"]" * 10_000, b'{"a":' * 10_000 + b"1" + b"}" * 10_000):
+        assert "nested" in _refused_by_reader(data)
+    report = import_json(target, deep, actor="clerk")
+    assert report["proposal_ids"] == [] and "nested" in report["problems"][0]["message"]
+    assert count_rows(target, Proposal) == 0 and count_rows(target, AuditEvent) == 0
+
+
+def _proposal(d) -> dict:
+    return d["proposals"][0]
+
+
+def _risk(d, k=0) -> dict:
+    return d["proposals"][0]["risks"][k]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: _proposal(d).update(title=["a", "list"]), r"^proposal 1: title: expected text, got a list$"),
+    (lambda d: _proposal(d).update(title={"an": "object"}), r"^proposal 1: title: expected text, got an object$"),
+    (lambda d: _proposal(d).update(title=None), r"^proposal 1: title: expected text, got null$"),
+    (lambda d: _risk(d, 2).update(risk_id=["LEG-03"]),
+     r"^proposal 1 \('Tri-County .*'\), risk 3: risk_id: expected a key such as LEG-03, got a list$"),
+    (lambda d: _risk(d).update(category=["legal"]),
+     r"^proposal 1 \('Tri-County .*'\), risk LEG-01: category: expected text, got a list$"),
+    (lambda d: _risk(d).update(title={"x": 1}), r"risk LEG-01: title: expected text, got an object$"),
+    (lambda d: _risk(d).update(cause=[1]), r"risk LEG-01: cause: expected text, got a list$"),
+    (lambda d: _risk(d).update(tags="legal"), r"risk LEG-01: tags: expected a list \[...\], got 'legal'$"),
+    (lambda d: _risk(d)["scores"][0].update(assessor=["x"]), r"risk LEG-01, score 1: assessor: expected text"),
+    (lambda d: _risk(d)["scores"][0].update(round="1"), r"risk LEG-01, score 1: round: expected a whole number"),
+    (lambda d: _risk(d)["consensus"].append({"phase": "residual", "likelihood": True, "impact": 2}),
+     r"consensus 1 \(LEG-01\): likelihood: expected a whole number from 1 to 5"),
+    (lambda d: _risk(d)["actions"][0].update(description=None), r"risk LEG-01, action 1: description: expected text"),
+    (lambda d: _risk(d)["actions"][0].update(cost=-5), r"action 1: cost: expected a number of at least 0, got "),
+    (lambda d: _proposal(d)["partners"][0].update(name={"n": 1}), r"^proposal 1 .*, partner 1: name: expected text"),
+    (lambda d: _proposal(d)["partners"][0].update(population=-1), r"partner 1: population: expected a whole number "
+                                                                  r"of at least 0, got the number -1"),
+    (lambda d: _proposal(d)["partners"][0].update(cost_drivers={"x": [[[]]]}), r"partner 1: cost_drivers: expected "
+                                                                              r"names with numbers"),
+    (lambda d: _proposal(d)["team"][0].update(partner=[]), r"team member 1: partner: expected text, got a list"),
+    (lambda d: _proposal(d).update(appetite=["Averse"]), r"appetite: expected an object \{...\}, got a list"),
+    (lambda d: _proposal(d).update(appetite={"legal": ["Averse"]}), r"appetite: legal: expected one of Averse"),
+    (lambda d: _proposal(d).update(risks={"LEG-01": {}}), r"^proposal 1 .*: risks: expected a list \[...\], got an "
+                                                          r"object$"),
+    (lambda d: _proposal(d)["risks"].append("LEG-99"), r"risk 17: expected an object \{...\}, got 'LEG-99'$"),
+    (lambda d: _proposal(d)["rounds"][0].update(number=0), r"round 1: number: expected a whole number of at least 1"),
+    (lambda d: _proposal(d)["strengths"][0].update(partner=["x"]), r"strength 1: partner: expected text, got a list"),
+    (lambda d: d.update(proposals=[7]), r"^proposal 1: expected an object \{...\}, got the number 7$"),
+])
+def test_a_value_of_the_wrong_type_is_refused_naming_where_and_what_was_expected(tmp_path, exported, change, message):
+    data = _broken(exported, change)
+    assert re.search(message, _refused_by_reader(data) if "consensus" not in message else
+                     import_json(fresh(tmp_path, "check"), data, actor="c", dry_run=True)["problems"][0]["message"])
+    target = fresh(tmp_path, "typed")
+    report = import_json(target, data, actor="clerk")
+    assert report["proposal_ids"] == [] and len(report["problems"]) == 1
+    assert re.search(message, report["problems"][0]["message"]), report["problems"][0]["message"]
+    assert count_rows(target, Proposal) == 0 and count_rows(target, AuditEvent) == 0

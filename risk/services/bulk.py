@@ -77,6 +77,17 @@ def _refuse(where: str, message: str) -> RefusedError:
 _VALID_SCORES = frozenset(range(1, 6))
 
 
+def _text(value: Any) -> bool:
+    """Whether `value` is text: names and keys are looked up in sets and dicts, where a list or an object (from a
+    JSON file) raised TypeError instead of a refusal."""
+    return isinstance(value, str)
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    """A whole number from `low` to `high`; JSON true is not 1."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def _scores_look_valid(scores: list[tuple], risk_ids: set[str], scorers: set[str]) -> bool:
     """The common case, checked with set operations in C: every score valid, no duplicates."""
     if not scores:
@@ -121,9 +132,10 @@ def validate(bundle: ProposalBundle, where: str) -> None:
     partner_names = set()
     leads = 0
     for k, partner in enumerate(bundle.partners, start=1):
-        name = str(partner.get("name", "")).strip()
-        if not name:
-            raise _refuse(where, f"partner {k}: name is required")
+        name = partner.get("name", "")
+        if not _text(name) or not name.strip():
+            raise _refuse(where, f"partner {k}: name: a name (text) is required")
+        name = name.strip()
         if partner.get("kind", "county") not in [x.value for x in PartnerKind]:
             raise _refuse(where, f"partner {name}: kind must be county, city, district or other")
         if partner.get("role", "participant") not in [r.value for r in PartnerRole]:
@@ -134,6 +146,10 @@ def validate(bundle: ProposalBundle, where: str) -> None:
         raise _refuse(where, "partners: at most one partner can lead or host")
     members = {}
     for k, m in enumerate(bundle.team, start=1):
+        if not _text(m.get("name")) or not m["name"].strip():
+            raise _refuse(where, f"team member {k}: name: a name (text) is required")
+        if m.get("partner") is not None and not _text(m["partner"]):
+            raise _refuse(where, f"team member {k} ({m['name']}): partner: expected a partner's name")
         if m.get("partner") is not None and m["partner"] not in partner_names:
             raise _refuse(where, f"team member {k} ({m.get('name')}): partner {m['partner']!r} is not a partner")
         if m.get("team_role", "assessor") not in [r.value for r in TeamRole]:
@@ -144,14 +160,15 @@ def validate(bundle: ProposalBundle, where: str) -> None:
     risk_ids = set()
     for k, r in enumerate(bundle.risks, start=1):
         rid = r.get("risk_id")
-        if not rid or rid in risk_ids:
-            raise _refuse(where, f"risk {k}: risk_id {rid!r} is missing or repeated")
+        if not _text(rid) or not rid or rid in risk_ids:
+            raise _refuse(where, f"risk {k}: risk_id {rid!r} is missing, not text, or repeated")
         risk_ids.add(rid)
-        if r.get("category") not in scoring.CATEGORIES:
-            raise _refuse(where, f"risk {rid}: category {r.get('category')!r} is not a category key")
-        if not str(r.get("title", "")).strip():
-            raise _refuse(where, f"risk {rid}: title is required")
-        if r.get("owner_partner") and r["owner_partner"] not in partner_names:
+        if not _text(r.get("category")) or r["category"] not in scoring.CATEGORIES:
+            raise _refuse(where, f"risk {rid}: category {r.get('category')!r} is not a category key "
+                                 f"({', '.join(scoring.CATEGORIES)})")
+        if not _text(r.get("title")) or not r["title"].strip():
+            raise _refuse(where, f"risk {rid}: title: a title (text) is required")
+        if r.get("owner_partner") and (not _text(r["owner_partner"]) or r["owner_partner"] not in partner_names):
             raise _refuse(where, f"risk {rid}: owner_partner {r['owner_partner']!r} is not a partner")
         if r.get("status", "Open") not in scoring.RISK_STATUSES:
             raise _refuse(where, f"risk {rid}: status: expected one of {', '.join(scoring.RISK_STATUSES)}, "
@@ -161,14 +178,14 @@ def validate(bundle: ProposalBundle, where: str) -> None:
                                  f"got {r.get('treatment')!r}")
         for name in ("target_likelihood", "target_impact"):
             value = r.get(name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5):
+            if value is not None and not _whole(value, 1, 5):
                 raise _refuse(where, f"risk {rid}: {name}: expected a whole number from 1 to 5, got {value!r}")
         if not isinstance(r.get("tags", []), list) or not all(isinstance(t, str) for t in r.get("tags", [])):
             raise _refuse(where, f"risk {rid}: tags: expected a list of words")
     seen_rounds = set()
     for rnd in bundle.rounds:
         label = f"{rnd.phase} round {rnd.number}"
-        if rnd.phase not in scoring.PHASES or rnd.status not in [s.value for s in RoundStatus]:
+        if not _text(rnd.phase) or rnd.phase not in scoring.PHASES or rnd.status not in [s.value for s in RoundStatus]:
             raise _refuse(where, f"{label}: phase or status is not valid")
         if (rnd.phase, rnd.number) in seen_rounds:
             raise _refuse(where, f"{label}: appears twice")
@@ -177,20 +194,21 @@ def validate(bundle: ProposalBundle, where: str) -> None:
         if not _scores_look_valid(rnd.scores, risk_ids, scorers):
             _find_bad_score(rnd.scores, risk_ids, scorers, where, label)
     for k, c in enumerate(bundle.consensus, start=1):
-        if c["risk_id"] not in risk_ids or c["phase"] not in scoring.PHASES:
+        if not (_text(c["risk_id"]) and _text(c["phase"])) or c["risk_id"] not in risk_ids \
+                or c["phase"] not in scoring.PHASES:
             raise _refuse(where, f"consensus {k}: unknown risk_id or phase")
         for name in ("likelihood", "impact"):
-            if not isinstance(c[name], int) or not 1 <= c[name] <= 5:
+            if not _whole(c[name], 1, 5):
                 raise _refuse(where, f"consensus {k} ({c['risk_id']}): {name}: expected a whole number from 1 to 5")
     for k, a in enumerate(bundle.actions, start=1):
-        if a["risk_id"] not in risk_ids:
+        if not _text(a["risk_id"]) or a["risk_id"] not in risk_ids:
             raise _refuse(where, f"action {k}: risk_id {a['risk_id']!r} is not a risk of this proposal")
-        if a.get("paying_partner") and a["paying_partner"] not in partner_names:
+        if a.get("paying_partner") and (not _text(a["paying_partner"]) or a["paying_partner"] not in partner_names):
             raise _refuse(where, f"action {k}: paying_partner {a['paying_partner']!r} is not a partner")
         if a.get("status", ActionStatus.planned.value) not in [x.value for x in ActionStatus]:
             raise _refuse(where, f"action {k}: status: expected one of {', '.join(x.value for x in ActionStatus)}")
     for k, (partner, _cap, value) in enumerate(bundle.strengths, start=1):
-        if partner not in partner_names or not isinstance(value, int) or not 0 <= value <= 5:
+        if not _text(partner) or partner not in partner_names or not _whole(value, 0, 5):
             raise _refuse(where, f"strength {k}: partner must be a partner and score 0 to 5")
 
 
