@@ -4,13 +4,15 @@ PostgreSQL database too when RISK_TEST_POSTGRES_URL is set."""
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from risk.db import make_engine, migrate
+from risk.db import get_engine, make_engine, migrate
+from risk.services.portfolio import load_demo
 
 PG_URL = os.environ.get("RISK_TEST_POSTGRES_URL", "")
 PG_SKIP_REASON = "RISK_TEST_POSTGRES_URL is not set: the PostgreSQL run of the storage tests is skipped"
@@ -67,3 +69,22 @@ def engine(db_url) -> Iterator[Engine]:
     migrate(eng)
     yield eng
     eng.dispose()
+
+
+# --- AppTests: the app run on a fresh SQLite file ------------------------------------------------------
+
+@pytest.fixture
+def app_db(sqlite_url, monkeypatch):
+    # AppTest runs the script as __main__ and leaves it in sys.modules; a later test that spawns processes
+    # would then re-run app.py in each child. Put the real __main__ back afterwards.
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
+    monkeypatch.setenv("RISK_DATABASE_URL", sqlite_url)
+    engine = get_engine(sqlite_url)
+    migrate(engine)
+    return engine
+
+
+@pytest.fixture
+def demo_db(app_db):
+    load_demo(app_db, actor="demo")
+    return app_db

@@ -4,12 +4,11 @@ interaction per page works (widgets found by key)."""
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from risk.db import get_engine, migrate
+from risk.db import migrate
 from risk.services import proposals as ps
 from risk.services.portfolio import load_demo
 from risk.services.profile import proposal_profile
@@ -17,23 +16,6 @@ from risk.services.profile import proposal_profile
 PAGES = ["risk/ui/pages/portfolio.py", "risk/ui/pages/proposal.py", "risk/ui/pages/walkthrough.py",
          "risk/ui/pages/workshop.py", "risk/ui/pages/register.py", "risk/ui/pages/profile.py",
          "risk/ui/pages/review.py", "risk/ui/pages/import_data.py"]
-
-
-@pytest.fixture
-def app_db(sqlite_url, monkeypatch):
-    # AppTest runs the script as __main__ and leaves it in sys.modules; a later test that spawns processes
-    # would then re-run app.py in each child. Put the real __main__ back afterwards.
-    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
-    monkeypatch.setenv("RISK_DATABASE_URL", sqlite_url)
-    engine = get_engine(sqlite_url)
-    migrate(engine)
-    return engine
-
-
-@pytest.fixture
-def demo_db(app_db):
-    load_demo(app_db, actor="demo")
-    return app_db
 
 
 def start(page: str | None = None, proposal_id: int | None = None, actor: int | str | None = None,

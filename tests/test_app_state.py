@@ -1,0 +1,169 @@
+"""AppTests for what a shared tool must hold besides the three reported problems (those are browser tests in
+tests/browser/test_shared_use.py): confirmations that keep the user where they were, the walkthrough saying what is
+still missing, complete risk statements, one error boundary, escaped user text, and the server's exposure."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from risk.errors import ConflictError, RefusedError
+from risk.services import proposals as ps
+from risk.services.strengths import proposal_strengths, set_strength
+from tests.test_app import keyed, member_id, plain, start
+
+REPO = Path(__file__).resolve().parents[1]
+ODD_ID = "![x](http://host/x.png)"
+
+
+def test_a_strength_saved_in_the_grid_is_confirmed_and_the_grid_is_drawn_afresh(demo_db):
+    at = start("risk/ui/pages/proposal.py", proposal_id=1, actor=member_id(demo_db, 1, "Dana Whitfield"))
+    shown = at.session_state["strengths_editor_1_0_shown"]
+    partner = next(iter(shown["values"]))
+    row = 0
+    new = (shown["values"][partner][row] + 1) % 6
+    at.session_state["strengths_editor_1_0"] = {"edited_rows": {row: {partner: new}}, "added_rows": [],
+                                                "deleted_rows": []}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.toast] == ["Saved 1 strength score."]
+    assert proposal_strengths(demo_db, 1).scores[partner][shown["caps"][row]] == new
+    # the next grid is a new one: the browser's copy of this edit is never read again
+    assert "strengths_editor_1_1_shown" in at.session_state
+    assert not at.error
+
+
+def test_a_strength_changed_by_someone_else_since_the_grid_was_drawn_is_refused(demo_db):
+    grid = proposal_strengths(demo_db, 1)
+    partner_id = ps.proposal_partners(demo_db, 1)[0][0].id
+    name = ps.proposal_partners(demo_db, 1)[0][0].name
+    cap = next(iter(grid.scores[name]), "Dispatch operations")
+    seen = grid.scores[name].get(cap, 0)
+    set_strength(demo_db, actor="A", proposal_id=1, partner_id=partner_id, capability=cap, score=(seen + 1) % 6,
+                 expected=seen)
+    with pytest.raises(ConflictError, match="somebody saved"):
+        set_strength(demo_db, actor="B", proposal_id=1, partner_id=partner_id, capability=cap,
+                     score=(seen + 2) % 6, expected=seen)
+    assert proposal_strengths(demo_db, 1).scores[name][cap] == (seen + 1) % 6
+
+
+def test_the_walkthrough_summary_names_the_risks_still_unscored_instead_of_calling_it_ready(demo_db):
+    actor = "Alan Brooks"
+    ps.add_risk(demo_db, actor=actor, proposal_id=3, category="legal", title="Unscored one", cause="c", event="e",
+                consequence="q")
+    proposal = ps.get_proposal(demo_db, 3)
+    steps, _current, _done = ps.walkthrough_state(proposal)
+    for step in steps:
+        ps.move_walkthrough(demo_db, actor=actor, proposal_id=3, to="summary", mark_done=step)
+    at = start("risk/ui/pages/walkthrough.py", proposal_id=3)
+    warnings = [plain(w.value) for w in at.warning]
+    assert any(w.startswith("Legal: ") and "not scored before controls" in w and "LEG-" in w for w in warnings), \
+        warnings
+    assert not any("ready for the county managers" in s.value for s in at.success)
+
+
+def test_an_own_risk_needs_its_cause_event_and_consequence(demo_db):
+    with pytest.raises(RefusedError, match="^cause: a value is required"):
+        ps.add_risk(demo_db, actor="A", proposal_id=1, category="legal", title="No cause", cause=" ",
+                    event="an outage", consequence="fines", complete_statement=True)
+    with pytest.raises(RefusedError, match="^event, consequence: a value is required"):
+        ps.add_risk(demo_db, actor="A", proposal_id=1, category="legal", title="Half", cause="a cause",
+                    complete_statement=True)
+
+
+def test_the_own_risk_inputs_show_their_limits_as_they_are_typed(demo_db):
+    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="legal")
+    at = start("risk/ui/pages/walkthrough.py", proposal_id=3)
+    assert keyed(at.text_input, "own_title_").proto.max_chars == ps.RISK_TEXT_LIMITS["title"]
+    for part in ("cause", "event", "consequence"):
+        assert keyed(at.text_area, f"own_{part}_").proto.max_chars == ps.RISK_TEXT_LIMITS[part]
+
+
+def test_a_sentence_with_a_part_missing_never_prints_an_empty_clause():
+    from risk.scoring import risk_sentence
+
+    assert risk_sentence("", "an outage", "fines") == "An outage may occur, leading to fines."
+    assert "Because ," not in risk_sentence("", "", "fines")
+    assert risk_sentence("", "", "") == ""
+
+
+def test_an_unexpected_error_shows_words_and_an_incident_number_never_a_traceback(demo_db, monkeypatch, caplog):
+    import risk.services.profile as profile
+
+    def broken(*_args, **_kwargs):
+        raise KeyError("internal detail /srv/risk/secret.py")
+
+    monkeypatch.setattr(profile, "proposal_profile", broken)
+    at = start("risk/ui/pages/profile.py", proposal_id=1)
+    assert not at.exception, [e.value for e in at.exception]
+    [error] = at.error
+    assert "The Profile page stopped at an unexpected problem" in error.value and "incident number" in error.value
+    assert "secret.py" not in error.value and "KeyError" not in error.value
+    assert any("incident" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+@pytest.mark.parametrize("upload", [b"[" * 10_000 + b"]" * 10_000,
+                                    b'{"format_version": 1, "proposals": [{"title": ["a", "list"]}]}'],
+                         ids=["10000-deep", "title-as-a-list"])
+def test_a_hostile_json_upload_gives_a_message_not_a_traceback(app_db, upload):
+    at = start("risk/ui/pages/import_data.py", actor="other", name="Records Clerk")
+    at.file_uploader(key="import_file").set_value(("odd.json", upload, "application/json")).run()
+    for key in ("json_check", "json_import"):
+        buttons = [b for b in at.button if b.key == key and not b.disabled]
+        if buttons:
+            buttons[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.error, "the file was neither refused nor reported"
+    assert not any("Traceback" in e.value or "File \"/" in e.value for e in at.error)
+    assert ps.list_proposals(app_db) == []
+
+
+def test_an_odd_risk_id_already_stored_is_shown_as_text_on_every_page(demo_db):
+    with demo_db.begin() as conn:
+        conn.execute(text("UPDATE risk SET risk_id = :odd WHERE proposal_id = 1 AND risk_id = 'LEG-01'"),
+                     {"odd": ODD_ID})
+        (category,) = conn.execute(text("SELECT category FROM risk WHERE risk_id = :odd"), {"odd": ODD_ID}).one()
+    ps.move_walkthrough(demo_db, actor="Dana Whitfield", proposal_id=1, to=category)
+    for page in ("walkthrough", "review", "profile", "workshop", "register"):
+        at = start(f"risk/ui/pages/{page}.py", proposal_id=1)
+        assert not at.exception, (page, [e.value for e in at.exception])
+        texts = [m.value for m in at.markdown] + [e.label for e in at.expander] + [c.value for c in at.caption]
+        assert not any("![x](" in t or "](http" in t for t in texts), (page, [t for t in texts if "x.png" in t])
+
+
+def test_the_portfolio_says_one_proposal_not_one_proposals(app_db):
+    ps.create_proposal(app_db, actor="A", title="Only one")
+    at = start("risk/ui/pages/portfolio.py")
+    assert "1 proposal" in [s.value for s in at.subheader]
+
+
+def test_the_app_listens_on_localhost_and_sends_no_traceback_unless_configured_otherwise():
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["address"] == "localhost"
+    assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_a_proposal_edit_made_on_an_older_screen_is_refused_and_the_form_shows_what_is_stored(demo_db):
+    at = start("risk/ui/pages/proposal.py", proposal_id=2, actor="other", name="Omar Haddad")
+    version = ps.get_proposal(demo_db, 2).version
+    ps.update_proposal(demo_db, actor="Ruth Adebayo", proposal_id=2, expected_version=version,
+                       description="Ruth's description")
+    keyed(at.text_area, "p_description_2_").input("Omar's older description")
+    next(b for b in at.button if b.label == "Save changes").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert ps.get_proposal(demo_db, 2).description == "Ruth's description"
+    assert any("changed by Ruth Adebayo" in plain(e.value) for e in at.error), [e.value for e in at.error]
+    assert keyed(at.text_area, "p_description_2_").value == "Ruth's description"
+
+
+def test_creating_with_the_same_form_token_twice_creates_once(app_db):
+    first = ps.create_proposal(app_db, actor="A", title="Twice", request_token="tok-1")
+    second = ps.create_proposal(app_db, actor="A", title="Twice", request_token="tok-1")
+    assert first == second and len(ps.list_proposals(app_db)) == 1
+    pid = first
+    risk = ps.add_risk(app_db, actor="A", proposal_id=pid, category="legal", title="r", request_token="tok-2")
+    assert ps.add_risk(app_db, actor="A", proposal_id=pid, category="legal", title="r", request_token="tok-2") == risk
+    assert len(ps.list_risks(app_db, pid)) == 1
