@@ -287,8 +287,8 @@ def test_profile_page_turns_the_heat_maps_round_when_asked(demo_db):
 
 
 IMPORT = "risk/ui/pages/import_data.py"
-THEIRS = ("Ref,Risk Type,Risk Name,L,I,Notes\r\nR1,Financial,Cost overrun,4,3,see minutes\r\n"
-          "R2,Societal,Digital divide,2,4,\r\n").encode("cp1252")
+THEIRS = ("Ref,Risk Type,Risk Name,L,I,Notes\r\nRSK-1,Financial,Cost overrun,4,3,see minutes\r\n"
+          "RSK-2,Societal,Digital divide,2,4,\r\n").encode("cp1252")
 
 
 def _problems(at) -> list[dict]:
@@ -325,7 +325,7 @@ def test_import_page_maps_columns_checks_then_imports_into_a_new_proposal(app_db
     assert not at.exception, [e.value for e in at.exception]
     rows = register_table(app_db)
     assert [(r["proposal"], r["risk_id"], r["inherent_level"]) for r in rows] == [
-        ("County ledger", "R1", "Moderate"), ("County ledger", "R2", "Low")]
+        ("County ledger", "RSK-1", "Moderate"), ("County ledger", "RSK-2", "Low")]
 
 
 def test_import_page_saves_a_mapping_and_offers_it_for_the_next_file(app_db):
@@ -351,7 +351,7 @@ def test_import_page_shows_each_problem_with_row_and_field_and_writes_nothing(de
     from risk.store import count_rows
 
     before = count_rows(demo_db, Risk)
-    bad = b"risk_id,category,title,inherent_likelihood,inherent_impact\r\nX-1,Legal,Fine,3,3\r\nX-2,Legl,Bad,6,3\r\n"
+    bad = b"risk_id,category,title,inherent_likelihood,inherent_impact\r\nXY-1,Legal,Fine,3,3\r\nXY-2,Legl,Bad,6,3\r\n"
     at = start(IMPORT, proposal_id=1, actor="other")
     at.text_input(key="actor_other").input("Records Clerk").run()
     at.file_uploader(key="import_file").set_value(("bad.csv", bad, "text/csv")).run()

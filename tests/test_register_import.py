@@ -197,12 +197,12 @@ def test_derived_columns_are_recomputed_not_trusted(engine):
 
 
 def test_csv_text_such_as_na_and_007_is_kept_as_written(engine):
-    rows = [["007", "Legal", "NA", "N/A", "null", "None", "NA", "", "", "", "", ""]]
+    rows = [["LEG-007", "Legal", "NA", "N/A", "null", "None", "007", "", "", "", "", ""]]
     report = import_register(engine, csv_bytes(rows), "r.csv", actor="clerk", new_title="Kept")
     assert report["problems"] == []
     [row] = register_table(engine, report["proposal_ids"])
     assert (row["risk_id"], row["title"], row["cause"], row["event"], row["consequence"], row["owner"]) == \
-           ("007", "NA", "N/A", "null", "None", "NA")
+           ("LEG-007", "NA", "N/A", "null", "None", "007")
     assert row["status"] == "Open" and row["inherent_level"] == ""
 
 
@@ -418,7 +418,7 @@ def test_xlsx_cells_are_read_as_their_text_and_rows_numbered_as_the_sheet_shows(
     book = xlsxwriter.Workbook(buffer, {"in_memory": True})
     ws = book.add_worksheet("Register")
     ws.write_row(0, 0, HEADER)
-    ws.write_row(1, 0, ["007", "Legal", "NA", "", "", "", "", 4, 5.0, "", "", "Open"])
+    ws.write_row(1, 0, ["LEG-007", "Legal", "NA", "", "", "", "", 4, 5.0, "", "", "Open"])
     ws.write_row(4, 0, ["LEG-02", "Legal", "After blank rows", "", "", "", "", 3.5, 2, "", "", "Open"])
     book.close()
     problem = one(refused(engine, buffer.getvalue(), "r.xlsx"))
@@ -440,8 +440,8 @@ def test_bad_rows_of_the_scores_sheet_are_named_by_sheet_row_and_field(demo, eng
 # --- column mapping ------------------------------------------------------------------------------------
 
 FOREIGN = ["Ref", "Risk Type", "Risk Name", "Description", "L", "I", "Notes"]
-FOREIGN_ROWS = [["R1", "Financial", "Cost overrun", "Costs grow", "4", "3", "see minutes"],
-                ["R2", "Societal", "Digital divide", "Rural residents", "2", "4", ""]]
+FOREIGN_ROWS = [["RSK-1", "Financial", "Cost overrun", "Costs grow", "4", "3", "see minutes"],
+                ["RSK-2", "Societal", "Digital divide", "Rural residents", "2", "4", ""]]
 MAPPING = {"Ref": "risk_id", "Risk Type": "category", "Risk Name": "title", "Description": "event",
            "L": "inherent_likelihood", "I": "inherent_impact", "Notes": ""}
 
@@ -455,7 +455,7 @@ def test_another_tools_columns_are_mapped_to_ours(engine):
     assert report["problems"] == []
     rows = register_table(engine, report["proposal_ids"])
     assert [(r["risk_id"], r["category"], r["title"], r["inherent_level"]) for r in rows] == \
-           [("R1", "Financial", "Cost overrun", "Moderate"), ("R2", "Societal", "Digital divide", "Low")]
+           [("RSK-1", "Financial", "Cost overrun", "Moderate"), ("RSK-2", "Societal", "Digital divide", "Low")]
 
 
 def test_a_mapping_to_a_column_we_do_not_have_is_refused(engine):
@@ -492,7 +492,7 @@ def test_the_import_command_maps_dry_runs_imports_and_refuses(tmp_path):
     assert json.loads(again.stdout) == {"added": 0, "changed": 0, "unchanged": 2, "problems": []}
 
     bad = tmp_path / "bad.csv"
-    bad.write_bytes(csv_bytes([["R3", "Financial", "Overrun", "", "6", "3", ""]], FOREIGN))
+    bad.write_bytes(csv_bytes([["RSK-3", "Financial", "Overrun", "", "6", "3", ""]], FOREIGN))
     refused_run = _run(env, "import", str(bad), "--proposal", "1", "--mapping", "County ledger", "--format", "json")
     assert refused_run.returncode == 1
     assert json.loads(refused_run.stdout)["problems"] == [
@@ -628,19 +628,19 @@ def test_risk_ids_are_matched_whatever_their_case(tmp_path):
 
 
 @pytest.mark.parametrize("data,expected", [
-    (codecs.BOM_UTF8 + b"risk_id,category,title\r\nA-1,legal,caf\xe9\r\n", "byte 0xe9"),
-    (b"\r\nrisk_id,category,title\r\nA-1,legal,x\r\n", "row 1 is empty"),
+    (codecs.BOM_UTF8 + b"risk_id,category,title\r\nAB-1,legal,caf\xe9\r\n", "byte 0xe9"),
+    (b"\r\nrisk_id,category,title\r\nAB-1,legal,x\r\n", "row 1 is empty"),
     (b"risk_id,category,title\r\n", "a header but no risks"),
-    (b"risk_id,category,title\r\nA-1,legal,x\r\nA-2,legal,y,extra\r\n", "row 3 has 4 cells where the header has 3"),
+    (b"risk_id,category,title\r\nAB-1,legal,x\r\nAB-2,legal,y,extra\r\n", "row 3 has 4 cells where the header has 3"),
 ])
 def test_odd_csv_shapes_are_refused_with_a_message_not_an_error(engine, data, expected):
     assert expected in one(refused(engine, data))["message"]
 
 
 def test_empty_unnamed_columns_are_ignored_and_named_ones_with_values_reported(engine):
-    data = b"risk_id,category,title,,\r\nA-1,legal,x,,\r\n"
+    data = b"risk_id,category,title,,\r\nAB-1,legal,x,,\r\n"
     assert import_register(engine, data, "r.csv", actor="c", new_title="Trailing")["problems"] == []
-    problem = one(refused(engine, b"risk_id,category,title,\r\nA-1,legal,x,lost\r\n"))
+    problem = one(refused(engine, b"risk_id,category,title,\r\nAB-1,legal,x,lost\r\n"))
     assert problem["field"] == "column D" and "no name" in problem["message"]
 
 
@@ -703,7 +703,7 @@ def test_a_saved_mapping_applies_to_the_columns_a_file_has(engine):
 
 
 def test_past_500_problems_the_first_500_rows_are_listed_and_the_rest_counted(engine):
-    rows = [[f"R-{k}", "Legl" if k % 2 else "Legal", "t", "", "", "", "", "9", "9", "", "", ""] for k in range(1000)]
+    rows = [[f"RK-{k}", "Legl" if k % 2 else "Legal", "t", "", "", "", "", "9", "9", "", "", ""] for k in range(1000)]
     problems = refused(engine, csv_bytes(rows))
     listed, last = problems[:-1], problems[-1]
     assert len(listed) == 500 and [p["row"] for p in listed] == sorted(p["row"] for p in listed)

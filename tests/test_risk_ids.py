@@ -71,3 +71,29 @@ def test_the_json_import_takes_a_key_in_lower_case_as_the_key(sqlite_engine):
 def test_two_keys_that_differ_only_in_case_are_one_key_repeated(sqlite_engine):
     report = import_json(sqlite_engine, _export("LEG-01", "leg-01"), actor="clerk")
     assert "repeated" in report["problems"][0]["message"] and count_rows(sqlite_engine, Proposal) == 0
+
+
+@pytest.mark.parametrize("bad", [b for b in BAD_IDS if isinstance(b, str)] + ["7"])
+def test_a_register_file_with_an_odd_risk_id_is_refused_naming_row_and_field_and_writes_nothing(engine, bad):
+    import csv
+    import io
+
+    from risk.services.register_import import import_register
+
+    out = io.StringIO()
+    csv.writer(out).writerows([["risk_id", "category", "title"], ["LEG-01", "Legal", "fine"], [bad, "Legal", "odd"]])
+    before = (count_rows(engine, Proposal), count_rows(engine, Risk), count_rows(engine, AuditEvent))
+    report = import_register(engine, out.getvalue().encode(), "r.csv", actor="clerk", new_title="Odd ids")
+    assert [(p["row"], p["field"]) for p in report["problems"]] == [(3, "risk_id")]
+    assert report["problems"][0]["message"].startswith("expected a key such as LEG-03, got ")
+    assert (count_rows(engine, Proposal), count_rows(engine, Risk), count_rows(engine, AuditEvent)) == before
+
+
+def test_the_form_door_refuses_the_same_ids(engine):
+    from risk.errors import RefusedError
+    from risk.services import proposals as ps
+
+    built = make_proposal(engine)
+    for bad in ("leg 01 x", "![x](http://host/x.png)"):
+        with pytest.raises(RefusedError, match="^risk_id: expected a key such as LEG-03"):
+            ps.add_risk(engine, actor="A", proposal_id=built.proposal_id, category="legal", title="t", risk_id=bad)

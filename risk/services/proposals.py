@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -242,7 +241,6 @@ def team(engine: Engine, proposal_id: int) -> list[TeamMember]:
 STATEMENT_PARTS = ("cause", "event", "consequence")
 # the most characters each text of a risk takes (the forms show these limits as they are typed)
 RISK_TEXT_LIMITS = {"title": 300, "cause": 5000, "event": 5000, "consequence": 5000, "owner": 200, "controls": 5000}
-RISK_ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,9}-\d{1,4}$")
 
 
 def next_risk_id(session: Session, proposal_id: int, category: str) -> str:
@@ -321,9 +319,10 @@ def add_risk(engine: Engine, *, actor: str, proposal_id: int, category: str, tit
         if values["category"] == "cybersecurity" and not proposal.cybersecurity:
             raise RefusedError("category: cybersecurity is off for this proposal; turn it on first")
         if risk_id:
-            risk_id = risk_id.strip().upper()
-            if not RISK_ID_PATTERN.match(risk_id):
-                raise RefusedError(f"risk_id: expected a key such as LEG-03, got {risk_id!r}")
+            try:
+                risk_id = scoring.check_risk_id(risk_id)
+            except ValueError as exc:
+                raise RefusedError(f"risk_id: {exc}") from None
             if s.execute(select(Risk.id).where(Risk.proposal_id == proposal_id, Risk.risk_id == risk_id)).first():
                 raise RefusedError(f"risk_id: {risk_id} is already used in this proposal")
         else:

@@ -27,11 +27,20 @@ from risk.errors import ConflictError, RefusedError
 from risk.exchange.reading import Table, Workbook, check_size, read_csv
 from risk.exchange.spreadsheet import FORMAT_VERSION, WORKBOOK_FORMAT_LABEL
 from risk.models import Consensus, Partner, Proposal, ProposalPartner, Risk, utcnow
+from risk.scoring import RISK_ID_PATTERN, check_risk_id
 from risk.services.bulk import ProposalBundle, RoundBundle, load_bundles, validate
 from risk.services.register import REGISTER_COLUMNS
 
 FIELDS = (*REGISTER_COLUMNS, "format_version")
 NEEDED = ("risk_id", "category", "title")
+
+
+def _risk_id_problem(value: str) -> str:
+    try:
+        check_risk_id(value)
+    except ValueError as exc:
+        return str(exc)
+    return "not a risk_id"  # not reached: called only for values off the pattern
 DERIVED = ("inherent_level", "residual_level", "appetite", "over_appetite", "assessors", "disagreement",
            "next_review")
 TEXT = ("title", "cause", "event", "consequence", "owner", "controls")
@@ -246,16 +255,18 @@ def _check_register(table: Table, mapping: Mapping[str, str], problems: Problems
 
     rid = col("risk_id").str.strip()
     problems.where((rid == "").to_numpy(), rows, rid.tolist(), "risk_id", lambda v: "a value is required")
-    too_long = (rid.str.len() > 40).to_numpy()
-    problems.where(too_long, rows, rid.tolist(), "risk_id", lambda v: f"at most 40 characters, got {len(v)}")
     folded = rid.str.upper()  # LEG-01 and leg-01 are one risk
+    # the one pattern every door applies (scoring.check_risk_id), with its message
+    off_pattern = ((rid != "") & ~folded.str.fullmatch(RISK_ID_PATTERN.pattern, flags=RISK_ID_PATTERN.flags)
+                   .fillna(False).astype(bool)).to_numpy()
+    problems.where(off_pattern, rows, rid.tolist(), "risk_id", _risk_id_problem)
     repeated = (folded.duplicated() & (rid != "")).to_numpy()
     if repeated.any():
         first_row = dict(zip(folded[~folded.duplicated()].tolist(), rows[~folded.duplicated().to_numpy()].tolist(),
                              strict=True))
         problems.where(repeated, rows, rid.tolist(), "risk_id",
                        lambda v: f"{v!r} is also on row {first_row[v.upper()]}; a risk_id appears once")
-    data["risk_id"] = rid.tolist()
+    data["risk_id"] = folded.tolist()
 
     cat = col("category").str.strip()
     keys = cat.str.lower().map(_CATEGORY)

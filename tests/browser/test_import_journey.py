@@ -57,13 +57,14 @@ LABELS = {"risk_id": "Risk id (its key, such as LEG-03)", "category": "Category"
           "inherent_likelihood": "Inherent likelihood (1-5)", "inherent_impact": "Inherent impact (1-5)",
           "(leave it out)": "(leave it out)"}
 CAFE = "Cost overrun – café levy"  # an en dash and an e acute: both are single bytes in Windows-1252
-GOOD_ROWS = [["R1", "Financial", CAFE, "4", "3", "see minutes"], ["R2", "Societal", "Digital divide", "2", "4", ""]]
-BAD_ROWS = [["R3", "Financial", "Fuel prices", "3", "3", ""],
-            ["R4", "Legl", "Unsigned data-sharing deal", "6", "2", ""]]  # row 3: an unknown category, a score of 6
+GOOD_ROWS = [["RSK-1", "Financial", CAFE, "4", "3", "see minutes"],
+             ["RSK-2", "Societal", "Digital divide", "2", "4", ""]]
+BAD_ROWS = [["RSK-3", "Financial", "Fuel prices", "3", "3", ""],
+            ["RSK-4", "Legl", "Unsigned data-sharing deal", "6", "2", ""]]  # row 3: an unknown category, a score of 6
 # risk id, category (stored, shown), title, inherent likelihood and impact, inherent level on the NIST SP 800-30
 # matrix (the default)
-EXPECTED = [("R1", "financial", "Financial", CAFE, 4, 3, "Moderate"),
-            ("R2", "societal", "Societal", "Digital divide", 2, 4, "Low")]
+EXPECTED = [("RSK-1", "financial", "Financial", CAFE, 4, 3, "Moderate"),
+            ("RSK-2", "societal", "Societal", "Digital divide", 2, 4, "Low")]
 
 
 def cp1252_csv(rows: list[list[str]]) -> bytes:
