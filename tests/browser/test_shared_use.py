@@ -297,3 +297,22 @@ def test_a_second_tab_on_another_proposal_changes_nothing_in_the_first(context, 
     expect_flash(one, "Saved the proposal.")
     assert proposal_row(demo_server, 1)[3] == "Typed in the first tab."
     assert proposal_row(demo_server, 3)[3] != "Typed in the first tab."
+
+
+def test_a_strength_saved_in_the_grid_is_confirmed_and_the_user_stays_on_the_strengths_tab(context, demo_server):
+    dana = member(demo_server, 1, "Dana Whitfield")
+    page = open_page(context, f"{demo_server.url}/proposal?proposal=1&as={dana}")
+    click(page, page.get_by_role("tab", name="Strengths"))
+    grid = page.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="Best placed to lead"))
+    expect(grid).to_be_visible(timeout=TIMEOUT)
+    before = dict(((p, c), s) for p, c, s in db_rows(
+        demo_server, "SELECT partner_id, capability, score FROM partner_strength WHERE proposal_id = 1"))
+    width = grid.get_by_test_id("stDataFrameResizable").bounding_box()["width"]
+    edit_cell(page, grid, 0, width * 0.3, "1")
+    expect(page.get_by_test_id("stToast").filter(has_text="Saved 1 strength score.")).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_role("tab", name="Strengths")).to_have_attribute("aria-selected", "true")
+    after = dict(((p, c), s) for p, c, s in db_rows(
+        demo_server, "SELECT partner_id, capability, score FROM partner_strength WHERE proposal_id = 1"))
+    changed = {k: v for k, v in after.items() if before.get(k, 0) != v}
+    assert list(changed.values()) == [1], changed
+    expect_no_traceback(page)
