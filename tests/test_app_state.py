@@ -167,3 +167,17 @@ def test_creating_with_the_same_form_token_twice_creates_once(app_db):
     risk = ps.add_risk(app_db, actor="A", proposal_id=pid, category="legal", title="r", request_token="tok-2")
     assert ps.add_risk(app_db, actor="A", proposal_id=pid, category="legal", title="r", request_token="tok-2") == risk
     assert len(ps.list_risks(app_db, pid)) == 1
+
+
+def test_counts_and_articles_read_as_sentences():
+    from risk.wording import article, count
+
+    assert (count(1, "proposal"), count(3, "proposal"), count(1200, "risk")) == ("1 proposal", "3 proposals",
+                                                                                 "1,200 risks")
+    assert (article("assessor"), article("facilitator"), article("observer")) == ("an assessor", "a facilitator",
+                                                                                  "an observer")
+
+
+def test_a_team_member_without_a_partner_is_refused_in_good_english(demo_db):
+    with pytest.raises(RefusedError, match="^partner: an assessor must come from"):
+        ps.add_team_member(demo_db, actor="A", proposal_id=1, name="Nobody", partner_id=None, team_role="assessor")

@@ -27,6 +27,7 @@ from risk.models import (
     TeamRole,
 )
 from risk.services.matrices import get_matrix
+from risk.wording import article
 
 
 def _choice(value: str, allowed: list[str], field: str) -> str:
@@ -218,7 +219,7 @@ def add_team_member(engine: Engine, *, actor: str, proposal_id: int, name: str, 
         ).first():
             raise RefusedError(f"partner: partner {partner_id} does not take part in proposal {proposal_id}")
         if partner_id is None and role != TeamRole.observer.value:
-            raise RefusedError(f"partner: a {role} must come from one of the proposal's partner governments")
+            raise RefusedError(f"partner: {article(role)} must come from one of the proposal's partner governments")
         if s.execute(select(TeamMember.id).where(TeamMember.proposal_id == proposal_id,
                                                  TeamMember.name == name)).first():
             raise RefusedError(f"name: {name!r} is already on this proposal's team")

@@ -16,6 +16,7 @@ from risk.services.export import export_document
 from risk.services.profile import proposal_profile
 from risk.services.proposals import list_proposals
 from risk.services.register import REGISTER_COLUMNS, register_rows
+from risk.wording import count
 
 _NOT_ALNUM = re.compile(r"[\W_]+")  # letters and digits of any script stay
 
@@ -174,7 +175,8 @@ def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, s
         ("Service", data["service_type"]), ("Status", data["status"]), ("Decision", "not decided"),
         ("Partners", "; ".join(f"{p['name']}{' (lead/host)' if p['role'] == 'lead' else ''}"
                                for p in data["partners"])),
-        ("Assessment team", f"{len(data['team'])} members from {len({m['partner'] for m in data['team']})} partners"),
+        ("Assessment team", f"{count(len(data['team']), 'member')} from "
+                            f"{count(len({m['partner'] for m in data['team']}), 'partner')}"),
         ("Risks", str(len(views))),
         ("By residual level", ", ".join(f"{name} {levels.get(name, 0)}" for name in reversed(matrix.levels))),
         ("Over appetite", str(sum(v.over_appetite for v in views))),

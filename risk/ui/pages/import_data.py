@@ -15,6 +15,7 @@ from risk.services.imports import import_json
 from risk.services.mappings import best_mapping, list_mappings, save_mapping
 from risk.services.register_import import FIELDS, import_register, peek
 from risk.ui import common
+from risk.wording import count
 
 LEAVE_OUT = "(leave it out)"
 # What the mapping table shows for each register column (the value kept is the column's name)
@@ -106,7 +107,8 @@ if suffix == ".json":
         lambda: import_json(eng, data, actor="check", new_title=title, dry_run=True),
         lambda bar: common.run(import_json, data, new_title=title, progress=lambda done, total: bar.progress(
             done / max(1, total), text=f"Writing proposal {done} of {total}")),
-        lambda report: f"Imported {report['added']} risks in {len(report['proposal_ids'])} proposal(s).")
+        lambda report: f"Imported {count(report['added'], 'risk')} in "
+                       f"{count(len(report['proposal_ids']), 'proposal')}.")
     st.stop()
 
 # --- a spreadsheet register -------------------------------------------------------------------------
@@ -204,5 +206,6 @@ check_then_import(
                             mapping=mapping, dry_run=True),
     lambda bar: common.run(import_register, data, name, proposal_id=proposal_id, new_title=new_title,
                            mapping=mapping, progress=lambda done, what: bar.progress(done, text=what)),
-    lambda report: (f"Imported {name} into “{new_title or titles.get(proposal_id, '')}”: {report['added']} risks "
-                    f"added, {report['changed']} changed, {report['unchanged']} unchanged."))
+    lambda report: (f"Imported {name} into “{new_title or titles.get(proposal_id, '')}”: "
+                    f"{count(report['added'], 'risk')} added, {report['changed']} changed, {report['unchanged']} "
+                    "unchanged."))

@@ -7,6 +7,7 @@ from risk.services.portfolio import load_demo
 from risk.services.summary import category_summary
 from risk.services.views import portfolio_chart_frame
 from risk.ui import common
+from risk.wording import count
 
 MAX_IN_CHART = 25
 
@@ -39,7 +40,7 @@ if not common.proposal_titles():
 
 frame = common.portfolio_frame()
 overview = common.portfolio_overview()
-st.subheader(f"{len(overview)} proposal{'' if len(overview) == 1 else 's'}")
+st.subheader(count(len(overview), "proposal"))
 st.dataframe(
     overview.drop(columns=["id"]), hide_index=True, width="stretch", key="portfolio_table",
     column_config={
