@@ -4,28 +4,15 @@ person, opened as a team member through the address (?proposal=ID&as=MEMBER)."""
 from __future__ import annotations
 
 import json
-import sys
 
-import pytest
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
-from risk.db import get_engine, migrate
 from risk.services import rounds as rs
 from risk.services import workshop as ws
 from tests.builders import ACTOR, make_proposal, score_round
 
 PAGE = "risk/ui/pages/workshop.py"
-
-
-@pytest.fixture
-def app_db(sqlite_url, monkeypatch):
-    # AppTest runs the script as __main__ and leaves it in sys.modules; put the real __main__ back afterwards.
-    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
-    monkeypatch.setenv("RISK_DATABASE_URL", sqlite_url)
-    engine = get_engine(sqlite_url)
-    migrate(engine)
-    return engine
 
 
 def open_workshop(proposal_id: int, member: int) -> AppTest:

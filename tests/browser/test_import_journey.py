@@ -35,6 +35,7 @@ from .ui import (  # noqa: E402
     keyed,
     keyed_like,
     open_app,
+    open_cell_editor,
     register_values,
     settle,
     table_row,
@@ -141,19 +142,7 @@ def read_as(page: Page, theirs: str, ours: str) -> None:
     page.wait_for_timeout(300)  # the scroll has ended: the box is where the grid is drawn
     x, y = box["x"] + box["width"] * 0.8, box["y"] + row_height * (index + 1.5)
     editor = page.locator("#portal .glide-select input[role='combobox']")
-    # A click selects the cell (and gives the grid the focus), then a double-click opens its editor: a double-click
-    # alone, while a button that started the last rerun still has the focus, only selects the cell. Tried again
-    # when the editor does not open.
-    for _ in range(3):
-        page.mouse.click(x, y)
-        page.wait_for_timeout(300)
-        page.mouse.dblclick(x, y)
-        try:
-            expect(editor).to_be_focused(timeout=3_000)
-            break
-        except AssertionError:
-            page.keyboard.press("Escape")
-    expect(editor).to_be_focused(timeout=TIMEOUT)
+    open_cell_editor(page, x, y, editor)
     editor.press_sequentially(LABELS[ours])
     page.locator("#portal").get_by_role("option", name=LABELS[ours], exact=True).click()
     settle(page)

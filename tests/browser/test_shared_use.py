@@ -30,6 +30,7 @@ from .ui import (  # noqa: E402
     keyed,
     keyed_like,
     nav,
+    open_cell_editor,
     settle,
     table_with,
     type_in,
@@ -97,16 +98,7 @@ def edit_cell(page: Page, grid: Locator, row: int, x_offset: float, text: str) -
     assert header.count() == 1
     x, y = box["x"] + x_offset, box["y"] + row_height * (row + 1.5)
     editor = page.locator("#portal textarea, #portal input").first
-    for _ in range(3):
-        page.mouse.click(x, y)
-        page.wait_for_timeout(300)
-        page.mouse.dblclick(x, y)
-        try:
-            expect(editor).to_be_focused(timeout=3_000)
-            break
-        except AssertionError:
-            page.keyboard.press("Escape")
-    expect(editor).to_be_focused(timeout=TIMEOUT)
+    open_cell_editor(page, x, y, editor)
     editor.press("Control+a")
     if text:
         editor.press_sequentially(text)

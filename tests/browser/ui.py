@@ -107,3 +107,19 @@ def register_values(page: Page, risk_id: str) -> dict[str, str]:
     finally:
         page.set_viewport_size(VIEWPORT)
         page.wait_for_timeout(300)
+
+
+def open_cell_editor(page: Page, x: float, y: float, editor: Locator) -> None:
+    """Open the editor of the grid cell at (x, y): a click selects the cell (and gives the grid the focus), then a
+    double-click opens its editor. A double-click alone, while a button that started the last rerun still has the
+    focus, only selects the cell, so it is tried again when the editor does not open."""
+    for _ in range(3):
+        page.mouse.click(x, y)
+        page.wait_for_timeout(300)
+        page.mouse.dblclick(x, y)
+        try:
+            expect(editor).to_be_focused(timeout=3_000)
+            return
+        except AssertionError:
+            page.keyboard.press("Escape")
+    expect(editor).to_be_focused(timeout=TIMEOUT)
