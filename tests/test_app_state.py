@@ -181,3 +181,11 @@ def test_counts_and_articles_read_as_sentences():
 def test_a_team_member_without_a_partner_is_refused_in_good_english(demo_db):
     with pytest.raises(RefusedError, match="^partner: an assessor must come from"):
         ps.add_team_member(demo_db, actor="A", proposal_id=1, name="Nobody", partner_id=None, team_role="assessor")
+
+
+def test_the_register_and_the_workshop_say_the_disagreement_in_words(demo_db):
+    at = start("risk/ui/pages/register.py", proposal_id=1)
+    [grid] = [d for d in at.dataframe if "disagreement" in d.value.columns]
+    shown = {v for v in grid.value["disagreement"] if v}
+    assert shown and all(code not in ", ".join(shown).split(", ") for code in ("iqr", "range", "polarised"))
+    assert any("split between partners" in v or "wide range" in v for v in shown), shown

@@ -394,7 +394,7 @@ def run_workshop(server: Workshop, context) -> None:
     assert sorted(order) == sorted(r[0] for r in RISKS)
     disputed = reveal_block(farah, DISPUTED)
     expect(disputed.get_by_test_id("stMarkdown").first).to_contain_text("(3×3; mean 3.0×3.0)")
-    for flag in ("range", "polarised"):
+    for flag in ("wide range", "two camps"):  # the flags in words
         expect(disputed.get_by_test_id("stMarkdown").first).to_contain_text(flag)
     table = disputed.get_by_test_id("stDataFrame")
     for alias in ("Assessor A", "Assessor B", "Assessor C", MARKER[B], MARKER[C]):

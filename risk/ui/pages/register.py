@@ -10,7 +10,7 @@ from risk.services import proposals as ps
 from risk.services.export import export_json
 from risk.services.profile import proposal_profile
 from risk.services.register import EDITABLE, REGISTER_COLUMNS, register_rows
-from risk.services.registers import export_csv, export_xlsx, file_stem
+from risk.services.registers import FLAG_WORDS, export_csv, export_xlsx, file_stem, flag_words
 from risk.ui import common
 
 proposal = common.require_proposal()
@@ -82,6 +82,7 @@ elif sort.startswith("Inherent"):
 else:
     view = view.sort_values("risk_id")
 view = view.reset_index(drop=True)
+view["disagreement"] = view["disagreement"].map(flag_words)  # in words, as in the workbook
 
 c1, c2, c3 = st.columns(3)
 c1.metric("Risks shown", f"{len(view)} of {len(frame)}")
@@ -101,6 +102,9 @@ config |= {
     "title": st.column_config.TextColumn("Title", required=True, width="medium"),
     "treatment": st.column_config.SelectboxColumn("Treatment", options=list(scoring.TREATMENTS)),
     "status": st.column_config.SelectboxColumn("Status", options=list(scoring.RISK_STATUSES)),
+    "disagreement": st.column_config.TextColumn(
+        "Disagreement", disabled=True,
+        help="How far apart the blind scores were: " + "; ".join(f"{w}: {m}" for w, m in FLAG_WORDS.values())),
 }
 st.data_editor(view[list(REGISTER_COLUMNS)], key=editor_key, hide_index=True, width="stretch",
                column_config=config, column_order=ON_SCREEN, num_rows="fixed")

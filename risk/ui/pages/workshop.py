@@ -13,6 +13,7 @@ from risk.services import proposals as ps
 from risk.services import rounds as rs
 from risk.services import workshop as ws
 from risk.services.matrices import load_matrix
+from risk.services.registers import FLAG_WORDS
 from risk.ui import common
 from risk.ui.risk_card import IMPACT_TEXT, LIKELIHOOD_TEXT
 
@@ -123,7 +124,7 @@ def show_reveal(round_id: int, facilitator: bool) -> None:
 def badges(r) -> str:
     """The disagreement flags; "agreement" only when every assessor of the round scored and none was raised."""
     missing = len(r.missing)
-    out = [f":orange-badge[{f}]" for f in r.flags]
+    out = [f":orange-badge[{FLAG_WORDS.get(f, (f,))[0]}]" for f in r.flags]
     if missing:
         out.append(f":orange-badge[{plural(missing, 'score')} missing]")
         if not r.flags:
