@@ -159,14 +159,15 @@ def test_a_proposal_edit_made_on_an_older_screen_is_refused_and_the_form_shows_w
     assert keyed(at.text_area, "p_description_2_").value == "Ruth's description"
 
 
-def test_creating_with_the_same_form_token_twice_creates_once(app_db):
-    first = ps.create_proposal(app_db, actor="A", title="Twice", request_token="tok-1")
-    second = ps.create_proposal(app_db, actor="A", title="Twice", request_token="tok-1")
-    assert first == second and len(ps.list_proposals(app_db)) == 1
+@pytest.mark.storage
+def test_creating_with_the_same_form_token_twice_creates_once(engine):
+    first = ps.create_proposal(engine, actor="A", title="Twice", request_token="tok-1")
+    second = ps.create_proposal(engine, actor="A", title="Twice", request_token="tok-1")
+    assert first == second and len(ps.list_proposals(engine)) == 1
     pid = first
-    risk = ps.add_risk(app_db, actor="A", proposal_id=pid, category="legal", title="r", request_token="tok-2")
-    assert ps.add_risk(app_db, actor="A", proposal_id=pid, category="legal", title="r", request_token="tok-2") == risk
-    assert len(ps.list_risks(app_db, pid)) == 1
+    risk = ps.add_risk(engine, actor="A", proposal_id=pid, category="legal", title="r", request_token="tok-2")
+    assert ps.add_risk(engine, actor="A", proposal_id=pid, category="legal", title="r", request_token="tok-2") == risk
+    assert len(ps.list_risks(engine, pid)) == 1
 
 
 def test_counts_and_articles_read_as_sentences():
