@@ -190,3 +190,38 @@ def test_the_register_and_the_workshop_say_the_disagreement_in_words(demo_db):
     shown = {v for v in grid.value["disagreement"] if v}
     assert shown and all(code not in ", ".join(shown).split(", ") for code in ("iqr", "range", "polarised"))
     assert any("split between partners" in v or "wide range" in v for v in shown), shown
+
+
+def test_a_consensus_recorded_by_a_colleague_while_a_card_was_open_is_not_overwritten(demo_db):
+    from risk.services import rounds as rs
+    from risk.services.profile import proposal_profile
+
+    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="legal")
+    at = start("risk/ui/pages/walkthrough.py", proposal_id=3, actor=member_id(demo_db, 3, "Alan Brooks"))
+    risk = next(v for v in proposal_profile(demo_db, 3).risks if v.risk.category == "legal").risk
+    # a colleague records the residual consensus while Alan's card is open
+    rs.record_consensus(demo_db, actor="Nadia Hussain", risk_pk=risk.id, phase="residual", likelihood=2, impact=2,
+                        rationale="agreed in the hallway")
+    at.selectbox(key=f"res_l_{risk.id}_0").select(4)
+    at.selectbox(key=f"res_i_{risk.id}_0").select(4)
+    at.text_input(key=f"rationale_{risk.id}_0").input("Alan's older view")
+    next(b for b in at.button if (b.proto.form_id or "") == f"score_{risk.id}_0" and b.label == "Save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    view = next(v for v in proposal_profile(demo_db, 3).risks if v.risk.id == risk.id)
+    assert (view.residual.likelihood, view.residual.impact) == (2, 2)
+    assert any("recorded as 2×2 by Nadia Hussain" in plain(e.value) for e in at.error), [e.value for e in at.error]
+    # the card is drawn afresh from what is stored
+    assert at.selectbox(key=f"res_l_{risk.id}_1").value == 2
+
+
+def test_record_consensus_refuses_when_the_consensus_on_screen_is_no_longer_stored(demo_db):
+    from risk.services import rounds as rs
+
+    risk = ps.list_risks(demo_db, 3)[0]
+    rs.record_consensus(demo_db, actor="Nadia Hussain", risk_pk=risk.id, phase="inherent", likelihood=3, impact=3,
+                        rationale="r")
+    with pytest.raises(ConflictError, match="by Nadia Hussain"):
+        rs.record_consensus(demo_db, actor="Alan Brooks", risk_pk=risk.id, phase="inherent", likelihood=5, impact=5,
+                            rationale="r", expected=None)
+    rs.record_consensus(demo_db, actor="Alan Brooks", risk_pk=risk.id, phase="inherent", likelihood=4, impact=4,
+                        rationale="r", expected=(3, 3))

@@ -199,3 +199,22 @@ def test_the_blind_form_shows_the_score_as_stored_after_a_save(app_db):
     at.run()
     assert (widget(at, "selectbox", f"b_l_{rid}_{pk}").value, widget(at, "text_input", f"b_why_{rid}_{pk}").value) \
         == (5, "")
+
+
+def test_a_consensus_recorded_elsewhere_while_the_form_was_open_is_not_overwritten(app_db):
+    b = make_proposal(app_db, partners=2, risks=1)
+    pk = b.risks[0]
+    score_round(app_db, b, "inherent", {pk: [(2, 2), (4, 4)]})  # aggregate 4x4
+    at = open_workshop(b.proposal_id, facilitator_of(b))
+    prefix = f"{pk}_inherent_"
+    # another device records a consensus while this facilitator's form is open
+    rs.record_consensus(app_db, actor=ACTOR, risk_pk=pk, phase="inherent", likelihood=3, impact=4,
+                        rationale="Agreed on the other laptop")
+    widget(at, "selectbox", f"c_l_{prefix}").select(1)
+    widget(at, "text_input", f"c_why_{prefix}").input("An older view")
+    at.button(key=f"FormSubmitter:consensus_{pk}_inherent-Record the consensus").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("after you opened this form" in e.value for e in at.error), [e.value for e in at.error]
+    stored = rs.recorded_consensus(app_db, [pk], "inherent")[pk]
+    assert (stored.likelihood, stored.impact, stored.rationale) == (3, 4, "Agreed on the other laptop")
+    assert widget(at, "selectbox", f"c_l_{prefix}").value == 3  # the form shows what is stored

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from risk import scoring, store
-from risk.errors import ForbiddenError, NotFoundError, RefusedError
-from risk.models import Proposal, Risk, Round, RoundStatus, Score, TeamMember, TeamRole, utcnow
+from risk.errors import ConflictError, ForbiddenError, NotFoundError, RefusedError
+from risk.models import Consensus, Proposal, Risk, Round, RoundStatus, Score, TeamMember, TeamRole, utcnow
 from risk.services.matrices import get_matrix
 
 SCORING_ROLES = (TeamRole.assessor.value, TeamRole.facilitator.value)
@@ -182,11 +182,16 @@ def submit_score(engine: Engine, *, actor: str, round_id: int, assessor_id: int,
                            likelihood=lik, impact=imp, rationale=(rationale or "").strip())
 
 
+_NOT_CHECKED = object()
+
+
 @audited_refusals("consensus")
 def record_consensus(engine: Engine, *, actor: str, risk_pk: int, phase: str, likelihood: object,
-                     impact: object, rationale: str = "", dissent: str = "") -> None:
+                     impact: object, rationale: str = "", dissent: str = "",
+                     expected: object = _NOT_CHECKED) -> None:
     """The team's agreed value, recorded by a member of the team; it overrides the aggregate, and needs a written
-    rationale when it differs from it."""
+    rationale when it differs from it. `expected` is the consensus that was on the user's screen ((likelihood,
+    impact), or None when there was none): when somebody recorded another since, the change is refused."""
     from risk.services.profile import risk_standing
 
     phase = _phase(phase)
@@ -213,6 +218,15 @@ def record_consensus(engine: Engine, *, actor: str, risk_pk: int, phase: str, li
             f"({aggregate.likelihood}, {aggregate.impact}); write why the team agreed on it"
         )
     with store.write(engine, actor) as unit:
+        if expected is not _NOT_CHECKED:
+            stored = unit.session.execute(
+                select(Consensus).where(Consensus.risk_pk == risk_pk, Consensus.phase == phase)).scalar_one_or_none()
+            now = (stored.likelihood, stored.impact) if stored is not None else None
+            if now != (tuple(expected) if expected is not None else None):  # type: ignore[arg-type]
+                raise ConflictError(
+                    f"the {phase} consensus of {risk.risk_id} was recorded as {now[0]}×{now[1]} by "
+                    f"{stored.recorded_by} at {stored.recorded_at:%Y-%m-%d %H:%M} UTC after you opened it"
+                    if now else f"the {phase} consensus of {risk.risk_id} was removed after you opened it")
         store.upsert_consensus(unit=unit, risk_pk=risk_pk, phase=phase, likelihood=lik, impact=imp,
                                rationale=(rationale or "").strip(), dissent=(dissent or "").strip())
 

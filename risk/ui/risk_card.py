@@ -55,7 +55,9 @@ def risk_card(view: RiskView, partners: dict[int, str], expanded: bool = False) 
         # stored, and the version checked on save is the one on screen when this card was drawn
         card = f"risk_card_{risk.id}"
         k = f"{risk.id}_{common.generation(card)}"
-        on_screen = common.seen(card, risk.version)
+        on_screen = common.seen(card, {"version": risk.version, **{
+            phase: (value.likelihood, value.impact) if value.source == "consensus" else None
+            for phase, value in (("inherent", view.inherent), ("residual", view.residual))}})
         with st.form(f"score_{k}"):
             st.markdown("**Scores the team agrees** (recorded as the consensus)")
             inh_l = _score_pick("Inherent likelihood (before controls)", LIKELIHOOD_TEXT, view.inherent.likelihood,
@@ -95,7 +97,9 @@ def risk_card(view: RiskView, partners: dict[int, str], expanded: bool = False) 
         _actions(risk, partners)
 
 
-def _save(view: RiskView, on_screen: int, fields: dict, scores: dict, rationale: str, dissent: str) -> None:
+def _save(view: RiskView, on_screen: dict, fields: dict, scores: dict, rationale: str, dissent: str) -> None:
+    """Save the card: the risk's fields against the version on screen, then each agreed score that changed against
+    the consensus on screen, so that nothing a colleague saved meanwhile is overwritten."""
     risk = view.risk
     card = f"risk_card_{risk.id}"
 
@@ -103,17 +107,15 @@ def _save(view: RiskView, on_screen: int, fields: dict, scores: dict, rationale:
         common.renew(card)
         st.session_state["open_risk"] = risk.id
 
-    if common.run(ps.update_risk, risk_pk=risk.id, expected_version=on_screen, on_conflict=reload,
+    if common.run(ps.update_risk, risk_pk=risk.id, expected_version=on_screen["version"], on_conflict=reload,
                   **fields) is common.FAILED:
         return
     for phase, (lik, imp) in scores.items():
-        current = getattr(view, phase)
-        if lik is None or imp is None:
-            continue
-        if current.source == "consensus" and (current.likelihood, current.impact) == (lik, imp):
+        if lik is None or imp is None or on_screen[phase] == (lik, imp):  # not set, or the consensus as it was
             continue
         if common.run(rs.record_consensus, risk_pk=risk.id, phase=phase, likelihood=lik, impact=imp,
-                      rationale=rationale, dissent=dissent) is common.FAILED:
+                      rationale=rationale, dissent=dissent, expected=on_screen[phase],
+                      on_conflict=reload) is common.FAILED:
             return
     common.flash(f"Saved {risk.risk_id}.")
     reload()

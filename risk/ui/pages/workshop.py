@@ -141,6 +141,12 @@ def consensus_form(r, phase: str, agreed) -> None:
     lik0, imp0, why0, dissent0 = ((agreed.likelihood, agreed.impact, agreed.rationale, agreed.dissent) if agreed
                                   else (r.likelihood, r.impact, "", ""))
     v = f"{r.risk_pk}_{phase}_" + stored_version(agreed)
+    # the stored version this person's form was drawn from last time: when it differs now, somebody recorded a
+    # consensus while the form was open, and what this person submitted was made on an older screen
+    drawn_key = f"c_drawn_{r.risk_pk}_{phase}"
+    drawn = st.session_state.get(drawn_key, v)
+    st.session_state[drawn_key] = v
+    on_screen = (agreed.likelihood, agreed.impact) if agreed else None
     with st.form(f"consensus_{r.risk_pk}_{phase}"):
         a, b = st.columns(2)
         lik = a.selectbox("Agreed likelihood", list(LIKELIHOOD_TEXT), index=lik0 - 1,
@@ -149,10 +155,16 @@ def consensus_form(r, phase: str, agreed) -> None:
                           key=f"c_i_{v}")
         why = st.text_input("Rationale (required when it differs from the aggregate)", value=why0, key=f"c_why_{v}")
         dissent = st.text_input("Dissent, if any", value=dissent0, key=f"c_dissent_{v}")
-        if st.form_submit_button("Record the consensus") and common.run(
-                rs.record_consensus, risk_pk=r.risk_pk, phase=phase, likelihood=lik, impact=imp, rationale=why,
-                dissent=dissent, success=f"Recorded the consensus on {r.risk_id}.") is not common.FAILED:
-            st.rerun()
+        submitted = st.form_submit_button("Record the consensus")
+    if submitted and drawn != v:
+        st.error(f"Not saved: {common.md(agreed.recorded_by if agreed else 'somebody')} recorded the consensus on "
+                 f"{common.md(r.risk_id)} after you opened this form; it now shows what is stored.",
+                 icon=":material/sync_problem:")
+    elif submitted and common.run(
+            rs.record_consensus, risk_pk=r.risk_pk, phase=phase, likelihood=lik, impact=imp, rationale=why,
+            dissent=dissent, expected=on_screen,
+            success=f"Recorded the consensus on {r.risk_id}.") is not common.FAILED:
+        st.rerun()
 
 
 def open_round_form() -> None:
