@@ -36,11 +36,12 @@ def register_file(rows: int, seed: int) -> bytes:
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([*REGISTER_COLUMNS, "format_version"])
-    for k in range(rows):
+    for k in range(rows):  # risk_ids RK0-0001 ... RK0-9999, RK1-0001 ...: the pattern allows 4 digits
         scored = rng.random() < 0.9
         lik, imp = (rng.randint(1, 5), rng.randint(1, 5)) if scored else ("", "")
         rl, ri = (rng.randint(1, 5), rng.randint(1, 5)) if scored and rng.random() < 0.7 else ("", "")
-        row = {"proposal": "Bench register", "risk_id": f"R-{k:05}", "category": rng.choice(names),
+        row = {"proposal": "Bench register", "risk_id": f"RK{k // 9999}-{k % 9999 + 1:04}",
+               "category": rng.choice(names),
                "title": sentence(6), "cause": sentence(12), "event": sentence(10), "consequence": sentence(12),
                "owner_partner": "", "owner": rng.choice(("IT director", "Finance officer", "Clerk", "")),
                "inherent_likelihood": lik, "inherent_impact": imp, "inherent_level": "High" if scored else "",
