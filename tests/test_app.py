@@ -198,9 +198,9 @@ def test_a_browser_refresh_keeps_the_proposal_and_who_is_acting(demo_db):
 def test_workshop_facilitator_opens_a_round_and_an_assessor_sees_only_their_own_scores(demo_db):
     facilitator = member_id(demo_db, 2, "Ruth Adebayo")
     at = start("risk/ui/pages/workshop.py", proposal_id=2, actor=facilitator)
-    at.radio(key="round_phase").set_value("residual")
-    at.multiselect(key="round_categories").set_value(["legal"])
-    at.button(key="FormSubmitter:open_round-Open the round").click().run()
+    at.radio(key="round_phase_2").set_value("residual")
+    at.multiselect(key="round_categories_2").set_value(["legal"])
+    at.button(key="FormSubmitter:open_round_2-Open the round").click().run()
     assert not at.exception, [e.value for e in at.exception]
     from risk.services import rounds as rs
 

@@ -168,14 +168,14 @@ def consensus_form(r, phase: str, agreed) -> None:
 
 
 def open_round_form() -> None:
-    with st.form("open_round"):
+    with st.form(f"open_round_{pid}"):
         st.subheader("Open a scoring round")
-        phase = st.radio("Phase", ["inherent", "residual"], horizontal=True, key="round_phase",
+        phase = st.radio("Phase", ["inherent", "residual"], horizontal=True, key=f"round_phase_{pid}",
                          format_func=lambda p: "Inherent (before controls)" if p == "inherent"
                          else "Residual (with controls)")
-        cats = st.multiselect("Categories in the round", list(scoring.CATEGORIES), key="round_categories",
+        cats = st.multiselect("Categories in the round", list(scoring.CATEGORIES), key=f"round_categories_{pid}",
                               format_func=scoring.CATEGORIES.get, placeholder="All categories")
-        per_partner = st.toggle("Assessors score the impact on their own government", key="round_per_partner")
+        per_partner = st.toggle("Assessors score the impact on their own government", key=f"round_per_partner_{pid}")
         opened = st.form_submit_button("Open the round", type="primary")
     if opened:
         scope = [k for k, r in risks.items() if r.category in cats] if cats else None
