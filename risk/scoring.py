@@ -264,6 +264,9 @@ DEFAULT_MATRIX = NIST_800_30.name
 
 AGGREGATIONS = ("upper_median", "max", "one_jurisdiction_one_vote")
 AGGREGATION_INDEX = {name: k for k, name in enumerate(AGGREGATIONS)}
+# where a stored round result keeps each method's (likelihood, impact): the one table from method to column
+AGGREGATION_RESULT_COLUMNS = {"upper_median": ("lik_upper_median", "imp_upper_median"), "max": ("lik_max", "imp_max"),
+                              "one_jurisdiction_one_vote": ("lik_ojov", "imp_ojov")}
 DEFAULT_AGGREGATION = "upper_median"
 
 

@@ -262,3 +262,11 @@ def test_vectorised_rows_with_a_different_partner_layout_per_row_equal_the_rules
         slow = [scoring.summarise_round(RoundScores(1, tuple(lik[r].tolist()), tuple(imp[r].tolist()),
                                                     tuple(slots[r].tolist()))) for r in range(g)]
         assert fast == slow, n
+
+
+def test_one_table_names_the_stored_columns_of_every_aggregation_method_in_their_order():
+    from risk.models import RoundResult
+
+    assert tuple(scoring.AGGREGATION_RESULT_COLUMNS) == scoring.AGGREGATIONS
+    stored = set(RoundResult.__table__.columns.keys())
+    assert all(c in stored for pair in scoring.AGGREGATION_RESULT_COLUMNS.values() for c in pair)

@@ -51,8 +51,9 @@ _rd = Round.__table__.c
 _rt = Risk.__table__
 _pt = Proposal.__table__
 _ct = Consensus.__table__.c
-_RESULT_COLS = (_rr.risk_pk, _rr.round_id, _rr.n, _rr.lik_upper_median, _rr.imp_upper_median, _rr.lik_max,
-                _rr.imp_max, _rr.lik_ojov, _rr.imp_ojov, _rr.mean_likelihood, _rr.mean_impact, _rr.flags)
+_RESULT_COLS = (_rr.risk_pk, _rr.round_id, _rr.n,
+                *(_rr[c] for pair in scoring.AGGREGATION_RESULT_COLUMNS.values() for c in pair),
+                _rr.mean_likelihood, _rr.mean_impact, _rr.flags)
 _FEEDING = _rd.status != "open"  # revealed or closed
 _RESULTS = select(*_RESULT_COLS).join(Round.__table__, _rd.id == _rr.round_id).where(_FEEDING)
 _ROUNDS = select(_rd.id, _rd.phase, _rd.number, _rd.revealed_at, _rd.closed_at).where(_FEEDING)

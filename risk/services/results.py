@@ -11,10 +11,9 @@ from sqlalchemy import select
 from risk import store
 from risk.models import RoundResult as RoundResultRow
 from risk.models import Score, TeamMember
-from risk.scoring import RoundResult, RoundScores, summarise_round
+from risk.scoring import AGGREGATION_RESULT_COLUMNS, RoundResult, RoundScores, summarise_round
 
-METHOD_COLUMNS = {"upper_median": ("lik_upper_median", "imp_upper_median"), "max": ("lik_max", "imp_max"),
-                  "one_jurisdiction_one_vote": ("lik_ojov", "imp_ojov")}
+METHOD_COLUMNS = AGGREGATION_RESULT_COLUMNS
 
 
 def result_row(round_id: int, risk_pk: int, result: RoundResult) -> dict:

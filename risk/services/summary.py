@@ -18,8 +18,7 @@ from risk.services.matrices import get_matrix
 from risk.services.profile import FEEDING, ProposalProfile, RiskView
 
 RANK_NAMES = scoring.SCORE_LABELS  # the five-step scale appetite is stated on
-_METHOD_COLS = {"upper_median": ("lik_upper_median", "imp_upper_median"), "max": ("lik_max", "imp_max"),
-                "one_jurisdiction_one_vote": ("lik_ojov", "imp_ojov")}
+_METHOD_COLS = scoring.AGGREGATION_RESULT_COLUMNS
 
 
 def _read(session: Session, stmt) -> pd.DataFrame:
