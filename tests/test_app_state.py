@@ -225,3 +225,18 @@ def test_record_consensus_refuses_when_the_consensus_on_screen_is_no_longer_stor
                             rationale="r", expected=None)
     rs.record_consensus(demo_db, actor="Alan Brooks", risk_pk=risk.id, phase="inherent", likelihood=4, impact=4,
                         rationale="r", expected=(3, 3))
+
+
+def test_coming_back_to_a_proposal_after_a_colleague_saved_shows_their_change_and_saves_without_a_conflict(demo_db):
+    at = start("risk/ui/pages/proposal.py", proposal_id=2, actor="other", name="Omar Haddad")
+    version = ps.get_proposal(demo_db, 2).version
+    ps.update_proposal(demo_db, actor="Ruth Adebayo", proposal_id=2, expected_version=version,
+                       description="Ruth's description")
+    at.switch_page("risk/ui/pages/register.py").run()
+    at.switch_page("risk/ui/pages/proposal.py").run()
+    assert keyed(at.text_area, "p_description_2_").value == "Ruth's description"
+    keyed(at.text_input, "p_title_2_").input("Four Towns ERP, payroll and HR")
+    next(b for b in at.button if b.label == "Save changes").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    stored = ps.get_proposal(demo_db, 2)
+    assert (stored.title, stored.description) == ("Four Towns ERP, payroll and HR", "Ruth's description")

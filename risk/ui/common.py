@@ -358,9 +358,14 @@ def renew(name: str) -> None:
     st.session_state[f"_gen_{name}"] = generation(name) + 1
 
 
-def seen(name: str, value: Any) -> Any:
-    """`value` as it was when this generation of form `name` was first drawn (its version on screen)."""
-    return st.session_state.setdefault(f"_seen_{name}_{generation(name)}", value)
+def seen(name: str, value: Any, widget: str | None = None) -> Any:
+    """`value` as it was when this generation of form `name` was first drawn (its version on screen). `widget` is
+    the key of one of the form's widgets: when Streamlit has dropped the widgets (the user went to another page and
+    came back), they are drawn afresh from what is stored, and `value` is captured again with them."""
+    key = f"_seen_{name}_{generation(name)}"
+    if widget is not None and widget not in st.session_state:
+        st.session_state[key] = value
+    return st.session_state.setdefault(key, value)
 
 
 def once_token(name: str) -> str:

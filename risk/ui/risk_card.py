@@ -57,7 +57,7 @@ def risk_card(view: RiskView, partners: dict[int, str], expanded: bool = False) 
         k = f"{risk.id}_{common.generation(card)}"
         on_screen = common.seen(card, {"version": risk.version, **{
             phase: (value.likelihood, value.impact) if value.source == "consensus" else None
-            for phase, value in (("inherent", view.inherent), ("residual", view.residual))}})
+            for phase, value in (("inherent", view.inherent), ("residual", view.residual))}}, widget=f"controls_{k}")
         with st.form(f"score_{k}"):
             st.markdown("**Scores the team agrees** (recorded as the consensus)")
             inh_l = _score_pick("Inherent likelihood (before controls)", LIKELIHOOD_TEXT, view.inherent.likelihood,

@@ -25,7 +25,7 @@ AGGREGATION_LABELS = {
 # form's generation, so nothing typed for one proposal can be shown or saved for another.
 form_name = "new_proposal" if new else f"proposal_{proposal.id}"
 k = common.once_token(form_name) if new else f"{proposal.id}_{common.generation(form_name)}"
-on_screen = None if new else common.seen(form_name, proposal.version)
+on_screen = None if new else common.seen(form_name, proposal.version, widget=f"p_title_{k}")
 
 with st.form(f"proposal_form_{k}"):
     st.subheader("The proposal")
