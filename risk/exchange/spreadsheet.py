@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -24,6 +25,11 @@ WORKBOOK_FORMAT_LABEL = "Workbook format"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 EXCEL_MAX_ROWS = 1_048_576
 DATE_FORMAT = "yyyy-mm-dd"
+DATE_TEXT = "%Y-%m-%d"  # a date as text (CSV cells, and what an import reads); DATE_FORMAT is its XLSX cell format
+# the columns of the workbook's Scores and Actions sheets, which the register import reads back
+SCORES_COLUMNS = ("proposal", "risk_id", "phase", "round", "round_closed_on", "assessor", "partner", "likelihood",
+                  "impact", "rationale")
+ACTIONS_COLUMNS = ("proposal", "risk_id", "description", "owner", "due_date", "status", "cost", "paying_partner")
 
 
 def safe_text(value: str) -> str:
@@ -33,11 +39,13 @@ def safe_text(value: str) -> str:
     return value
 
 
+# text as safe_text quoted it: a ' followed by a formula character or another '
+QUOTED_TEXT = re.compile("^'[" + re.escape("".join(FORMULA_START) + "'") + "]")
+
+
 def unsafe_text(value: str) -> str:
     """The inverse of safe_text, for imports: one leading ' is removed only where a formula character follows."""
-    if value[:1] == "'" and value[1:2] and (value[1] in FORMULA_START or value[1] == "'"):
-        return value[1:]
-    return value
+    return value[1:] if QUOTED_TEXT.match(value) else value
 
 
 _STARTS = frozenset(FORMULA_START)
@@ -89,6 +97,12 @@ def _sheets_for(rows: list, name: str, room: int) -> list[tuple[str, list]]:
         return [(name, rows)]
     return [(name if k == 0 else f"{name} ({k + 1})", rows[start:start + room])
             for k, start in enumerate(range(0, len(rows), room))]
+
+
+def continued_sheets(sheetnames: Iterable[str], name: str) -> list[str]:
+    """The sheets that continue `name` as _sheets_for splits it, in order: "Register (2)", "Register (3)"..."""
+    pattern = re.compile(re.escape(name) + r" \((\d+)\)")
+    return sorted((s for s in sheetnames if pattern.fullmatch(s)), key=lambda s: int(pattern.fullmatch(s)[1]))
 
 
 def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = None) -> bytes:
@@ -218,10 +232,7 @@ def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = Non
         r = grid_block(ws, r, title, lambda lik, imp, grid=grid: grid[5 - lik][imp - 1], row_height=45) + 2
 
     for name, rows in (("Scores", book.scores), ("Actions", book.actions)):
-        columns = list(rows[0]) if rows else (["proposal", "risk_id", "phase", "round", "round_closed_on", "assessor",
-                                               "partner", "likelihood", "impact", "rationale"] if name == "Scores" else
-                                              ["proposal", "risk_id", "description", "owner", "due_date", "status",
-                                               "cost", "paying_partner"])
+        columns = list(rows[0]) if rows else list(SCORES_COLUMNS if name == "Scores" else ACTIONS_COLUMNS)
         for sheet, part in _sheets_for(rows, name, room):
             ws = wb.add_worksheet(sheet)
             for c, col in enumerate(columns):

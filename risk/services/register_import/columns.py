@@ -1,0 +1,19 @@
+"""The register's columns as an import knows them: which it needs, which it reads as text or as score pairs,
+which an import may update, and how long their text may be (the columns themselves: risk/services/register.py)."""
+
+from __future__ import annotations
+
+from risk.services.register import REGISTER_COLUMNS
+
+FIELDS = (*REGISTER_COLUMNS, "format_version")
+NEEDED = ("risk_id", "category", "title")
+# read but never trusted: recomputed from the stored facts
+DERIVED = ("inherent_level", "residual_level", "appetite", "over_appetite", "assessors", "disagreement",
+           "next_review")
+TEXT = ("title", "cause", "event", "consequence", "owner", "controls")
+PAIRS = (("inherent", "inherent_likelihood", "inherent_impact", "inherent_assessed_on"),
+         ("residual", "residual_likelihood", "residual_impact", "residual_assessed_on"))
+UPDATABLE = ("category", "title", "cause", "event", "consequence", "owner_partner", "owner", "controls", "treatment",
+             "status")
+LIMITS = {"title": 300, "cause": 5000, "event": 5000, "consequence": 5000, "owner": 200, "controls": 5000,
+          "owner_partner": 200}  # as the services allow when a risk is typed in

@@ -1,0 +1,210 @@
+"""Our own workbook's other sheets read back (Scores, Actions, Method, Summary), with the column names and the
+formula-quote rule that risk/exchange/spreadsheet.py writes them with."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from risk import scoring
+from risk.exchange.reading import Table, Workbook
+from risk.exchange.spreadsheet import ACTIONS_COLUMNS, SCORES_COLUMNS, WORKBOOK_FORMAT_LABEL
+from risk.services.register_import.cells import date_column, score_column, text_column
+from risk.services.register_import.mapping import map_header
+from risk.services.register_import.problems import Problems
+from risk.services.register_import.rows import Register
+
+SCORE_FIELDS = SCORES_COLUMNS
+ACTION_FIELDS = ACTIONS_COLUMNS
+
+
+def quotes_formulas(book: Workbook) -> bool:
+    """Whether the workbook's formula-like text carries a leading ' to remove: only in this workbench's workbooks
+    of format 1, known by a Method sheet without a "Workbook format" row. Any other XLSX holds text as it is (a '
+    typed in Excel or LibreOffice makes a quote-prefixed cell and stays out of the value)."""
+    if "Method" not in book.sheetnames:
+        return False
+    table = book.sheet("Method", empty_ok=True)
+    labels = set(table.header[:1]) | {row[0] for row in table.frame.itertuples(index=False) if len(row)}
+    return "Matrix" in labels and WORKBOOK_FORMAT_LABEL not in labels
+
+
+def read_our_sheets(engine: Engine, book: Workbook, register: Register, problems: Problems, quoted: bool) -> None:
+    """Into a new proposal: the Scores, Actions, Method and Summary sheets of our own workbook, where it has them."""
+    ids = {r for r in register.data["risk_id"] if r}
+    if "Scores" in book.sheetnames:
+        register.scores = check_scores(book.sheet("Scores", empty_ok=True), ids, problems, quoted)
+    if "Actions" in book.sheetnames:
+        register.actions = check_actions(book.sheet("Actions", empty_ok=True), ids, problems, quoted)
+    if "Method" in book.sheetnames:
+        read_method(book, register, engine, problems)
+    if "Summary" in book.sheetnames:
+        read_summary(book, register)
+
+
+def _our_sheet(table: Table, fields: Sequence[str], needed: Sequence[str], name: str, risk_ids: set[str],
+               problems: Problems, quoted: bool) -> tuple[np.ndarray, Callable[[str], pd.Series], pd.Series] | None:
+    """The start of reading one of our workbook's other sheets (Scores, Actions): its header checked (problems
+    named "Scores.round" and so on), then every row's risk_id checked against the Register sheet's. Returns the
+    row numbers, a column reader and the risk_ids; None when the sheet is empty or its header will not do."""
+    if not table.header:
+        return None
+    found = len(problems.items)
+    positions = map_header(table.header, {}, fields, problems, f"{name} sheet: ")
+    for f in needed:
+        if f not in positions:
+            problems.add(1, f"{name}.{f}", f"{name} sheet: the column {f!r} is missing")
+    if len(problems.items) > found or not len(table.rows):
+        return None
+    rows = table.rows
+
+    def col(column: str) -> pd.Series:
+        return text_column(table, positions, column, quoted)
+
+    rid = col("risk_id").str.strip()
+    problems.where((~rid.isin(risk_ids)).to_numpy(), rows, rid.tolist(), f"{name}.risk_id",
+                   lambda v: f"{v!r} is not a risk_id of the Register sheet")
+    return rows, col, rid
+
+
+def check_scores(table: Table, risk_ids: set[str], problems: Problems, quoted: bool) -> list[dict]:
+    sheet = _our_sheet(table, SCORE_FIELDS, ("risk_id", "phase", "round", "assessor", "likelihood", "impact"),
+                       "Scores", risk_ids, problems, quoted)
+    if sheet is None:
+        return []
+    rows, col, rid = sheet
+    phase = col("phase").str.strip().str.lower()
+    problems.where((~phase.isin(scoring.PHASES)).to_numpy(), rows, phase.tolist(), "Scores.phase",
+                   lambda v: f"expected inherent or residual, got {v!r}")
+    rnd = col("round").str.strip()
+    number = pd.to_numeric(rnd, errors="coerce")
+    bad = (number.isna() | (number < 1) | (number > 1000) | (number % 1 != 0)).to_numpy()
+    problems.where(bad, rows, rnd.tolist(), "Scores.round",
+                   lambda v: f"expected a whole number from 1 to 1000, got {v!r}")
+    assessor = col("assessor").str.strip()
+    problems.where((assessor == "").to_numpy(), rows, assessor.tolist(), "Scores.assessor",
+                   lambda v: "a value is required")
+    partner = col("partner").str.strip()
+    for name, s in (("assessor", assessor), ("partner", partner)):
+        problems.where((s.str.len() > 200).to_numpy(), rows, s.tolist(), f"Scores.{name}",
+                       lambda v: f"at most 200 characters, got {len(v):,}")
+    lik = score_column(col("likelihood"), rows, "Scores.likelihood", problems)
+    imp = score_column(col("impact"), rows, "Scores.impact", problems)
+    for name, s, raw in (("likelihood", lik, col("likelihood")), ("impact", imp, col("impact"))):
+        problems.where((s.isna() & (raw.str.strip() == "")).to_numpy(), rows, [""] * len(rows), f"Scores.{name}",
+                       lambda v: "a value is required")
+    closed = date_column(col("round_closed_on"), rows, "Scores.round_closed_on", problems)
+    if problems:
+        return []
+    frame = pd.DataFrame({"risk_id": rid, "phase": phase, "round": number.astype(int), "assessor": assessor,
+                          "partner": partner, "likelihood": lik.astype(int), "impact": imp.astype(int),
+                          "rationale": col("rationale"), "closed_on": closed, "row": rows})
+    twice = frame.duplicated(["risk_id", "phase", "round", "assessor"]).to_numpy()
+    problems.where(twice, rows, frame["assessor"].tolist(), "Scores.assessor",
+                   lambda v: f"{v} scored this risk twice in the same round")
+    partners = frame.groupby("assessor")["partner"].nunique()
+    for name in partners[partners > 1].index:
+        k = frame.index[frame["assessor"] == name][1]
+        problems.add(int(rows[k]), "Scores.partner", f"Scores sheet: {name} is listed with more than one partner")
+    return frame.to_dict("records")
+
+
+def check_actions(table: Table, risk_ids: set[str], problems: Problems, quoted: bool) -> list[dict]:
+    from risk.models import ActionStatus
+
+    sheet = _our_sheet(table, ACTION_FIELDS, ("risk_id", "description"), "Actions", risk_ids, problems, quoted)
+    if sheet is None:
+        return []
+    rows, col, rid = sheet
+    description = col("description").str.strip()
+    problems.where((description == "").to_numpy(), rows, description.tolist(), "Actions.description",
+                   lambda v: "a value is required")
+    allowed = {s.value.lower(): s.value for s in ActionStatus}
+    raw_status = col("status").str.strip()
+    status = raw_status.str.lower().map(allowed)
+    problems.where((status.isna() & (raw_status != "")).to_numpy(), rows, raw_status.tolist(), "Actions.status",
+                   lambda v: f"expected one of {', '.join(allowed.values())}, got {v!r}")
+    due = date_column(col("due_date"), rows, "Actions.due_date", problems)
+    raw_cost = col("cost").str.strip()
+    cost = pd.to_numeric(raw_cost.where(raw_cost != ""), errors="coerce")
+    bad_cost = ((cost.isna() & (raw_cost != "")) | (cost < 0) | ~np.isfinite(cost.fillna(0))).to_numpy()
+    problems.where(bad_cost, rows, raw_cost.tolist(), "Actions.cost",
+                   lambda v: f"expected an amount of 0 or more, got {v!r}")
+    for name, s, limit in (("description", description, 5000), ("paying_partner", col("paying_partner"), 200),
+                           ("owner", col("owner"), 200)):
+        problems.where((s.str.len() > limit).to_numpy(), rows, s.tolist(), f"Actions.{name}",
+                       lambda v, limit=limit: f"at most {limit:,} characters, got {len(v):,}")
+    if problems:
+        return []
+    return [{"risk_id": r, "description": d, "owner": o, "due_date": w, "status": s if isinstance(s, str) else
+             ActionStatus.planned.value, "cost": None if pd.isna(c) else float(c), "paying_partner": p or None}
+            for r, d, o, w, s, c, p in zip(rid, description, col("owner"), due, status, cost,
+                                           col("paying_partner").str.strip(), strict=True)]
+
+
+_PARTNER = re.compile(r"^(?P<name>.+) \((?P<kind>county|city|district|other)(?P<lead>, lead/host)?\)$")
+_MEMBER = re.compile(r"^(?P<name>.+) \((?P<partner>.+), (?P<role>facilitator|assessor|observer)\)$")
+
+
+def read_summary(book: Workbook, register: Register) -> None:
+    """Partners and team from the Summary sheet of our own workbook, when it describes one proposal."""
+    table = book.sheet("Summary", empty_ok=True)
+    values = {row[0]: row[1] for row in table.frame.itertuples(index=False) if len(row) > 1}
+    from risk.models import LifecyclePhase, ProposalStatus, ServiceType
+
+    for label, key, allowed in (("Service", "service_type", ServiceType), ("Status", "status", ProposalStatus),
+                                ("Lifecycle phase", "phase", LifecyclePhase)):
+        if values.get(label) in {x.value for x in allowed}:
+            register.method[key] = values[label]
+    for item in filter(None, values.get("Partners", "").split("; ")):
+        m = _PARTNER.match(item)
+        register.partners.append({"name": m["name"], "kind": m["kind"], "role": "lead" if m["lead"] else
+                                  "participant"} if m else {"name": item, "kind": "other"})
+    for item in filter(None, values.get("Assessment team", "").split("; ")):
+        if m := _MEMBER.match(item):
+            register.team.append({"name": m["name"], "team_role": m["role"],
+                                  "partner": None if m["partner"] == "no partner" else m["partner"]})
+
+
+def read_method(book: Workbook, register: Register, engine: Engine, problems: Problems) -> None:
+    from risk.services.matrices import list_matrices
+
+    table = book.sheet("Method", empty_ok=True)
+    found: dict[str, tuple[int, str]] = {}
+    for number, row in zip(table.rows.tolist(), table.frame.itertuples(index=False), strict=True):
+        if len(row) > 1 and row[0]:
+            found.setdefault(row[0], (number, row[1]))
+    if table.header[:1]:
+        found.setdefault(table.header[0], (1, table.header[1] if len(table.header) > 1 else ""))
+    if "Matrix" in found:
+        number, value = found["Matrix"]
+        names = {m.title or m.name: m.name for m in list_matrices(engine)} | {m.name: m.name
+                                                                           for m in list_matrices(engine)}
+        if value in names:
+            register.method["matrix"] = names[value]
+        else:
+            problems.add(number, "Method.Matrix", f"Method sheet: the matrix {value!r} is not in this workbench; "
+                                                  "import it first (risk matrix import)")
+    if "Aggregation" in found:
+        number, value = found["Aggregation"]
+        method = value.strip().replace(" ", "_")
+        if method in scoring.AGGREGATIONS:
+            register.method["aggregation"] = method
+        else:
+            problems.add(number, "Method.Aggregation", f"Method sheet: expected one of "
+                                                       f"{', '.join(scoring.AGGREGATIONS)}, got {value!r}")
+    appetite = {}
+    for key, name in scoring.CATEGORIES.items():
+        if f"Appetite: {name}" in found:
+            number, value = found[f"Appetite: {name}"]
+            if value in scoring.APPETITES:
+                appetite[key] = value
+            else:
+                problems.add(number, f"Method.Appetite: {name}", f"Method sheet: expected one of "
+                                                                 f"{', '.join(scoring.APPETITES)}, got {value!r}")
+    if appetite:
+        register.method["appetite"] = appetite
