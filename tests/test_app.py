@@ -211,15 +211,15 @@ def test_workshop_facilitator_opens_a_round_and_an_assessor_sees_only_their_own_
                     likelihood=5, impact=5, rationale="Owen's secret view")
     page = start("risk/ui/pages/workshop.py", proposal_id=2, actor=greg)
     first = current.scope[0]
-    page.selectbox(key=f"b_l_{current.id}_{first}").select(2)
-    page.selectbox(key=f"b_i_{current.id}_{first}").select(3)
-    page.button(key=f"FormSubmitter:blind_{current.id}_{first}-Save my score").click().run()
+    page.selectbox(key=f"b_l_{current.id}_{first}_{greg}").select(2)
+    page.selectbox(key=f"b_i_{current.id}_{first}_{greg}").select(3)
+    page.button(key=f"FormSubmitter:blind_{current.id}_{first}_{greg}-Save my score").click().run()
     assert not page.exception, [e.value for e in page.exception]
     assert rs.my_scores(demo_db, round_id=current.id, assessor_id=greg) == {first: (2, 3, "")}
     everything = " ".join(str(e.proto) for e in _walk(page.main))
     assert "Owen's secret view" not in everything and "Owen Price" not in everything
     board = start("risk/ui/pages/workshop.py", proposal_id=2, actor=facilitator)
-    board.button(key="reveal_round").click().run()
+    board.button(key=f"reveal_round_{current.id}").click().run()
     assert not board.exception, [e.value for e in board.exception]
     assert rs.current_round(demo_db, 2).status == "revealed"
 

@@ -240,3 +240,45 @@ def test_coming_back_to_a_proposal_after_a_colleague_saved_shows_their_change_an
     assert not at.exception and not at.error, [e.value for e in at.error]
     stored = ps.get_proposal(demo_db, 2)
     assert (stored.title, stored.description) == ("Four Towns ERP, payroll and HR", "Ruth's description")
+
+
+def test_a_card_refused_for_a_missing_rationale_saves_once_the_rationale_is_written(demo_db):
+    from risk.services.profile import proposal_profile
+
+    view = next(v for v in proposal_profile(demo_db, 1).risks if v.inherent.source == "aggregate")
+    risk = view.risk
+    ps.move_walkthrough(demo_db, actor="Dana Whitfield", proposal_id=1, to=risk.category)
+    at = start("risk/ui/pages/walkthrough.py", proposal_id=1, actor=member_id(demo_db, 1, "Dana Whitfield"))
+    other = 1 if view.inherent.likelihood != 1 else 2
+    at.selectbox(key=f"inh_l_{risk.id}_0").select(other)
+    at.text_input(key=f"owner_{risk.id}_0").input("Someone new")
+    save = lambda: next(b for b in at.button  # noqa: E731
+                        if (b.proto.form_id or "") == f"score_{risk.id}_0" and b.label == "Save")
+    save().click().run()
+    assert any("write why the team agreed" in plain(e.value) for e in at.error), [e.value for e in at.error]
+    assert at.selectbox(key=f"inh_l_{risk.id}_0").value == other  # what was typed stays to be completed
+    at.text_input(key=f"rationale_{risk.id}_0").input("The contract was signed last week")
+    save().click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    after = next(v for v in proposal_profile(demo_db, 1).risks if v.risk.id == risk.id)
+    assert (after.inherent.source, after.inherent.likelihood, after.risk.owner) == ("consensus", other, "Someone new")
+
+
+def test_an_error_in_a_widget_callback_shows_words_and_an_incident_number(demo_db, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def busy(*_args, **_kwargs):
+        raise OperationalError("INSERT INTO risk ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(ps, "add_risk", busy)
+    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="legal")
+    at = start("risk/ui/pages/walkthrough.py", proposal_id=3, actor=member_id(demo_db, 3, "Alan Brooks"))
+    keyed(at.text_input, "own_title_").input("t")
+    keyed(at.text_area, "own_cause_").input("c")
+    keyed(at.text_area, "own_event_").input("e")
+    keyed(at.text_area, "own_consequence_").input("q").run()
+    keyed(at.button, "own_add_").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("database was busy" in e.value and "incident number" in e.value for e in at.error), \
+        [e.value for e in at.error]
+    assert not any("INSERT" in e.value for e in at.error)

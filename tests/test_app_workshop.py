@@ -137,7 +137,8 @@ def test_a_risk_id_with_markdown_is_shown_as_plain_text_in_the_blind_form_and_th
         conn.execute(text("UPDATE risk SET risk_id = :a WHERE id = :i"), {"a": "[t](http://x)", "i": b.risks[1]})
     rid = rs.open_round(app_db, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
     at = open_workshop(b.proposal_id, b.members[0])
-    at.button(key=f"FormSubmitter:blind_{rid}_{b.risks[1]}-Save my score").click().run()  # nothing chosen
+    # nothing chosen
+    at.button(key=f"FormSubmitter:blind_{rid}_{b.risks[1]}_{b.members[0]}-Save my score").click().run()
     assert [e.value for e in at.error] == ["\\[t\\]\\(http\\://x\\): choose both a likelihood and an impact"]
     rs.submit_score(app_db, actor=b.names[b.members[0]], round_id=rid, assessor_id=b.members[0],
                     risk_pk=b.risks[0], likelihood=3, impact=3)
@@ -187,18 +188,18 @@ def test_the_blind_form_shows_the_score_as_stored_after_a_save(app_db):
     pk = b.risks[0]
     rid = rs.open_round(app_db, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
     at = open_workshop(b.proposal_id, b.members[0])
-    widget(at, "selectbox", f"b_l_{rid}_{pk}").select(2)
-    widget(at, "selectbox", f"b_i_{rid}_{pk}").select(3)
-    widget(at, "text_input", f"b_why_{rid}_{pk}").input("  Two towns already share it  ")
-    at.button(key=f"FormSubmitter:blind_{rid}_{pk}-Save my score").click().run()
+    widget(at, "selectbox", f"b_l_{rid}_{pk}_{b.members[0]}").select(2)
+    widget(at, "selectbox", f"b_i_{rid}_{pk}_{b.members[0]}").select(3)
+    widget(at, "text_input", f"b_why_{rid}_{pk}_{b.members[0]}").input("  Two towns already share it  ")
+    at.button(key=f"FormSubmitter:blind_{rid}_{pk}_{b.members[0]}-Save my score").click().run()
     assert not at.exception and not at.error
     assert rs.my_scores(app_db, round_id=rid, assessor_id=b.members[0]) == {pk: (2, 3, "Two towns already share it")}
-    assert widget(at, "text_input", f"b_why_{rid}_{pk}").value == "Two towns already share it"
+    assert widget(at, "text_input", f"b_why_{rid}_{pk}_{b.members[0]}").value == "Two towns already share it"
     rs.submit_score(app_db, actor=b.names[b.members[0]], round_id=rid, assessor_id=b.members[0], risk_pk=pk,
                     likelihood=5, impact=5)  # from the assessor's other device
     at.run()
-    assert (widget(at, "selectbox", f"b_l_{rid}_{pk}").value, widget(at, "text_input", f"b_why_{rid}_{pk}").value) \
-        == (5, "")
+    v = f"{rid}_{pk}_{b.members[0]}"
+    assert (widget(at, "selectbox", f"b_l_{v}").value, widget(at, "text_input", f"b_why_{v}").value) == (5, "")
 
 
 def test_a_consensus_recorded_elsewhere_while_the_form_was_open_is_not_overwritten(app_db):
@@ -218,3 +219,16 @@ def test_a_consensus_recorded_elsewhere_while_the_form_was_open_is_not_overwritt
     stored = rs.recorded_consensus(app_db, [pk], "inherent")[pk]
     assert (stored.likelihood, stored.impact, stored.rationale) == (3, 4, "Agreed on the other laptop")
     assert widget(at, "selectbox", f"c_l_{prefix}").value == 3  # the form shows what is stored
+
+
+def test_a_screen_that_was_not_clicked_never_undoes_a_colleagues_names_choice(app_db):
+    b = make_proposal(app_db, partners=2, risks=1)
+    rid = score_round(app_db, b, "inherent", {b.risks[0]: [(2, 2), (4, 4)]})
+    at = open_workshop(b.proposal_id, facilitator_of(b))
+    assert at.toggle(key=f"names_{rid}").value is False
+    rs.show_names(app_db, actor=ACTOR, round_id=rid, show=True)  # the facilitator's other screen
+    at.run()
+    assert rs.current_round(app_db, b.proposal_id).show_names is True
+    assert at.toggle(key=f"names_{rid}").value is True
+    at.toggle(key=f"names_{rid}").set_value(False).run()  # a click on this screen does change it
+    assert rs.current_round(app_db, b.proposal_id).show_names is False

@@ -56,7 +56,7 @@ def set_strength(engine: Engine, *, actor: str, proposal_id: int, partner_id: in
             PartnerStrength.proposal_id == proposal_id, PartnerStrength.partner_id == partner_id,
             PartnerStrength.capability == capability)).scalar_one_or_none()
         stored = row.score if row is not None else 0
-        if expected is not _UNSET and stored != expected:
+        if expected is not _UNSET and stored != expected and stored != score:  # the same value twice is no conflict
             partner = s.get(Partner, partner_id)
             raise ConflictError(f"{partner.name if partner else partner_id}, {capability}: somebody saved "
                                 f"{stored} after you opened the grid (you saw {expected})")

@@ -105,6 +105,25 @@ def _proposal_titles(url: str, version: int) -> dict[int, str]:
 # who is acting (?as=MEMBER_ID, or ?as=other&name=NAME). Every link between pages carries them (nav_links, go),
 # so a refresh, a copied link or a page switch opens the same thing, and two tabs never share it.
 
+def guarded(page_title: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The error boundary for code Streamlit runs outside the page script: widget callbacks (run before the
+    script) and fragment reruns. An unexpected error shows the same message and incident number as the page's."""
+    import functools
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - the boundary: words here, the traceback in the log
+                show_incident(page_title, exc)
+                return None
+
+        return inner
+
+    return wrap
+
+
 CARRIED = ("proposal", "as", "name")
 NAV = (("portfolio", "Portfolio", ":material/dashboard:"), ("proposal", "Proposal", ":material/handshake:"),
        ("walkthrough", "Walkthrough", ":material/checklist:"), ("workshop", "Workshop", ":material/groups:"),
@@ -198,10 +217,12 @@ def _actor_key(pid: int | None) -> str:
     return f"actor_choice_{pid}"
 
 
+@guarded("sidebar")
 def _picked_proposal() -> None:
     open_proposal(st.session_state.get("sidebar_proposal"))
 
 
+@guarded("sidebar")
 def _picked_actor(key: str) -> None:
     choice = st.session_state.get(key)
     if choice is None:
@@ -212,6 +233,7 @@ def _picked_actor(key: str) -> None:
         st.query_params.pop("name", None)
 
 
+@guarded("sidebar")
 def _typed_name() -> None:
     name = (st.session_state.get("actor_other") or "").strip()
     if name:
@@ -366,6 +388,12 @@ def seen(name: str, value: Any, widget: str | None = None) -> Any:
     if widget is not None and widget not in st.session_state:
         st.session_state[key] = value
     return st.session_state.setdefault(key, value)
+
+
+def saw(name: str, value: Any) -> None:
+    """Record that form `name` now stands on `value` (part of it was saved, the rest refused and kept on screen):
+    the next save is checked against this, not against what the form was first drawn from."""
+    st.session_state[f"_seen_{name}_{generation(name)}"] = value
 
 
 def once_token(name: str) -> str:

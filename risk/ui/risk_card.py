@@ -107,9 +107,13 @@ def _save(view: RiskView, on_screen: dict, fields: dict, scores: dict, rationale
         common.renew(card)
         st.session_state["open_risk"] = risk.id
 
-    if common.run(ps.update_risk, risk_pk=risk.id, expected_version=on_screen["version"], on_conflict=reload,
-                  **fields) is common.FAILED:
+    version = common.run(ps.update_risk, risk_pk=risk.id, expected_version=on_screen["version"],
+                         on_conflict=reload, **fields)
+    if version is common.FAILED:
         return
+    # the fields are saved: a consensus refused below leaves the card as typed, standing on what is now stored
+    on_screen = {**on_screen, "version": version}
+    common.saw(card, on_screen)
     for phase, (lik, imp) in scores.items():
         if lik is None or imp is None or on_screen[phase] == (lik, imp):  # not set, or the consensus as it was
             continue
@@ -117,6 +121,8 @@ def _save(view: RiskView, on_screen: dict, fields: dict, scores: dict, rationale
                       rationale=rationale, dissent=dissent, expected=on_screen[phase],
                       on_conflict=reload) is common.FAILED:
             return
+        on_screen = {**on_screen, phase: (lik, imp)}
+        common.saw(card, on_screen)
     common.flash(f"Saved {risk.risk_id}.")
     reload()
     st.rerun()

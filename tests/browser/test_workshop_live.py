@@ -37,7 +37,7 @@ from .ui import (  # noqa: E402
     click,
     expect_flash,
     go_to,
-    keyed,
+    keyed_like,
     nav,
     register_values,
     settle,
@@ -379,11 +379,11 @@ def run_workshop(server: Workshop, context) -> None:
     caption = farah.get_by_test_id("stCaptionContainer").filter(has_text="have scored every risk")
     expect(caption).to_contain_text("3 of 3 have scored every risk", timeout=TIMEOUT)  # the assessors only
     scroll_to_top(farah, farah.get_by_role("heading", name="Inherent round 1 is open: scores are blind"))
-    screenshot(farah, "workshop-board", down_to=keyed(farah, "reveal_round"))
+    screenshot(farah, "workshop-board", down_to=keyed_like(farah, "reveal_round_"))
 
     # 5. The reveal: anonymous, with aggregate, mean, level and flags, the disagreement first.
     before_reveal = assert_blind(frames)
-    click(farah, keyed(farah, "reveal_round").get_by_role("button", name="Reveal the scores"))
+    click(farah, keyed_like(farah, "reveal_round_").get_by_role("button", name="Reveal the scores"))
     expect_flash(farah, "Revealed.")
     heading = farah.get_by_role("heading", name="Inherent round 1: the scores revealed")
     expect(heading).to_be_visible(timeout=TIMEOUT)
@@ -417,7 +417,7 @@ def run_workshop(server: Workshop, context) -> None:
         "the reveal's tables were not recognised in A's frames: the check for tables before the reveal is blind"
 
     # 6. Round two re-scores the flagged risk; the panel converges.
-    click(farah, keyed(farah, "round_two").get_by_role("button", name="Round 2: re-score the 1 flagged risk"))
+    click(farah, keyed_like(farah, "round_two_").get_by_role("button", name="Round 2: re-score the 1 flagged risk"))
     expect_flash(farah, "Round 2 is open.")
     expect(farah.get_by_role("heading", name="Inherent round 2 is open: scores are blind")).to_be_visible(
         timeout=TIMEOUT)
@@ -429,7 +429,7 @@ def run_workshop(server: Workshop, context) -> None:
         score_blind(page, DISPUTED, likelihood, impact)
     for name in (A, B, C):
         expect(board_row(farah, name)).to_contain_text("1 of 1", timeout=TIMEOUT)
-    click(farah, keyed(farah, "reveal_round").get_by_role("button", name="Reveal the scores"))
+    click(farah, keyed_like(farah, "reveal_round_").get_by_role("button", name="Reveal the scores"))
     expect(farah.get_by_role("heading", name="Inherent round 2: the scores revealed")).to_be_visible(
         timeout=TIMEOUT)
     expect(reveal_block(farah, DISPUTED).get_by_test_id("stMarkdown").first).to_contain_text(
@@ -478,7 +478,7 @@ def run_workshop(server: Workshop, context) -> None:
     expect(farah.get_by_role("heading", name="Inherent round 2: the scores revealed")).to_be_visible(
         timeout=TIMEOUT)
     scores = scores_in_db(server)
-    click(farah, keyed(farah, "close_round").get_by_role("button", name="Close this round"))
+    click(farah, keyed_like(farah, "close_round_").get_by_role("button", name="Close this round"))
     expect_flash(farah, "Closed the round.")
     assert db_rows(server, "SELECT number, status FROM round ORDER BY number")[-1] == (2, "closed")
     expect(alma.get_by_role("button", name="Save my score")).to_have_count(0, timeout=TIMEOUT)

@@ -61,6 +61,7 @@ with st.expander("The scales the team scores on"):
 OWN_FORM = f"own_risk_{proposal.id}_{category}"
 
 
+@common.guarded("Walkthrough")
 def add_own_risk(category: str, token: str) -> None:
     """Add the typed-in risk; a new form instance (empty fields, a new token) follows a success. The token makes a
     double click add the risk once."""

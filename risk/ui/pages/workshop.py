@@ -50,6 +50,7 @@ SPREAD_HELP = ("How far apart the assessors' scores were in that round: the gap 
 
 
 @st.fragment(run_every=3)
+@common.guarded("Workshop")
 def board(round_id: int) -> None:
     """Who has scored how much: counts only, refreshed every few seconds."""
     rows = rs.progress(eng, round_id)
@@ -68,6 +69,7 @@ def board(round_id: int) -> None:
 
 
 @st.fragment(run_every=5)
+@common.guarded("Workshop")
 def wait_for_round(seen: int | None) -> None:
     """An assessor's page notices by itself when the facilitator opens or reveals a round."""
     now = rs.current_round(eng, pid)
@@ -76,15 +78,22 @@ def wait_for_round(seen: int | None) -> None:
         st.rerun()
 
 
+@common.guarded("Workshop")
+def _names_changed(round_id: int, key: str) -> None:
+    common.run(rs.show_names, round_id=round_id, show=bool(st.session_state.get(key)))
+
+
 def show_reveal(round_id: int, facilitator: bool) -> None:
     shown = ws.reveal(eng, round_id, viewer=me.id if me else None)
     rnd = shown.round
     st.subheader(f"{round_label(rnd)}: the scores revealed")
     if facilitator:
-        names = st.toggle("Show assessors' names", value=rnd.show_names, key=f"names_{rnd.id}",
-                          help="Anonymous by default: assessors are shown as Assessor A, B, C...")
-        if names != rnd.show_names and common.run(rs.show_names, round_id=rnd.id, show=names) is not common.FAILED:
-            st.rerun()
+        # drawn from what is stored and changed only by the facilitator's own click (a callback), so a screen
+        # that was not clicked never sends its old value back over a colleague's choice
+        key = f"names_{rnd.id}"
+        st.session_state[key] = rnd.show_names
+        st.toggle("Show assessors' names", key=key, on_change=_names_changed, args=(rnd.id, key),
+                  help="Anonymous by default: assessors are shown as Assessor A, B, C...")
     st.caption(f"Aggregated by {shown.method.replace('_', ' ')}; the mean is for information. Risks with the "
                "most disagreement come first.")
     if shown.you:  # only the viewer's own letter (or name): never anyone else's
@@ -192,7 +201,7 @@ def facilitator_view() -> None:
     elif current.status == "open":
         st.subheader(f"{round_label(current)} is open: scores are blind")
         board(current.id)
-        if st.button("Reveal the scores", type="primary", key="reveal_round") and common.run(
+        if st.button("Reveal the scores", type="primary", key=f"reveal_round_{current.id}") and common.run(
                 rs.reveal_round, round_id=current.id, success="Revealed.") is not common.FAILED:
             st.rerun()
     else:
@@ -202,11 +211,11 @@ def facilitator_view() -> None:
         plural = "risk" if len(flagged) == 1 else "risks"
         label = (f"Round {current.number + 1}: re-score the {len(flagged)} flagged {plural}" if flagged
                  else f"Round {current.number + 1}: re-score every risk")
-        if a.button(label, key="round_two") and common.run(
+        if a.button(label, key=f"round_two_{current.id}") and common.run(
                 rs.open_round, proposal_id=pid, phase=current.phase, risk_pks=flagged or None,
                 per_partner=current.per_partner, success=f"Round {current.number + 1} is open.") is not common.FAILED:
             st.rerun()
-        if b.button("Close this round", key="close_round") and common.run(
+        if b.button("Close this round", key=f"close_round_{current.id}") and common.run(
                 rs.close_round, round_id=current.id, success="Closed the round.") is not common.FAILED:
             st.rerun()
         with st.expander("Open a round of another phase or for other risks"):
@@ -263,8 +272,8 @@ def assessor_view() -> None:
         lik0, imp0, why0 = mine.get(risk_pk, (None, None, ""))
         # keyed by the round and the risk, and once a score is stored by whose score it is and its value, so the
         # form shows what is stored after a save, and never one assessor's score to another on the same device
-        v = f"{current.id}_{risk_pk}" + (f"_{me.id}_{stored_version(mine[risk_pk])}" if risk_pk in mine else "")
-        with st.form(f"blind_{current.id}_{risk_pk}"):
+        v = f"{current.id}_{risk_pk}_{me.id}" + (f"_{stored_version(mine[risk_pk])}" if risk_pk in mine else "")
+        with st.form(f"blind_{current.id}_{risk_pk}_{me.id}"):
             st.markdown(f"**{common.md(risk.risk_id)}** {common.md(risk.title)}" + ("  ✓" if risk_pk in mine else ""))
             st.caption(common.md(scoring.risk_sentence(risk.cause, risk.event, risk.consequence)))
             before = earlier.get(risk_pk)
