@@ -57,23 +57,114 @@ class Unit:
 
 
 @contextmanager
-def write(engine: Engine, actor: str) -> Iterator[Unit]:
-    """A write transaction that commits with its audit events, or rolls back entirely."""
+def write(engine: Engine, actor: str, what: str = "the change") -> Iterator[Unit]:
+    """A write transaction that commits with its audit events, or rolls back entirely. When the storage fails (a
+    full disk, a lost connection) it raises StorageError saying in words that `what` could not be saved."""
     actor = (actor or "").strip()
     if not actor:
         raise RefusedError("who is acting: a change needs a name to record in the audit log, none was given")
-    with Session(writer(engine), expire_on_commit=False) as session:
-        if not is_sqlite(engine):
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
-        unit = Unit(session=session, actor=actor)
-        try:
-            yield unit
-            session.flush()
-            _append_events(unit)
-            session.commit()
-        except BaseException:
-            session.rollback()
+    committing = False
+    try:
+        with Session(writer(engine), expire_on_commit=False) as session:
+            unit = Unit(session=session, actor=actor)
+            try:
+                if not is_sqlite(engine):
+                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
+                yield unit
+                session.flush()
+                _append_events(unit)
+                committing = True
+                session.commit()
+            except BaseException:
+                _roll_back(session)
+                raise
+    except DBAPIError as exc:
+        failure = storage_failure(exc, what, committing=committing and not is_sqlite(engine))
+        if failure is None:
             raise
+        raise failure from None  # the driver's error holds SQL and values: it goes nowhere near a user
+
+
+def _roll_back(session: Session) -> None:
+    """Roll back; on a connection that is already gone there is nothing to roll back (the server did it)."""
+    try:
+        session.rollback()
+    except DBAPIError:
+        pass
+
+
+# --- storage failures in words ----------------------------------------------------------------------
+
+DISK_FULL = "the disk is full (the database could not grow)"
+UNREACHABLE = "the database could not be reached (the connection failed or was lost)"
+SHUT_DOWN = "the database server ended the connection (it shut down, restarted or ended the session)"
+# SQLite's primary result codes (the low byte of an extended code) that mean the storage failed
+_SQLITE_REASONS = {
+    13: DISK_FULL,  # SQLITE_FULL
+    10: "the disk could not be read or written (an input/output error: it may be full, removed or failing)",
+    14: "the database file could not be opened (its folder or disk is not there, or not accessible)",
+    8: "the database is read-only",
+    5: "another writer held the database for longer than the busy timeout",  # SQLITE_BUSY
+    6: "another writer held the database for longer than the busy timeout",  # SQLITE_LOCKED
+    7: "the database ran out of memory",
+    11: "the database file is damaged",  # SQLITE_CORRUPT
+    26: "the database file is not a database",  # SQLITE_NOTADB
+}
+# PostgreSQL SQLSTATEs, most specific first
+_PG_REASONS = (
+    ("53100", DISK_FULL),
+    ("53", "the database server ran out of resources (disk, memory or connections)"),
+    ("08", UNREACHABLE),
+    ("57P04", "the database is not there (it was removed or renamed)"),
+    ("57P", SHUT_DOWN),
+    ("3D000", "the database is not there (it was removed or renamed)"),
+    ("58", "the database server could not read or write its files"),
+    ("25006", "the database is read-only"),
+    ("XX001", "the database's files are damaged"),
+    ("XX002", "the database's files are damaged"),
+)
+
+
+def storage_reason(exc: BaseException) -> str | None:
+    """What failed, in words, when `exc` is the storage failing (a full disk, a lost or refused connection, a file
+    that cannot be opened); None for anything else, such as a constraint the data broke."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    if isinstance(orig, sqlite3.Error):
+        return _SQLITE_REASONS.get((getattr(orig, "sqlite_errorcode", None) or 0) & 0xFF)
+    state = getattr(orig, "sqlstate", None) or ""
+    if exc.connection_invalidated or (not state and isinstance(exc, OperationalError)):
+        return UNREACHABLE  # psycopg gives no SQLSTATE when it cannot connect or the server went away
+    return next((reason for prefix, reason in _PG_REASONS if state.startswith(prefix)), None)
+
+
+def storage_failure(exc: BaseException, what: str, *, committing: bool = False) -> StorageError | None:
+    """A StorageError saying that `what` could not be saved and why, or None when `exc` is not a storage failure.
+    A connection lost while committing on a server cannot tell whether the commit happened: the message says so."""
+    reason = storage_reason(exc)
+    if reason is None:
+        return None
+    if committing and (reason in (UNREACHABLE, SHUT_DOWN) or getattr(exc, "connection_invalidated", False)):
+        return StorageError(f"{what} may not have been saved: {reason} while it was being committed. Check whether "
+                            "it is there before making it again", reason)
+    return StorageError(f"{what} could not be saved: {reason}. Nothing was changed; what was saved before is "
+                        "intact", reason)
+
+
+def database_refusal(exc: BaseException, what: str) -> RefusedError | None:
+    """A constraint or a column type the data broke, in words (the constraint's name or the database's one-line
+    reason, never the statement or its values), or None for other errors."""
+    if not isinstance(exc, IntegrityError | DataError):
+        return None
+    orig = exc.orig
+    if isinstance(orig, sqlite3.Error):
+        reason = str(orig)  # "CHECK constraint failed: ck_action_cost": SQLite's message names, it does not quote
+    else:
+        diag = getattr(orig, "diag", None)
+        reason = (getattr(diag, "constraint_name", None) and f"constraint {diag.constraint_name}") \
+            or getattr(diag, "message_primary", None) or type(orig).__name__
+    return RefusedError(f"{what} was refused by the database ({reason}). Nothing was changed")
 
 
 def _append_events(unit: Unit) -> None:
@@ -160,7 +251,9 @@ def update_versioned(*, unit: Unit, obj: SQLModel, entity: str, label: str, expe
     """Change a row only if nobody saved it since `expected_version` was on the user's screen; bumps the version
     and records who saved. `expected_version` None (scripts, imports) skips the check."""
     current = obj.version  # type: ignore[attr-defined]
-    if expected_version is not None and current != expected_version:
+    already = not any(getattr(obj, k) != v for k, v in changes.items())
+    # an edit whose values are already stored (sent again after a rerun was cut short) is no conflict
+    if expected_version is not None and current != expected_version and not already:
         who = getattr(obj, "updated_by", "") or "someone else"
         when = getattr(obj, "updated_at", None)
         at = f" at {when:%Y-%m-%d %H:%M} UTC" if when else ""
@@ -169,7 +262,7 @@ def update_versioned(*, unit: Unit, obj: SQLModel, entity: str, label: str, expe
             "what is stored is shown again; make your change once more if it still applies"
         )
     changes = dict(changes)
-    if not any(getattr(obj, k) != v for k, v in changes.items()):
+    if already:
         return obj
     changes["version"] = current + 1
     changes["updated_by"] = unit.actor
