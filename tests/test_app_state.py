@@ -282,3 +282,27 @@ def test_an_error_in_a_widget_callback_shows_words_and_an_incident_number(demo_d
     assert any("database was busy" in e.value and "incident number" in e.value for e in at.error), \
         [e.value for e in at.error]
     assert not any("INSERT" in e.value for e in at.error)
+
+
+def test_the_import_target_follows_the_proposal_in_the_address(demo_db):
+    at = start("risk/ui/pages/import_data.py", proposal_id=1, actor="other", name="Records Clerk")
+    data = b"risk_id,category,title\r\nLEG-91,Legal,One more\r\n"
+    at.file_uploader(key="import_file").set_value(("r.csv", data, "text/csv")).run()
+    at.radio(key="import_target").set_value("An existing proposal").run()
+    assert at.selectbox(key="import_proposal").value == 1
+    at.selectbox(key="sidebar_proposal").set_value(2).run()
+    assert at.query_params["proposal"] == "2"
+    assert at.selectbox(key="import_proposal").value == 2
+    at.selectbox(key="import_proposal").set_value(3).run()
+    assert at.query_params["proposal"] == "3" and at.selectbox(key="sidebar_proposal").value == 3
+
+
+def test_a_new_proposal_form_whose_token_already_created_one_starts_a_new_instance(app_db):
+    at = start("risk/ui/pages/proposal.py", actor="other", name="Dana Whitfield")
+    token = at.session_state["_seen_new_proposal_0"]
+    ps.create_proposal(app_db, actor="Dana Whitfield", title="Made by a first click", request_token=token)
+    at.run()  # the run the second click started, after the first was cut short before it moved on
+    assert keyed(at.text_input, "p_title_").key != f"p_title_{token}"
+    keyed(at.text_input, "p_title_").input("A different proposal")
+    next(b for b in at.button if b.label == "Create proposal").click().run()
+    assert sorted(p.title for p in ps.list_proposals(app_db)) == ["A different proposal", "Made by a first click"]

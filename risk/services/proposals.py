@@ -96,6 +96,15 @@ def create_proposal(engine: Engine, *, actor: str, title: str, request_token: st
         return proposal.id  # type: ignore[return-value]
 
 
+def created_with(engine: Engine, token: str) -> int | None:
+    """The id of what a creation form instance `token` already made, if it made something."""
+    from risk.models import CreationToken
+
+    with Session(engine) as session:
+        row = session.get(CreationToken, token)
+        return row.entity_id if row is not None else None
+
+
 def update_proposal(engine: Engine, *, actor: str, proposal_id: int, expected_version: int | None = None,
                     **fields: Any) -> int:
     """Change a proposal if nobody saved it since `expected_version` was on screen; returns the new version.

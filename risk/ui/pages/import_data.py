@@ -141,8 +141,11 @@ if target == "A new proposal":
 elif titles:
     ids = list(titles)
     current = common.proposal_id()
+    # the target is the proposal in the address (the sidebar's): choosing another here opens it, so the two never
+    # disagree about where the rows go
+    st.session_state["import_proposal"] = current if current in ids else ids[0]
     proposal_id = st.selectbox("Proposal", ids, format_func=lambda i: titles[i], key="import_proposal",
-                               index=ids.index(current) if current in ids else 0)
+                               on_change=lambda: common.open_proposal(st.session_state["import_proposal"]))
     st.caption("Rows are matched on risk_id: a risk already in the proposal is updated where the file differs, a "
                "new risk_id is added, and risks not in the file are left as they are.")
 else:

@@ -25,6 +25,11 @@ AGGREGATION_LABELS = {
 # form's generation, so nothing typed for one proposal can be shown or saved for another.
 form_name = "new_proposal" if new else f"proposal_{proposal.id}"
 k = common.once_token(form_name) if new else f"{proposal.id}_{common.generation(form_name)}"
+if new and ps.created_with(eng, k) is not None:
+    # this form instance already created a proposal (a double click cut the last run short before it moved on):
+    # a new proposal gets a new instance
+    common.renew(form_name)
+    k = common.once_token(form_name)
 on_screen = None if new else common.seen(form_name, proposal.version, widget=f"p_title_{k}")
 
 with st.form(f"proposal_form_{k}"):
@@ -75,8 +80,8 @@ if submitted:
         created = common.run(ps.create_proposal, request_token=k, **fields,
                              success=f"Created “{title.strip()}”. Now add its partner governments.")
         if created is not common.FAILED:
+            common.open_proposal(created)  # first: a second click that cuts this run short then opens it too
             common.renew(form_name)
-            common.open_proposal(created)
             st.rerun()
     elif common.run(ps.update_proposal, proposal_id=proposal.id, expected_version=on_screen,
                     on_conflict=lambda: common.renew(form_name), success="Saved the proposal.",
