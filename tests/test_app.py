@@ -177,7 +177,7 @@ def test_walkthrough_moves_to_the_next_category_and_remembers_it(demo_db):
     actor = member_id(demo_db, 2, "Ruth Adebayo")
     ps.move_walkthrough(demo_db, actor="Ruth Adebayo", proposal_id=2, to="legal")
     at = start("risk/ui/pages/walkthrough.py", proposal_id=2, actor=actor)
-    at.button(key="walk_next_2").click().run()
+    at.button(key="walk_next_2_legal").click().run()
     assert not at.exception
     _steps, current, _done = ps.walkthrough_state(ps.get_proposal(demo_db, 2))
     assert current == "operational"

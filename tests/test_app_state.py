@@ -306,3 +306,21 @@ def test_a_new_proposal_form_whose_token_already_created_one_starts_a_new_instan
     keyed(at.text_input, "p_title_").input("A different proposal")
     next(b for b in at.button if b.label == "Create proposal").click().run()
     assert sorted(p.title for p in ps.list_proposals(app_db)) == ["A different proposal", "Made by a first click"]
+
+
+def test_a_colleague_moving_the_walkthrough_on_does_not_move_this_screen_or_drop_its_card(demo_db):
+    from risk.services.profile import proposal_profile
+
+    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="legal")
+    at = start("risk/ui/pages/walkthrough.py", proposal_id=3, actor=member_id(demo_db, 3, "Alan Brooks"))
+    assert at.query_params["step"] == "legal"
+    risk = next(v for v in proposal_profile(demo_db, 3).risks if v.risk.category == "legal").risk
+    at.text_area(key=f"controls_{risk.id}_0").input("Records liaison named in every partner")
+    # Nadia clicks "Done with Legal" on her laptop
+    ps.move_walkthrough(demo_db, actor="Nadia Hussain", proposal_id=3, to="operational", mark_done="legal")
+    next(b for b in at.button if (b.proto.form_id or "") == f"score_{risk.id}_0" and b.label == "Save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [h.value for h in at.header][0] == "1. Legal risks"
+    assert next(r for r in ps.list_risks(demo_db, 3) if r.id == risk.id).controls == \
+        "Records liaison named in every partner"
+    assert ps.walkthrough_state(ps.get_proposal(demo_db, 3))[1] == "operational"  # the team's step moved on

@@ -14,15 +14,22 @@ from risk.walkthrough import PROMPTS, covers
 
 proposal = common.require_proposal()
 eng = common.engine()
-steps, current, done = ps.walkthrough_state(proposal)
+steps, shared, done = ps.walkthrough_state(proposal)
+# The step on screen is this person's (?step= in the address); the proposal keeps the team's step, where a walk
+# resumes. A colleague moving on therefore never changes what is on this screen, so a card being filled in here is
+# never dropped, and a button here acts on the step it shows.
+current = st.query_params.get("step") if st.query_params.get("step") in [*steps, "summary"] else shared
+st.query_params["step"] = current
 st.title(f"Walkthrough: {common.md(proposal.title)}")
 st.progress(len(done) / len(steps), text=f"{len(done)} of {len(steps)} categories done")
 
 labels = {c: ("✓ " if c in done else "") + scoring.CATEGORIES[c] for c in steps} | {"summary": "Summary"}
 picked = st.segmented_control("Step", [*steps, "summary"], default=current, format_func=labels.get,
                               key=f"walk_nav_{proposal.id}_{current}", label_visibility="collapsed")
-if picked and picked != current and common.run(ps.move_walkthrough, proposal_id=proposal.id,
-                                               to=picked) is not common.FAILED:
+if picked and picked != current:
+    if picked != shared:
+        common.run(ps.move_walkthrough, proposal_id=proposal.id, to=picked)  # where the team resumes
+    st.query_params["step"] = picked
     st.rerun()
 
 profile = proposal_profile(eng, proposal.id)
@@ -115,6 +122,7 @@ for view in mine:
 
 nxt = steps[steps.index(category) + 1] if steps.index(category) + 1 < len(steps) else "summary"
 if st.button(f"Done with {name}: go to {labels[nxt].lstrip('✓ ')}", type="primary", icon=":material/arrow_forward:",
-             key=f"walk_next_{proposal.id}") and common.run(ps.move_walkthrough, proposal_id=proposal.id, to=nxt,
-                                             mark_done=category) is not common.FAILED:
+             key=f"walk_next_{proposal.id}_{category}") and common.run(
+        ps.move_walkthrough, proposal_id=proposal.id, to=nxt, mark_done=category) is not common.FAILED:
+    st.query_params["step"] = nxt
     st.rerun()
