@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from risk import config
-from risk.errors import AuditChainError, RefusedError
+from risk.errors import AuditChainError, RefusedError, StorageError
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 matrix_app = typer.Typer(help="Risk matrices: list, show, and import CISO Assistant files.", no_args_is_help=True)
@@ -49,14 +49,33 @@ def refuse(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def fail(message: str) -> typer.Exit:
+    """The storage failed (a full disk, a lost database): the message in words, exit 1."""
+    say(f"error: {message}")
+    return typer.Exit(code=1)
+
+
 def engine():
-    """The configured database, migrated to the current schema when it is not."""
+    """The configured database, migrated to the current schema when it is not; exit 1 in words when it cannot be
+    reached or opened."""
     from risk.db import get_engine
     from risk.services.setup import ensure_schema
 
     eng = get_engine()
-    ensure_schema(eng)
+    try:
+        ensure_schema(eng)
+    except Exception as exc:
+        reason = _storage_reason(exc)
+        if reason is None:
+            raise
+        raise fail(f"{reason}; nothing was changed") from None
     return eng
+
+
+def _storage_reason(exc: BaseException) -> str | None:
+    from risk.store import storage_reason
+
+    return storage_reason(exc)
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:
@@ -331,6 +350,8 @@ def demo(
         else:
             result = load_demo(eng, actor=state.actor, progress=Progress("demo"))
             what = "demo portfolio"
+    except StorageError as exc:
+        raise fail(str(exc)) from None
     except RefusedError as exc:
         raise refuse(str(exc)) from None
     ids = ", ".join(map(str, result.proposal_ids[:10])) + (" ..." if len(result.proposal_ids) > 10 else "")
@@ -353,7 +374,15 @@ def audit_verify() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except StorageError as exc:  # a write that the storage failed, wherever it happened
+        sys.exit(fail(str(exc)).exit_code)
+    except Exception as exc:  # a read that the storage failed (writes are translated by the store)
+        reason = _storage_reason(exc)
+        if reason is None:
+            raise
+        sys.exit(fail(f"{reason}; nothing was changed").exit_code)
 
 
 if __name__ == "__main__":

@@ -19,3 +19,13 @@ class ConflictError(RefusedError):
 
 class AuditChainError(RuntimeError):
     """The audit log's hash chain does not verify."""
+
+
+class StorageError(RefusedError):
+    """The database could not be written or reached (a full disk, a lost connection, a file that cannot be opened).
+    The message says in words what could not be saved and whether anything was changed; never SQL or its values.
+    `reason` is the failure alone ("the disk is full ..."), for callers that word the rest themselves."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason

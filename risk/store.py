@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,10 +16,11 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel
 
 from risk.db import is_sqlite, writer
-from risk.errors import AuditChainError, ConflictError, NotFoundError, RefusedError
+from risk.errors import AuditChainError, ConflictError, NotFoundError, RefusedError, StorageError
 from risk.models import AuditEvent, Consensus, CreationToken, Risk, Score, utcnow
 
 AUDIT_LOCK = 0x41554449  # "AUDI": serialises the hash chain on PostgreSQL
