@@ -355,7 +355,10 @@ def demo(
     except RefusedError as exc:
         raise refuse(str(exc)) from None
     ids = ", ".join(map(str, result.proposal_ids[:10])) + (" ..." if len(result.proposal_ids) > 10 else "")
-    if result.loaded:
+    if result.loaded and result.kept:
+        say(f"completed the {what}: an earlier load had stored {result.kept} of its {len(result.proposal_ids)} "
+            f"proposals, the other {len(result.proposal_ids) - result.kept} are added now (ids {ids})")
+    elif result.loaded:
         say(f"loaded the {what}: {len(result.proposal_ids)} proposals (ids {ids})")
     else:
         say(f"the {what} is already there (proposal ids {ids}); nothing was added")

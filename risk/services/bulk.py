@@ -1,8 +1,10 @@
 """Bulk loading of whole proposals (the demo, synthetic portfolios and imports share this path).
 
-Every bundle is validated in full before anything is written; then each proposal is written in its own
-transaction with Core inserts (ORM objects were 56x slower here), one audit event per table and proposal with
-the row count and a digest, so that other writers get their turn between proposals."""
+Every bundle is validated in full before anything is written; then the proposals are written with Core inserts
+(ORM objects were 56x slower here), one audit event per table and transaction with the row count and a digest.
+An import or the demo is one transaction, all or nothing; a synthetic load commits whole proposals in chunks so
+that other writers get their turn, and a chunked load that was interrupted finishes when it is run again (titles
+already stored are skipped)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 from risk import scoring, store
-from risk.errors import RefusedError
+from risk.errors import NotFoundError, RefusedError, StorageError
 from risk.memory import gc_paused
 from risk.models import (
     Action,
@@ -136,6 +139,8 @@ def validate(bundle: ProposalBundle, where: str) -> None:
         if not _text(name) or not name.strip():
             raise _refuse(where, f"partner {k}: name: a name (text) is required")
         name = name.strip()
+        if name in partner_names:
+            raise _refuse(where, f"partner {name!r} appears twice")
         if partner.get("kind", "county") not in [x.value for x in PartnerKind]:
             raise _refuse(where, f"partner {name}: kind must be county, city, district or other")
         if partner.get("role", "participant") not in [r.value for r in PartnerRole]:
@@ -353,103 +358,183 @@ def chunks(bundles: Sequence[ProposalBundle], limit: int = CHUNK_SCORES) -> list
     return out
 
 
-def load_bundles(engine: Engine, bundles: Sequence[ProposalBundle], *, actor: str,
-                 progress: Callable[[int, int], None] | None = None) -> list[int]:
-    """Validate every bundle, then write them in transactions of whole proposals; returns the new ids.
+EXISTING = ("add", "refuse", "skip")  # what load_bundles does with a title that is already stored
 
-    A transaction holds up to CHUNK_SCORES scores, so concurrent writers wait at most a few tens of
-    milliseconds; a proposal is never split between transactions."""
+
+class _DryRun(Exception):
+    """Raised at the end of a dry run's transaction, so that everything it wrote is rolled back."""
+
+
+def load_bundles(engine: Engine, bundles: Sequence[ProposalBundle], *, actor: str,
+                 progress: Callable[[int, int], None] | None = None, atomic: bool = False, dry_run: bool = False,
+                 existing: str = "add", what: str | None = None) -> list[int]:
+    """Validate every bundle, then write them; returns each bundle's proposal id, in the bundles' order.
+
+    `atomic`: one transaction for everything, all or nothing (imports and the demo). Otherwise transactions of
+    whole proposals holding up to CHUNK_SCORES scores each, so that concurrent writers wait at most a few tens of
+    milliseconds during a synthetic load of hundreds of thousands of scores; a proposal is never split.
+    `dry_run`: the whole atomic write, every check of the database included, then rolled back; so a file that
+    passes a dry run imports (unless someone else changed the database meanwhile).
+    `existing`: what a title already stored means, checked inside the writing transaction: "add" another proposal
+    of that title, "refuse" the load, or "skip" the bundle and give the stored proposal's id (so that a chunked
+    load that was interrupted finishes when it is run again).
+    `what` names the load in a message when the storage fails ("the import of 33 proposals")."""
+    if existing not in EXISTING:
+        raise ValueError(f"existing must be one of {EXISTING}, not {existing!r}")
     for k, bundle in enumerate(bundles, start=1):
         validate(bundle, f"proposal {k} ({bundle.proposal.get('title', '')!r})")
+    what = what or f"the load of {len(bundles)} proposal{'' if len(bundles) == 1 else 's'}"
+    atomic = atomic or dry_run
     ids: list[int] = []
-    with gc_paused():
-        for group in chunks(bundles):
-            ids += _write(engine, group, actor)
-            if progress:
-                progress(len(ids), len(bundles))
+    try:
+        with gc_paused():
+            if atomic:
+                with store.write(engine, actor, what) as unit:
+                    for group in chunks(bundles):
+                        ids += _write_group(unit, group, len(ids) + 1, existing)
+                        if progress and not dry_run:
+                            progress(len(ids), len(bundles))
+                    if dry_run:
+                        raise _DryRun
+            else:
+                for group in chunks(bundles):
+                    with store.write(engine, actor, what) as unit:
+                        written = _write_group(unit, group, len(ids) + 1, existing)
+                    ids += written
+                    if progress:
+                        progress(len(ids), len(bundles))
+    except _DryRun:
+        pass
+    except DBAPIError as exc:  # a constraint or column type the checks above did not catch
+        refusal = store.database_refusal(exc, what)
+        if refusal is None:
+            raise
+        raise _kept(refusal, 0 if atomic else len(ids), len(bundles), existing, what) from None
+    except RefusedError as exc:
+        if ids and not atomic:
+            raise _kept(exc, len(ids), len(bundles), existing, what) from None
+        raise
     return ids
 
 
+def _kept(exc: RefusedError, saved: int, total: int, existing: str, what: str) -> RefusedError:
+    """The failure of a chunked load, saying what earlier transactions saved (nothing, for an atomic load)."""
+    if not saved:
+        return exc
+    again = "; running the same load again adds the rest" if existing == "skip" else ""
+    if isinstance(exc, StorageError):
+        return StorageError(f"{what} stopped at proposal {saved + 1} of {total}: {exc.reason}. The {saved} "
+                            f"proposals before it were saved and are kept, nothing of the rest was{again}",
+                            exc.reason)
+    return type(exc)(f"{exc}. The {saved} proposals before proposal {saved + 1} of {total} were saved and are "
+                     f"kept, nothing of the rest was{again}")
 
-def _write(engine: Engine, group: list[ProposalBundle], actor: str) -> list[int]:
+
+def _present(session, titles: Sequence[str]) -> dict[str, int]:
+    """The stored proposals of these titles: title -> id (the first, if a title is stored twice)."""
+    rows = session.execute(select(Proposal.title, func.min(Proposal.id)).where(Proposal.title.in_(set(titles)))
+                           .group_by(Proposal.title)).all()
+    return dict(rows)
+
+
+def _write_group(unit: store.Unit, bundles: list[ProposalBundle], first: int, existing: str) -> list[int]:
+    """Write whole proposals in `unit`'s transaction; `first` numbers the first of them in messages. Returns
+    each bundle's proposal id (a stored one's, for a bundle skipped as already there)."""
+    present = {} if existing == "add" else _present(unit.session, [b.proposal["title"] for b in bundles])
+    if present and existing == "refuse":
+        title = next(b.proposal["title"] for b in bundles if b.proposal["title"] in present)
+        raise RefusedError(f"title: a proposal called {title!r} already exists; import it with --new and another "
+                           "title")
+    group = [b for b in bundles if b.proposal["title"] not in present]
+    for k, b in enumerate(bundles, start=first):
+        if b.proposal["title"] not in present:
+            try:
+                get_matrix(unit.session, b.proposal.get("matrix") or scoring.DEFAULT_MATRIX)
+            except NotFoundError as exc:
+                raise _refuse(f"proposal {k} ({b.proposal['title']!r})", f"matrix: {exc}") from None
+    written = iter(_write(unit, group) if group else [])
+    return [present[b.proposal["title"]] if b.proposal["title"] in present else next(written) for b in bundles]
+
+
+def _write(unit: store.Unit, group: list[ProposalBundle]) -> list[int]:
     now = utcnow()
-    with store.write(engine, actor) as unit:
-        s = unit.session
-        proposals = []
-        for b in group:
-            p = dict(b.proposal)
-            p["appetite"] = scoring.check_appetite_map(p.get("appetite") or {})
-            get_matrix(s, p.setdefault("matrix", scoring.DEFAULT_MATRIX))
-            proposals.append(Proposal(**p).model_dump(exclude={"id"}))
-        pids = _insert_returning(unit, Proposal, proposals, "proposal")
+    actor = unit.actor
+    s = unit.session
+    proposals = []
+    for b in group:
+        p = dict(b.proposal)
+        p["appetite"] = scoring.check_appetite_map(p.get("appetite") or {})
+        p.setdefault("matrix", scoring.DEFAULT_MATRIX)
+        proposals.append(Proposal(**p).model_dump(exclude={"id"}))
+    pids = _insert_returning(unit, Proposal, proposals, "proposal")
 
-        # partners are shared between proposals: reuse one of the same name
-        names = list(dict.fromkeys(x["name"] for b in group for x in b.partners))
-        partner_id = dict(s.execute(select(Partner.name, Partner.id).where(Partner.name.in_(names))).all())
-        new = {x["name"]: x for b in group for x in b.partners if x["name"] not in partner_id}
-        created = _insert_returning(unit, Partner, [
-            {"name": x["name"], "kind": x.get("kind", "county"), "population": x.get("population"),
-             "it_budget": x.get("it_budget"), "cost_drivers": x.get("cost_drivers") or {}} for x in new.values()],
-            "partner")
-        partner_id.update(zip(new, created, strict=True))
-        _insert_returning(unit, ProposalPartner, [
-            {"proposal_id": pid, "partner_id": partner_id[x["name"]], "role": x.get("role", "participant")}
-            for pid, b in zip(pids, group, strict=True) for x in b.partners], "proposal_partner")
-        _insert_returning(unit, PartnerStrength, [
-            {"proposal_id": pid, "partner_id": partner_id[pn], "capability": cap, "score": v, "note": ""}
-            for pid, b in zip(pids, group, strict=True) for pn, cap, v in b.strengths], "partner_strength")
-        member_ids = iter(_insert_returning(unit, TeamMember, [
-            {"proposal_id": pid, "name": m["name"], "partner_id": partner_id.get(m.get("partner")),
-             "team_role": m.get("team_role", "assessor"), "expertise": m.get("expertise", "")}
-            for pid, b in zip(pids, group, strict=True) for m in b.team], "team_member"))
-        members = [{m["name"]: next(member_ids) for m in b.team} for b in group]
-        risk_ids = iter(_insert_returning(unit, Risk, [
-            {"proposal_id": pid, "risk_id": r["risk_id"], "category": r["category"], "title": r["title"],
-             "cause": r.get("cause", ""), "event": r.get("event", ""), "consequence": r.get("consequence", ""),
-             "owner_partner_id": partner_id.get(r.get("owner_partner")), "owner": r.get("owner", ""),
-             "controls": r.get("controls", ""), "treatment": r.get("treatment"),
-             "target_likelihood": r.get("target_likelihood"), "target_impact": r.get("target_impact"),
-             "status": r.get("status", "Open"), "tags": list(r.get("tags") or []),
-             "template_id": r.get("template_id"), "version": r.get("version") or 1, "updated_at": now,
-             "updated_by": actor}
-            for pid, b in zip(pids, group, strict=True) for r in b.risks], "risk"))
-        risk_pks = [{r["risk_id"]: next(risk_ids) for r in b.risks} for b in group]
+    # partners are shared between proposals: reuse one of the same name
+    names = list(dict.fromkeys(x["name"] for b in group for x in b.partners))
+    partner_id = dict(s.execute(select(Partner.name, Partner.id).where(Partner.name.in_(names))).all())
+    new = {x["name"]: x for b in group for x in b.partners if x["name"] not in partner_id}
+    created = _insert_returning(unit, Partner, [
+        {"name": x["name"], "kind": x.get("kind", "county"), "population": x.get("population"),
+         "it_budget": x.get("it_budget"), "cost_drivers": x.get("cost_drivers") or {}} for x in new.values()],
+        "partner")
+    partner_id.update(zip(new, created, strict=True))
+    _insert_returning(unit, ProposalPartner, [
+        {"proposal_id": pid, "partner_id": partner_id[x["name"]], "role": x.get("role", "participant")}
+        for pid, b in zip(pids, group, strict=True) for x in b.partners], "proposal_partner")
+    _insert_returning(unit, PartnerStrength, [
+        {"proposal_id": pid, "partner_id": partner_id[pn], "capability": cap, "score": v, "note": ""}
+        for pid, b in zip(pids, group, strict=True) for pn, cap, v in b.strengths], "partner_strength")
+    member_ids = iter(_insert_returning(unit, TeamMember, [
+        {"proposal_id": pid, "name": m["name"], "partner_id": partner_id.get(m.get("partner")),
+         "team_role": m.get("team_role", "assessor"), "expertise": m.get("expertise", "")}
+        for pid, b in zip(pids, group, strict=True) for m in b.team], "team_member"))
+    members = [{m["name"]: next(member_ids) for m in b.team} for b in group]
+    risk_ids = iter(_insert_returning(unit, Risk, [
+        {"proposal_id": pid, "risk_id": r["risk_id"], "category": r["category"], "title": r["title"],
+         "cause": r.get("cause", ""), "event": r.get("event", ""), "consequence": r.get("consequence", ""),
+         "owner_partner_id": partner_id.get(r.get("owner_partner")), "owner": r.get("owner", ""),
+         "controls": r.get("controls", ""), "treatment": r.get("treatment"),
+         "target_likelihood": r.get("target_likelihood"), "target_impact": r.get("target_impact"),
+         "status": r.get("status", "Open"), "tags": list(r.get("tags") or []),
+         "template_id": r.get("template_id"), "version": r.get("version") or 1, "updated_at": now,
+         "updated_by": actor}
+        for pid, b in zip(pids, group, strict=True) for r in b.risks], "risk"))
+    risk_pks = [{r["risk_id"]: next(risk_ids) for r in b.risks} for b in group]
 
-        round_rows, round_refs = [], []
-        for pid, b, rpk, mem in zip(pids, group, risk_pks, members, strict=True):
-            for rnd in b.rounds:
-                opened = rnd.opened_at or now
-                revealed = rnd.revealed_at or (now if rnd.status != "open" else None)
-                closed = rnd.closed_at or (now if rnd.status == "closed" else None)
-                round_rows.append({"proposal_id": pid, "phase": rnd.phase, "number": rnd.number,
-                                   "status": rnd.status, "opened_at": opened, "revealed_at": revealed,
-                                   "closed_at": closed})
-                round_refs.append((b, rnd, rpk, mem, opened, closed or revealed))
-        round_ids = _insert_returning(unit, Round, round_rows, "round")
+    round_rows, round_refs = [], []
+    for pid, b, rpk, mem in zip(pids, group, risk_pks, members, strict=True):
+        for rnd in b.rounds:
+            opened = rnd.opened_at or now
+            revealed = rnd.revealed_at or (now if rnd.status != "open" else None)
+            closed = rnd.closed_at or (now if rnd.status == "closed" else None)
+            round_rows.append({"proposal_id": pid, "phase": rnd.phase, "number": rnd.number,
+                               "status": rnd.status, "opened_at": opened, "revealed_at": revealed,
+                               "closed_at": closed})
+            round_refs.append((b, rnd, rpk, mem, opened, closed or revealed))
+    round_ids = _insert_returning(unit, Round, round_rows, "round")
 
-        score_rows, revealed_rounds = [], {}
-        for round_id, (_b, rnd, rpk, mem, opened, shown) in zip(round_ids, round_refs, strict=True):
-            stamp = _bind(unit, Score, "updated_at", opened)
-            score_rows += [(round_id, mem[a], rpk[rid], lik, imp, why, stamp) for rid, a, lik, imp, why in rnd.scores]
-            if rnd.status != "open" and rnd.scores:
-                revealed_rounds[round_id] = (rnd.number, shown.date() if shown else None)
-        _fast_insert(unit, Score, ("round_id", "assessor_id", "risk_pk", "likelihood", "impact", "rationale",
-                                   "updated_at"), score_rows, "score")
-        if revealed_rounds:
-            partner_of_member = {mid: partner_id.get(m.get("partner"))
-                                 for b, mem in zip(group, members, strict=True)
-                                 for m in b.team for mid in (mem[m["name"]],)}
-            grid = np.array([r[:5] for r in score_rows], dtype=np.int64)
-            results = _round_results(grid, partner_of_member, revealed_rounds)
-            _fast_insert(unit, RoundResultRow, RESULT_COLUMNS, results, "round_result")
-        _insert_returning(unit, Consensus, [
-            {"risk_pk": rpk[c["risk_id"]], "phase": c["phase"], "likelihood": c["likelihood"],
-             "impact": c["impact"], "rationale": c.get("rationale", ""), "dissent": c.get("dissent", ""),
-             "recorded_by": c.get("recorded_by") or actor, "recorded_at": c.get("recorded_at") or now}
-            for b, rpk in zip(group, risk_pks, strict=True) for c in b.consensus], "consensus")
-        _insert_returning(unit, Action, [
-            {"risk_pk": rpk[a["risk_id"]], "description": a["description"], "owner": a.get("owner", ""),
-             "due_date": a.get("due_date"), "status": a.get("status", ActionStatus.planned.value),
-             "cost": a.get("cost"), "paying_partner_id": partner_id.get(a.get("paying_partner"))}
-            for b, rpk in zip(group, risk_pks, strict=True) for a in b.actions], "action")
-        return pids
+    score_rows, revealed_rounds = [], {}
+    for round_id, (_b, rnd, rpk, mem, opened, shown) in zip(round_ids, round_refs, strict=True):
+        stamp = _bind(unit, Score, "updated_at", opened)
+        score_rows += [(round_id, mem[a], rpk[rid], lik, imp, why, stamp) for rid, a, lik, imp, why in rnd.scores]
+        if rnd.status != "open" and rnd.scores:
+            revealed_rounds[round_id] = (rnd.number, shown.date() if shown else None)
+    _fast_insert(unit, Score, ("round_id", "assessor_id", "risk_pk", "likelihood", "impact", "rationale",
+                               "updated_at"), score_rows, "score")
+    if revealed_rounds:
+        partner_of_member = {mid: partner_id.get(m.get("partner"))
+                             for b, mem in zip(group, members, strict=True)
+                             for m in b.team for mid in (mem[m["name"]],)}
+        grid = np.array([r[:5] for r in score_rows], dtype=np.int64)
+        results = _round_results(grid, partner_of_member, revealed_rounds)
+        _fast_insert(unit, RoundResultRow, RESULT_COLUMNS, results, "round_result")
+    _insert_returning(unit, Consensus, [
+        {"risk_pk": rpk[c["risk_id"]], "phase": c["phase"], "likelihood": c["likelihood"],
+         "impact": c["impact"], "rationale": c.get("rationale", ""), "dissent": c.get("dissent", ""),
+         "recorded_by": c.get("recorded_by") or actor, "recorded_at": c.get("recorded_at") or now}
+        for b, rpk in zip(group, risk_pks, strict=True) for c in b.consensus], "consensus")
+    _insert_returning(unit, Action, [
+        {"risk_pk": rpk[a["risk_id"]], "description": a["description"], "owner": a.get("owner", ""),
+         "due_date": a.get("due_date"), "status": a.get("status", ActionStatus.planned.value),
+         "cost": a.get("cost"), "paying_partner_id": partner_id.get(a.get("paying_partner"))}
+        for b, rpk in zip(group, risk_pks, strict=True) for a in b.actions], "action")
+    return pids

@@ -244,13 +244,11 @@ def _amount(doc: dict, key: str, where: str, kind: tuple, default: Any = None, *
 def import_json(engine, data: bytes, *, actor: str, new_title: str | None = None, dry_run: bool = False,
                 progress=None) -> dict:
     """Add every proposal of a JSON export as a new proposal (with `new_title`, the file must hold exactly one,
-    which gets that title). Everything is checked before anything is written; a dry run writes nothing.
+    which gets that title). All or nothing: the whole file is written in one transaction, so a refused or failed
+    import (a check, a constraint, a full disk, a lost connection) leaves the database as it was. A dry run makes
+    the same write and rolls it back, so it runs every check the real run does.
     Returns {"added", "changed", "unchanged", "problems", "proposal_ids"}: counts of risks."""
-    from sqlalchemy import select
-    from sqlmodel import Session
-
-    from risk.models import Proposal
-    from risk.services.bulk import load_bundles, validate
+    from risk.services.bulk import load_bundles
 
     try:
         bundles = read_export(data)
@@ -260,19 +258,20 @@ def import_json(engine, data: bytes, *, actor: str, new_title: str | None = None
             if not new_title.strip():
                 raise RefusedError("--new: the new proposal needs a title")
             bundles[0].proposal["title"] = new_title.strip()
+        first: dict[str, int] = {}
         for k, b in enumerate(bundles, start=1):
-            validate(b, f"proposal {k} ({b.proposal['title']!r})")
-        with Session(engine) as s:
-            taken = set(s.execute(select(Proposal.title).where(
-                Proposal.title.in_([b.proposal["title"] for b in bundles]))).scalars())
-        if taken:
-            raise RefusedError(f"title: a proposal called {sorted(taken)[0]!r} already exists; import it with --new "
-                               "and another title")
+            title = b.proposal["title"]
+            if title in first:
+                raise RefusedError(f"proposal {k}: title: proposal {first[title]} is called {title!r} too; each "
+                                   "proposal of a file needs its own title")
+            first[title] = k
+        what = f"the import of {len(bundles)} proposal{'' if len(bundles) == 1 else 's'}"
+        # every bundle is validated first; titles already stored are refused inside the writing transaction,
+        # where no other writer can add one meanwhile
+        ids = load_bundles(engine, bundles, actor=actor, progress=progress, atomic=True, dry_run=dry_run,
+                           existing="refuse", what=what)
     except RefusedError as exc:
         return {"added": 0, "changed": 0, "unchanged": 0, "problems": [{"row": None, "field": None,
                                                                         "message": str(exc)}], "proposal_ids": []}
     added = sum(len(b.risks) for b in bundles)
-    if dry_run:
-        return {"added": added, "changed": 0, "unchanged": 0, "problems": [], "proposal_ids": []}
-    ids = load_bundles(engine, bundles, actor=actor, progress=progress)
-    return {"added": added, "changed": 0, "unchanged": 0, "problems": [], "proposal_ids": ids}
+    return {"added": added, "changed": 0, "unchanged": 0, "problems": [], "proposal_ids": [] if dry_run else ids}
