@@ -390,6 +390,32 @@ def seen(name: str, value: Any, widget: str | None = None) -> Any:
     return st.session_state.setdefault(key, value)
 
 
+def _grid_key(name: str) -> str:
+    return f"{name}_{generation(name)}"
+
+
+def apply_grid_edits(name: str, apply: Callable[[dict[int, dict], Any], None]) -> None:
+    """Edits made in grid `name` since it was drawn: `apply(edited_rows, shown)` gets them by row with what that
+    drawing showed (kept by `editable_grid`), checked against it rather than against anything read later. Then the
+    grid starts a new generation: the next drawing comes fresh from what is stored, so a refused value never stays
+    on screen, and the browser's copy of these edits (a data_editor sends all of them again with every edit)
+    belongs to a key that is never read again."""
+    key = _grid_key(name)
+    pending = st.session_state.get(key, {}).get("edited_rows", {})
+    shown = st.session_state.get(f"{key}_shown")
+    if pending and shown is not None:
+        apply({int(row): changes for row, changes in pending.items()}, shown)
+        renew(name)
+
+
+def editable_grid(name: str, data: Any, shown: Any, **kwargs: Any) -> None:
+    """Draw grid `name` (a data_editor keyed by the grid and its generation), keeping `shown` (what each row is
+    and the version it shows) for `apply_grid_edits` on the next run."""
+    key = _grid_key(name)
+    st.session_state[f"{key}_shown"] = shown
+    st.data_editor(data, key=key, **kwargs)
+
+
 def saw(name: str, value: Any) -> None:
     """Record that form `name` now stands on `value` (part of it was saved, the rest refused and kept on screen):
     the next save is checked against this, not against what the form was first drawn from."""

@@ -10,6 +10,7 @@ from risk.services.matrices import list_matrices
 from risk.services.strengths import proposal_strengths, set_strength
 from risk.strengths import CAPABILITIES, STRENGTH_SCALE
 from risk.ui import common
+from risk.wording import count
 
 eng = common.engine()
 proposal = None if common.proposal_id() is None else common.require_proposal()
@@ -144,37 +145,31 @@ with strengths_tab:
         st.caption("Seek the strengths of each participating government: how well placed is each partner to "
                    "support each capability (0 none, 1 minimal, 2 basic, 3 solid, 4 strong, 5 excellent)? "
                    "The best-placed partner is named for each capability. Edits are saved at once.")
-        grid_name = f"strengths_{pid}"
-        editor_key = f"strengths_editor_{pid}_{common.generation(grid_name)}"
+        grid_name = f"strengths_editor_{pid}"
         ids = {p.name: p.id for p, _ in linked}
-        # Edits made in the grid last time, checked against the values that grid showed (kept when it was drawn)
-        pending = st.session_state.get(editor_key, {}).get("edited_rows", {})
-        shown = st.session_state.get(f"{editor_key}_shown")
-        if pending and shown:
-            saved, refused = 0, []
+
+        def save_strengths(pending: dict[int, dict], shown: dict) -> None:
+            """Each edited score, against the score its cell showed."""
+            saved = 0
             for row, changes in pending.items():
-                cap = shown["caps"][int(row)]
+                cap = shown["caps"][row]
                 for n, value in changes.items():
-                    if n not in ids or value is None:
-                        continue
-                    if common.run(set_strength, proposal_id=pid, partner_id=ids[n], capability=cap,
-                                  score=int(value), expected=shown["values"][n][int(row)]) is common.FAILED:
-                        refused.append(f"{n}, {cap}")
-                    else:
+                    if n in ids and value is not None and common.run(
+                            set_strength, proposal_id=pid, partner_id=ids[n], capability=cap, score=int(value),
+                            expected=shown["values"][n][row]) is not common.FAILED:
                         saved += 1
             if saved:
-                st.toast(f"Saved {saved} strength score{'s' if saved != 1 else ''}.", icon=":material/check_circle:")
-            common.renew(grid_name)  # a new grid: the browser's copy of these edits is never sent again
-            editor_key = f"strengths_editor_{pid}_{common.generation(grid_name)}"
+                st.toast(f"Saved {count(saved, 'strength score')}.", icon=":material/check_circle:")
+
+        common.apply_grid_edits(grid_name, save_strengths)
         grid = proposal_strengths(eng, pid)
         names = [p.name for p, _ in linked]
         table = pd.DataFrame({n: [grid.scores.get(n, {}).get(cap, 0) for cap in CAPABILITIES] for n in names},
                              index=list(CAPABILITIES))
         table["Best placed to lead"] = [", ".join(grid.best.get(cap, [])) or "nobody yet" for cap in CAPABILITIES]
-        st.session_state[f"{editor_key}_shown"] = {"caps": list(CAPABILITIES),
-                                                   "values": {n: table[n].tolist() for n in names}}
-        st.data_editor(
-            table, key=editor_key, width="stretch", num_rows="fixed",
+        common.editable_grid(
+            grid_name, table, {"caps": list(CAPABILITIES), "values": {n: table[n].tolist() for n in names}},
+            width="stretch", num_rows="fixed",
             column_config={n: st.column_config.NumberColumn(n, min_value=0, max_value=5, step=1,
                                                             help=", ".join(f"{k} {v}" for k, v in
                                                                            STRENGTH_SCALE.items()))

@@ -17,22 +17,18 @@ proposal = common.require_proposal()
 eng = common.engine()
 st.title(f"Risk register: {common.md(proposal.title)}")
 
-# The grid is drawn under a generation number (common.generation). Edits made in it are applied on the next run
-# against the versions that same grid showed (kept beside it when it was drawn), never versions read later, so a
-# change somebody else saved in between is refused rather than overwritten. Whatever happened, the next grid is a
-# new one drawn from what is stored: a refused value does not stay on screen, and the browser's copy of the old
-# edits (a data_editor sends all of them again with every edit) belongs to a key that is never read again.
-grid_name = f"register_{proposal.id}"
-editor_key = f"register_editor_{proposal.id}_{common.generation(grid_name)}"
-pending = st.session_state.get(editor_key, {}).get("edited_rows", {})
-shown = st.session_state.get(f"{editor_key}_shown", [])
-if pending and shown:
+grid_name = f"register_editor_{proposal.id}"
+
+
+def save_edits(pending: dict[int, dict], shown: list[tuple[int, str, int]]) -> None:
+    """Each edited cell, against the version its row showed (a change somebody saved since is refused)."""
     name = common.actor()
     if not name:
         st.error("Choose who you are in the sidebar first: every change is recorded under a name. Your edit was "
                  "not saved.", icon=":material/person_alert:")
-    for row, changes in pending.items() if name else ():
-        risk_pk, risk_id, version = shown[int(row)]
+        return
+    for row, changes in pending.items():
+        risk_pk, risk_id, version = shown[row]
         for field, value in changes.items():
             try:
                 version = ps.update_risk(eng, actor=name, risk_pk=risk_pk, expected_version=version,
@@ -45,8 +41,9 @@ if pending and shown:
                 reason = str(exc).removeprefix(f"{field}:").strip()
                 st.error(f"Row {common.md(risk_id)}, field {field}: not saved, {common.md(reason)}. The row shows "
                          "what is stored.", icon=":material/error:")
-    common.renew(grid_name)
-    editor_key = f"register_editor_{proposal.id}_{common.generation(grid_name)}"
+
+
+common.apply_grid_edits(grid_name, save_edits)
 
 profile = proposal_profile(eng, proposal.id)
 frame = pd.DataFrame(register_rows(profile), columns=[*REGISTER_COLUMNS, "risk_pk", "version", "residual_rank",
@@ -89,8 +86,7 @@ c1.metric("Risks shown", f"{len(view)} of {len(frame)}")
 c2.metric("Over appetite", int((view["over_appetite"] == "yes").sum()))
 c3.metric("With disagreement", int((view["disagreement"] != "").sum()))
 
-st.session_state[f"{editor_key}_shown"] = list(zip(view["risk_pk"].tolist(), view["risk_id"].tolist(),
-                                                   view["version"].tolist(), strict=True))
+shown = list(zip(view["risk_pk"].tolist(), view["risk_id"].tolist(), view["version"].tolist(), strict=True))
 ON_SCREEN = ["risk_id", "title", "category", "inherent_level", "residual_level", "over_appetite", "appetite",
              "disagreement", "owner_partner", "owner", "treatment", "status", "next_review", "cause", "event",
              "consequence", "controls", "inherent_likelihood", "inherent_impact", "residual_likelihood",
@@ -106,8 +102,8 @@ config |= {
         "Disagreement", disabled=True,
         help="How far apart the blind scores were: " + "; ".join(f"{w}: {m}" for w, m in FLAG_WORDS.values())),
 }
-st.data_editor(view[list(REGISTER_COLUMNS)], key=editor_key, hide_index=True, width="stretch",
-               column_config=config, column_order=ON_SCREEN, num_rows="fixed")
+common.editable_grid(grid_name, view[list(REGISTER_COLUMNS)], shown, hide_index=True, width="stretch",
+                     column_config=config, column_order=ON_SCREEN, num_rows="fixed")
 st.caption("Title, cause, event, consequence, owner, controls, treatment and status can be edited here; scores "
            "and levels come from the walkthrough and the scoring rounds.")
 

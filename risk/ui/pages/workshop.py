@@ -16,6 +16,7 @@ from risk.services.matrices import load_matrix
 from risk.services.registers import FLAG_WORDS
 from risk.ui import common
 from risk.ui.risk_card import IMPACT_TEXT, LIKELIHOOD_TEXT
+from risk.wording import count
 
 proposal = common.require_proposal()
 eng = common.engine()
@@ -31,11 +32,6 @@ matrix = load_matrix(eng, proposal.matrix)
 
 def round_label(rnd) -> str:
     return f"{rnd.phase.capitalize()} round {rnd.number}" + (" (impact on each partner)" if rnd.per_partner else "")
-
-
-def plural(n: int, word: str, words: str | None = None) -> str:
-    """1 risk, 2 risks, 0 risks."""
-    return f"{n} {word if n == 1 else words or word + 's'}"
 
 
 def stored_version(*stored: object) -> str:
@@ -135,7 +131,7 @@ def badges(r) -> str:
     missing = len(r.missing)
     out = [f":orange-badge[{FLAG_WORDS.get(f, (f,))[0]}]" for f in r.flags]
     if missing:
-        out.append(f":orange-badge[{plural(missing, 'score')} missing]")
+        out.append(f":orange-badge[{count(missing, 'score')} missing]")
         if not r.flags:
             out.append(f":gray-badge[no flag among the {len(r.scores)} who scored]")
     elif not r.flags:
@@ -208,8 +204,7 @@ def facilitator_view() -> None:
         show_reveal(current.id, facilitator=True)
         a, b = st.columns(2)
         flagged = ws.flagged_risks(eng, current.id)
-        plural = "risk" if len(flagged) == 1 else "risks"
-        label = (f"Round {current.number + 1}: re-score the {len(flagged)} flagged {plural}" if flagged
+        label = (f"Round {current.number + 1}: re-score the {count(len(flagged), 'flagged risk')}" if flagged
                  else f"Round {current.number + 1}: re-score every risk")
         if a.button(label, key=f"round_two_{current.id}") and common.run(
                 rs.open_round, proposal_id=pid, phase=current.phase, risk_pks=flagged or None,
@@ -262,7 +257,7 @@ def assessor_view() -> None:
     earlier = rs.previous_scores(eng, round_id=current.id, assessor_id=me.id)  # only this assessor's own
     in_round = current.scope or list(risks)
     st.subheader(f"{round_label(current)}: your blind scores")
-    st.progress(len(mine) / len(in_round), text=f"You have scored {len(mine)} of {plural(len(in_round), 'risk')}")
+    st.progress(len(mine) / len(in_round), text=f"You have scored {len(mine)} of {count(len(in_round), 'risk')}")
     st.caption("Nobody sees your scores until the facilitator reveals the round; you can change them until then."
                + (" Score the impact on your own government." if current.per_partner else ""))
     for risk_pk in in_round:
