@@ -3,7 +3,7 @@ benchmark loads exactly what a user's synthetic load would, through the same bul
 
 from __future__ import annotations
 
-from risk.services.bulk import ProposalBundle
+from risk.bundle import ProposalBundle
 from risk.synthetic import generate
 
 
@@ -22,7 +22,7 @@ def register_file(rows: int, seed: int) -> bytes:
 
     from risk.exchange.spreadsheet import FORMAT_VERSION
     from risk.scoring import CATEGORIES, RISK_STATUSES, TREATMENTS
-    from risk.services.register import REGISTER_COLUMNS
+    from risk.services.register_rows import REGISTER_COLUMNS
 
     rng = random.Random(seed)
     words = ("county city district shared dispatch payroll vendor outage budget contract staff data records "

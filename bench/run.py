@@ -133,7 +133,7 @@ def bench_summary(db: Path) -> list[dict]:
 
 def bench_export(db: Path, samples: list[int]) -> dict:
     from risk.db import make_engine
-    from risk.services.export import export_json
+    from risk.services.json_export import export_json
 
     engine = make_engine(f"sqlite:///{db}")
     export_json(engine, [samples[0]])
@@ -167,7 +167,7 @@ def bench_register_exports(db: Path) -> list[dict]:
     """The register of the largest proposal and of the whole portfolio to CSV and XLSX, beside pandas' own
     writers on the same rows."""
     from risk.db import make_engine
-    from risk.services.registers import register_table
+    from risk.services.register_export import register_table
 
     engine = make_engine(f"sqlite:///{db}")
     every = register_table(engine)
@@ -187,7 +187,7 @@ def _exports(label: str, rows: list[dict], runs: int) -> list[dict]:
 
     from risk.exchange.spreadsheet import Workbook, register_csv, register_xlsx
     from risk.scoring import NIST_800_30
-    from risk.services.register import REGISTER_COLUMNS
+    from risk.services.register_rows import REGISTER_COLUMNS
 
     frame = pd.DataFrame(rows, columns=list(REGISTER_COLUMNS))
 

@@ -200,8 +200,8 @@ def export(
                                         "(json and csv only).")] = "-",
 ) -> None:
     """Export proposals: the full-fidelity JSON, the scored register as CSV or XLSX, or a meeting packet (PDF)."""
-    from risk.services.export import export_json
-    from risk.services.registers import check_proposal_ids, export_csv, export_packet, export_xlsx
+    from risk.services.json_export import export_json
+    from risk.services.register_export import check_proposal_ids, export_csv, export_packet, export_xlsx
 
     if bool(proposal) == all_:
         raise typer.BadParameter("give --proposal ID or --all (one of them)")
@@ -253,7 +253,7 @@ def import_(
     """Import a risk register from CSV or XLSX (into --proposal ID or --new TITLE), or proposals from a workbench
     JSON export (every proposal in it added as new; with --new it must hold one). The whole file is checked first;
     a refused file changes nothing, and each problem names its row (the header is row 1) and field."""
-    from risk.services.imports import import_json
+    from risk.services.json_import import import_json
     from risk.services.register_import import import_register, parse_map
 
     eng = engine()

@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
+from risk.bundle import ProposalBundle, RoundBundle
 from risk.catalogue import template
 from risk.scoring import CATEGORY_PREFIX
-from risk.services.bulk import ProposalBundle, RoundBundle
 from risk.strengths import CAPABILITIES
 
 DEMO_FILE = Path(__file__).resolve().parent.parent / "data" / "demo.yaml"

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from risk.bundle import ProposalBundle, RoundBundle
 from risk.catalogue import templates
 from risk.scoring import CATEGORY_PREFIX, CORE_CATEGORIES
-from risk.services.bulk import ProposalBundle, RoundBundle
 
 SERVICES = ("911/CAD", "ERP/payroll", "GIS", "Data centre", "Other")
 LEVEL_P = np.array([0.10, 0.25, 0.30, 0.25, 0.10])  # where a risk's "true" likelihood or impact falls

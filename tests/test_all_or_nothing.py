@@ -19,8 +19,8 @@ from risk.demo import demo_bundles
 from risk.models import AuditEvent, Proposal, Risk, Score
 from risk.services import bulk
 from risk.services.bulk import load_bundles
-from risk.services.export import export_document, export_json
-from risk.services.imports import import_json
+from risk.services.json_export import export_document, export_json
+from risk.services.json_import import import_json
 from risk.services.portfolio import load_demo, load_synthetic
 from risk.store import verify_chain
 from risk.synthetic import generate

@@ -296,7 +296,7 @@ def _problems(at) -> list[dict]:
 
 
 def test_import_page_maps_columns_checks_then_imports_into_a_new_proposal(app_db):
-    from risk.services.registers import register_table
+    from risk.services.register_export import register_table
 
     at = start(IMPORT, actor="other")
     at.text_input(key="actor_other").input("Records Clerk").run()
@@ -373,7 +373,7 @@ def test_import_page_refuses_a_file_that_is_not_what_its_name_says(app_db):
 
 def test_import_page_takes_a_workbench_json_export(app_db, tmp_path):
     from risk.db import make_engine
-    from risk.services.export import export_json
+    from risk.services.json_export import export_json
 
     source = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
     migrate(source)

@@ -22,9 +22,7 @@ from risk.db import get_engine, migrate
 from risk.services import proposals as ps
 from risk.services.portfolio import load_demo
 from risk.services.profile import proposal_profile
-from risk.services.register import REGISTER_COLUMNS
-from risk.services.register_import import import_register
-from risk.services.registers import (
+from risk.services.register_export import (
     FLAG_WORDS,
     export_csv,
     export_packet,
@@ -33,6 +31,8 @@ from risk.services.registers import (
     flag_words,
     register_table,
 )
+from risk.services.register_import import import_register
+from risk.services.register_rows import REGISTER_COLUMNS
 from risk.services.summary import risk_line, top_risks
 
 HOSTILE = {"title": "=1+2", "cause": "'=already quoted", "event": "@SUM(A1:A9)", "consequence": "-10% budget",

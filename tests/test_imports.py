@@ -14,8 +14,8 @@ import pytest
 from risk.db import make_engine, migrate
 from risk.errors import RefusedError
 from risk.models import AuditEvent, Proposal, Score
-from risk.services.export import export_document, export_json
-from risk.services.imports import import_json, read_export
+from risk.services.json_export import export_document, export_json
+from risk.services.json_import import import_json, read_export
 from risk.services.portfolio import load_demo
 from risk.store import count_rows, verify_chain
 from tests.test_portfolio import normalised

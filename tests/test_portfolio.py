@@ -14,7 +14,7 @@ import pytest
 
 from risk import scoring
 from risk.models import Proposal, Score
-from risk.services.export import export_document
+from risk.services.json_export import export_document
 from risk.services.matrices import load_matrix
 from risk.services.portfolio import load_demo, load_synthetic
 from risk.store import count_rows, verify_chain

@@ -24,9 +24,9 @@ from risk.db import make_engine, migrate
 from risk.models import AuditEvent, Consensus, Proposal, Risk
 from risk.services.portfolio import load_demo
 from risk.services.proposals import list_proposals, team, update_risk
-from risk.services.register import REGISTER_COLUMNS
+from risk.services.register_export import export_csv, export_xlsx, register_table
 from risk.services.register_import import _plan_existing, _write_existing, import_register, read_register
-from risk.services.registers import export_csv, export_xlsx, register_table
+from risk.services.register_rows import REGISTER_COLUMNS
 from risk.store import count_rows, verify_chain
 
 RISK = str(Path(sys.executable).with_name("risk"))

@@ -16,8 +16,8 @@ import pytest
 from risk.exchange.spreadsheet import safe_text, unsafe_text
 from risk.services import proposals as ps
 from risk.services.portfolio import load_demo
-from risk.services.register import REGISTER_COLUMNS
-from risk.services.registers import export_csv, export_xlsx
+from risk.services.register_export import export_csv, export_xlsx
+from risk.services.register_rows import REGISTER_COLUMNS
 
 HOSTILE = ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tlead", "'=already", "plain text", "'quote only"]
 
@@ -104,8 +104,8 @@ def test_the_meeting_packet_is_a_pdf_stamped_with_the_sha256_of_its_data(demo, t
     import hashlib
     import shutil
 
-    from risk.services.export import export_document
-    from risk.services.registers import export_packet
+    from risk.services.json_export import export_document
+    from risk.services.register_export import export_packet
 
     pdf = export_packet(demo, 1)
     expected = hashlib.sha256(json.dumps(export_document(demo, [1])["proposals"], sort_keys=True,

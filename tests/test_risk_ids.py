@@ -8,7 +8,7 @@ import pytest
 
 from risk.models import AuditEvent, Proposal, Risk
 from risk.scoring import RISK_ID_PATTERN, check_risk_id
-from risk.services.imports import import_json
+from risk.services.json_import import import_json
 from risk.store import count_rows
 from tests.builders import make_proposal
 
@@ -63,7 +63,7 @@ def test_the_json_import_takes_a_key_in_lower_case_as_the_key(sqlite_engine):
     report = import_json(sqlite_engine, _export(" leg-07 "), actor="clerk")
     assert report["problems"] == []
     assert count_rows(sqlite_engine, Risk) == 1
-    from risk.services.export import export_document
+    from risk.services.json_export import export_document
 
     assert export_document(sqlite_engine)["proposals"][0]["risks"][0]["risk_id"] == "LEG-07"
 

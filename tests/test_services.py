@@ -9,7 +9,7 @@ import pytest
 from risk.errors import NotFoundError, RefusedError
 from risk.services import proposals as ps
 from risk.services import rounds as rs
-from risk.services.export import export_document
+from risk.services.json_export import export_document
 from risk.services.profile import proposal_profile
 from tests.builders import ACTOR, make_proposal, score_round
 

@@ -21,8 +21,8 @@ from risk import store
 from risk.db import make_engine
 from risk.errors import StorageError
 from risk.services import proposals as ps
-from risk.services.export import export_document, export_json
-from risk.services.imports import import_json
+from risk.services.json_export import export_document, export_json
+from risk.services.json_import import import_json
 from risk.services.portfolio import load_demo, load_synthetic
 from risk.store import verify_chain
 from tests.test_all_or_nothing import state

@@ -8,11 +8,9 @@ already stored are skipped)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 from risk import scoring, store
+from risk.bundle import ProposalBundle
 from risk.errors import NotFoundError, RefusedError, StorageError
 from risk.memory import gc_paused
 from risk.models import (
@@ -46,31 +45,6 @@ from risk.models import (
 )
 from risk.models import RoundResult as RoundResultRow
 from risk.services.matrices import get_matrix
-
-
-@dataclass
-class RoundBundle:
-    phase: str
-    number: int
-    status: str
-    scores: list[tuple[str, str, int, int, str]]  # (risk_id, assessor name, likelihood, impact, rationale)
-    opened_at: dt.datetime | None = None
-    revealed_at: dt.datetime | None = None
-    closed_at: dt.datetime | None = None
-
-
-@dataclass
-class ProposalBundle:
-    """A whole proposal as plain values, keyed by names and risk ids rather than database ids."""
-
-    proposal: dict[str, Any]
-    partners: list[dict[str, Any]]  # name, kind, population, it_budget, cost_drivers, role
-    team: list[dict[str, Any]]  # name, partner, team_role, expertise
-    risks: list[dict[str, Any]]  # risk_id, category, title, cause, event, consequence, owner_partner, ...
-    rounds: list[RoundBundle] = field(default_factory=list)
-    consensus: list[dict[str, Any]] = field(default_factory=list)  # risk_id, phase, likelihood, impact, ...
-    actions: list[dict[str, Any]] = field(default_factory=list)  # risk_id, description, owner, due_date, ...
-    strengths: list[tuple[str, str, int]] = field(default_factory=list)  # (partner, capability, score)
 
 
 def _refuse(where: str, message: str) -> RefusedError:

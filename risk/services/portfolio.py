@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
+from risk.bundle import ProposalBundle
 from risk.models import Proposal
-from risk.services.bulk import ProposalBundle, load_bundles
+from risk.services.bulk import load_bundles
 
 
 @dataclass(frozen=True)

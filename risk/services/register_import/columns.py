@@ -1,9 +1,9 @@
 """The register's columns as an import knows them: which it needs, which it reads as text or as score pairs,
-which an import may update, and how long their text may be (the columns themselves: risk/services/register.py)."""
+which an import may update, and how long their text may be (the columns themselves: risk/services/register_rows.py)."""
 
 from __future__ import annotations
 
-from risk.services.register import REGISTER_COLUMNS
+from risk.services.register_rows import REGISTER_COLUMNS
 
 FIELDS = (*REGISTER_COLUMNS, "format_version")
 NEEDED = ("risk_id", "category", "title")

@@ -10,8 +10,8 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from risk import scoring
+from risk.bundle import ProposalBundle, RoundBundle
 from risk.models import Partner, ProposalPartner, utcnow
-from risk.services.bulk import ProposalBundle, RoundBundle
 from risk.services.register_import.columns import PAIRS, TEXT, UPDATABLE
 from risk.services.register_import.problems import Problems
 from risk.services.register_import.rows import Register

@@ -11,7 +11,7 @@ import streamlit as st
 
 from risk import config
 from risk.errors import RefusedError
-from risk.services.imports import import_json
+from risk.services.json_import import import_json
 from risk.services.mappings import best_mapping, list_mappings, save_mapping
 from risk.services.register_import import FIELDS, import_register, peek
 from risk.ui import common

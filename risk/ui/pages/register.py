@@ -7,10 +7,10 @@ import streamlit as st
 from risk import scoring
 from risk.errors import ConflictError, RefusedError
 from risk.services import proposals as ps
-from risk.services.export import export_json
+from risk.services.json_export import export_json
 from risk.services.profile import proposal_profile
-from risk.services.register import EDITABLE, REGISTER_COLUMNS, register_rows
-from risk.services.registers import FLAG_WORDS, export_csv, export_xlsx, file_stem, flag_words
+from risk.services.register_export import FLAG_WORDS, export_csv, export_xlsx, file_stem, flag_words
+from risk.services.register_rows import EDITABLE, REGISTER_COLUMNS, register_rows
 from risk.ui import common
 
 proposal = common.require_proposal()

@@ -13,7 +13,7 @@ from risk.services import proposals as ps
 from risk.services import rounds as rs
 from risk.services import workshop as ws
 from risk.services.matrices import load_matrix
-from risk.services.registers import FLAG_WORDS
+from risk.services.register_export import FLAG_WORDS
 from risk.ui import common
 from risk.ui.risk_card import IMPACT_TEXT, LIKELIHOOD_TEXT
 from risk.wording import count

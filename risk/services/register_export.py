@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 from risk import scoring
 from risk.errors import RefusedError
 from risk.exchange.spreadsheet import Workbook, register_csv, register_xlsx
-from risk.services.export import export_document
+from risk.services.json_export import export_document
 from risk.services.profile import proposal_profile
 from risk.services.proposals import list_proposals
-from risk.services.register import REGISTER_COLUMNS, register_rows
+from risk.services.register_rows import REGISTER_COLUMNS, register_rows
 from risk.wording import count
 
 _NOT_ALNUM = re.compile(r"[\W_]+")  # letters and digits of any script stay

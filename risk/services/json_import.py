@@ -14,8 +14,8 @@ import math
 from typing import Any
 
 from risk import scoring
+from risk.bundle import ProposalBundle, RoundBundle
 from risk.errors import RefusedError
-from risk.services.bulk import ProposalBundle, RoundBundle
 
 MAX_BYTES = 50_000_000
 _MISSING = object()
