@@ -8,9 +8,10 @@ from collections.abc import Callable, Mapping
 from sqlalchemy import Engine, select
 
 from risk import store
+from risk.bundle import validate
 from risk.errors import RefusedError
 from risk.models import Proposal
-from risk.services.bulk import load_bundles, validate
+from risk.services.bulk import load_bundles
 from risk.services.register_import.files import read_register
 from risk.services.register_import.plan import plan_existing, plan_new
 from risk.services.register_import.problems import Problems
