@@ -99,7 +99,6 @@ LIKELIHOOD_SCALE: tuple[ScalePoint, ...] = (
     ScalePoint(5, "Very High", "almost certain (≥96%); recurs many times a year"),
 )
 
-IMPACT_DIMENSIONS = ("service", "money", "legal", "public")
 IMPACT_SCALE: tuple[dict[str, object], ...] = (
     {"score": 1, "label": "Very Low", "service": "no noticeable effect", "money": "<1% of a partner's IT budget",
      "legal": "none", "public": "none"},
@@ -161,23 +160,43 @@ class Matrix:
             object.__setattr__(self, "colours", LEVEL_COLOURS[len(self.levels)])
 
     def level_index(self, likelihood: int, impact: int) -> int:
-        """Level index (0 = lowest) of a cell. Example: NIST, likelihood 2, impact 5 -> 2 (Moderate)."""
+        """DOMAIN.md section 4: the level of a cell is looked up, never multiplied. Level index (0 = lowest).
+        Example: NIST, likelihood 2, impact 5 -> 2 (Moderate)."""
         return self.grid[check_score(likelihood, "likelihood") - 1][check_score(impact, "impact") - 1]
+
+    def level_indices(self, likelihoods: np.ndarray, impacts: np.ndarray) -> np.ndarray:
+        """level_index of many cells at once, from arrays of whole scores 1-5 (values from the rules or the
+        database, not checked again)."""
+        lik = np.asarray(likelihoods).astype(np.int64)
+        imp = np.asarray(impacts).astype(np.int64)
+        return self._grid_array[lik - 1, imp - 1]
 
     def level(self, likelihood: int, impact: int) -> str:
         return self.levels[self.level_index(likelihood, impact)]
 
     def rank5(self, level_index: int) -> int:
-        """Position of a level on the five-step Very Low..Very High scale that appetite is stated on.
-
-        A five-level matrix maps one to one; others spread evenly, rounded half up (4 levels -> 0, 1, 3, 4).
-        """
+        """DOMAIN.md section 6: position of a level on the five-step Very Low..Very High scale that appetite and
+        the review cadence are stated on. A five-level matrix maps one to one; others spread evenly, rounded half
+        up (4 levels -> 0, 1, 3, 4)."""
         return self.ranks[level_index]
+
+    def rank5_array(self, level_indices: np.ndarray) -> np.ndarray:
+        """rank5 of many level indices at once; -1 (no value) stays -1."""
+        idx = np.asarray(level_indices, dtype=np.int64)
+        return np.where(idx >= 0, self._rank_array[idx], -1)
 
     @cached_property
     def ranks(self) -> tuple[int, ...]:
         steps = len(self.levels) - 1
         return tuple(int(Decimal(i * 4) / Decimal(steps) + Decimal("0.5")) for i in range(len(self.levels)))
+
+    @cached_property
+    def _grid_array(self) -> np.ndarray:
+        return np.asarray(self.grid, dtype=np.int64)
+
+    @cached_property
+    def _rank_array(self) -> np.ndarray:
+        return np.asarray(self.ranks, dtype=np.int64)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -268,18 +287,37 @@ AGGREGATION_INDEX = {name: k for k, name in enumerate(AGGREGATIONS)}
 AGGREGATION_RESULT_COLUMNS = {"upper_median": ("lik_upper_median", "imp_upper_median"), "max": ("lik_max", "imp_max"),
                               "one_jurisdiction_one_vote": ("lik_ojov", "imp_ojov")}
 DEFAULT_AGGREGATION = "upper_median"
+# the columns of a stored round result (table round_result), in the order the bulk loader writes them
+RESULT_COLUMNS = ("round_id", "risk_pk", "n", *(c for m in AGGREGATIONS for c in AGGREGATION_RESULT_COLUMNS[m]),
+                  "mean_likelihood", "mean_impact", "flags")
+
+# Each rule below comes in two forms side by side: the scalar one takes one risk's scores in one round, the
+# `_rows` one takes a 2-D array whose rows are many risks' panels of n scores (the bulk loader's path) and gives
+# exactly what the scalar form gives row by row (tests/test_scoring_forms.py checks it on random panels).
+# In the array forms, `slots[g, k]` is a small integer naming the partner of the assessor who gave score k of
+# row g (0, 1, 2, ... within the row): the array counterpart of the scalar forms' `partners`.
+_EMPTY = 99  # sorts after every score: marks "no value here" in the array forms
 
 
 def upper_median(values: Iterable[int]) -> int:
-    """The median; with an even count, the upper of the two middle values: [1, 2, 4, 5] -> 4."""
+    """DOMAIN.md section 5: the median; with an even count, the upper of the two middle values: [1, 2, 4, 5] -> 4."""
     ordered = sorted(values)
     if not ordered:
         raise ValueError("no scores to aggregate")
     return ordered[len(ordered) // 2]
 
 
+def upper_median_rows(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """upper_median of each row; with `mask`, of the cells of the row where it is true (_EMPTY for a row with none)."""
+    if mask is None:
+        return np.sort(values, axis=1)[:, values.shape[1] // 2]
+    filled = np.sort(np.where(mask, values, _EMPTY), axis=1)
+    pos = np.minimum(mask.sum(axis=1) // 2, values.shape[1] - 1)
+    return np.take_along_axis(filled, pos[:, None], axis=1)[:, 0]
+
+
 def mean_half_up(values: Iterable[int]) -> float:
-    """The mean for display, one decimal, rounded half up: [2, 2, 2, 3] -> 2.3 (2.25)."""
+    """DOMAIN.md section 5: the mean for display, one decimal, rounded half up: [2, 2, 2, 3] -> 2.3 (2.25)."""
     vals = list(values)
     if not vals:
         raise ValueError("no scores to average")
@@ -287,8 +325,34 @@ def mean_half_up(values: Iterable[int]) -> float:
     return float(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
+def mean_half_up_rows(values: np.ndarray) -> np.ndarray:
+    """mean_half_up of each row, in integers: round(10 * total / n) half up, then / 10."""
+    n = values.shape[1]
+    return (20 * values.sum(axis=1) + n) // (2 * n) / 10
+
+
+def partner_medians(values: Sequence[int], partners: Sequence[object]) -> dict[object, int]:
+    """DOMAIN.md section 5: the upper median of each partner's scores (`partners[k]` gave `values[k]`), in the
+    order the partners first appear. What one_jurisdiction_one_vote and the `partners` flag stand on."""
+    by_partner: dict[object, list[int]] = {}
+    for value, partner in zip(values, partners, strict=True):
+        by_partner.setdefault(partner, []).append(value)
+    return {p: upper_median(v) for p, v in by_partner.items()}
+
+
+def partner_medians_rows(values: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """partner_medians of each row as a (rows, partners) array indexed by slot, and where a slot has scores
+    (a slot without any holds _EMPTY)."""
+    n_slots = int(slots.max()) + 1 if slots.size else 0
+    medians = np.full((values.shape[0], n_slots), _EMPTY, dtype=np.int64)
+    for j in range(n_slots):
+        medians[:, j] = upper_median_rows(values, slots == j)
+    return medians, medians != _EMPTY
+
+
 def aggregate(values: Sequence[int], partners: Sequence[object], method: str) -> int:
-    """Aggregate one axis (likelihood or impact) of one risk's scores in one round.
+    """DOMAIN.md section 5: one axis (likelihood or impact) of one risk's scores in one round, by `method`:
+    upper_median, max, or one_jurisdiction_one_vote (the upper median of partner_medians).
 
     `partners[k]` is the partner of the assessor who gave `values[k]`; only one_jurisdiction_one_vote uses it.
     """
@@ -299,10 +363,19 @@ def aggregate(values: Sequence[int], partners: Sequence[object], method: str) ->
     if method == "max":
         return max(values)
     if method == "one_jurisdiction_one_vote":
-        by_partner: dict[object, list[int]] = {}
-        for value, partner in zip(values, partners, strict=True):
-            by_partner.setdefault(partner, []).append(value)
-        return upper_median(upper_median(v) for v in by_partner.values())
+        return upper_median(partner_medians(values, partners).values())
+    raise ValueError(f"unknown aggregation method {method!r}: expected one of {', '.join(AGGREGATIONS)}")
+
+
+def aggregate_rows(values: np.ndarray, slots: np.ndarray, method: str,
+                   medians: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """aggregate of each row. `medians`: partner_medians_rows(values, slots) when the caller has them already."""
+    if method == "upper_median":
+        return upper_median_rows(values)
+    if method == "max":
+        return values.max(axis=1)
+    if method == "one_jurisdiction_one_vote":
+        return upper_median_rows(*(medians or partner_medians_rows(values, slots)))
     raise ValueError(f"unknown aggregation method {method!r}: expected one of {', '.join(AGGREGATIONS)}")
 
 
@@ -312,11 +385,11 @@ FLAGS = ("iqr", "partners", "polarised", "range", "spread")
 
 
 def axis_flags(values: Sequence[int], partners: Sequence[object] | None = None) -> set[str]:
-    """The disagreement flags one axis of scores meets.
+    """DOMAIN.md section 5: the disagreement flags one axis of scores meets.
 
     range: max - min >= 3; iqr: IQR >= 2 (linear interpolation, numpy's default); spread: fewer than 70% of
     scores within +-1 of the upper median; polarised: >= 1/3 of scores in 1-2 and >= 1/3 in 4-5; partners: two
-    partners' upper medians differ by >= 2.
+    partners' upper medians differ by >= 2 (only when `partners` is given).
     """
     n = len(values)
     if n == 0:
@@ -336,20 +409,46 @@ def axis_flags(values: Sequence[int], partners: Sequence[object] | None = None) 
     if 3 * low >= n and 3 * high >= n:
         flags.add("polarised")
     if partners is not None:
-        by_partner: dict[object, list[int]] = {}
-        for value, partner in zip(values, partners, strict=True):
-            by_partner.setdefault(partner, []).append(value)
-        medians = [upper_median(v) for v in by_partner.values()]
+        medians = partner_medians(values, partners).values()
         if len(medians) >= 2 and max(medians) - min(medians) >= 2:
             flags.add("partners")
+    return flags
+
+
+def axis_flags_rows(values: np.ndarray, slots: np.ndarray | None = None,
+                    medians: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """axis_flags of each row, as one boolean array per flag (`partners` only when `slots` is given).
+    `medians`: partner_medians_rows(values, slots) when the caller has them already."""
+    n = values.shape[1]
+    ordered = np.sort(values, axis=1)
+    mid = ordered[:, n // 2]
+    q1, q3 = np.percentile(ordered.astype(float), [25, 75], axis=1)
+    flags = {
+        "iqr": (q3 - q1) >= 2 - 1e-9,
+        "polarised": (3 * (ordered <= 2).sum(axis=1) >= n) & (3 * (ordered >= 4).sum(axis=1) >= n),
+        "range": (ordered[:, -1] - ordered[:, 0]) >= 3,
+        "spread": (np.abs(ordered - mid[:, None]) <= 1).sum(axis=1) * 10 < 7 * n,
+    }
+    if slots is not None:
+        by_partner, present = medians or partner_medians_rows(values, slots)
+        highest = np.where(present, by_partner, -_EMPTY).max(axis=1)
+        lowest = np.where(present, by_partner, _EMPTY).min(axis=1)
+        flags["partners"] = (present.sum(axis=1) >= 2) & (highest - lowest >= 2)
     return flags
 
 
 def disagreement_flags(
     likelihoods: Sequence[int], impacts: Sequence[int], partners: Sequence[object] | None = None
 ) -> list[str]:
-    """Flags raised on either axis, sorted."""
+    """DOMAIN.md section 5: the flags raised on either axis, sorted."""
     return sorted(axis_flags(likelihoods, partners) | axis_flags(impacts, partners))
+
+
+def flag_strings(arrays: Mapping[str, np.ndarray]) -> list[str]:
+    """The raised flags of each row, sorted and joined by "," (the stored form of disagreement_flags)."""
+    raised = [arrays[name].tolist() for name in FLAGS]
+    return [",".join(name for name, row in zip(FLAGS, column, strict=True) if row)
+            for column in zip(*raised, strict=True)]
 
 
 # --- standing values ------------------------------------------------------------------------------
@@ -389,7 +488,7 @@ class RoundResult(NamedTuple):
 
 
 def summarise_round(scores: RoundScores) -> RoundResult:
-    """Aggregate one risk's round by every method, with its mean and disagreement flags."""
+    """DOMAIN.md section 5: one risk's round aggregated by every method, with its mean and disagreement flags."""
     liks, imps, partners = scores.likelihoods, scores.impacts, scores.partners
     return RoundResult(
         round_number=scores.round_number,
@@ -402,93 +501,25 @@ def summarise_round(scores: RoundScores) -> RoundResult:
     )
 
 
-def _upper_median_rows(sorted_values: np.ndarray) -> np.ndarray:
-    return sorted_values[:, sorted_values.shape[1] // 2]
-
-
-_EMPTY = 99  # sorts after every score: marks "no value here" in the vectorised per-partner medians
-
-
-def _masked_upper_median(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Upper median per row over the cells where `mask` is true, and how many there were."""
-    filled = np.sort(np.where(mask, values, _EMPTY), axis=1)
-    count = mask.sum(axis=1)
-    pos = np.minimum(count // 2, values.shape[1] - 1)
-    return np.take_along_axis(filled, pos[:, None], axis=1)[:, 0], count
-
-
 def summarise_arrays(likelihoods: np.ndarray, impacts: np.ndarray, slots: np.ndarray) -> dict[str, np.ndarray]:
-    """The round results of many risks at once, as arrays: each row one risk's panel of n scores.
+    """summarise_round of many risks at once, as arrays: each row one risk's panel of n scores.
 
-    likelihoods[g, k] and impacts[g, k] are the k-th score of row g, and slots[g, k] a small integer naming that
-    assessor's partner within the row (0, 1, 2, ...). Keys: lik_<method>, imp_<method> for each aggregation
-    method, mean_likelihood, mean_impact, and one boolean array per flag. Gives exactly what summarise_round
-    gives risk by risk (a test checks).
+    likelihoods[g, k] and impacts[g, k] are the k-th score of row g, and slots[g, k] names that assessor's
+    partner within the row. Keys: lik_<method>, imp_<method> for each aggregation method, mean_likelihood,
+    mean_impact, and one boolean array per flag (flag_strings joins them).
     """
-    raw_l = np.asarray(likelihoods, dtype=np.int64)
-    raw_i = np.asarray(impacts, dtype=np.int64)
     slots = np.asarray(slots, dtype=np.int64)
-    g, n = raw_l.shape
-    n_slots = int(slots.max()) + 1 if slots.size else 0
-
-    def per_axis(raw: np.ndarray):
-        sorted_v = np.sort(raw, axis=1)
-        um = _upper_median_rows(sorted_v)
-        mx = sorted_v[:, -1]
-        medians = np.full((g, n_slots), _EMPTY)
-        for j in range(n_slots):
-            med, count = _masked_upper_median(raw, slots == j)
-            medians[:, j] = np.where(count > 0, med, _EMPTY)
-        present = medians != _EMPTY
-        ojov, n_present = _masked_upper_median(medians, present)
-        spread_of_partners = np.where(present, medians, -_EMPTY).max(axis=1) - np.where(present, medians, _EMPTY).min(
-            axis=1)
-        total = sorted_v.sum(axis=1)
-        mean = (20 * total + n) // (2 * n) / 10  # half up to one decimal, in integers
-        q1, q3 = np.percentile(sorted_v.astype(float), [25, 75], axis=1)
-        flags = {
-            "range": (mx - sorted_v[:, 0]) >= 3,
-            "iqr": (q3 - q1) >= 2 - 1e-9,
-            "spread": (np.abs(sorted_v - um[:, None]) <= 1).sum(axis=1) * 10 < 7 * n,
-            "polarised": (3 * (sorted_v <= 2).sum(axis=1) >= n) & (3 * (sorted_v >= 4).sum(axis=1) >= n),
-            "partners": (n_present >= 2) & (spread_of_partners >= 2),
-        }
-        return {"upper_median": um, "max": mx, "one_jurisdiction_one_vote": ojov}, mean, flags
-
-    l_by, l_mean, l_flags = per_axis(raw_l)
-    i_by, i_mean, i_flags = per_axis(raw_i)
-    out: dict[str, np.ndarray] = {"mean_likelihood": l_mean, "mean_impact": i_mean}
-    for method in AGGREGATIONS:
-        out[f"lik_{method}"] = l_by[method]
-        out[f"imp_{method}"] = i_by[method]
-    for name in FLAGS:
-        out[name] = l_flags[name] | i_flags[name]
-    return out
-
-
-def flag_strings(arrays: dict[str, np.ndarray]) -> list[str]:
-    """The raised flags of each row, sorted and joined by ","."""
-    raised = [arrays[name].tolist() for name in FLAGS]
-    return [",".join(name for name, row in zip(FLAGS, column, strict=True) if row)
-            for column in zip(*raised, strict=True)]
-
-
-def summarise_rows(likelihoods: np.ndarray, impacts: np.ndarray, slots: np.ndarray, round_numbers: Sequence[int],
-                   whens: Sequence[dt.date | None]) -> list[RoundResult]:
-    """summarise_arrays as RoundResult objects."""
-    a = summarise_arrays(likelihoods, impacts, slots)
-    n = np.asarray(likelihoods).shape[1]
-    cols = {k: v.tolist() for k, v in a.items() if k not in FLAGS}
-    flags = flag_strings(a)
-    return [
-        RoundResult(
-            round_number=round_numbers[r], n=n,
-            by_method=tuple((m, cols[f"lik_{m}"][r], cols[f"imp_{m}"][r]) for m in AGGREGATIONS),
-            mean_likelihood=cols["mean_likelihood"][r], mean_impact=cols["mean_impact"][r],
-            flags=tuple(flags[r].split(",")) if flags[r] else (), when=whens[r],
-        )
-        for r in range(len(flags))
-    ]
+    out: dict[str, np.ndarray] = {}
+    flags: dict[str, np.ndarray] = {}
+    for axis, raw in (("lik", likelihoods), ("imp", impacts)):
+        raw = np.asarray(raw, dtype=np.int64)
+        medians = partner_medians_rows(raw, slots)
+        for method in AGGREGATIONS:
+            out[f"{axis}_{method}"] = aggregate_rows(raw, slots, method, medians)
+        out["mean_likelihood" if axis == "lik" else "mean_impact"] = mean_half_up_rows(raw)
+        for name, raised in axis_flags_rows(raw, slots, medians).items():  # raised on either axis
+            flags[name] = flags[name] | raised if name in flags else raised
+    return out | flags
 
 
 class ConsensusValue(NamedTuple):
@@ -531,7 +562,7 @@ def standing_value(
     matrix: Matrix,
     method: str,
 ) -> Standing:
-    """The value of one risk in one phase.
+    """DOMAIN.md section 5: the value of one risk in one phase.
 
     The consensus where one is recorded; otherwise the aggregate of the latest revealed or closed round in
     which the risk was scored. Flags (and the assessor count) are those of that latest round in both cases.
@@ -560,6 +591,30 @@ def standing_value(
                     latest.flags, latest.mean_likelihood, latest.mean_impact, latest.n, latest.round_number, when)
 
 
+def standing_arrays(method: np.ndarray, latest: Mapping[str, np.ndarray], consensus_likelihood: np.ndarray,
+                    consensus_impact: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """standing_value of many risks at once, without the level (Matrix.level_indices looks it up).
+
+    `method[r]` is row r's aggregation method; `latest[column]`, for each column of AGGREGATION_RESULT_COLUMNS,
+    holds the stored result of row r's latest revealed or closed round; consensus_likelihood and consensus_impact
+    its recorded consensus; all floats, NaN where there is none. Returns likelihood and impact (floats, NaN where
+    no value stands) and the source of each ("consensus", "aggregate" or "none").
+    """
+    method = np.asarray(method, dtype=object)
+    lik = np.full(len(method), np.nan)
+    imp = np.full(len(method), np.nan)
+    for name, (lc, ic) in AGGREGATION_RESULT_COLUMNS.items():
+        chosen = method == name
+        lik = np.where(chosen, latest[lc], lik)
+        imp = np.where(chosen, latest[ic], imp)
+    c_lik = np.asarray(consensus_likelihood, dtype=float)
+    has_consensus = ~np.isnan(c_lik)
+    lik = np.where(has_consensus, c_lik, lik)
+    imp = np.where(has_consensus, np.asarray(consensus_impact, dtype=float), imp)
+    source = np.where(has_consensus, "consensus", np.where(np.isnan(lik), "none", "aggregate"))
+    return lik, imp, source
+
+
 # --- appetite and review (DOMAIN.md section 6) ----------------------------------------------------
 
 APPETITES = ("Averse", "Minimal", "Cautious", "Open", "Eager")  # tolerated: Very Low .. Very High
@@ -582,26 +637,58 @@ def normalise_treatment(value: str) -> str:
     raise ValueError(f"unknown treatment {value!r}: expected one of {', '.join(TREATMENTS)} (or a 4T alias)")
 
 
+_TOLERANCE = {word: k for k, word in enumerate(APPETITES)}
+
+
 def appetite_tolerance(appetite: str) -> int:
-    """The highest tolerated level on the five-step scale: Averse -> 0 (Very Low) .. Eager -> 4 (Very High)."""
+    """DOMAIN.md section 6: the highest tolerated level on the five-step scale: Averse -> 0 (Very Low) .. Eager ->
+    4 (Very High)."""
     try:
-        return APPETITES.index(appetite)
-    except ValueError:
+        return _TOLERANCE[appetite]
+    except (KeyError, TypeError):
         raise ValueError(f"unknown appetite {appetite!r}: expected one of {', '.join(APPETITES)}") from None
 
 
+def appetite_tolerance_array(appetites: Sequence[str] | np.ndarray) -> np.ndarray:
+    """appetite_tolerance of many appetite words at once."""
+    try:
+        return np.fromiter((_TOLERANCE[a] for a in appetites), dtype=np.int64, count=len(appetites))
+    except (KeyError, TypeError):
+        bad = next(a for a in appetites if not isinstance(a, str) or a not in _TOLERANCE)
+        raise ValueError(f"unknown appetite {bad!r}: expected one of {', '.join(APPETITES)}") from None
+
+
 def over_appetite(residual_level_index: int | None, appetite: str, matrix: Matrix) -> bool:
-    """True when the residual level is above what the category's appetite tolerates."""
+    """DOMAIN.md section 6: true when the residual level is above what the category's appetite tolerates
+    (never when no residual value stands)."""
     if residual_level_index is None:
         return False
-    return matrix.rank5(residual_level_index) > appetite_tolerance(appetite)
+    return matrix.ranks[residual_level_index] > appetite_tolerance(appetite)
+
+
+def over_appetite_array(residual_level_index: np.ndarray, appetites: Sequence[str] | np.ndarray, matrix: Matrix
+                        ) -> np.ndarray:
+    """over_appetite of many risks of one matrix at once; a level index of -1 means no residual value."""
+    idx = np.asarray(residual_level_index, dtype=np.int64)
+    return (idx >= 0) & (matrix.rank5_array(idx) > appetite_tolerance_array(appetites))
+
+
+_REVIEW_AFTER = tuple(dt.timedelta(days=d) for d in REVIEW_DAYS_BY_RANK)
 
 
 def next_review(level_index: int | None, matrix: Matrix, since: dt.date | None) -> dt.date | None:
-    """Review cadence by residual level: Very High/High 90 days, Moderate 180, Low/Very Low 360."""
+    """DOMAIN.md section 6: review cadence by residual level: Very High/High 90 days, Moderate 180, Low/Very Low
+    360, counted from `since` (when the value was set)."""
     if level_index is None or since is None:
         return None
-    return since + dt.timedelta(days=REVIEW_DAYS_BY_RANK[matrix.rank5(level_index)])
+    return since + _REVIEW_AFTER[matrix.ranks[level_index]]
+
+
+def risk_next_review(inherent: Standing, residual: Standing, matrix: Matrix) -> dt.date | None:
+    """next_review of a risk: from its residual value, or from its inherent one while no residual value stands
+    (docs/SCORING.md, "Appetite and review")."""
+    basis = residual if residual.source != "none" else inherent
+    return next_review(basis.level_index, matrix, basis.when)
 
 
 def risk_sentence(cause: str, event: str, consequence: str) -> str:

@@ -227,46 +227,18 @@ def test_risk_sentence_follows_the_orange_book_form():
     assert s == "Because the host has one DBA, the DBA leaves may occur, leading to an outage."
 
 
-def test_vectorised_panel_summary_equals_the_risk_by_risk_rules():
-    import random
-
-    import numpy as np
-
-    rng = random.Random(7)
-    for trial in range(40):
-        n = rng.randint(1, 9)
-        g = rng.randint(1, 30)
-        partners = [rng.choice("ABCD") for _ in range(n)]
-        lik = np.array([[rng.randint(1, 5) for _ in range(n)] for _ in range(g)])
-        imp = np.array([[rng.randint(1, 5) for _ in range(n)] for _ in range(g)])
-        slot_of = {p: k for k, p in enumerate(dict.fromkeys(partners))}  # one panel scored every risk
-        slots = np.broadcast_to(np.array([slot_of[p] for p in partners]), lik.shape)
-        fast = scoring.summarise_rows(lik, imp, slots, [2] * g, [None] * g)
-        slow = [scoring.summarise_round(RoundScores(2, tuple(lik[r].tolist()), tuple(imp[r].tolist()),
-                                                    tuple(partners))) for r in range(g)]
-        assert fast == slow, f"trial {trial}"
-
-
-def test_vectorised_rows_with_a_different_partner_layout_per_row_equal_the_rules():
-    import random
-
-    import numpy as np
-
-    rng = random.Random(11)
-    for n in range(1, 10):
-        g = 25
-        slots = np.array([[rng.randrange(4) for _ in range(n)] for _ in range(g)])
-        lik = np.array([[rng.randint(1, 5) for _ in range(n)] for _ in range(g)])
-        imp = np.array([[rng.randint(1, 5) for _ in range(n)] for _ in range(g)])
-        fast = scoring.summarise_rows(lik, imp, slots, [1] * g, [None] * g)
-        slow = [scoring.summarise_round(RoundScores(1, tuple(lik[r].tolist()), tuple(imp[r].tolist()),
-                                                    tuple(slots[r].tolist()))) for r in range(g)]
-        assert fast == slow, n
-
-
 def test_one_table_names_the_stored_columns_of_every_aggregation_method_in_their_order():
     from risk.models import RoundResult
 
     assert tuple(scoring.AGGREGATION_RESULT_COLUMNS) == scoring.AGGREGATIONS
     stored = set(RoundResult.__table__.columns.keys())
     assert all(c in stored for pair in scoring.AGGREGATION_RESULT_COLUMNS.values() for c in pair)
+
+
+def test_result_columns_are_the_stored_round_result_columns_with_the_methods_in_their_order():
+    from risk.models import RoundResult
+
+    stored = set(RoundResult.__table__.columns.keys())
+    assert set(scoring.RESULT_COLUMNS) == stored - {"id"}
+    methods = scoring.RESULT_COLUMNS[3:3 + 2 * len(scoring.AGGREGATIONS)]
+    assert methods == tuple(c for m in scoring.AGGREGATIONS for c in scoring.AGGREGATION_RESULT_COLUMNS[m])
