@@ -108,22 +108,16 @@ def build_views(proposal, matrix: Matrix, risks, results, consensus, partner_nam
     """Pure assembly of the views from rows already read (`proposal` and `risks` are rows or ORM objects)."""
     method = proposal.aggregation
     appetites = proposal.appetite or {}
-    tolerance = {c: scoring.appetite_tolerance(appetites.get(c, scoring.DEFAULT_APPETITE)) for c in scoring.CATEGORIES}
-    ranks = matrix.ranks
-    standing = scoring.standing_value
+    standing, over_appetite, next_review = scoring.standing_value, scoring.over_appetite, scoring.risk_next_review
     views = []
     for risk in risks:
         key_i, key_r = (risk.id, "inherent"), (risk.id, "residual")
         inherent = standing(results.get(key_i, ()), consensus.get(key_i), matrix, method)
         residual = standing(results.get(key_r, ()), consensus.get(key_r), matrix, method)
-        reviewed = residual if residual.source != "none" else inherent
-        next_review = None
-        if reviewed.level_index is not None and reviewed.when is not None:
-            next_review = reviewed.when + dt.timedelta(days=scoring.REVIEW_DAYS_BY_RANK[ranks[reviewed.level_index]])
+        appetite = appetites.get(risk.category, scoring.DEFAULT_APPETITE)
         views.append(RiskView(
-            risk, inherent, residual, appetites.get(risk.category, scoring.DEFAULT_APPETITE),
-            residual.level_index is not None and ranks[residual.level_index] > tolerance[risk.category],
-            next_review, partner_names.get(risk.owner_partner_id, ""),
+            risk, inherent, residual, appetite, over_appetite(residual.level_index, appetite, matrix),
+            next_review(inherent, residual, matrix), partner_names.get(risk.owner_partner_id, ""),
         ))
     return views
 

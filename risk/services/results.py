@@ -11,18 +11,14 @@ from sqlalchemy import select
 from risk import store
 from risk.models import RoundResult as RoundResultRow
 from risk.models import Score, TeamMember
-from risk.scoring import AGGREGATION_RESULT_COLUMNS, RoundResult, RoundScores, summarise_round
-
-METHOD_COLUMNS = AGGREGATION_RESULT_COLUMNS
+from risk.scoring import RESULT_COLUMNS, RoundResult, RoundScores, summarise_round
 
 
 def result_row(round_id: int, risk_pk: int, result: RoundResult) -> dict:
-    row = {"round_id": round_id, "risk_pk": risk_pk, "n": result.n, "mean_likelihood": result.mean_likelihood,
-           "mean_impact": result.mean_impact, "flags": ",".join(result.flags)}
-    for method, lik, imp in result.by_method:
-        lc, ic = METHOD_COLUMNS[method]
-        row[lc], row[ic] = lik, imp
-    return row
+    """One stored round result (table round_result), keyed by scoring.RESULT_COLUMNS."""
+    values = (round_id, risk_pk, result.n, *(v for _method, lik, imp in result.by_method for v in (lik, imp)),
+              result.mean_likelihood, result.mean_impact, ",".join(result.flags))
+    return dict(zip(RESULT_COLUMNS, values, strict=True))
 
 
 def results_from_scores(round_id: int, round_number: int,

@@ -44,35 +44,25 @@ def portfolio_frame(engine: Engine, phase: str = "residual") -> pd.DataFrame:
     latest = results.sort_values(["risk_pk", "number"]).drop_duplicates("risk_pk", keep="last")
     frame = risks.merge(latest, on="risk_pk", how="left").merge(consensus, on="risk_pk", how="left")
     pid = frame["proposal_id"].to_numpy()
-    method = pd.Series({k: p.aggregation for k, p in proposals.items()})
-    frame["aggregation"] = method.reindex(pid).to_numpy()
-    lik = np.full(len(frame), np.nan)
-    imp = np.full(len(frame), np.nan)
-    for name, (lc, ic) in _METHOD_COLS.items():
-        chosen = (frame["aggregation"] == name).to_numpy()
-        lik[chosen] = frame.loc[chosen, lc].to_numpy(dtype=float)
-        imp[chosen] = frame.loc[chosen, ic].to_numpy(dtype=float)
-    has_consensus = frame["c_lik"].notna().to_numpy()
-    lik[has_consensus] = frame.loc[has_consensus, "c_lik"].to_numpy(dtype=float)
-    imp[has_consensus] = frame.loc[has_consensus, "c_imp"].to_numpy(dtype=float)
+    lik, imp, source = scoring.standing_arrays(
+        pd.Series({k: p.aggregation for k, p in proposals.items()}).reindex(pid).to_numpy(),
+        {c: frame[c].to_numpy(dtype=float) for pair in _METHOD_COLS.values() for c in pair},
+        frame["c_lik"].to_numpy(dtype=float), frame["c_imp"].to_numpy(dtype=float))
     scored = ~np.isnan(lik)
-    source = np.where(has_consensus, "consensus", np.where(scored, "aggregate", "none"))
-    level_index = np.full(len(frame), -1)
+    appetite = np.array([(proposals[p].appetite or {}).get(c, scoring.DEFAULT_APPETITE)
+                         for p, c in zip(pid, frame["category"].to_numpy(), strict=True)], dtype=object)
     rank = np.full(len(frame), -1)
     level_name = np.full(len(frame), "", dtype=object)
+    over = np.zeros(len(frame), dtype=bool)
     matrix_of = pd.Series({k: p.matrix for k, p in proposals.items()}).reindex(pid).to_numpy()
     for name, m in matrices.items():
         rows = (matrix_of == name) & scored
         if not rows.any():
             continue
-        grid = np.asarray(m.grid)
-        idx = grid[lik[rows].astype(int) - 1, imp[rows].astype(int) - 1]
-        level_index[rows] = idx
-        rank[rows] = np.array([m.rank5(i) for i in range(len(m.levels))])[idx]
+        idx = m.level_indices(lik[rows], imp[rows])
+        rank[rows] = m.rank5_array(idx)
         level_name[rows] = np.asarray(m.levels, dtype=object)[idx]
-    appetite = np.array([(proposals[p].appetite or {}).get(c, scoring.DEFAULT_APPETITE)
-                         for p, c in zip(pid, frame["category"].to_numpy(), strict=True)], dtype=object)
-    tolerance = pd.Series(appetite).map({a: k for k, a in enumerate(scoring.APPETITES)}).to_numpy()
+        over[rows] = scoring.over_appetite_array(idx, appetite[rows], m)
     out = pd.DataFrame({
         "proposal_id": pid,
         "proposal": pd.Series({k: p.title for k, p in proposals.items()}).reindex(pid).to_numpy(),
@@ -87,7 +77,7 @@ def portfolio_frame(engine: Engine, phase: str = "residual") -> pd.DataFrame:
         "flags": frame["flags"].fillna("").to_numpy(),
         "disagreement": (frame["flags"].fillna("") != "").to_numpy(),
         "appetite": appetite,
-        "over_appetite": scored & (rank > tolerance),
+        "over_appetite": over,
     })
     return out
 
