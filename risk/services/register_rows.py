@@ -13,7 +13,6 @@ REGISTER_COLUMNS = (
 )
 # DOMAIN.md section 7's columns end at next_review; the two dates after it say when each standing value was
 # assessed (the consensus recorded, or the round closed), so that a re-imported register keeps its review dates.
-REQUIRED_COLUMNS = REGISTER_COLUMNS[:REGISTER_COLUMNS.index("next_review") + 1]
 # Columns a user may change from the register; the rest are derived from scores or are keys.
 EDITABLE = ("title", "cause", "event", "consequence", "owner", "controls", "treatment", "status")
 
@@ -24,7 +23,7 @@ def register_rows(profile: ProposalProfile) -> list[dict]:
     from risk.scoring import risk_sentence
 
     out = []
-    ranks = profile.matrix.ranks
+    matrix = profile.matrix
     for v in profile.risks:
         r = v.risk
         out.append({
@@ -55,7 +54,7 @@ def register_rows(profile: ProposalProfile) -> list[dict]:
             "residual_assessed_on": v.residual.when.isoformat() if v.residual.when else "",
             "risk_pk": r.id,
             "version": r.version,
-            "residual_rank": ranks[v.residual.level_index] if v.residual.level_index is not None else -1,
+            "residual_rank": matrix.rank5(v.residual.level_index) if v.residual.level_index is not None else -1,
             "sentence": risk_sentence(r.cause, r.event, r.consequence),
         })
     return out

@@ -55,11 +55,8 @@ def disagreement_frame(engine: Engine, proposal_id: int) -> pd.DataFrame:
     phase = max(scoring.PHASES, key=lambda p: (sum(r.phase == p for r in shown), p == "inherent"))
     rows = []
     for rnd in [r for r in shown if r.phase == phase]:
-        for risk in ws.reveal(engine, rnd.id, names=False).risks:
-            liks = [s.likelihood for s in risk.scores]
-            imps = [s.impact for s in risk.scores]
-            rows.append({"risk_id": risk.risk_id, "round": f"{phase.capitalize()} round {rnd.number}",
-                         "spread": max(liks) - min(liks) + max(imps) - min(imps)})
+        rows += [{"risk_id": risk.risk_id, "round": f"{phase.capitalize()} round {rnd.number}", "spread": risk.spread}
+                 for risk in ws.reveal(engine, rnd.id, names=False).risks]
     return pd.DataFrame(rows, columns=["risk_id", "round", "spread"])
 
 

@@ -109,10 +109,7 @@ def reveal(engine: Engine, round_id: int, *, names: bool | None = None, viewer: 
         partners = [r[3] or "—" for r in scored]
         lik = scoring.aggregate(liks, partners, method)
         imp = scoring.aggregate(imps, partners, method)
-        by_partner: dict[str, list[int]] = {}
-        for p, i in zip(partners, imps, strict=True):
-            by_partner.setdefault(p, []).append(i)
-        partner_impact = {p: scoring.upper_median(v) for p, v in by_partner.items()}
+        partner_impact = scoring.partner_medians(imps, partners)
         worst = max(partner_impact.values())
         out.append(RevealedRisk(
             risk_pk=risk_pk, risk_id=risk.risk_id, title=risk.title, category=risk.category,
@@ -148,8 +145,6 @@ class Movement:
     title: str
     before: tuple[int, int, str]  # aggregate likelihood, impact, level
     after: tuple[int, int, str]
-    mean_before: tuple[float, float]
-    mean_after: tuple[float, float]
     spread_before: int  # (max - min) of likelihood plus that of impact: RevealedRisk.spread
     spread_after: int
     flags_before: list[str]
@@ -172,8 +167,7 @@ def compare(engine: Engine, first_round: int, second_round: int) -> list[Movemen
         if p is None:
             continue
         out.append(Movement(r.risk_id, r.title, (p.likelihood, p.impact, p.level), (r.likelihood, r.impact, r.level),
-                            (p.mean_likelihood, p.mean_impact), (r.mean_likelihood, r.mean_impact), p.spread,
-                            r.spread, p.flags, r.flags))
+                            p.spread, r.spread, p.flags, r.flags))
     return sorted(out, key=lambda m: m.risk_id)
 
 
