@@ -5,15 +5,33 @@ each holding the hash of the one before, in that same transaction. Bulk work wri
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import itertools
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    Table,
+    TypeDecorator,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
@@ -344,40 +362,266 @@ def upsert_consensus(*, unit: Unit, risk_pk: int, phase: str, likelihood: int, i
 
 
 # --- bulk writes ----------------------------------------------------------------------------------
+#
+# Many rows are written column by column through the driver's executemany (ORM objects were 56x slower, a Core
+# insert spent most of its time building per-row parameters; docs/PERFORMANCE.md), with one audit event per table
+# and call. That event summarises the rows so that an auditor can recompute it from the database alone
+# (docs/AUDIT.md): the table, the count, the columns written, the ids, and `sha256`, the bulk digest of the rows as
+# stored (bulk_digest).
 
-def bulk_insert(*, unit: Unit, table: type[SQLModel], rows: list[dict[str, Any]], entity: str,
-                returning_ids: bool = False) -> list[int]:
-    """Insert many rows with one Core statement and one audit event holding their count and a digest."""
-    if not rows:
+def insert_many(*, unit: Unit, table: type[SQLModel], entity: str, rows: Sequence[Mapping[str, Any]] = (),
+                columns: Mapping[str, Sequence[Any]] | None = None) -> list[int]:
+    """Insert many rows and audit them as one `bulk_create` event; returns their ids, in the rows' order.
+
+    The rows come either as `rows`, dicts with the same keys, or as `columns`, a list of values per column name.
+    The ids are assigned here: on SQLite the write transaction holds the database's write lock (BEGIN IMMEDIATE),
+    so the next ids are max(id)+1...; on PostgreSQL they are taken from the table's sequence. When every column but
+    the id is given, the rows go through the driver's executemany with the values bound column by column; otherwise
+    through a Core insert, so that the columns left out get their defaults."""
+    values = dict(columns) if columns is not None else _columns_of(rows)
+    n = len(next(iter(values.values()))) if values else 0
+    if not n:
         return []
-    digest = canonical_digest(rows)
-    ids: list[int] = []
-    if returning_ids:
-        # executemany with RETURNING keeps the order of `rows` (SQLAlchemy's "insertmanyvalues").
-        result = unit.session.execute(insert(table).returning(table.id, sort_by_parameter_order=True), rows)
-        ids = [r[0] for r in result]
+    if any(len(v) != n for v in values.values()):
+        raise ValueError("insert_many: every column needs one value per row")
+    if "id" in values:
+        raise ValueError("insert_many: the ids are assigned here, not given")
+    conn = unit.session.connection()
+    t = table.__table__
+    ids = _next_ids(conn, t, n)
+    names = list(values)
+    if set(names) == set(t.c.keys()) - {"id"}:
+        order = tuple(t.c.keys())
+        bound = [ids] + [_bound(conn.dialect, t.c[name], values[name]) for name in order[1:]]
+        conn.exec_driver_sql(_insert_sql(t.name, order, conn.dialect.name), list(zip(*bound, strict=True)))
     else:
-        unit.session.execute(insert(table), rows)
-    unit.audit("bulk_create", entity, "", None, {"count": len(rows), "sha256": digest})
+        keys = ["id", *names]
+        conn.execute(insert(t), [dict(zip(keys, r, strict=True))
+                                 for r in zip(ids, *(values[name] for name in names), strict=True)])
+    unit.audit("bulk_create", entity, "", None, _bulk_summary(t, ids, values))
     return ids
 
 
-def canonical_digest(rows: Any) -> str:
-    return hashlib.sha256(canonical(rows).encode("utf-8")).hexdigest()
+def bulk_insert(*, unit: Unit, table: type[SQLModel], rows: list[dict[str, Any]], entity: str,
+                returning_ids: bool = False) -> list[int]:
+    """insert_many of dict rows (the ids are always returned; `returning_ids` is kept for older callers)."""
+    return insert_many(unit=unit, table=table, rows=rows, entity=entity)
+
+
+def update_many(*, unit: Unit, table: type[SQLModel], rows: Sequence[Mapping[str, Any]], entity: str,
+                entity_id: object = "", expected_versions: Sequence[int] | None = None,
+                before: Sequence[Any] | None = None, before_key: str = "rows",
+                conflict: str = "somebody changed one of these rows meanwhile; nothing was saved") -> None:
+    """Update many rows by id: each row is {"id": ..., column: new value, ...}. Rows are grouped by the columns they
+    change; each group is one executemany and one `bulk_update` audit event, holding the group's `before` (one item
+    per row, when given) as {before_key: [...]}. A table's `updated_at` and `updated_by` are set to now and the
+    actor. With `expected_versions` (one per row) a row is updated only at that version, which grows by one; when
+    any row was at another version, ConflictError(`conflict`) is raised and the transaction rolls back."""
+    if not rows:
+        return
+    t = table.__table__
+    conn = unit.session.connection()
+    now = utcnow()
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for k, row in enumerate(rows):
+        groups.setdefault(tuple(sorted(name for name in row if name != "id")), []).append(k)
+    for names, members in groups.items():
+        if not names:
+            continue
+        where = [t.c.id == bindparam("where_id")]
+        sets: dict[str, Any] = {name: bindparam(name) for name in names}
+        if expected_versions is not None:
+            where.append(t.c.version == bindparam("where_version"))
+            sets["version"] = t.c.version + 1
+        stamps = {name: value for name, value in (("updated_at", now), ("updated_by", unit.actor))
+                  if name in t.c and name not in names}
+        sets.update(stamps)
+        params = [{"where_id": rows[k]["id"], **{name: rows[k][name] for name in names},
+                   **({"where_version": expected_versions[k]} if expected_versions is not None else {})}
+                  for k in members]
+        done = conn.execute(sql_update(t).where(*where).values(sets), params).rowcount
+        if done != len(members):
+            raise ConflictError(conflict)
+        members = sorted(members, key=lambda k: rows[k]["id"])
+        written: dict[str, list[Any]] = {name: [rows[k][name] for k in members] for name in names}
+        if expected_versions is not None:
+            written["version"] = [expected_versions[k] + 1 for k in members]
+        for name, value in stamps.items():
+            written[name] = [value] * len(members)
+        summary = _bulk_summary(t, [rows[k]["id"] for k in members], written)
+        summary["rows"] = [dict(rows[k]) for k in members]
+        unit.audit("bulk_update", entity, entity_id, {before_key: [before[k] for k in members]} if before else None,
+                   summary)
 
 
 def bulk_upsert(*, unit: Unit, table: type[SQLModel], rows: list[dict[str, Any]], keys: Sequence[str],
                 update_cols: Sequence[str], entity: str, before: list[dict[str, Any]] | None = None) -> None:
-    """Insert or update many rows on their unique `keys` (one statement, executemany), one audit event holding
-    `before` (what the updated rows replaced) and the rows written."""
+    """Insert or update many rows on their unique `keys` (one statement, executemany), one `bulk_upsert` audit
+    event holding `before` (what the updated rows replaced), the rows written, and their bulk digest (the ids are
+    read back by their keys)."""
     if not rows:
         return
+    rows = list({tuple(r[k] for k in keys): r for r in rows}.values())  # a key given twice: its last row is stored
     dialect_insert = sqlite_insert if is_sqlite(unit.session.get_bind()) else pg_insert
     stmt = dialect_insert(table)
     stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update_cols})
     unit.session.execute(stmt, rows)
-    unit.audit("bulk_upsert", entity, "", {"rows": before} if before else None,
-               {"count": len(rows), "sha256": canonical_digest(rows), "rows": rows})
+    t = table.__table__
+    found: dict[tuple, int] = {}
+    firsts = sorted({r[keys[0]] for r in rows}, key=repr)
+    for k in range(0, len(firsts), 5000):
+        query = select(t.c.id, *(t.c[name] for name in keys)).where(t.c[keys[0]].in_(firsts[k:k + 5000]))
+        found.update({tuple(r[1:]): r[0] for r in unit.session.execute(query)})
+    ordered = sorted(rows, key=lambda r: found[tuple(r[k] for k in keys)])
+    ids = [found[tuple(r[k] for k in keys)] for r in ordered]
+    summary = _bulk_summary(t, ids, {name: [r[name] for r in ordered] for name in rows[0]})
+    summary["rows"] = rows
+    unit.audit("bulk_upsert", entity, "", {"rows": before} if before else None, summary)
+
+
+# --- the bulk digest --------------------------------------------------------------------------------
+
+def bulk_digest(values: Mapping[str, Sequence[Any]]) -> str:
+    """SHA-256 (hex) of the canonical JSON of {column: [its values, in id order]}, the values in digest form
+    (digest_values): sorted keys, separators (",", ":"), ensure_ascii=False, UTF-8. Computed column by column,
+    which gives the same text as json.dumps of the whole object."""
+    h = hashlib.sha256(b"{")
+    for k, name in enumerate(sorted(values)):
+        h.update(("," if k else "").encode() + _digest_json(name).encode("utf-8") + b":")
+        h.update(_digest_json(list(values[name])).encode("utf-8"))
+    h.update(b"}")
+    return h.hexdigest()
+
+
+def digest_values(column: Any, values: Sequence[Any]) -> list[Any]:
+    """`values` of a table column in digest form, the same whichever engine returns them: datetimes as UTC naive ISO
+    text, dates as ISO text, booleans as true/false, floats as JSON numbers, JSON columns as their parsed values,
+    integers and text as they are, NULL as null."""
+    kind = column.type
+    if isinstance(kind, TypeDecorator):
+        kind = kind.impl_instance
+    if isinstance(kind, DateTime):
+        form = _iso_utc
+    elif isinstance(kind, Date):
+        form = dt.date.isoformat
+    elif isinstance(kind, Boolean):
+        form = bool
+    elif isinstance(kind, Float):
+        form = float
+    else:
+        return list(values)
+    return _map_runs(form, values)
+
+
+def id_ranges(ids: Sequence[int]) -> list[list[int]]:
+    """Sorted ids as [first, last] ranges of consecutive ids: [1, 2, 3, 7] -> [[1, 3], [7, 7]]."""
+    out: list[list[int]] = []
+    for i in sorted(ids):
+        if out and i == out[-1][1] + 1:
+            out[-1][1] = i
+        else:
+            out.append([i, i])
+    return out
+
+
+def recompute_bulk_digest(engine: Engine, event_id: int) -> str:
+    """The bulk digest of audit event `event_id` recomputed from the rows stored now: the event's columns of the rows
+    of its ids, in id order. It equals the event's `sha256` while nobody changed those rows since (docs/AUDIT.md).
+    Raises NotFoundError for an event that has no bulk digest (single-row events, and bulk events written before
+    the digest was defined this way)."""
+    with Session(engine) as session:
+        ev = session.get(AuditEvent, event_id)
+        after = json.loads(ev.after) if ev is not None and ev.after else {}
+        if not {"table", "columns", "ids", "sha256"} <= set(after):
+            raise NotFoundError(f"audit event {event_id} holds no bulk digest")
+        t = SQLModel.metadata.tables[after["table"]]
+        stored: dict[str, list[Any]] = {name: [] for name in after["columns"]}
+        ranges = after["ids"]
+        for k in range(0, len(ranges), 500):
+            query = select(*(t.c[name] for name in after["columns"])).where(
+                or_(*(t.c.id.between(a, b) for a, b in ranges[k:k + 500]))).order_by(t.c.id)
+            for row in session.execute(query):
+                for name, value in zip(after["columns"], row, strict=True):
+                    stored[name].append(value)
+    return bulk_digest({name: digest_values(t.c[name], v) for name, v in stored.items()})
+
+
+def bulk_events(engine: Engine) -> list[tuple[int, str, str, str]]:
+    """(id, action, table, sha256) of every audit event holding a bulk digest, in order."""
+    out = []
+    with Session(engine) as session:
+        query = select(AuditEvent.id, AuditEvent.action, AuditEvent.after).where(
+            AuditEvent.action.in_(("bulk_create", "bulk_update", "bulk_upsert"))).order_by(AuditEvent.id)
+        for event_id, action, after in session.execute(query):
+            summary = json.loads(after) if after else {}
+            if "ids" in summary and "sha256" in summary:
+                out.append((event_id, action, summary["table"], summary["sha256"]))
+    return out
+
+
+def _digest_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _iso_utc(value: dt.datetime) -> str:
+    if value.utcoffset() is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat()
+
+
+def _bulk_summary(t: Table, ids: Sequence[int], values: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    """What a bulk audit event's `after` holds: the table, the count, the columns written (besides the id), the ids
+    as ranges, and the bulk digest of those columns of those rows. `ids` and `values` are in the same order, which
+    is the ids' ascending order."""
+    return {"table": t.name, "count": len(ids), "columns": sorted(values), "ids": id_ranges(ids),
+            "sha256": bulk_digest({name: digest_values(t.c[name], v) for name, v in values.items()})}
+
+
+def _columns_of(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    if not rows:
+        return {}
+    names = list(rows[0])
+    if any(len(r) != len(names) for r in rows):
+        raise ValueError("insert_many: every row needs the same columns")
+    return {name: [r[name] for r in rows] for name in names}
+
+
+def _next_ids(conn: Connection, t: Table, n: int) -> list[int]:
+    """`n` new ids for table `t`, ascending. SQLite: the write transaction holds the write lock, so max(id)+1... are
+    free until it commits. PostgreSQL: taken from the table's sequence (writers hold the audit lock, so they are
+    consecutive in practice; the event records them as ranges either way)."""
+    if conn.dialect.name == "sqlite":
+        start = conn.execute(select(func.coalesce(func.max(t.c.id), 0))).scalar_one() + 1
+        return list(range(start, start + n))
+    query = text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
+    return sorted(conn.execute(query, {"t": t.name, "n": n}).scalars())
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(table_name: str, columns: tuple[str, ...], dialect_name: str) -> str:
+    """The driver-level INSERT of `columns` of a table, with positional parameters."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = sqlite.dialect() if dialect_name == "sqlite" else postgresql.psycopg.dialect(paramstyle="format")
+    compiled = insert(SQLModel.metadata.tables[table_name]).compile(dialect=dialect, column_keys=list(columns))
+    assert compiled.positiontup == list(columns)
+    return str(compiled)
+
+
+def _bound(dialect: Any, column: Any, values: Sequence[Any]) -> Sequence[Any]:
+    """`values` as the column's type sends them to the driver (a value shared by many rows is bound once)."""
+    proc = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return values if proc is None else _map_runs(proc, values)
+
+
+def _map_runs(form: Any, values: Sequence[Any]) -> list[Any]:
+    """[form(v) for v in values], None kept, each run of the same object converted once (a bulk load repeats one
+    timestamp for a whole round; hashing aware datetimes to memoise them cost as much as converting them)."""
+    out: list[Any] = []
+    for _same, run in itertools.groupby(values, key=id):
+        same = list(run)
+        out += [None if same[0] is None else form(same[0])] * len(same)
+    return out
 
 
 def count_rows(engine: Engine, table: type[SQLModel]) -> int:

@@ -3,10 +3,9 @@ version that was checked, and the register's differing values recorded as consen
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, select
 
 from risk import store
-from risk.errors import ConflictError
 from risk.models import Consensus, Partner, ProposalPartner, Risk, utcnow
 from risk.services.register_import.columns import TEXT, UPDATABLE
 from risk.services.register_import.plan import Plan, midnight
@@ -17,8 +16,6 @@ def write_existing(engine: Engine, register: Register, proposal_id: int, plan: P
                    source: str) -> None:
     """One transaction: new risks inserted, changed ones updated (refused if someone changed one meanwhile), and
     the register's differing values recorded as consensus."""
-    from risk.services.bulk import _insert_returning
-
     data, now = register.data, utcnow()
     with store.write(engine, actor) as unit:
         conn = unit.session.connection()
@@ -33,29 +30,23 @@ def write_existing(engine: Engine, register: Register, proposal_id: int, plan: P
                      "status": (data["status"][k] if "status" in data else None) or "Open", "tags": [],
                      "target_likelihood": None, "target_impact": None, "template_id": None,
                      "version": 1, "updated_at": now, "updated_by": actor} for k in plan.added]
-        new_pks = dict(zip(plan.added, _insert_returning(unit, Risk, new_rows, "risk"), strict=True))
-        groups: dict[tuple[str, ...], list[dict]] = {}
-        befores: dict[tuple[str, ...], list[dict]] = {}
+        new_pks = dict(zip(plan.added, store.insert_many(unit=unit, table=Risk, rows=new_rows, entity="risk"),
+                           strict=True))
+        rows, versions, befores = [], [], []
         for _k, pk, version, changes, before in plan.changed:
             fields = {name: value for name, value in changes.items() if name in UPDATABLE}
             if "owner_partner" in fields:
                 fields["owner_partner_id"] = partner_ids.get(fields.pop("owner_partner"))
             if not fields:
                 continue  # only its scores changed: recorded as consensus below
-            groups.setdefault(tuple(sorted(fields)), []).append({"pk": pk, "expected": version, **fields})
-            befores.setdefault(tuple(sorted(fields)), []).append(before)
-        t = Risk.__table__
-        for names, rows in groups.items():
-            stmt = update(t).where(t.c.id == bindparam("pk"), t.c.version == bindparam("expected")).values(
-                {**{name: bindparam(name) for name in names}, "version": t.c.version + 1, "updated_at": now,
-                 "updated_by": actor})
-            done = conn.execute(stmt, rows).rowcount
-            if done != len(rows):
-                raise ConflictError("somebody changed a risk of this proposal while the import was being checked; "
-                                    "nothing was imported: check the file again")
-            unit.audit("bulk_update", "risk", str(proposal_id), {"risks": befores[names]},
-                       {"count": len(rows), "fields": list(names), "sha256": store.canonical_digest(rows),
-                        "risks": rows})
+            rows.append({"id": pk, **fields})
+            versions.append(version)
+            befores.append(before)
+        # one executemany and one audit event per set of changed columns, each risk only at the version checked
+        store.update_many(unit=unit, table=Risk, rows=rows, entity="risk", entity_id=proposal_id,
+                          expected_versions=versions, before=befores, before_key="risks",
+                          conflict="somebody changed a risk of this proposal while the import was being checked; "
+                                   "nothing was imported: check the file again")
         values = [{"risk_pk": c.get("risk_pk") or new_pks[c["position"]], "phase": c["phase"],
                    "likelihood": c["likelihood"], "impact": c["impact"], "rationale": f"Imported from {source}",
                    "dissent": "", "recorded_by": actor, "recorded_at": midnight(c["when"]) or now}
