@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import itertools
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,6 +42,7 @@ from risk.models import AuditEvent, Consensus, CreationToken, Risk, Score, utcno
 
 AUDIT_LOCK = 0x41554449  # "AUDI": serialises the hash chain on PostgreSQL
 GENESIS = "0" * 64
+_MISSING = object()
 
 
 def canonical(value: Any) -> str:
@@ -515,6 +515,8 @@ def digest_values(column: Any, values: Sequence[Any]) -> list[Any]:
 
 def id_ranges(ids: Sequence[int]) -> list[list[int]]:
     """Sorted ids as [first, last] ranges of consecutive ids: [1, 2, 3, 7] -> [[1, 3], [7, 7]]."""
+    if ids and ids[-1] - ids[0] == len(ids) - 1 and list(ids) == list(range(ids[0], ids[-1] + 1)):
+        return [[ids[0], ids[-1]]]  # the usual case, a bulk insert's ids
     out: list[list[int]] = []
     for i in sorted(ids):
         if out and i == out[-1][1] + 1:
@@ -615,12 +617,18 @@ def _bound(dialect: Any, column: Any, values: Sequence[Any]) -> Sequence[Any]:
 
 
 def _map_runs(form: Any, values: Sequence[Any]) -> list[Any]:
-    """[form(v) for v in values], None kept, each run of the same object converted once (a bulk load repeats one
-    timestamp for a whole round; hashing aware datetimes to memoise them cost as much as converting them)."""
+    """[form(v) for v in values] with None kept, converting a value again only when it is another object than the
+    one before (a bulk load repeats one timestamp object for a whole round; hashing aware datetimes to memoise them
+    cost as much as converting them)."""
     out: list[Any] = []
-    for _same, run in itertools.groupby(values, key=id):
-        same = list(run)
-        out += [None if same[0] is None else form(same[0])] * len(same)
+    append = out.append
+    last: Any = _MISSING
+    formed: Any = None
+    for value in values:
+        if value is not last:
+            last = value
+            formed = None if value is None else form(value)
+        append(formed)
     return out
 
 
