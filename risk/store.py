@@ -617,17 +617,26 @@ def _bound(dialect: Any, column: Any, values: Sequence[Any]) -> Sequence[Any]:
 
 
 def _map_runs(form: Any, values: Sequence[Any]) -> list[Any]:
-    """[form(v) for v in values] with None kept, converting a value again only when it is another object than the
-    one before (a bulk load repeats one timestamp object for a whole round; hashing aware datetimes to memoise them
-    cost as much as converting them)."""
+    """[form(v) for v in values] with None kept; a value is looked up again only when it is another object than the
+    one before (a bulk load repeats one timestamp object for a whole round, and hashing aware datetimes costs), and
+    converted again only when it was not seen (an import's dates are equal objects of their own)."""
     out: list[Any] = []
     append = out.append
+    seen: dict[Any, Any] = {}
     last: Any = _MISSING
     formed: Any = None
     for value in values:
         if value is not last:
             last = value
-            formed = None if value is None else form(value)
+            if value is None:
+                formed = None
+            else:
+                try:
+                    formed = seen[value]
+                except KeyError:
+                    formed = seen[value] = form(value)
+                except TypeError:  # unhashable: JSON lists and objects
+                    formed = form(value)
         append(formed)
     return out
 
