@@ -36,7 +36,7 @@ except Exception as exc:  # noqa: BLE001 - the one error boundary: a message in 
 st.session_state["_rerun_ms"] = (time.perf_counter() - started) * 1000
 
 # Streamlit runs a full garbage collection after every rerun; freezing the long-lived objects once the heavy
-# imports are loaded keeps that pass short (ARCHITECTURE.md, performance facts).
+# imports are loaded keeps that pass short (docs/PERFORMANCE.md).
 if not st.session_state.get("_gc_frozen"):
     gc.freeze()
     st.session_state["_gc_frozen"] = True

@@ -8,16 +8,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from risk import scoring
+from risk import rules
 from risk.errors import RefusedError
 from risk.models import (
-    ActionStatus,
-    LifecyclePhase,
-    PartnerKind,
     PartnerRole,
-    ProposalStatus,
-    RoundStatus,
-    ServiceType,
     TeamRole,
 )
 
@@ -42,8 +36,9 @@ class ProposalBundle:
     team: list[dict[str, Any]]  # name, partner, team_role, expertise
     risks: list[dict[str, Any]]  # risk_id, category, title, cause, event, consequence, owner_partner, ...
     rounds: list[RoundBundle] = field(default_factory=list)
-    consensus: list[dict[str, Any]] = field(default_factory=list)  # risk_id, phase, likelihood, impact, ...
-    actions: list[dict[str, Any]] = field(default_factory=list)  # risk_id, description, owner, due_date, ...
+    # risk_id, phase, likelihood, impact, ...; "at" (optional) names the row's place in the file it came from
+    consensus: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)  # risk_id, description, owner, due_date, ...; "at"
     strengths: list[tuple[str, str, int]] = field(default_factory=list)  # (partner, capability, score)
 
 
@@ -51,7 +46,7 @@ def _refuse(where: str, message: str) -> RefusedError:
     return RefusedError(f"{where}: {message}")
 
 
-_VALID_SCORES = frozenset(range(1, 6))
+_VALID_SCORES = frozenset(range(int(rules.SCORE.low), int(rules.SCORE.high) + 1))
 
 
 def _text(value: Any) -> bool:
@@ -60,132 +55,132 @@ def _text(value: Any) -> bool:
     return isinstance(value, str)
 
 
-def _whole(value: Any, low: int, high: int) -> bool:
-    """A whole number from `low` to `high`; JSON true is not 1."""
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
 def _scores_look_valid(scores: list[tuple], risk_ids: set[str], scorers: set[str]) -> bool:
-    """The common case, checked with set operations in C: every score valid, no duplicates."""
+    """The common case, checked with set operations in C: every score valid (rules.SCORE), no duplicates, every
+    rationale short text."""
     if not scores:
         return True
-    rids, assessors, liks, imps, _ = zip(*scores, strict=True)
-    return ({type(v) for v in liks} | {type(v) for v in imps}) == {int} \
+    rids, assessors, liks, imps, whys = zip(*scores, strict=True)
+    limit = rules.SCORE_ROW["rationale"].limit
+    return ({type(v) for v in rids} | {type(v) for v in assessors}) == {str} \
+        and ({type(v) for v in liks} | {type(v) for v in imps}) == {int} \
         and set(liks) <= _VALID_SCORES and set(imps) <= _VALID_SCORES \
+        and {type(w) for w in whys} == {str} and max(map(len, whys)) <= limit \
         and set(rids) <= risk_ids and set(assessors) <= scorers \
         and len(set(zip(rids, assessors, strict=True))) == len(scores)
 
 
-def _find_bad_score(scores: list[tuple], risk_ids: set[str], scorers: set[str], where: str, label: str) -> None:
-    """Walk the scores to name the first bad one (only when the fast check failed)."""
+def _check_scores(scores: list[tuple], risk_ids: set[str], scorers: set[str], at: str) -> list[tuple]:
+    """Walk the scores to name the first bad one (only when the fast check failed); the checked rows."""
     keys = set()
-    for k, (rid, assessor, lik, imp, _why) in enumerate(scores, start=1):
-        if rid not in risk_ids:
-            raise _refuse(where, f"{label} score {k}: risk_id {rid!r} is not a risk of this proposal")
-        if assessor not in scorers:
-            raise _refuse(where, f"{label} score {k}: {assessor!r} is not an assessor on the team")
-        for name, value in (("likelihood", lik), ("impact", imp)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-                raise _refuse(where, f"{label} score {k} ({rid}, {assessor}): {name}: expected a whole "
-                                     f"number from 1 to 5, got {value!r}")
+    out = []
+    for k, (rid, assessor, lik, imp, why) in enumerate(scores, start=1):
+        place = f"{at}, score {k}" + (f" ({rid})" if _text(rid) else "")
+        if not _text(rid) or rid not in risk_ids:
+            raise rules.refusal(place, "risk_id", f"expected a risk of this proposal, got {rules.described(rid)}")
+        if not _text(assessor) or assessor not in scorers:
+            raise rules.refusal(place, "assessor", f"expected an assessor or facilitator on the team, got "
+                                                   f"{rules.described(assessor)}")
+        row = rules.check_row(rules.SCORE_ROW, {"likelihood": lik, "impact": imp, "rationale": why},
+                              f"{at}, score {k} ({rid}, {assessor})")
         if (rid, assessor) in keys:
-            raise _refuse(where, f"{label} score {k}: {assessor} scored {rid} twice")
+            raise _refuse(place, f"{assessor} scored {rid} twice")
         keys.add((rid, assessor))
+        out.append((rid, assessor, row["likelihood"], row["impact"], row["rationale"]))
+    return out
+
+
+def _ref(row: dict[str, Any], field: str, known: set[str], what: str, where: str) -> None:
+    """A reference by name (a partner, a risk_id) must name one of `known`."""
+    value = row.get(field)
+    if value is None or value == "":
+        row[field] = None
+        return
+    if not _text(value) or value.strip() not in known:
+        raise rules.refusal(where, field, f"expected {what}, got {rules.described(value)}")
+    row[field] = value.strip()
 
 
 def validate(bundle: ProposalBundle, where: str) -> None:
-    """Check a bundle completely; the message names the proposal, the row and the field."""
+    """Check a bundle completely by the rules (risk/rules.py), and put every value in its stored form (text
+    stripped, words in their stored case); the refusal names the place (`where`, then the row) and the field."""
     p = bundle.proposal
-    if not str(p.get("title", "")).strip():
-        raise _refuse(where, "title: a value is required")
-    for key, allowed in (("service_type", [s.value for s in ServiceType]), ("phase", [x.value for x in LifecyclePhase]),
-                         ("status", [s.value for s in ProposalStatus]), ("aggregation", list(scoring.AGGREGATIONS))):
-        if key in p and p[key] not in allowed:
-            raise _refuse(where, f"{key}: expected one of {', '.join(allowed)}, got {p[key]!r}")
-    try:
-        scoring.check_appetite_map(p.get("appetite") or {})
-    except ValueError as exc:
-        raise _refuse(where, f"appetite: {exc}") from None
-    partner_names = set()
+    bundle.proposal = {**p, **rules.check_row(rules.PROPOSAL, p, where, whole=True)}
+    partner_names: set[str] = set()
     leads = 0
     for k, partner in enumerate(bundle.partners, start=1):
-        name = partner.get("name", "")
-        if not _text(name) or not name.strip():
-            raise _refuse(where, f"partner {k}: name: a name (text) is required")
-        name = name.strip()
-        if name in partner_names:
-            raise _refuse(where, f"partner {name!r} appears twice")
-        if partner.get("kind", "county") not in [x.value for x in PartnerKind]:
-            raise _refuse(where, f"partner {name}: kind must be county, city, district or other")
-        if partner.get("role", "participant") not in [r.value for r in PartnerRole]:
-            raise _refuse(where, f"partner {name}: role must be lead or participant")
-        leads += partner.get("role") == "lead"
-        partner_names.add(name)
+        at = f"{where}, partner {k}"
+        partner.update(rules.check_row(rules.PARTNER, partner, at, whole=True))
+        if partner["name"] in partner_names:
+            raise rules.refusal(at, "name", f"{partner['name']!r} appears twice")
+        leads += partner.get("role") == PartnerRole.lead.value
+        partner_names.add(partner["name"])
     if leads > 1:
-        raise _refuse(where, "partners: at most one partner can lead or host")
-    members = {}
+        raise _refuse(where, "partners: role: at most one partner can lead or host")
+    members: dict[str, dict] = {}
     for k, m in enumerate(bundle.team, start=1):
-        if not _text(m.get("name")) or not m["name"].strip():
-            raise _refuse(where, f"team member {k}: name: a name (text) is required")
-        if m.get("partner") is not None and not _text(m["partner"]):
-            raise _refuse(where, f"team member {k} ({m['name']}): partner: expected a partner's name")
-        if m.get("partner") is not None and m["partner"] not in partner_names:
-            raise _refuse(where, f"team member {k} ({m.get('name')}): partner {m['partner']!r} is not a partner")
-        if m.get("team_role", "assessor") not in [r.value for r in TeamRole]:
-            raise _refuse(where, f"team member {k}: team_role must be facilitator, assessor or observer")
+        at = f"{where}, team member {k}"
+        m.update(rules.check_row(rules.TEAM_MEMBER, m, at, whole=True))
+        _ref(m, "partner", partner_names, "a partner of this proposal", at)
         if m["name"] in members:
-            raise _refuse(where, f"team member {k}: {m['name']!r} appears twice")
+            raise rules.refusal(at, "name", f"{m['name']!r} appears twice")
+        if m["partner"] is None and m.get("team_role", TeamRole.assessor.value) != TeamRole.observer.value:
+            raise rules.refusal(at, "partner", "an assessor or facilitator must come from one of the proposal's "
+                                               "partner governments")
         members[m["name"]] = m
-    risk_ids = set()
+    risk_ids: set[str] = set()
     for k, r in enumerate(bundle.risks, start=1):
-        rid = r.get("risk_id")
-        if not _text(rid) or not rid or rid in risk_ids:
-            raise _refuse(where, f"risk {k}: risk_id {rid!r} is missing, not text, or repeated")
-        risk_ids.add(rid)
-        if not _text(r.get("category")) or r["category"] not in scoring.CATEGORIES:
-            raise _refuse(where, f"risk {rid}: category {r.get('category')!r} is not a category key "
-                                 f"({', '.join(scoring.CATEGORIES)})")
-        if not _text(r.get("title")) or not r["title"].strip():
-            raise _refuse(where, f"risk {rid}: title: a title (text) is required")
-        if r.get("owner_partner") and (not _text(r["owner_partner"]) or r["owner_partner"] not in partner_names):
-            raise _refuse(where, f"risk {rid}: owner_partner {r['owner_partner']!r} is not a partner")
-        if r.get("status", "Open") not in scoring.RISK_STATUSES:
-            raise _refuse(where, f"risk {rid}: status: expected one of {', '.join(scoring.RISK_STATUSES)}, "
-                                 f"got {r.get('status')!r}")
-        if r.get("treatment") not in (None, *scoring.TREATMENTS):
-            raise _refuse(where, f"risk {rid}: treatment: expected one of {', '.join(scoring.TREATMENTS)}, "
-                                 f"got {r.get('treatment')!r}")
-        for name in ("target_likelihood", "target_impact"):
-            value = r.get(name)
-            if value is not None and not _whole(value, 1, 5):
-                raise _refuse(where, f"risk {rid}: {name}: expected a whole number from 1 to 5, got {value!r}")
-        if not isinstance(r.get("tags", []), list) or not all(isinstance(t, str) for t in r.get("tags", [])):
-            raise _refuse(where, f"risk {rid}: tags: expected a list of words")
+        at = f"{where}, risk {r['risk_id']}" if _text(r.get("risk_id")) and r["risk_id"] else f"{where}, risk {k}"
+        r.update(rules.check_row(rules.RISK, r, at, whole=True))
+        if r["risk_id"] in risk_ids:
+            raise rules.refusal(at, "risk_id", f"{r['risk_id']} appears twice; a risk_id appears once")
+        if r["category"] == "cybersecurity" and not bundle.proposal.get("cybersecurity"):
+            raise rules.refusal(at, "category", rules.CYBERSECURITY_OFF)
+        _ref(r, "owner_partner", partner_names, "a partner of this proposal", at)
+        risk_ids.add(r["risk_id"])
+    scorers = {name for name, m in members.items() if m.get("team_role", "assessor") != TeamRole.observer.value}
     seen_rounds = set()
     for rnd in bundle.rounds:
-        label = f"{rnd.phase} round {rnd.number}"
-        if not _text(rnd.phase) or rnd.phase not in scoring.PHASES or rnd.status not in [s.value for s in RoundStatus]:
-            raise _refuse(where, f"{label}: phase or status is not valid")
+        row = rules.check_row(rules.ROUND, {"phase": rnd.phase, "number": rnd.number, "status": rnd.status},
+                              f"{where}, round", whole=True)
+        rnd.phase, rnd.number, rnd.status = row["phase"], row["number"], row["status"]
+        at = f"{where}, {rnd.phase} round {rnd.number}"
         if (rnd.phase, rnd.number) in seen_rounds:
-            raise _refuse(where, f"{label}: appears twice")
+            raise _refuse(at, "appears twice")
         seen_rounds.add((rnd.phase, rnd.number))
-        scorers = {name for name, m in members.items() if m.get("team_role", "assessor") != "observer"}
         if not _scores_look_valid(rnd.scores, risk_ids, scorers):
-            _find_bad_score(rnd.scores, risk_ids, scorers, where, label)
+            rnd.scores = _check_scores(rnd.scores, risk_ids, scorers, at)
+    agreed: set[tuple[str, str]] = set()
     for k, c in enumerate(bundle.consensus, start=1):
-        if not (_text(c["risk_id"]) and _text(c["phase"])) or c["risk_id"] not in risk_ids \
-                or c["phase"] not in scoring.PHASES:
-            raise _refuse(where, f"consensus {k}: unknown risk_id or phase")
-        for name in ("likelihood", "impact"):
-            if not _whole(c[name], 1, 5):
-                raise _refuse(where, f"consensus {k} ({c['risk_id']}): {name}: expected a whole number from 1 to 5")
+        at = c.get("at") or f"{where}, consensus {k}"
+        _ref(c, "risk_id", risk_ids, "a risk of this proposal", at)
+        if c["risk_id"] is None:
+            raise rules.refusal(at, "risk_id", "a value is required")
+        c.update(rules.check_row({k2: v for k2, v in rules.CONSENSUS.items() if k2 != "recorded_by"}, c, at,
+                                 whole=True))
+        if c.get("recorded_by") is not None:  # absent: the person loading records it
+            c["recorded_by"] = rules.check(rules.CONSENSUS, "recorded_by", c["recorded_by"], at)
+            if c["recorded_by"] not in scorers:
+                raise rules.refusal(at, "recorded_by", f"expected a facilitator or assessor on the team, got "
+                                                       f"{c['recorded_by']!r}")
+        if (c["risk_id"], c["phase"]) in agreed:
+            raise rules.refusal(at, "phase", f"{c['risk_id']} has a {c['phase']} consensus already; a risk has one "
+                                             "per phase")
+        agreed.add((c["risk_id"], c["phase"]))
     for k, a in enumerate(bundle.actions, start=1):
-        if not _text(a["risk_id"]) or a["risk_id"] not in risk_ids:
-            raise _refuse(where, f"action {k}: risk_id {a['risk_id']!r} is not a risk of this proposal")
-        if a.get("paying_partner") and (not _text(a["paying_partner"]) or a["paying_partner"] not in partner_names):
-            raise _refuse(where, f"action {k}: paying_partner {a['paying_partner']!r} is not a partner")
-        if a.get("status", ActionStatus.planned.value) not in [x.value for x in ActionStatus]:
-            raise _refuse(where, f"action {k}: status: expected one of {', '.join(x.value for x in ActionStatus)}")
-    for k, (partner, _cap, value) in enumerate(bundle.strengths, start=1):
-        if not _text(partner) or partner not in partner_names or not _whole(value, 0, 5):
-            raise _refuse(where, f"strength {k}: partner must be a partner and score 0 to 5")
+        at = a.get("at") or f"{where}, action {k}"
+        _ref(a, "risk_id", risk_ids, "a risk of this proposal", at)
+        if a["risk_id"] is None:
+            raise rules.refusal(at, "risk_id", "a value is required")
+        a.update(rules.check_row(rules.ACTION, a, at, whole=True))
+        _ref(a, "paying_partner", partner_names, "a partner of this proposal", at)
+    strengths = []
+    for k, (partner, capability, value) in enumerate(bundle.strengths, start=1):
+        at = f"{where}, strength {k}"
+        if not _text(partner) or partner.strip() not in partner_names:
+            raise rules.refusal(at, "partner", f"expected a partner of this proposal, got {rules.described(partner)}")
+        row = rules.check_row(rules.STRENGTH, {"capability": capability, "score": value}, at, whole=True)
+        if (partner.strip(), row["capability"]) in {(x[0], x[1]) for x in strengths}:
+            raise rules.refusal(at, "capability", f"{partner.strip()} has a score for {row['capability']!r} already")
+        strengths.append((partner.strip(), row["capability"], row["score"]))
+    bundle.strengths = strengths

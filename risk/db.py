@@ -1,6 +1,6 @@
 """The engine factory and the migrations entry point.
 
-SQLite is configured as RELIABILITY.md says: WAL, synchronous=FULL, foreign keys on, a busy timeout, and
+SQLite is configured as docs/CONFIGURATION.md, SQLite, says: WAL, synchronous=FULL, foreign keys on, a busy timeout, and
 pysqlite's own transaction handling off so that a write transaction starts with BEGIN IMMEDIATE (a deferred
 transaction that upgrades to a write fails with "database is locked" under concurrent writers) while reads stay
 deferred. PostgreSQL needs none of this; its writers serialise the audit chain with an advisory lock (store.py).

@@ -1,13 +1,35 @@
 """The tables of the workbench (SQLModel). One module, one comment per class; schema changes go through
-Alembic (risk/migrations), and every constraint has a name so that batch migrations on SQLite keep it."""
+Alembic (risk/migrations), and every constraint has a name so that batch migrations on SQLite keep it.
+Column lengths and the CHECK constraints of words and ranges come from the rules in risk/rules.py (`_len`,
+`rules.checks`), the one definition of valid data that the forms and imports apply too."""
 
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 
 from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from risk import rules
+from risk.rules import (  # noqa: F401  (the vocabularies live with the rules; imported from here too)
+    ACTION,
+    CONSENSUS,
+    PARTNER,
+    PROPOSAL,
+    RISK,
+    ROUND,
+    SCORE_ROW,
+    STRENGTH,
+    TEAM_MEMBER,
+    ActionStatus,
+    LifecyclePhase,
+    PartnerKind,
+    PartnerRole,
+    ProposalStatus,
+    RoundStatus,
+    ServiceType,
+    TeamRole,
+)
 
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",
@@ -18,70 +40,11 @@ SQLModel.metadata.naming_convention = {
 }
 
 
+_len = rules.column_length
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-class ServiceType(StrEnum):
-    dispatch = "911/CAD"
-    erp = "ERP/payroll"
-    gis = "GIS"
-    data_centre = "Data centre"
-    other = "Other"
-
-
-class LifecyclePhase(StrEnum):
-    idea = "Idea"
-    assessment = "Assessment"
-    decision = "Decision"
-    implementation = "Implementation"
-    operation = "Operation"
-    review = "Review"
-
-
-class ProposalStatus(StrEnum):
-    draft = "Draft"
-    in_assessment = "In assessment"
-    approved = "Approved"
-    rejected = "Rejected"
-    on_hold = "On hold"
-    withdrawn = "Withdrawn"
-
-
-class PartnerKind(StrEnum):
-    county = "county"
-    city = "city"
-    district = "district"
-    other = "other"
-
-
-class PartnerRole(StrEnum):
-    lead = "lead"
-    participant = "participant"
-
-
-class TeamRole(StrEnum):
-    facilitator = "facilitator"
-    assessor = "assessor"
-    observer = "observer"
-
-
-class RoundStatus(StrEnum):
-    open = "open"
-    revealed = "revealed"
-    closed = "closed"
-
-
-class ActionStatus(StrEnum):
-    planned = "Planned"
-    in_progress = "In progress"
-    done = "Done"
-    cancelled = "Cancelled"
-
-
-def _enum_check(column: str, enum: type[StrEnum], name: str) -> CheckConstraint:
-    values = ", ".join(f"'{e.value}'" for e in enum)
-    return CheckConstraint(f"{column} IN ({values})", name=name)
 
 
 class Matrix(SQLModel, table=True):
@@ -103,21 +66,16 @@ class Proposal(SQLModel, table=True):
 
     __tablename__ = "proposal"
     __table_args__ = (
-        _enum_check("service_type", ServiceType, "service_type"),
-        _enum_check("phase", LifecyclePhase, "phase"),
-        _enum_check("status", ProposalStatus, "status"),
-        CheckConstraint(
-            "aggregation IN ('upper_median', 'max', 'one_jurisdiction_one_vote')", name="aggregation"
-        ),
+        *rules.checks(PROPOSAL, "service_type", "phase", "status", "aggregation"),
         CheckConstraint("version >= 1", name="version"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    title: str = Field(max_length=200)
+    title: str = Field(max_length=_len(PROPOSAL, "title"))
     service_type: str = ServiceType.other.value
-    description: str = ""
+    description: str = Field(default="", max_length=_len(PROPOSAL, "description"))
     phase: str = LifecyclePhase.assessment.value
     status: str = ProposalStatus.draft.value
-    matrix: str = "nist-800-30"
+    matrix: str = Field(default="nist-800-30", max_length=_len(PROPOSAL, "matrix"))
     aggregation: str = "upper_median"
     cybersecurity: bool = False
     appetite: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -135,12 +93,10 @@ class Partner(SQLModel, table=True):
 
     __tablename__ = "partner"
     __table_args__ = (
-        _enum_check("kind", PartnerKind, "kind"),
-        CheckConstraint("population IS NULL OR population >= 0", name="population"),
-        CheckConstraint("it_budget IS NULL OR it_budget >= 0", name="it_budget"),
+        *rules.checks(PARTNER, "kind", "population", "it_budget"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(unique=True, max_length=200)
+    name: str = Field(unique=True, max_length=_len(PARTNER, "name"))
     kind: str = PartnerKind.county.value
     population: int | None = None
     it_budget: float | None = None
@@ -153,7 +109,7 @@ class ProposalPartner(SQLModel, table=True):
     __tablename__ = "proposal_partner"
     __table_args__ = (
         UniqueConstraint("proposal_id", "partner_id"),
-        _enum_check("role", PartnerRole, "role"),
+        *rules.checks(PARTNER, "role"),
     )
     id: int | None = Field(default=None, primary_key=True)
     proposal_id: int = Field(foreign_key="proposal.id", index=True, ondelete="CASCADE")
@@ -167,14 +123,14 @@ class TeamMember(SQLModel, table=True):
     __tablename__ = "team_member"
     __table_args__ = (
         UniqueConstraint("proposal_id", "name"),
-        _enum_check("team_role", TeamRole, "team_role"),
+        *rules.checks(TEAM_MEMBER, "team_role"),
     )
     id: int | None = Field(default=None, primary_key=True)
     proposal_id: int = Field(foreign_key="proposal.id", index=True, ondelete="CASCADE")
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=_len(TEAM_MEMBER, "name"))
     partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
     team_role: str = TeamRole.assessor.value
-    expertise: str = ""
+    expertise: str = Field(default="", max_length=_len(TEAM_MEMBER, "expertise"))
 
 
 class Risk(SQLModel, table=True):
@@ -183,31 +139,26 @@ class Risk(SQLModel, table=True):
     __tablename__ = "risk"
     __table_args__ = (
         UniqueConstraint("proposal_id", "risk_id"),
-        CheckConstraint(
-            "category IN ('legal', 'operational', 'financial', 'reputational', 'societal', 'cybersecurity')",
-            name="category",
-        ),
-        CheckConstraint("target_likelihood IS NULL OR target_likelihood BETWEEN 1 AND 5", name="target_likelihood"),
-        CheckConstraint("target_impact IS NULL OR target_impact BETWEEN 1 AND 5", name="target_impact"),
+        *rules.checks(RISK, "category", "target_likelihood", "target_impact", "status", "treatment"),
         CheckConstraint("version >= 1", name="version"),
     )
     id: int | None = Field(default=None, primary_key=True)
     proposal_id: int = Field(foreign_key="proposal.id", index=True, ondelete="CASCADE")
-    risk_id: str = Field(max_length=40)
+    risk_id: str = Field(max_length=_len(RISK, "risk_id"))
     category: str
-    title: str = Field(max_length=300)
-    cause: str = ""
-    event: str = ""
-    consequence: str = ""
+    title: str = Field(max_length=_len(RISK, "title"))
+    cause: str = Field(default="", max_length=_len(RISK, "cause"))
+    event: str = Field(default="", max_length=_len(RISK, "event"))
+    consequence: str = Field(default="", max_length=_len(RISK, "consequence"))
     owner_partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
-    owner: str = ""
-    controls: str = ""
+    owner: str = Field(default="", max_length=_len(RISK, "owner"))
+    controls: str = Field(default="", max_length=_len(RISK, "controls"))
     treatment: str | None = None
     target_likelihood: int | None = None
     target_impact: int | None = None
     status: str = "Draft"
     tags: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    template_id: str | None = None
+    template_id: str | None = Field(default=None, max_length=_len(RISK, "template_id"))
     version: int = 1
     updated_at: dt.datetime = Field(default_factory=utcnow)
     updated_by: str = ""
@@ -218,13 +169,12 @@ class Action(SQLModel, table=True):
 
     __tablename__ = "action"
     __table_args__ = (
-        _enum_check("status", ActionStatus, "status"),
-        CheckConstraint("cost IS NULL OR cost >= 0", name="cost"),
+        *rules.checks(ACTION, "status", "cost"),
     )
     id: int | None = Field(default=None, primary_key=True)
     risk_pk: int = Field(foreign_key="risk.id", index=True, ondelete="CASCADE")
-    description: str
-    owner: str = ""
+    description: str = Field(max_length=_len(ACTION, "description"))
+    owner: str = Field(default="", max_length=_len(ACTION, "owner"))
     due_date: dt.date | None = None
     status: str = ActionStatus.planned.value
     cost: float | None = None
@@ -237,9 +187,7 @@ class Round(SQLModel, table=True):
     __tablename__ = "round"
     __table_args__ = (
         UniqueConstraint("proposal_id", "phase", "number"),
-        CheckConstraint("phase IN ('inherent', 'residual')", name="phase"),
-        _enum_check("status", RoundStatus, "status"),
-        CheckConstraint("number >= 1", name="number"),
+        *rules.checks(ROUND, "phase", "status", "number"),
     )
     id: int | None = Field(default=None, primary_key=True)
     proposal_id: int = Field(foreign_key="proposal.id", index=True, ondelete="CASCADE")
@@ -263,8 +211,7 @@ class Score(SQLModel, table=True):
     __tablename__ = "score"
     __table_args__ = (
         UniqueConstraint("round_id", "assessor_id", "risk_pk"),
-        CheckConstraint("likelihood BETWEEN 1 AND 5", name="likelihood"),
-        CheckConstraint("impact BETWEEN 1 AND 5", name="impact"),
+        *rules.checks(SCORE_ROW, "likelihood", "impact"),
         Index("ix_score_risk_round", "risk_pk", "round_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -273,7 +220,7 @@ class Score(SQLModel, table=True):
     risk_pk: int = Field(foreign_key="risk.id", ondelete="CASCADE")
     likelihood: int
     impact: int
-    rationale: str = ""
+    rationale: str = Field(default="", max_length=_len(SCORE_ROW, "rationale"))
     updated_at: dt.datetime = Field(default_factory=utcnow)
 
 
@@ -283,18 +230,16 @@ class Consensus(SQLModel, table=True):
     __tablename__ = "consensus"
     __table_args__ = (
         UniqueConstraint("risk_pk", "phase"),
-        CheckConstraint("phase IN ('inherent', 'residual')", name="phase"),
-        CheckConstraint("likelihood BETWEEN 1 AND 5", name="likelihood"),
-        CheckConstraint("impact BETWEEN 1 AND 5", name="impact"),
+        *rules.checks(CONSENSUS, "phase", "likelihood", "impact"),
     )
     id: int | None = Field(default=None, primary_key=True)
     risk_pk: int = Field(foreign_key="risk.id", index=True, ondelete="CASCADE")
     phase: str
     likelihood: int
     impact: int
-    rationale: str = ""
-    dissent: str = ""
-    recorded_by: str
+    rationale: str = Field(default="", max_length=_len(CONSENSUS, "rationale"))
+    dissent: str = Field(default="", max_length=_len(CONSENSUS, "dissent"))
+    recorded_by: str = Field(max_length=_len(CONSENSUS, "recorded_by"))
     recorded_at: dt.datetime = Field(default_factory=utcnow)
 
 
@@ -350,14 +295,14 @@ class PartnerStrength(SQLModel, table=True):
     __tablename__ = "partner_strength"
     __table_args__ = (
         UniqueConstraint("proposal_id", "partner_id", "capability"),
-        CheckConstraint("score BETWEEN 0 AND 5", name="score"),
+        *rules.checks(STRENGTH, "score"),
     )
     id: int | None = Field(default=None, primary_key=True)
     proposal_id: int = Field(foreign_key="proposal.id", index=True, ondelete="CASCADE")
     partner_id: int = Field(foreign_key="partner.id", index=True)
-    capability: str = Field(max_length=100)
+    capability: str = Field(max_length=_len(STRENGTH, "capability"))
     score: int
-    note: str = ""
+    note: str = Field(default="", max_length=_len(STRENGTH, "note"))
 
 
 class ColumnMapping(SQLModel, table=True):

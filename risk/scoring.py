@@ -1,4 +1,4 @@
-"""The scoring rules of DOMAIN.md sections 3 to 6 as pure functions: scales, matrices, aggregation,
+"""The scoring rules of docs/SCORING.md as pure functions: scales, matrices, aggregation,
 disagreement flags, standing values, appetite and review dates. Nothing here touches the database."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-# --- categories (DOMAIN.md section 2) -------------------------------------------------------------
+# --- categories (docs/USER_GUIDE.md, Walkthrough) -------------------------------------------------------------
 
 CATEGORIES: dict[str, str] = {
     "legal": "Legal",
@@ -79,7 +79,7 @@ def check_risk_id(value: object) -> str:
     raise ValueError(f"expected a key such as {RISK_ID_EXAMPLE}, got {got}")
 
 
-# --- scales (DOMAIN.md section 3) -----------------------------------------------------------------
+# --- scales (docs/SCORING.md, Scales) -----------------------------------------------------------------
 
 SCORE_LABELS = ("Very Low", "Low", "Moderate", "High", "Very High")  # score 1..5
 
@@ -127,7 +127,7 @@ def check_score(value: object, field_name: str = "score") -> int:
     return value
 
 
-# --- matrices (DOMAIN.md section 4) ---------------------------------------------------------------
+# --- matrices (docs/SCORING.md, Level) ---------------------------------------------------------------
 
 # Colour-blind-safe sequential colours (ColorBrewer YlOrRd-like, distinguishable in grey) by number of levels.
 LEVEL_COLOURS: dict[int, tuple[str, ...]] = {
@@ -160,7 +160,7 @@ class Matrix:
             object.__setattr__(self, "colours", LEVEL_COLOURS[len(self.levels)])
 
     def level_index(self, likelihood: int, impact: int) -> int:
-        """DOMAIN.md section 4: the level of a cell is looked up, never multiplied. Level index (0 = lowest).
+        """docs/SCORING.md, Level: the level of a cell is looked up, never multiplied. Level index (0 = lowest).
         Example: NIST, likelihood 2, impact 5 -> 2 (Moderate)."""
         return self.grid[check_score(likelihood, "likelihood") - 1][check_score(impact, "impact") - 1]
 
@@ -175,7 +175,7 @@ class Matrix:
         return self.levels[self.level_index(likelihood, impact)]
 
     def rank5(self, level_index: int) -> int:
-        """DOMAIN.md section 6: position of a level on the five-step Very Low..Very High scale that appetite and
+        """docs/SCORING.md, Appetite and review: position of a level on the five-step Very Low..Very High scale that appetite and
         the review cadence are stated on. A five-level matrix maps one to one; others spread evenly, rounded half
         up (4 levels -> 0, 1, 3, 4)."""
         return self.ranks[level_index]
@@ -279,7 +279,7 @@ BUILTIN_MATRICES: dict[str, Matrix] = {m.name: m for m in (NIST_800_30, LOCAL_GO
 DEFAULT_MATRIX = NIST_800_30.name
 
 
-# --- aggregation (DOMAIN.md section 5) ------------------------------------------------------------
+# --- aggregation (docs/SCORING.md, Several assessors) ------------------------------------------------------------
 
 AGGREGATIONS = ("upper_median", "max", "one_jurisdiction_one_vote")
 AGGREGATION_INDEX = {name: k for k, name in enumerate(AGGREGATIONS)}
@@ -300,7 +300,7 @@ _EMPTY = 99  # sorts after every score: marks "no value here" in the array forms
 
 
 def upper_median(values: Iterable[int]) -> int:
-    """DOMAIN.md section 5: the median; with an even count, the upper of the two middle values: [1, 2, 4, 5] -> 4."""
+    """docs/SCORING.md, Several assessors: the median; with an even count, the upper of the two middle values: [1, 2, 4, 5] -> 4."""
     ordered = sorted(values)
     if not ordered:
         raise ValueError("no scores to aggregate")
@@ -317,7 +317,7 @@ def upper_median_rows(values: np.ndarray, mask: np.ndarray | None = None) -> np.
 
 
 def mean_half_up(values: Iterable[int]) -> float:
-    """DOMAIN.md section 5: the mean for display, one decimal, rounded half up: [2, 2, 2, 3] -> 2.3 (2.25)."""
+    """docs/SCORING.md, Several assessors: the mean for display, one decimal, rounded half up: [2, 2, 2, 3] -> 2.3 (2.25)."""
     vals = list(values)
     if not vals:
         raise ValueError("no scores to average")
@@ -332,7 +332,7 @@ def mean_half_up_rows(values: np.ndarray) -> np.ndarray:
 
 
 def partner_medians(values: Sequence[int], partners: Sequence[object]) -> dict[object, int]:
-    """DOMAIN.md section 5: the upper median of each partner's scores (`partners[k]` gave `values[k]`), in the
+    """docs/SCORING.md, Several assessors: the upper median of each partner's scores (`partners[k]` gave `values[k]`), in the
     order the partners first appear. What one_jurisdiction_one_vote and the `partners` flag stand on."""
     by_partner: dict[object, list[int]] = {}
     for value, partner in zip(values, partners, strict=True):
@@ -351,7 +351,7 @@ def partner_medians_rows(values: np.ndarray, slots: np.ndarray) -> tuple[np.ndar
 
 
 def aggregate(values: Sequence[int], partners: Sequence[object], method: str) -> int:
-    """DOMAIN.md section 5: one axis (likelihood or impact) of one risk's scores in one round, by `method`:
+    """docs/SCORING.md, Several assessors: one axis (likelihood or impact) of one risk's scores in one round, by `method`:
     upper_median, max, or one_jurisdiction_one_vote (the upper median of partner_medians).
 
     `partners[k]` is the partner of the assessor who gave `values[k]`; only one_jurisdiction_one_vote uses it.
@@ -379,13 +379,13 @@ def aggregate_rows(values: np.ndarray, slots: np.ndarray, method: str,
     raise ValueError(f"unknown aggregation method {method!r}: expected one of {', '.join(AGGREGATIONS)}")
 
 
-# --- disagreement flags (DOMAIN.md section 5) -----------------------------------------------------
+# --- disagreement flags (docs/SCORING.md, Disagreement flags) -----------------------------------------------------
 
 FLAGS = ("iqr", "partners", "polarised", "range", "spread")
 
 
 def axis_flags(values: Sequence[int], partners: Sequence[object] | None = None) -> set[str]:
-    """DOMAIN.md section 5: the disagreement flags one axis of scores meets.
+    """docs/SCORING.md, Disagreement flags: the disagreement flags one axis of scores meets.
 
     range: max - min >= 3; iqr: IQR >= 2 (linear interpolation, numpy's default); spread: fewer than 70% of
     scores within +-1 of the upper median; polarised: >= 1/3 of scores in 1-2 and >= 1/3 in 4-5; partners: two
@@ -440,7 +440,7 @@ def axis_flags_rows(values: np.ndarray, slots: np.ndarray | None = None,
 def disagreement_flags(
     likelihoods: Sequence[int], impacts: Sequence[int], partners: Sequence[object] | None = None
 ) -> list[str]:
-    """DOMAIN.md section 5: the flags raised on either axis, sorted."""
+    """docs/SCORING.md, Disagreement flags: the flags raised on either axis, sorted."""
     return sorted(axis_flags(likelihoods, partners) | axis_flags(impacts, partners))
 
 
@@ -488,7 +488,7 @@ class RoundResult(NamedTuple):
 
 
 def summarise_round(scores: RoundScores) -> RoundResult:
-    """DOMAIN.md section 5: one risk's round aggregated by every method, with its mean and disagreement flags."""
+    """docs/SCORING.md, Several assessors: one risk's round aggregated by every method, with its mean and disagreement flags."""
     liks, imps, partners = scores.likelihoods, scores.impacts, scores.partners
     return RoundResult(
         round_number=scores.round_number,
@@ -562,7 +562,7 @@ def standing_value(
     matrix: Matrix,
     method: str,
 ) -> Standing:
-    """DOMAIN.md section 5: the value of one risk in one phase.
+    """docs/SCORING.md, Standing value: the value of one risk in one phase.
 
     The consensus where one is recorded; otherwise the aggregate of the latest revealed or closed round in
     which the risk was scored. Flags (and the assessor count) are those of that latest round in both cases.
@@ -615,7 +615,7 @@ def standing_arrays(method: np.ndarray, latest: Mapping[str, np.ndarray], consen
     return lik, imp, source
 
 
-# --- appetite and review (DOMAIN.md section 6) ----------------------------------------------------
+# --- appetite and review (docs/SCORING.md, Appetite and review) ----------------------------------------------------
 
 APPETITES = ("Averse", "Minimal", "Cautious", "Open", "Eager")  # tolerated: Very Low .. Very High
 DEFAULT_APPETITE = "Cautious"
@@ -641,7 +641,7 @@ _TOLERANCE = {word: k for k, word in enumerate(APPETITES)}
 
 
 def appetite_tolerance(appetite: str) -> int:
-    """DOMAIN.md section 6: the highest tolerated level on the five-step scale: Averse -> 0 (Very Low) .. Eager ->
+    """docs/SCORING.md, Appetite and review: the highest tolerated level on the five-step scale: Averse -> 0 (Very Low) .. Eager ->
     4 (Very High)."""
     try:
         return _TOLERANCE[appetite]
@@ -659,7 +659,7 @@ def appetite_tolerance_array(appetites: Sequence[str] | np.ndarray) -> np.ndarra
 
 
 def over_appetite(residual_level_index: int | None, appetite: str, matrix: Matrix) -> bool:
-    """DOMAIN.md section 6: true when the residual level is above what the category's appetite tolerates
+    """docs/SCORING.md, Appetite and review: true when the residual level is above what the category's appetite tolerates
     (never when no residual value stands)."""
     if residual_level_index is None:
         return False
@@ -677,7 +677,7 @@ _REVIEW_AFTER = tuple(dt.timedelta(days=d) for d in REVIEW_DAYS_BY_RANK)
 
 
 def next_review(level_index: int | None, matrix: Matrix, since: dt.date | None) -> dt.date | None:
-    """DOMAIN.md section 6: review cadence by residual level: Very High/High 90 days, Moderate 180, Low/Very Low
+    """docs/SCORING.md, Appetite and review: review cadence by residual level: Very High/High 90 days, Moderate 180, Low/Very Low
     360, counted from `since` (when the value was set)."""
     if level_index is None or since is None:
         return None

@@ -106,7 +106,9 @@ def bundles(draw, *, rich: bool = False, carriage: bool = True, names: st.Search
               "target_likelihood": draw(st.one_of(st.none(), SCORE)),
               "target_impact": draw(st.one_of(st.none(), SCORE)),
               "status": draw(st.sampled_from(scoring.RISK_STATUSES)),
-              "tags": draw(st.lists(text(20, required=True), max_size=2)),
+              # tags are stored lower-cased, sorted and once each (rules.RISK["tags"]): drawn in that form
+              "tags": sorted({t.strip().lower() for t in draw(st.lists(text(20, required=True), max_size=2))}
+                             - {""}),
               "template_id": draw(st.one_of(st.none(), text(30, required=True))), "version": draw(st.integers(1, 3))}
              for rid in ids]
     scorers = [m["name"] for m in team if m["team_role"] != "observer"]
@@ -128,7 +130,7 @@ def bundles(draw, *, rich: bool = False, carriage: bool = True, names: st.Search
     agreed = draw(st.lists(st.sampled_from(slots), unique=True, min_size=1 if rich else 0, max_size=len(slots)))
     consensus = [{"risk_id": rid, "phase": phase, "likelihood": draw(SCORE), "impact": draw(SCORE),
                   "rationale": draw(text(300)), "dissent": draw(text(300)),
-                  "recorded_by": draw(st.sampled_from(member_names)), "recorded_at": draw(_moment())}
+                  "recorded_by": draw(st.sampled_from(scorers)), "recorded_at": draw(_moment())}
                  for rid, phase in agreed]
     actions = [{"risk_id": rid, "description": draw(text(5000, required=True)), "owner": draw(text(200)),
                 "due_date": draw(st.one_of(st.none(), st.dates(dt.date(2019, 1, 1), dt.date(2035, 12, 31)))),

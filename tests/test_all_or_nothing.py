@@ -131,7 +131,7 @@ def test_a_file_that_names_one_title_twice_or_one_partner_twice_is_refused_and_w
     partner = changed(portfolio_file, lambda d: d["proposals"][31]["partners"].append(
         dict(d["proposals"][31]["partners"][0], role="participant")))
     report = import_json(engine, partner, actor="clerk")
-    assert "proposal 32 ('Synthetic 13-0032'): partner 'S13-0032 county 1' appears twice" in \
+    assert "proposal 32 ('Synthetic 13-0032'), partner 3: name: 'S13-0032 county 1' appears twice" in \
         report["problems"][0]["message"]
     assert state(engine) == before
 

@@ -172,3 +172,26 @@ def test_every_page_has_an_app_test():
     tested = (ROOT / "tests" / "test_app.py").read_text()
     missing = [p for p in pages if f"pages/{p}.py" not in tested]
     assert missing == []
+
+
+def test_every_document_the_code_and_the_docs_cite_exists_in_the_repository():
+    """A docstring or a page that cites a file names one a reader of the repository can open."""
+    import re
+
+    cited = re.compile(r"\b((?:docs/)?[A-Z][A-Z_]+\.md)\b")
+    missing = []
+    sources = [*(ROOT / "risk").rglob("*.py"), *(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py"),
+               ROOT / "app.py", ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+    for path in sources:
+        for name in cited.findall(path.read_text()):
+            if not ((ROOT / name).exists() or (ROOT / "docs" / name).exists()):
+                missing.append(f"{path.relative_to(ROOT)} cites {name}")
+    assert missing == []
+
+
+def test_the_user_guide_lists_the_register_columns_in_their_order():
+    from risk.services.register_rows import REGISTER_COLUMNS
+
+    guide = (ROOT / "docs" / "USER_GUIDE.md").read_text()
+    listed = ", ".join(f"`{c}`" for c in REGISTER_COLUMNS)
+    assert listed in " ".join(guide.split()), "docs/USER_GUIDE.md, Register: the columns differ from register_rows"

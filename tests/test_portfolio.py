@@ -1,4 +1,4 @@
-"""The demo and synthetic portfolios: what they hold follows DOMAIN.md, loading twice adds nothing, the same
+"""The demo and synthetic portfolios: what they hold follows docs/SCORING.md, loading twice adds nothing, the same
 seed gives the same data, and eight loads at once store what the same loads store one after another."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def normalised(doc: dict) -> list[dict]:
 
 
 def check_against_domain_rules(engine, doc: dict) -> int:
-    """Recompute every standing value from the exported raw scores with the rules of DOMAIN.md sections 4-6
+    """Recompute every standing value from the exported raw scores with the rules of docs/SCORING.md
     (not through the stored round results) and compare; returns how many values were checked."""
     checked = 0
     for p in doc["proposals"]:

@@ -381,7 +381,9 @@ def _observer_scores(doc, data):
     j, score = _pick(data, risk["scores"], "score")
     member = next(m for m in p["team"] if m["name"] == score["assessor"])
     member["team_role"] = "observer"
-    return [("proposal 1",), (risk["risk_id"],), (score["assessor"], repr(score["assessor"]))]
+    # every score of that member is now an observer's: the refusal names the first of them, of whichever risk
+    theirs = tuple(r["risk_id"] for r in p["risks"] for s in r["scores"] if s["assessor"] == member["name"])
+    return [("proposal 1",), theirs, (score["assessor"], repr(score["assessor"]))]
 
 
 @mutation("score of a round not listed")
@@ -399,7 +401,9 @@ def _cyber_off(doc, data):
     p["cybersecurity"] = False
     k, risk = _pick(data, p["risks"], "risk")
     risk["category"] = "cybersecurity"
-    return [("proposal 1",), (f"risk {risk['risk_id']}",), ("cybersecurity",)]
+    # any cybersecurity risk of the proposal is now refused: the refusal names the first of them
+    cyber = tuple(f"risk {r['risk_id']}" for r in p["risks"] if r["category"] == "cybersecurity")
+    return [("proposal 1",), cyber, ("cybersecurity",)]
 
 
 @mutation("consensus.recorded_by forged")
@@ -416,19 +420,7 @@ def _forged(doc, data):
 # reproduction for each. Remove a name here when the product is fixed.
 _TOO_LONG = "text over its limit is accepted (SQLite; PostgreSQL refuses VARCHAR columns without naming the place)"
 _NO_RISK = "the refusal does not name the risk the entry belongs to"
-PRODUCT_FAILURES: dict[str, str] = {
-    **{f"{kind}.{key} over {limit} characters": _TOO_LONG for kind, key, limit in LIMITS},
-    "round.phase unknown": "refused as 'scores name <phase> round n, which is not in the rounds list', not naming the "
-                           "round entry or its phase",
-    "score.phase unknown": _NO_RISK, "score of a round not listed": _NO_RISK, "consensus.phase unknown": _NO_RISK,
-    "action.status unknown": _NO_RISK, "action.paying_partner names nobody": _NO_RISK,
-    "score.assessor names nobody": _NO_RISK, "score by an observer": _NO_RISK,
-    "consensus repeated": "refused by the database's unique constraint: the message names no proposal or risk",
-    "strength repeated": "refused by the database's unique constraint: the message names no proposal or strength",
-    "cybersecurity risk with cybersecurity off": "accepted",
-    "proposal.matrix empty": "accepted and stored as '', after which export_document raises NotFoundError",
-    "consensus.recorded_by forged": "accepted: recorded_by need not be anybody on the team",
-}
+PRODUCT_FAILURES: dict[str, str] = {}
 
 
 def earlier() -> ProposalBundle:

@@ -70,7 +70,7 @@ def test_the_json_import_takes_a_key_in_lower_case_as_the_key(sqlite_engine):
 
 def test_two_keys_that_differ_only_in_case_are_one_key_repeated(sqlite_engine):
     report = import_json(sqlite_engine, _export("LEG-01", "leg-01"), actor="clerk")
-    assert "repeated" in report["problems"][0]["message"] and count_rows(sqlite_engine, Proposal) == 0
+    assert "LEG-01 appears twice" in report["problems"][0]["message"] and count_rows(sqlite_engine, Proposal) == 0
 
 
 @pytest.mark.parametrize("bad", [b for b in BAD_IDS if isinstance(b, str)] + ["7"])

@@ -1,4 +1,4 @@
-"""The scoring rules of DOMAIN.md sections 3 to 6, one test per promise."""
+"""The scoring rules of docs/SCORING.md, one test per promise."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from risk.scoring import (
     upper_median,
 )
 
-# Table I-2 of NIST SP 800-30 Rev. 1, written out as DOMAIN.md prints it: top row is likelihood Very High.
+# Table I-2 of NIST SP 800-30 Rev. 1, written out with likelihood Very High as the top row.
 TABLE_I2 = {
     5: ["Very Low", "Low", "Moderate", "High", "Very High"],
     4: ["Very Low", "Low", "Moderate", "High", "Very High"],

@@ -1,4 +1,4 @@
-"""Reading spreadsheet files safely (RELIABILITY.md, input from files): what the file really is, its encoding,
+"""Reading spreadsheet files safely (docs/VALIDATION.md): what the file really is, its encoding,
 its size, and its cells as text, each row numbered as a spreadsheet shows it (the header is row 1).
 
 Nothing here knows what a register is: it turns bytes into `Table`s or refuses with a message that says what was

@@ -1,4 +1,4 @@
-"""Registers as CSV and XLSX (RELIABILITY.md, output to spreadsheets).
+"""Registers as CSV and XLSX (docs/USER_GUIDE.md, Exports).
 
 Text that a spreadsheet would run as a formula (beginning with =, +, -, @, tab, CR or NUL) is written as text. In CSV
 with a leading ', and text that already begins with ' followed by one of those gets one more ', so that an import

@@ -13,23 +13,14 @@ import json
 import math
 from typing import Any
 
-from risk import scoring
+from risk import config, rules
 from risk.bundle import ProposalBundle, RoundBundle
 from risk.errors import RefusedError
 
-MAX_BYTES = 50_000_000
 _MISSING = object()
 
 
-def _got(value: Any) -> str:
-    """A value as a refusal quotes it: its kind, and its start when it is long text."""
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, str):
-        return repr(value) if len(value) <= 40 else f"{value[:40]!r}… ({len(value):,} characters)"
-    if isinstance(value, int | float):
-        return f"the number {value!r}"
-    return "a list" if isinstance(value, list) else "an object"
+_got = rules.described
 
 
 def _when(value: Any, where: str) -> dt.datetime | None:
@@ -42,17 +33,6 @@ def _when(value: Any, where: str) -> dt.datetime | None:
     except ValueError:
         raise RefusedError(f"{where}: expected a date and time as YYYY-MM-DDTHH:MM:SS, got {_got(value)}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _day(value: Any, where: str) -> dt.date | None:
-    if value in (None, ""):
-        return None
-    try:
-        if not isinstance(value, str):
-            raise ValueError
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise RefusedError(f"{where}: expected a date as YYYY-MM-DD, got {_got(value)}") from None
 
 
 def _object(value: Any, where: str) -> dict:
@@ -77,11 +57,7 @@ def _need(doc: dict, key: str, where: str) -> Any:
 
 
 # what each kind of field takes: (the types, the words a refusal uses)
-TEXT = ((str,), "text")
 WHOLE = ((int,), "a whole number")
-NUMBER = ((int, float), "a number")
-OBJECT = ((dict,), "an object {...}")
-FLAG = ((bool,), "true or false")
 
 
 def _field(doc: dict, key: str, where: str, kind: tuple, default: Any = _MISSING, *, nullable: bool = False) -> Any:
@@ -102,8 +78,10 @@ def _field(doc: dict, key: str, where: str, kind: tuple, default: Any = _MISSING
 
 def read_export(data: bytes) -> list[ProposalBundle]:
     """Bundles for every proposal in a workbench JSON export; raises RefusedError naming the place."""
-    if len(data) > MAX_BYTES:
-        raise RefusedError(f"the file is {len(data):,} bytes; an import may be at most {MAX_BYTES:,} bytes")
+    most = config.import_max_bytes()
+    if len(data) > most:
+        raise RefusedError(f"the file is {len(data) / 1e6:,.1f} MB; an import takes at most {most / 1e6:,.0f} MB "
+                           "(RISK_IMPORT_MAX_MB)")
     try:
         doc = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
@@ -121,112 +99,77 @@ def read_export(data: bytes) -> list[ProposalBundle]:
 
 
 def _risk_id(r: dict, where: str) -> str:
-    value = _need(r, "risk_id", where)
-    try:
-        return scoring.check_risk_id(value)
-    except ValueError as exc:
-        raise RefusedError(f"{where}: risk_id: {exc}") from None
+    return rules.check(rules.RISK, "risk_id", _need(r, "risk_id", where), where)
+
+
+def _round_key(doc: dict, number_field: str, where: str) -> tuple[str, int]:
+    """(phase, number) of a round or of a score's round, checked by the rules: the scores are grouped by it."""
+    return (rules.check(rules.ROUND, "phase", _need(doc, "phase", where), where),
+            rules.check(rules.ROUND, "number", _need(doc, number_field, where), where, name=number_field))
+
+
+def _given(doc: dict, *keys: str) -> dict[str, Any]:
+    """The fields of `doc` among `keys` that the file gives, as they are: the bundle check (risk/bundle.py)
+    applies the rules to them, the same rules as every other door."""
+    return {k: doc[k] for k in keys if k in doc}
 
 
 def _bundle(p: Any, number: int) -> ProposalBundle:
     where = f"proposal {number}"
     _object(p, where)
-    title = _field(p, "title", where, TEXT)
+    title = rules.check(rules.PROPOSAL, "title", _need(p, "title", where), where)
     where = f"{where} ({title[:60]!r}{'…' if len(title) > 60 else ''})"
-    proposal = {"title": title, "service_type": _field(p, "service_type", where, TEXT, "Other"),
-                "description": _field(p, "description", where, TEXT, ""),
-                "phase": _field(p, "phase", where, TEXT, "Assessment"),
-                "status": _field(p, "status", where, TEXT, "Draft"),
-                "matrix": _field(p, "matrix", where, TEXT, scoring.DEFAULT_MATRIX),
-                "aggregation": _field(p, "aggregation", where, TEXT, scoring.DEFAULT_AGGREGATION),
-                "cybersecurity": _field(p, "cybersecurity", where, FLAG, False),
-                "appetite": _field(p, "appetite", where, OBJECT, {})}
-    for key, word in proposal["appetite"].items():
-        if not isinstance(word, str):
-            raise RefusedError(f"{where}: appetite: {key}: expected one of {', '.join(scoring.APPETITES)}, got "
-                               f"{_got(word)}")
-    partners = []
-    for k, x in enumerate(_list(p, "partners", where), start=1):
-        at = f"{where}, partner {k}"
-        x = _object(x, at)
-        partners.append({"name": _field(x, "name", at, TEXT), "kind": _field(x, "kind", at, TEXT, "county"),
-                         "role": _field(x, "role", at, TEXT, "participant"),
-                         "population": _amount(x, "population", at, WHOLE),
-                         "it_budget": _amount(x, "it_budget", at, NUMBER),
-                         "cost_drivers": _field(x, "cost_drivers", at, OBJECT, {})})
-    for k, x in enumerate(partners, start=1):
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in x["cost_drivers"].values()):
-            raise RefusedError(f"{where}, partner {k}: cost_drivers: expected names with numbers, such as "
-                               '{"road_miles": 120}')
-    team = []
-    for k, m in enumerate(_list(p, "team", where), start=1):
-        at = f"{where}, team member {k}"
-        m = _object(m, at)
-        team.append({"name": _field(m, "name", at, TEXT), "partner": _field(m, "partner", at, TEXT, nullable=True),
-                     "team_role": _field(m, "team_role", at, TEXT, "assessor"),
-                     "expertise": _field(m, "expertise", at, TEXT, "")})
+    proposal = _given(p, *rules.PROPOSAL)
+    partners = [_given(_object(x, f"{where}, partner {k}"), *rules.PARTNER)
+                for k, x in enumerate(_list(p, "partners", where), start=1)]
+    team = [_given(_object(m, f"{where}, team member {k}"), *rules.TEAM_MEMBER, "partner")
+            for k, m in enumerate(_list(p, "team", where), start=1)]
     risks, consensus, actions = [], [], []
-    scores: dict[tuple[str, int], list[tuple[str, str, int, int, str]]] = {}
+    scores: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
+    first_score: dict[tuple[str, int], str] = {}  # where each round's first score is, for a round not listed
     for k, r in enumerate(_list(p, "risks", where), start=1):
         at = f"{where}, risk {k}"
         r = _object(r, at)
         rid = _risk_id(r, at)
         at = f"{where}, risk {rid}"
-        risks.append({"risk_id": rid, "category": _field(r, "category", at, TEXT),
-                      "title": _field(r, "title", at, TEXT),
-                      **{key: _field(r, key, at, TEXT, "") for key in ("cause", "event", "consequence", "owner",
-                                                                      "controls")},
-                      "owner_partner": _field(r, "owner_partner", at, TEXT, nullable=True),
-                      "treatment": _field(r, "treatment", at, TEXT, nullable=True),
-                      "target_likelihood": _field(r, "target_likelihood", at, WHOLE, nullable=True),
-                      "target_impact": _field(r, "target_impact", at, WHOLE, nullable=True),
-                      "status": _field(r, "status", at, TEXT, "Open"), "tags": _list(r, "tags", at),
-                      "template_id": _field(r, "template_id", at, TEXT, nullable=True),
+        risks.append({**_given(r, *rules.RISK, "owner_partner"), "risk_id": rid,
                       "version": _amount(r, "version", at, WHOLE, 1, least=1)})
         for j, s in enumerate(_list(r, "scores", at), start=1):
             sat = f"{at}, score {j}"
             s = _object(s, sat)
-            key = (_field(s, "phase", sat, TEXT), _amount(s, "round", sat, WHOLE, least=1, required=True))
-            scores.setdefault(key, []).append((rid, _field(s, "assessor", sat, TEXT), _need(s, "likelihood", sat),
-                                               _need(s, "impact", sat), _field(s, "rationale", sat, TEXT, "")))
+            key = _round_key(s, "round", sat)
+            first_score.setdefault(key, sat)
+            scores.setdefault(key, []).append(
+                (rid, s.get("assessor"), _need(s, "likelihood", sat), _need(s, "impact", sat), s.get("rationale", "")))
         for j, c in enumerate(_list(r, "consensus", at), start=1):
             cat = f"{at}, consensus {j}"
             c = _object(c, cat)
-            consensus.append({"risk_id": rid, "phase": _field(c, "phase", cat, TEXT),
-                              "likelihood": _need(c, "likelihood", cat), "impact": _need(c, "impact", cat),
-                              "rationale": _field(c, "rationale", cat, TEXT, ""),
-                              "dissent": _field(c, "dissent", cat, TEXT, ""),
-                              "recorded_by": _field(c, "recorded_by", cat, TEXT, nullable=True),
+            consensus.append({**_given(c, *rules.CONSENSUS), "risk_id": rid, "at": cat,
                               "recorded_at": _when(c.get("recorded_at"), f"{cat}: recorded_at")})
         for j, a in enumerate(_list(r, "actions", at), start=1):
             aat = f"{at}, action {j}"
             a = _object(a, aat)
-            actions.append({"risk_id": rid, "description": _field(a, "description", aat, TEXT),
-                            "owner": _field(a, "owner", aat, TEXT, ""),
-                            "due_date": _day(a.get("due_date"), f"{aat}: due_date"),
-                            "status": _field(a, "status", aat, TEXT, "Planned"),
-                            "cost": _amount(a, "cost", aat, NUMBER),
-                            "paying_partner": _field(a, "paying_partner", aat, TEXT, nullable=True)})
+            actions.append({**_given(a, *rules.ACTION, "paying_partner"), "risk_id": rid, "at": aat})
     rounds = []
     for k, rnd in enumerate(_list(p, "rounds", where), start=1):
         at = f"{where}, round {k}"
         rnd = _object(rnd, at)
-        key = (_field(rnd, "phase", at, TEXT), _amount(rnd, "number", at, WHOLE, least=1, required=True))
-        status = _field(rnd, "status", at, TEXT, "closed")
+        key = _round_key(rnd, "number", at)
+        status = rules.check(rules.ROUND, "status", rnd.get("status", "closed"), at)
         if status == "open":
-            raise RefusedError(f"{at}: an export holds revealed and closed rounds only, this one is open")
+            raise RefusedError(f"{at}: status: an export holds revealed and closed rounds only, this one is open")
         rounds.append(RoundBundle(phase=key[0], number=key[1], status=status, scores=scores.pop(key, []),
                                   opened_at=_when(rnd.get("opened_at"), f"{at}: opened_at"),
                                   revealed_at=_when(rnd.get("revealed_at"), f"{at}: revealed_at"),
                                   closed_at=_when(rnd.get("closed_at"), f"{at}: closed_at")))
     if scores:
         phase, number = next(iter(scores))
-        raise RefusedError(f"{where}: scores name {phase} round {number}, which is not in the rounds list")
+        raise RefusedError(f"{first_score[phase, number]}: round: {phase} round {number} is not in the rounds list")
     strengths = []
     for k, x in enumerate(_list(p, "strengths", where), start=1):
         at = f"{where}, strength {k}"
         x = _object(x, at)
-        strengths.append((_field(x, "partner", at, TEXT), _field(x, "capability", at, TEXT), _need(x, "score", at)))
+        strengths.append((x.get("partner"), x.get("capability"), _need(x, "score", at)))
     return ProposalBundle(proposal=proposal, partners=partners, team=team, risks=risks, rounds=rounds,
                           consensus=consensus, actions=actions, strengths=strengths)
 

@@ -8,42 +8,22 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from risk import scoring, store
+from risk import rules, scoring, store
 from risk.errors import NotFoundError, RefusedError
 from risk.models import (
     Action,
     ActionStatus,
-    LifecyclePhase,
     Partner,
-    PartnerKind,
     PartnerRole,
     Proposal,
     ProposalPartner,
-    ProposalStatus,
     Risk,
     Score,
-    ServiceType,
     TeamMember,
     TeamRole,
 )
 from risk.services.matrices import get_matrix
 from risk.wording import article
-
-
-def _choice(value: str, allowed: list[str], field: str) -> str:
-    for a in allowed:
-        if str(value).strip().lower() == a.lower():
-            return a
-    raise RefusedError(f"{field}: expected one of {', '.join(allowed)}, got {value!r}")
-
-
-def _text(value: Any, field: str, *, required: bool = False, limit: int = 5000) -> str:
-    text = "" if value is None else str(value).strip()
-    if required and not text:
-        raise RefusedError(f"{field}: a value is required")
-    if len(text) > limit:
-        raise RefusedError(f"{field}: at most {limit} characters, got {len(text)}")
-    return text
 
 
 def _get(session: Session, model: type, pk: int, what: str):
@@ -55,30 +35,14 @@ def _get(session: Session, model: type, pk: int, what: str):
 
 # --- proposals ------------------------------------------------------------------------------------
 
-def _proposal_fields(session: Session, data: dict[str, Any], has_scores: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if "title" in data:
-        out["title"] = _text(data["title"], "title", required=True, limit=200)
-    if "service_type" in data:
-        out["service_type"] = _choice(data["service_type"], [s.value for s in ServiceType], "service_type")
-    if "description" in data:
-        out["description"] = _text(data["description"], "description", limit=20000)
-    if "phase" in data:
-        out["phase"] = _choice(data["phase"], [p.value for p in LifecyclePhase], "phase")
-    if "status" in data:
-        out["status"] = _choice(data["status"], [s.value for s in ProposalStatus], "status")
-    if "aggregation" in data:
-        out["aggregation"] = _choice(data["aggregation"], list(scoring.AGGREGATIONS), "aggregation")
-    if "matrix" in data:
-        get_matrix(session, data["matrix"])  # raises when unknown; every matrix here is 5x5
-        out["matrix"] = data["matrix"]
-    if "cybersecurity" in data:
-        out["cybersecurity"] = bool(data["cybersecurity"])
-    if "appetite" in data:
+def _proposal_fields(session: Session, data: dict[str, Any]) -> dict[str, Any]:
+    """The proposal's fields in `data`, checked by the rules (risk/rules.py); a matrix must exist."""
+    out = rules.check_row(rules.PROPOSAL, data)
+    if "matrix" in out:
         try:
-            out["appetite"] = scoring.check_appetite_map(data["appetite"] or {})
-        except ValueError as exc:
-            raise RefusedError(f"appetite: {exc}") from None
+            get_matrix(session, out["matrix"])  # every matrix here is 5x5
+        except NotFoundError as exc:
+            raise RefusedError(f"matrix: {exc}") from None
     return out
 
 
@@ -129,26 +93,8 @@ def list_proposals(engine: Engine) -> list[Proposal]:
 # --- partners -------------------------------------------------------------------------------------
 
 def _partner_fields(data: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if "name" in data:
-        out["name"] = _text(data["name"], "name", required=True, limit=200)
-    if "kind" in data:
-        out["kind"] = _choice(data["kind"], [k.value for k in PartnerKind], "kind")
-    for key, kind in (("population", int), ("it_budget", float)):
-        if key in data and data[key] not in (None, ""):
-            try:
-                number = kind(data[key])
-            except (TypeError, ValueError):
-                raise RefusedError(f"{key}: expected a number of at least 0, got {data[key]!r}") from None
-            if number < 0:
-                raise RefusedError(f"{key}: expected a number of at least 0, got {data[key]!r}")
-            out[key] = number
-    if "cost_drivers" in data:
-        drivers = data["cost_drivers"] or {}
-        if not isinstance(drivers, dict) or not all(isinstance(v, int | float) for v in drivers.values()):
-            raise RefusedError("cost_drivers: expected names with numbers, such as {'road_miles': 120}")
-        out["cost_drivers"] = dict(drivers)
-    return out
+    """A partner government's own fields (not its role in a proposal), checked by the rules."""
+    return rules.check_row({k: r for k, r in rules.PARTNER.items() if k != "role"}, data)
 
 
 def add_partner(engine: Engine, *, actor: str, name: str, request_token: str | None = None, **fields: Any) -> int:
@@ -179,7 +125,7 @@ def link_partner(engine: Engine, *, actor: str, proposal_id: int, partner_id: in
                  role: str = PartnerRole.participant.value) -> None:
     """Add a partner to a proposal (or change its role). A proposal has at most one lead; naming a new lead
     makes the previous one a participant."""
-    role = _choice(role, [r.value for r in PartnerRole], "role")
+    role = rules.check(rules.PARTNER, "role", role)
     with store.write(engine, actor) as unit:
         s = unit.session
         _get(s, Proposal, proposal_id, "proposal")
@@ -215,13 +161,13 @@ def add_team_member(engine: Engine, *, actor: str, proposal_id: int, name: str, 
                     team_role: str = TeamRole.assessor.value, expertise: str = "",
                     request_token: str | None = None) -> int:
     """A member of the assessment team; an assessor or facilitator must come from a partner of the proposal."""
-    role = _choice(team_role, [r.value for r in TeamRole], "team_role")
+    checked = rules.check_row(rules.TEAM_MEMBER, {"name": name, "team_role": team_role, "expertise": expertise})
+    name, role = checked["name"], checked["team_role"]
     with store.write(engine, actor) as unit:
         s = unit.session
         if (earlier := store.created_by_token(unit=unit, token=request_token)) is not None:
             return earlier
         _get(s, Proposal, proposal_id, "proposal")
-        name = _text(name, "name", required=True, limit=200)
         if partner_id is not None and not s.execute(
             select(ProposalPartner.id).where(ProposalPartner.proposal_id == proposal_id,
                                              ProposalPartner.partner_id == partner_id)
@@ -233,7 +179,7 @@ def add_team_member(engine: Engine, *, actor: str, proposal_id: int, name: str, 
                                                  TeamMember.name == name)).first():
             raise RefusedError(f"name: {name!r} is already on this proposal's team")
         member = TeamMember(proposal_id=proposal_id, name=name, partner_id=partner_id, team_role=role,
-                            expertise=_text(expertise, "expertise", limit=500))
+                            expertise=checked["expertise"])
         member_id = store.add(unit=unit, obj=member, entity="team_member").id
         store.remember_creation(unit=unit, token=request_token, entity="team_member", entity_id=member_id)
         return member_id  # type: ignore[return-value]
@@ -250,7 +196,8 @@ def team(engine: Engine, proposal_id: int) -> list[TeamMember]:
 
 STATEMENT_PARTS = ("cause", "event", "consequence")
 # the most characters each text of a risk takes (the forms show these limits as they are typed)
-RISK_TEXT_LIMITS = {"title": 300, "cause": 5000, "event": 5000, "consequence": 5000, "owner": 200, "controls": 5000}
+RISK_TEXT_LIMITS = {name: rules.RISK[name].limit for name in ("title", "cause", "event", "consequence", "owner",
+                                                              "controls")}
 
 
 def next_risk_id(session: Session, proposal_id: int, category: str) -> str:
@@ -264,34 +211,10 @@ def next_risk_id(session: Session, proposal_id: int, category: str) -> str:
 
 
 def _risk_fields(session: Session, proposal_id: int, data: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if "category" in data:
-        try:
-            out["category"] = scoring.category_key(data["category"])
-        except ValueError as exc:
-            raise RefusedError(f"category: {exc}") from None
-    for key, limit in RISK_TEXT_LIMITS.items():
-        if key in data:
-            out[key] = _text(data[key], key, required=key == "title", limit=limit)
-    if "treatment" in data:
-        if data["treatment"] in (None, ""):
-            out["treatment"] = None
-        else:
-            try:
-                out["treatment"] = scoring.normalise_treatment(data["treatment"])
-            except ValueError as exc:
-                raise RefusedError(f"treatment: {exc}") from None
-    if "status" in data:
-        out["status"] = _choice(data["status"], list(scoring.RISK_STATUSES), "status")
-    for key in ("target_likelihood", "target_impact"):
-        if key in data:
-            if data[key] in (None, ""):
-                out[key] = None
-            else:
-                try:
-                    out[key] = scoring.check_score(data[key], key)
-                except ValueError as exc:
-                    raise RefusedError(str(exc)) from None
+    """A risk's fields in `data`, checked by the rules; an owning partner must take part in the proposal."""
+    out = rules.check_row({k: r for k, r in rules.RISK.items() if k != "risk_id"}, data)
+    if out.get("category") == "cybersecurity" and not _get(session, Proposal, proposal_id, "proposal").cybersecurity:
+        raise rules.refusal("", "category", rules.CYBERSECURITY_OFF)
     if "owner_partner_id" in data:
         pid = data["owner_partner_id"]
         if pid is not None and not session.execute(
@@ -300,11 +223,6 @@ def _risk_fields(session: Session, proposal_id: int, data: dict[str, Any]) -> di
         ).first():
             raise RefusedError(f"owner_partner: partner {pid} does not take part in this proposal")
         out["owner_partner_id"] = pid
-    if "tags" in data:
-        tags = [str(t).strip().lower() for t in (data["tags"] or []) if str(t).strip()]
-        out["tags"] = sorted(set(tags))
-    if "template_id" in data:
-        out["template_id"] = data["template_id"] or None
     return out
 
 
@@ -324,15 +242,10 @@ def add_risk(engine: Engine, *, actor: str, proposal_id: int, category: str, tit
         s = unit.session
         if (earlier := store.created_by_token(unit=unit, token=request_token)) is not None:
             return earlier
-        proposal = _get(s, Proposal, proposal_id, "proposal")
+        _get(s, Proposal, proposal_id, "proposal")
         values = _risk_fields(s, proposal_id, {"category": category, "title": title, **fields})
-        if values["category"] == "cybersecurity" and not proposal.cybersecurity:
-            raise RefusedError("category: cybersecurity is off for this proposal; turn it on first")
         if risk_id:
-            try:
-                risk_id = scoring.check_risk_id(risk_id)
-            except ValueError as exc:
-                raise RefusedError(f"risk_id: {exc}") from None
+            risk_id = rules.check(rules.RISK, "risk_id", risk_id)
             if s.execute(select(Risk.id).where(Risk.proposal_id == proposal_id, Risk.risk_id == risk_id)).first():
                 raise RefusedError(f"risk_id: {risk_id} is already used in this proposal")
         else:
@@ -379,31 +292,14 @@ def add_action(engine: Engine, *, actor: str, risk_pk: int, description: str, ow
         if (earlier := store.created_by_token(unit=unit, token=request_token)) is not None:
             return earlier
         risk = _get(s, Risk, risk_pk, "risk")
-        if isinstance(due_date, str) and due_date.strip():
-            try:
-                due_date = dt.date.fromisoformat(due_date.strip())
-            except ValueError:
-                raise RefusedError(f"due_date: expected a date as YYYY-MM-DD, got {due_date!r}") from None
-        elif due_date == "":
-            due_date = None
-        if cost not in (None, ""):
-            try:
-                cost = float(cost)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                raise RefusedError(f"cost: expected an amount of at least 0, got {cost!r}") from None
-            if cost < 0:
-                raise RefusedError(f"cost: expected an amount of at least 0, got {cost!r}")
-        else:
-            cost = None
+        values = rules.check_row(rules.ACTION, {"description": description, "owner": owner, "due_date": due_date,
+                                                "status": status, "cost": cost})
         if paying_partner_id is not None and not s.execute(
             select(ProposalPartner.id).where(ProposalPartner.proposal_id == risk.proposal_id,
                                              ProposalPartner.partner_id == paying_partner_id)
         ).first():
             raise RefusedError(f"paying_partner: partner {paying_partner_id} does not take part in this proposal")
-        action = Action(risk_pk=risk_pk, description=_text(description, "description", required=True),
-                        owner=_text(owner, "owner", limit=200), due_date=due_date,
-                        status=_choice(status, [a.value for a in ActionStatus], "status"), cost=cost,
-                        paying_partner_id=paying_partner_id)
+        action = Action(risk_pk=risk_pk, paying_partner_id=paying_partner_id, **values)
         action_id = store.add(unit=unit, obj=action, entity="action").id
         store.remember_creation(unit=unit, token=request_token, entity="action", entity_id=action_id)
         return action_id  # type: ignore[return-value]

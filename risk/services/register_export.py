@@ -28,7 +28,7 @@ def file_stem(title: str, fallback: str, limit: int = 60) -> str:
     return stem or fallback
 
 
-# The disagreement flags (DOMAIN.md section 5) in the words the workbook uses; the CSV and JSON keep the codes.
+# The disagreement flags (docs/SCORING.md, Disagreement flags) in the words the workbook uses; the CSV and JSON keep the codes.
 FLAG_WORDS = {
     "range": ("wide range", "the highest and lowest scores are 3 or more apart"),
     "iqr": ("wide middle half", "the middle half of the scores spans 2 or more"),
@@ -69,7 +69,7 @@ def check_proposal_ids(engine: Engine, proposal_ids: Sequence[int] | None) -> li
 
 
 def register_table(engine: Engine, proposal_ids: Sequence[int] | None = None) -> list[dict]:
-    """The register rows (DOMAIN.md section 7) of some proposals, or of all."""
+    """The register rows (docs/USER_GUIDE.md, Register) of some proposals, or of all."""
     rows: list[dict] = []
     for pid in check_proposal_ids(engine, proposal_ids):
         rows += register_rows(proposal_profile(engine, pid))

@@ -1,4 +1,4 @@
-"""The risk register: one row per risk with the columns of DOMAIN.md section 7, in that order."""
+"""The risk register: one row per risk with the columns of docs/USER_GUIDE.md, Register, in that order."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ REGISTER_COLUMNS = (
     "residual_impact", "residual_level", "appetite", "over_appetite", "assessors", "disagreement", "status",
     "next_review", "inherent_assessed_on", "residual_assessed_on",
 )
-# DOMAIN.md section 7's columns end at next_review; the two dates after it say when each standing value was
+# docs/USER_GUIDE.md, Register's columns end at next_review; the two dates after it say when each standing value was
 # assessed (the consensus recorded, or the round closed), so that a re-imported register keeps its review dates.
 # Columns a user may change from the register; the rest are derived from scores or are keys.
 EDITABLE = ("title", "cause", "event", "consequence", "owner", "controls", "treatment", "status")

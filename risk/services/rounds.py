@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from risk import scoring, store
+from risk import rules, store
 from risk.errors import ConflictError, ForbiddenError, NotFoundError, RefusedError
 from risk.models import Consensus, Proposal, Risk, Round, RoundStatus, Score, TeamMember, TeamRole, utcnow
 from risk.services.matrices import get_matrix
@@ -23,10 +23,7 @@ SCORING_ROLES = (TeamRole.assessor.value, TeamRole.facilitator.value)
 
 
 def _phase(phase: str) -> str:
-    p = (phase or "").strip().lower()
-    if p not in scoring.PHASES:
-        raise RefusedError(f"phase: expected inherent or residual, got {phase!r}")
-    return p
+    return rules.check(rules.ROUND, "phase", phase)
 
 
 def _member_named(session: Session, proposal_id: int, actor: str) -> TeamMember | None:
@@ -154,11 +151,8 @@ def submit_score(engine: Engine, *, actor: str, round_id: int, assessor_id: int,
                  likelihood: object, impact: object, rationale: str = "") -> None:
     """Record one assessor's blind score in an open round; sending it again replaces the earlier one. Only the
     assessor can send their own score."""
-    try:
-        lik = scoring.check_score(likelihood, "likelihood")
-        imp = scoring.check_score(impact, "impact")
-    except ValueError as exc:
-        raise RefusedError(str(exc)) from None
+    lik = rules.check(rules.SCORE_ROW, "likelihood", likelihood)
+    imp = rules.check(rules.SCORE_ROW, "impact", impact)
     with store.write(engine, actor) as unit:
         s = unit.session
         rnd = _round(s, round_id)
@@ -179,7 +173,7 @@ def submit_score(engine: Engine, *, actor: str, round_id: int, assessor_id: int,
         if rnd.scope and risk_pk not in rnd.scope:
             raise RefusedError(f"risk: {risk.risk_id} is not in round {rnd.phase} {rnd.number}")
         store.upsert_score(unit=unit, round_id=round_id, assessor_id=assessor_id, risk_pk=risk_pk,
-                           likelihood=lik, impact=imp, rationale=(rationale or "").strip())
+                           likelihood=lik, impact=imp, rationale=rules.check(rules.SCORE_ROW, "rationale", rationale))
 
 
 _NOT_CHECKED = object()
@@ -195,11 +189,10 @@ def record_consensus(engine: Engine, *, actor: str, risk_pk: int, phase: str, li
     from risk.services.profile import risk_standing
 
     phase = _phase(phase)
-    try:
-        lik = scoring.check_score(likelihood, "likelihood")
-        imp = scoring.check_score(impact, "impact")
-    except ValueError as exc:
-        raise RefusedError(str(exc)) from None
+    lik = rules.check(rules.SCORE_ROW, "likelihood", likelihood)
+    imp = rules.check(rules.SCORE_ROW, "impact", impact)
+    rationale = rules.check(rules.CONSENSUS, "rationale", rationale)
+    dissent = rules.check(rules.CONSENSUS, "dissent", dissent)
     with Session(engine) as s:
         risk = s.get(Risk, risk_pk)
         if risk is None:
@@ -212,7 +205,7 @@ def record_consensus(engine: Engine, *, actor: str, risk_pk: int, phase: str, li
                                f"{actor} is {'not on the team' if member is None else 'an observer'}")
     aggregate = risk_standing(engine, risk_pk, phase, matrix, proposal.aggregation, with_consensus=False)
     if aggregate.source == "aggregate" and (aggregate.likelihood, aggregate.impact) != (lik, imp) \
-            and not (rationale or "").strip():
+            and not rationale:
         raise RefusedError(
             f"rationale: the consensus ({lik}, {imp}) differs from the {phase} aggregate "
             f"({aggregate.likelihood}, {aggregate.impact}); write why the team agreed on it"
@@ -228,7 +221,7 @@ def record_consensus(engine: Engine, *, actor: str, risk_pk: int, phase: str, li
                     f"{stored.recorded_by} at {stored.recorded_at:%Y-%m-%d %H:%M} UTC after you opened it"
                     if now else f"the {phase} consensus of {risk.risk_id} was removed after you opened it")
         store.upsert_consensus(unit=unit, risk_pk=risk_pk, phase=phase, likelihood=lik, impact=imp,
-                               rationale=(rationale or "").strip(), dissent=(dissent or "").strip())
+                               rationale=rationale, dissent=dissent)
 
 
 # --- what the workshop shows ----------------------------------------------------------------------

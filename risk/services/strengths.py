@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from risk import store
+from risk import rules, store
 from risk.errors import ConflictError, RefusedError
 from risk.models import Partner, PartnerStrength, ProposalPartner
 from risk.strengths import CAPABILITIES, best_placed
@@ -42,11 +42,8 @@ def set_strength(engine: Engine, *, actor: str, proposal_id: int, partner_id: in
     """Record how well placed a partner is for a capability, 0 (none) to 5 (excellent). `expected` is the score
     that was on the user's screen (0 when none was stored): when somebody saved another one since, the change is
     refused rather than overwriting theirs."""
-    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 5:
-        raise RefusedError(f"score: expected a whole number from 0 to 5, got {score!r}")
-    capability = (capability or "").strip()
-    if not capability or len(capability) > 100:
-        raise RefusedError("capability: a name of 1 to 100 characters is required")
+    score = rules.check(rules.STRENGTH, "score", score)
+    capability = rules.check(rules.STRENGTH, "capability", capability)
     with store.write(engine, actor) as unit:
         s = unit.session
         if not s.execute(select(ProposalPartner.id).where(ProposalPartner.proposal_id == proposal_id,

@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from risk import rules
 from risk.exchange.reading import Table
 from risk.exchange.spreadsheet import DATE_TEXT, QUOTED_TEXT
 from risk.services.register_import.problems import Problems
-
-_WHOLE = {str(k): k for k in range(1, 6)} | {f"{k}.0": k for k in range(1, 6)}
 
 
 def column(table: Table, positions: dict[str, int], name: str) -> pd.Series | None:
@@ -40,13 +39,36 @@ def untext(s: pd.Series) -> pd.Series:
     return s
 
 
-def score_column(s: pd.Series, rows: np.ndarray, name: str, problems: Problems) -> pd.Series:
-    """Whole numbers 1-5 (or blank, as None)."""
+def rule_column(s: pd.Series, rule: rules.Rule, rows: np.ndarray, name: str, problems: Problems,
+                number: bool = False) -> pd.Series:
+    """A column checked by its rule (risk/rules.py), applied once per distinct value; blank is None, and each
+    bad cell is a problem with the rule's own words. `number`: cells are read as numbers first (rules.from_cell)."""
     s = s.str.strip()
-    out = s.map(_WHOLE)
-    bad = (out.isna() & (s != "")).to_numpy()
-    problems.where(bad, rows, s.tolist(), name, lambda v: f"expected a whole number from 1 to 5, got {v!r}")
-    return out
+    lookup: dict[str, object] = {}
+    bad: dict[str, str] = {}
+    for value in s.unique().tolist():
+        if value == "":
+            lookup[value] = None
+            continue
+        given = rules.from_cell(value) if number else value
+        try:
+            lookup[value] = rule(given)
+        except rules.Invalid as exc:
+            bad[value] = str(exc)
+    if bad:
+        problems.where(s.isin(list(bad)).to_numpy(), rows, s.tolist(), name, bad.__getitem__)
+    return pd.Series([lookup.get(v) for v in s.tolist()], dtype=object, index=s.index)
+
+
+def score_column(s: pd.Series, rows: np.ndarray, name: str, problems: Problems) -> pd.Series:
+    """Whole numbers 1-5 (rules.SCORE), or blank as None."""
+    return rule_column(s, rules.SCORE, rows, name, problems, number=True)
+
+
+def long_text(s: pd.Series, rule: rules.Rule, rows: np.ndarray, name: str, problems: Problems) -> None:
+    """Text longer than its rule's limit, found vectorised (most cells are long, distinct text)."""
+    problems.where((s.str.strip().str.len() > rule.limit).to_numpy(), rows, s.tolist(), name,
+                   lambda v: rules.problem(rule, v) or "")
 
 
 def date_column(s: pd.Series, rows: np.ndarray, name: str, problems: Problems) -> pd.Series:

@@ -3,6 +3,7 @@ which an import may update, and how long their text may be (the columns themselv
 
 from __future__ import annotations
 
+from risk import rules
 from risk.services.register_rows import REGISTER_COLUMNS
 
 FIELDS = (*REGISTER_COLUMNS, "format_version")
@@ -15,5 +16,5 @@ PAIRS = (("inherent", "inherent_likelihood", "inherent_impact", "inherent_assess
          ("residual", "residual_likelihood", "residual_impact", "residual_assessed_on"))
 UPDATABLE = ("category", "title", "cause", "event", "consequence", "owner_partner", "owner", "controls", "treatment",
              "status")
-LIMITS = {"title": 300, "cause": 5000, "event": 5000, "consequence": 5000, "owner": 200, "controls": 5000,
-          "owner_partner": 200}  # as the services allow when a risk is typed in
+# the text columns and the rule that limits each (risk/rules.py), as when a risk is typed in
+LIMITS = {**{name: rules.RISK[name] for name in TEXT}, "owner_partner": rules.PARTNER["name"]}

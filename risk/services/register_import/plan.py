@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import Engine, select
 
-from risk import scoring
+from risk import rules, scoring
 from risk.bundle import ProposalBundle, RoundBundle
 from risk.models import Partner, ProposalPartner, utcnow
 from risk.services.register_import.columns import PAIRS, TEXT, UPDATABLE
@@ -50,8 +50,7 @@ def plan_existing(engine: Engine, register: Register, proposal_id: int, problems
     if not profile.proposal.cybersecurity:
         problems.where(np.array([c == "cybersecurity" for c in data["category"]], dtype=bool), rows,
                        data["category"], "category",
-                       lambda v: "cybersecurity risks are not turned on for this proposal; turn them on on the "
-                                 "Proposal page first")
+                       lambda v: rules.CYBERSECURITY_OFF)
     if "owner_partner" in data:
         for k, value in enumerate(data["owner_partner"]):
             if value and value.lower() not in partners:
@@ -169,7 +168,7 @@ def plan_new(register: Register, title: str, actor: str, source: str) -> Proposa
                 if summary.value(method) == value and (day is None or day == closed) and closed is not None:
                     continue
             consensus.append({"risk_id": rid, "phase": phase, "likelihood": value[0], "impact": value[1],
-                              "rationale": f"Imported from {source}", "recorded_by": actor,
+                              "rationale": f"Imported from {source}",
                               "recorded_at": midnight(day) or now})
     proposal = {"title": title, **register.method,
                 "cybersecurity": any(c == "cybersecurity" for c in data["category"])}

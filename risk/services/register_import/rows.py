@@ -9,25 +9,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from risk import scoring
+from risk import rules
 from risk.exchange.reading import Table
 from risk.exchange.spreadsheet import FORMAT_VERSION
-from risk.scoring import RISK_ID_PATTERN, check_risk_id
-from risk.services.register_import.cells import column, date_column, score_column, untext
+from risk.scoring import RISK_ID_PATTERN
+from risk.services.register_import.cells import column, date_column, long_text, rule_column, score_column, untext
 from risk.services.register_import.columns import LIMITS, PAIRS, TEXT
 from risk.services.register_import.mapping import check_header
 from risk.services.register_import.problems import Problems
-
-_CATEGORY = {k: k for k in scoring.CATEGORIES} | {v.lower(): k for k, v in scoring.CATEGORIES.items()}
-_STATUS = {s.lower(): s for s in scoring.RISK_STATUSES}
-
-
-def _risk_id_problem(value: str) -> str:
-    try:
-        check_risk_id(value)
-    except ValueError as exc:
-        return str(exc)
-    return "not a risk_id"  # not reached: called only for values off the pattern
 
 
 @dataclass
@@ -70,7 +59,7 @@ def check_register(table: Table, mapping: Mapping[str, str], problems: Problems,
     # the one pattern every door applies (scoring.check_risk_id), with its message
     off_pattern = ((rid != "") & ~folded.str.fullmatch(RISK_ID_PATTERN.pattern, flags=RISK_ID_PATTERN.flags)
                    .fillna(False).astype(bool)).to_numpy()
-    problems.where(off_pattern, rows, rid.tolist(), "risk_id", _risk_id_problem)
+    problems.where(off_pattern, rows, rid.tolist(), "risk_id", lambda v: rules.problem(rules.RISK["risk_id"], v))
     repeated = (folded.duplicated() & (rid != "")).to_numpy()
     if repeated.any():
         first_row = dict(zip(folded[~folded.duplicated()].tolist(), rows[~folded.duplicated().to_numpy()].tolist(),
@@ -79,11 +68,10 @@ def check_register(table: Table, mapping: Mapping[str, str], problems: Problems,
                        lambda v: f"{v!r} is also on row {first_row[v.upper()]}; a risk_id appears once")
     data["risk_id"] = folded.tolist()
 
-    cat = col("category").str.strip()
-    keys = cat.str.lower().map(_CATEGORY)
-    problems.where(keys.isna().to_numpy(), rows, cat.tolist(), "category",
-                   lambda v: f"expected one of {', '.join(scoring.CATEGORIES.values())} (or its key), got {v!r}"
-                   if v else "a value is required")
+    cat = col("category")
+    keys = rule_column(cat, rules.RISK["category"], rows, "category", problems)
+    problems.where(((cat.str.strip() == "")).to_numpy(), rows, cat.tolist(), "category",
+                   lambda v: "a value is required")
     data["category"] = keys.tolist()
 
     title = col("title").str.strip()
@@ -95,31 +83,13 @@ def check_register(table: Table, mapping: Mapping[str, str], problems: Problems,
             data[name] = s.str.strip().tolist()
     if (s := col("owner_partner")) is not None:
         data["owner_partner"] = s.str.strip().tolist()
-    for name, limit in LIMITS.items():
+    for name, rule in LIMITS.items():
         if name in data:
-            values = pd.Series(data[name], dtype="str")
-            problems.where((values.str.len() > limit).to_numpy(), rows, data[name], name,
-                           lambda v, limit=limit: f"at most {limit:,} characters, got {len(v):,}")
+            long_text(pd.Series(data[name], dtype="str"), rule, rows, name, problems)
 
-    if (s := col("treatment")) is not None:
-        s = s.str.strip()
-        lookup = {}
-        for value in s.unique().tolist():
-            try:
-                lookup[value] = scoring.normalise_treatment(value) if value else None
-            except ValueError:
-                lookup[value] = "?"
-        treated = s.map(lookup)
-        problems.where((treated == "?").to_numpy(), rows, s.tolist(), "treatment",
-                       lambda v: f"expected one of {', '.join(scoring.TREATMENTS)} (or Tolerate, Treat, Transfer, "
-                                 f"Terminate), got {v!r}")
-        data["treatment"] = [v if isinstance(v, str) else None for v in treated.tolist()]  # blank: None, not NaN
-    if (s := col("status")) is not None:
-        s = s.str.strip()
-        status = s.str.lower().map(_STATUS)
-        problems.where((status.isna() & (s != "")).to_numpy(), rows, s.tolist(), "status",
-                       lambda v: f"expected one of {', '.join(scoring.RISK_STATUSES)}, got {v!r}")
-        data["status"] = [v if isinstance(v, str) else None for v in status.tolist()]
+    for name in ("treatment", "status"):
+        if (s := col(name)) is not None:
+            data[name] = rule_column(s, rules.RISK[name], rows, name, problems).tolist()  # blank: None
 
     for _phase, lik, imp, when in PAIRS:
         if lik not in positions:

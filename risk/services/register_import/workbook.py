@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from risk import scoring
+from risk import rules, scoring
 from risk.exchange.reading import Table, Workbook
 from risk.exchange.spreadsheet import ACTIONS_COLUMNS, SCORES_COLUMNS, WORKBOOK_FORMAT_LABEL
-from risk.services.register_import.cells import date_column, score_column, text_column
+from risk.services.register_import.cells import date_column, long_text, rule_column, score_column, text_column
 from risk.services.register_import.mapping import map_header
 from risk.services.register_import.problems import Problems
 from risk.services.register_import.rows import Register
@@ -77,21 +77,19 @@ def check_scores(table: Table, risk_ids: set[str], problems: Problems, quoted: b
     if sheet is None:
         return []
     rows, col, rid = sheet
-    phase = col("phase").str.strip().str.lower()
-    problems.where((~phase.isin(scoring.PHASES)).to_numpy(), rows, phase.tolist(), "Scores.phase",
-                   lambda v: f"expected inherent or residual, got {v!r}")
-    rnd = col("round").str.strip()
-    number = pd.to_numeric(rnd, errors="coerce")
-    bad = (number.isna() | (number < 1) | (number > 1000) | (number % 1 != 0)).to_numpy()
-    problems.where(bad, rows, rnd.tolist(), "Scores.round",
-                   lambda v: f"expected a whole number from 1 to 1000, got {v!r}")
+    phase = rule_column(col("phase"), rules.ROUND["phase"], rows, "Scores.phase", problems)
+    number = rule_column(col("round"), rules.ROUND["number"], rows, "Scores.round", problems, number=True)
+    for name, s in (("phase", col("phase")), ("round", col("round"))):
+        problems.where((s.str.strip() == "").to_numpy(), rows, s.tolist(), f"Scores.{name}",
+                       lambda v: "a value is required")
     assessor = col("assessor").str.strip()
     problems.where((assessor == "").to_numpy(), rows, assessor.tolist(), "Scores.assessor",
                    lambda v: "a value is required")
     partner = col("partner").str.strip()
-    for name, s in (("assessor", assessor), ("partner", partner)):
-        problems.where((s.str.len() > 200).to_numpy(), rows, s.tolist(), f"Scores.{name}",
-                       lambda v: f"at most 200 characters, got {len(v):,}")
+    for name, s, rule in (("assessor", assessor, rules.TEAM_MEMBER["name"]), ("partner", partner,
+                                                                             rules.PARTNER["name"])):
+        long_text(s, rule, rows, f"Scores.{name}", problems)
+    long_text(col("rationale"), rules.SCORE_ROW["rationale"], rows, "Scores.rationale", problems)
     lik = score_column(col("likelihood"), rows, "Scores.likelihood", problems)
     imp = score_column(col("impact"), rows, "Scores.impact", problems)
     for name, s, raw in (("likelihood", lik, col("likelihood")), ("impact", imp, col("impact"))):
@@ -123,25 +121,17 @@ def check_actions(table: Table, risk_ids: set[str], problems: Problems, quoted: 
     description = col("description").str.strip()
     problems.where((description == "").to_numpy(), rows, description.tolist(), "Actions.description",
                    lambda v: "a value is required")
-    allowed = {s.value.lower(): s.value for s in ActionStatus}
-    raw_status = col("status").str.strip()
-    status = raw_status.str.lower().map(allowed)
-    problems.where((status.isna() & (raw_status != "")).to_numpy(), rows, raw_status.tolist(), "Actions.status",
-                   lambda v: f"expected one of {', '.join(allowed.values())}, got {v!r}")
+    status = rule_column(col("status"), rules.ACTION["status"], rows, "Actions.status", problems)
     due = date_column(col("due_date"), rows, "Actions.due_date", problems)
-    raw_cost = col("cost").str.strip()
-    cost = pd.to_numeric(raw_cost.where(raw_cost != ""), errors="coerce")
-    bad_cost = ((cost.isna() & (raw_cost != "")) | (cost < 0) | ~np.isfinite(cost.fillna(0))).to_numpy()
-    problems.where(bad_cost, rows, raw_cost.tolist(), "Actions.cost",
-                   lambda v: f"expected an amount of 0 or more, got {v!r}")
-    for name, s, limit in (("description", description, 5000), ("paying_partner", col("paying_partner"), 200),
-                           ("owner", col("owner"), 200)):
-        problems.where((s.str.len() > limit).to_numpy(), rows, s.tolist(), f"Actions.{name}",
-                       lambda v, limit=limit: f"at most {limit:,} characters, got {len(v):,}")
+    cost = rule_column(col("cost"), rules.ACTION["cost"], rows, "Actions.cost", problems, number=True)
+    for name, s, rule in (("description", description, rules.ACTION["description"]),
+                          ("paying_partner", col("paying_partner"), rules.PARTNER["name"]),
+                          ("owner", col("owner"), rules.ACTION["owner"])):
+        long_text(s, rule, rows, f"Actions.{name}", problems)
     if problems:
         return []
     return [{"risk_id": r, "description": d, "owner": o, "due_date": w, "status": s if isinstance(s, str) else
-             ActionStatus.planned.value, "cost": None if pd.isna(c) else float(c), "paying_partner": p or None}
+             ActionStatus.planned.value, "cost": c, "paying_partner": p or None}
             for r, d, o, w, s, c, p in zip(rid, description, col("owner"), due, status, cost,
                                            col("paying_partner").str.strip(), strict=True)]
 

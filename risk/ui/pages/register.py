@@ -1,4 +1,4 @@
-"""Register: the proposal's scored risk register (DOMAIN.md section 7), filtered and sorted, with inline edits
+"""Register: the proposal's scored risk register (docs/USER_GUIDE.md, Register), filtered and sorted, with inline edits
 that are checked by the services and refused with a message naming the row and the field."""
 
 import pandas as pd
