@@ -77,13 +77,6 @@ def get_engine(url: str | None = None) -> Engine:
         return engine
 
 
-def dispose_engines() -> None:
-    with _engines_lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
-
-
 def writer(engine: Engine) -> Engine:
     """The same engine, whose transactions are write transactions (BEGIN IMMEDIATE on SQLite)."""
     return engine.execution_options(**{WRITE_OPTION: True})

@@ -175,7 +175,8 @@ class Matrix:
         return self.levels[self.level_index(likelihood, impact)]
 
     def rank5(self, level_index: int) -> int:
-        """docs/SCORING.md, Appetite and review: position of a level on the five-step Very Low..Very High scale that appetite and
+        """docs/SCORING.md, Appetite and review: position of a level on the five-step Very Low..Very High scale that
+        appetite and
         the review cadence are stated on. A five-level matrix maps one to one; others spread evenly, rounded half
         up (4 levels -> 0, 1, 3, 4)."""
         return self.ranks[level_index]
@@ -300,7 +301,8 @@ _EMPTY = 99  # sorts after every score: marks "no value here" in the array forms
 
 
 def upper_median(values: Iterable[int]) -> int:
-    """docs/SCORING.md, Several assessors: the median; with an even count, the upper of the two middle values: [1, 2, 4, 5] -> 4."""
+    """docs/SCORING.md, Several assessors: the median; with an even count, the upper of the two middle values: [1, 2,
+    4, 5] -> 4."""
     ordered = sorted(values)
     if not ordered:
         raise ValueError("no scores to aggregate")
@@ -317,7 +319,8 @@ def upper_median_rows(values: np.ndarray, mask: np.ndarray | None = None) -> np.
 
 
 def mean_half_up(values: Iterable[int]) -> float:
-    """docs/SCORING.md, Several assessors: the mean for display, one decimal, rounded half up: [2, 2, 2, 3] -> 2.3 (2.25)."""
+    """docs/SCORING.md, Several assessors: the mean for display, one decimal, rounded half up: [2, 2, 2, 3] -> 2.3
+    (2.25)."""
     vals = list(values)
     if not vals:
         raise ValueError("no scores to average")
@@ -332,8 +335,8 @@ def mean_half_up_rows(values: np.ndarray) -> np.ndarray:
 
 
 def partner_medians(values: Sequence[int], partners: Sequence[object]) -> dict[object, int]:
-    """docs/SCORING.md, Several assessors: the upper median of each partner's scores (`partners[k]` gave `values[k]`), in the
-    order the partners first appear. What one_jurisdiction_one_vote and the `partners` flag stand on."""
+    """docs/SCORING.md, Several assessors: the upper median of each partner's scores (`partners[k]` gave `values[k]`),
+    in the order the partners first appear. What one_jurisdiction_one_vote and the `partners` flag stand on."""
     by_partner: dict[object, list[int]] = {}
     for value, partner in zip(values, partners, strict=True):
         by_partner.setdefault(partner, []).append(value)
@@ -351,8 +354,8 @@ def partner_medians_rows(values: np.ndarray, slots: np.ndarray) -> tuple[np.ndar
 
 
 def aggregate(values: Sequence[int], partners: Sequence[object], method: str) -> int:
-    """docs/SCORING.md, Several assessors: one axis (likelihood or impact) of one risk's scores in one round, by `method`:
-    upper_median, max, or one_jurisdiction_one_vote (the upper median of partner_medians).
+    """docs/SCORING.md, Several assessors: one axis (likelihood or impact) of one risk's scores in one round, by
+    `method`: upper_median, max, or one_jurisdiction_one_vote (the upper median of partner_medians).
 
     `partners[k]` is the partner of the assessor who gave `values[k]`; only one_jurisdiction_one_vote uses it.
     """
@@ -488,7 +491,8 @@ class RoundResult(NamedTuple):
 
 
 def summarise_round(scores: RoundScores) -> RoundResult:
-    """docs/SCORING.md, Several assessors: one risk's round aggregated by every method, with its mean and disagreement flags."""
+    """docs/SCORING.md, Several assessors: one risk's round aggregated by every method, with its mean and disagreement
+    flags."""
     liks, imps, partners = scores.likelihoods, scores.impacts, scores.partners
     return RoundResult(
         round_number=scores.round_number,
@@ -641,8 +645,8 @@ _TOLERANCE = {word: k for k, word in enumerate(APPETITES)}
 
 
 def appetite_tolerance(appetite: str) -> int:
-    """docs/SCORING.md, Appetite and review: the highest tolerated level on the five-step scale: Averse -> 0 (Very Low) .. Eager ->
-    4 (Very High)."""
+    """docs/SCORING.md, Appetite and review: the highest tolerated level on the five-step scale: Averse -> 0 (Very Low)
+    .. Eager -> 4 (Very High)."""
     try:
         return _TOLERANCE[appetite]
     except (KeyError, TypeError):
@@ -659,8 +663,8 @@ def appetite_tolerance_array(appetites: Sequence[str] | np.ndarray) -> np.ndarra
 
 
 def over_appetite(residual_level_index: int | None, appetite: str, matrix: Matrix) -> bool:
-    """docs/SCORING.md, Appetite and review: true when the residual level is above what the category's appetite tolerates
-    (never when no residual value stands)."""
+    """docs/SCORING.md, Appetite and review: true when the residual level is above what the category's appetite
+    tolerates (never when no residual value stands)."""
     if residual_level_index is None:
         return False
     return matrix.ranks[residual_level_index] > appetite_tolerance(appetite)
@@ -677,8 +681,8 @@ _REVIEW_AFTER = tuple(dt.timedelta(days=d) for d in REVIEW_DAYS_BY_RANK)
 
 
 def next_review(level_index: int | None, matrix: Matrix, since: dt.date | None) -> dt.date | None:
-    """docs/SCORING.md, Appetite and review: review cadence by residual level: Very High/High 90 days, Moderate 180, Low/Very Low
-    360, counted from `since` (when the value was set)."""
+    """docs/SCORING.md, Appetite and review: review cadence by residual level: Very High/High 90 days, Moderate 180,
+    Low/Very Low 360, counted from `since` (when the value was set)."""
     if level_index is None or since is None:
         return None
     return since + _REVIEW_AFTER[matrix.ranks[level_index]]

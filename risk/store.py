@@ -402,12 +402,6 @@ def insert_many(*, unit: Unit, table: type[SQLModel], entity: str, rows: Sequenc
     return ids
 
 
-def bulk_insert(*, unit: Unit, table: type[SQLModel], rows: list[dict[str, Any]], entity: str,
-                returning_ids: bool = False) -> list[int]:
-    """insert_many of dict rows (the ids are always returned; `returning_ids` is kept for older callers)."""
-    return insert_many(unit=unit, table=table, rows=rows, entity=entity)
-
-
 def update_many(*, unit: Unit, table: type[SQLModel], rows: Sequence[Mapping[str, Any]], entity: str,
                 entity_id: object = "", expected_versions: Sequence[int] | None = None,
                 before: Sequence[Any] | None = None, before_key: str = "rows",

@@ -152,7 +152,7 @@ def test_the_later_of_two_edits_of_a_risk_is_refused_naming_who_saved_first(engi
     assert (risk.owner, risk.version) == ("Ana", 2)
 
 
-def test_bulk_insert_writes_one_audit_event_with_count_and_digest(engine):
+def test_insert_many_writes_one_audit_event_with_count_and_digest(engine):
     b = make_proposal(engine, partners=1, risks=0)
     before = store.count_rows(engine, AuditEvent)
     rows = [dict(proposal_id=b.proposal_id, risk_id=f"OPS-{k:02d}", category="operational", title=f"r{k}",
@@ -161,7 +161,7 @@ def test_bulk_insert_writes_one_audit_event_with_count_and_digest(engine):
     for r in rows:
         r.pop("updated_at")
     with store.write(engine, "loader") as unit:
-        store.bulk_insert(unit=unit, table=Risk, rows=rows, entity="risk")
+        store.insert_many(unit=unit, table=Risk, rows=rows, entity="risk")
     assert store.count_rows(engine, Risk) == 50
     assert store.count_rows(engine, AuditEvent) == before + 1
     with Session(engine) as s:

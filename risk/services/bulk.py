@@ -41,8 +41,7 @@ CHUNK_SCORES = 20_000  # a write transaction holds whole proposals up to about t
 
 
 SCORE_COLUMNS = ("round_id", "assessor_id", "risk_pk", "likelihood", "impact", "rationale", "updated_at")
-RESULT_COLUMNS = ("round_id", "risk_pk", "n", "lik_upper_median", "imp_upper_median", "lik_max", "imp_max",
-                  "lik_ojov", "imp_ojov", "mean_likelihood", "mean_impact", "flags")  # methods in AGGREGATIONS order
+RESULT_COLUMNS = scoring.RESULT_COLUMNS  # the stored round-result columns, methods in AGGREGATIONS order
 
 
 def _round_results(scores: np.ndarray, partner_of_member: dict[int, int | None], rounds: dict[int, tuple[int, Any]]

@@ -18,7 +18,6 @@ from risk.models import (
     Proposal,
     ProposalPartner,
     Risk,
-    Score,
     TeamMember,
     TeamRole,
 )
@@ -108,12 +107,6 @@ def add_partner(engine: Engine, *, actor: str, name: str, request_token: str | N
         partner_id = store.add(unit=unit, obj=Partner(**values), entity="partner").id
         store.remember_creation(unit=unit, token=request_token, entity="partner", entity_id=partner_id)
         return partner_id  # type: ignore[return-value]
-
-
-def update_partner(engine: Engine, *, actor: str, partner_id: int, **fields: Any) -> None:
-    with store.write(engine, actor) as unit:
-        partner = _get(unit.session, Partner, partner_id, "partner")
-        store.update(unit=unit, obj=partner, entity="partner", changes=_partner_fields(fields))
 
 
 def list_partners(engine: Engine) -> list[Partner]:
@@ -263,15 +256,6 @@ def update_risk(engine: Engine, *, actor: str, risk_pk: int, expected_version: i
         values = _risk_fields(unit.session, risk.proposal_id, fields)
         return store.update_risk(unit=unit, risk_pk=risk_pk, expected_version=expected_version,
                                  changes=values).version
-
-
-def delete_risk(engine: Engine, *, actor: str, risk_pk: int) -> None:
-    """Remove a risk that nobody has scored yet; a scored risk is closed instead, so its history stays."""
-    with store.write(engine, actor) as unit:
-        risk = _get(unit.session, Risk, risk_pk, "risk")
-        if unit.session.execute(select(Score.id).where(Score.risk_pk == risk_pk).limit(1)).first():
-            raise RefusedError(f"{risk.risk_id} has scores; set its status to Closed instead of deleting it")
-        store.delete(unit=unit, obj=risk, entity="risk")
 
 
 def list_risks(engine: Engine, proposal_id: int) -> list[Risk]:

@@ -46,5 +46,5 @@ def store_round_results(unit: store.Unit, round_id: int) -> None:
         .where(Score.round_id == round_id)
         .order_by(Score.risk_pk, Score.assessor_id)
     ).all()
-    store.bulk_insert(unit=unit, table=RoundResultRow, rows=results_from_scores(round_id, rnd.number, rows),
+    store.insert_many(unit=unit, table=RoundResultRow, rows=results_from_scores(round_id, rnd.number, rows),
                       entity="round_result")
