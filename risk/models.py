@@ -327,3 +327,61 @@ class CreationToken(SQLModel, table=True):
     entity: str = Field(max_length=40)
     entity_id: int
     created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Account(SQLModel, table=True):
+    """A person who signs in: a unique lower-case username, the partner government they work for (none for
+    regional or state staff), whether they administer the workbench or are disabled, and the Argon2 hash of their
+    password (none for an account that will sign in only by single sign-on or a one-time link). The hash is left
+    out of every dump of the row (`exclude`), so it never reaches the audit log; risk/accounts.py writes it."""
+
+    __tablename__ = "account"
+    __table_args__ = (
+        CheckConstraint("length(username) BETWEEN 3 AND 40 AND username = lower(username)", name="username"),
+        CheckConstraint("failed_signins >= 0", name="failed_signins"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, max_length=40)
+    full_name: str = Field(max_length=200)
+    partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
+    is_admin: bool = False
+    disabled: bool = False
+    password_hash: str | None = Field(default=None, max_length=255, exclude=True)
+    email: str | None = Field(default=None, unique=True, max_length=254)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+    # failed sign-ins since the last one that succeeded, and until when sign-in is refused after too many
+    failed_signins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    locked_until: dt.datetime | None = None
+
+
+class AccountSession(SQLModel, table=True):
+    """A signed-in session of an account. Only the SHA-256 (hex) of its token is stored, never the token, and that
+    hash is left out of every dump of the row too. It ends when ended, after a time without use, or at its
+    `expires_at` (risk/accounts.py has the durations)."""
+
+    __tablename__ = "account_session"
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(unique=True, max_length=64, exclude=True)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    last_seen_at: dt.datetime = Field(default_factory=utcnow)
+    expires_at: dt.datetime
+    ended_at: dt.datetime | None = None
+    address: str | None = Field(default=None, max_length=100)
+
+
+class SigninAttempt(SQLModel, table=True):
+    """One attempt to sign in, successful or not, with the username tried and where from: repeated failures for a
+    username or from an address slow further attempts down."""
+
+    __tablename__ = "signin_attempt"
+    __table_args__ = (
+        Index("ix_signin_attempt_username_at", "username", "at"),
+        Index("ix_signin_attempt_address_at", "address", "at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=200)
+    address: str | None = Field(default=None, max_length=100)
+    at: dt.datetime = Field(default_factory=utcnow)
+    succeeded: bool = False
