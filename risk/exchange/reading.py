@@ -5,13 +5,17 @@ Nothing here knows what a register is: it turns bytes into `Table`s or refuses w
 expected. CSV is read with pandas as text only (`dtype=str, keep_default_na=False`), so "NA" and "007" stay as
 written. XLSX is opened only after its signature and its zip directory pass the checks (total unpacked size,
 compression ratio, entry count), with openpyxl in read-only, values-only mode; defusedxml is installed, so
-openpyxl's XML parsing refuses entity declarations (billion laughs)."""
+openpyxl's XML parsing refuses entity declarations (billion laughs). A cell's text comes back exactly as it was
+written: OOXML writes a control character such as a carriage return as `_x000D_` and a literal `_x000D_` as
+`_x005F_x000D_` (ECMA-376 Part 1, 22.9.2.19 ST_Xstring), which openpyxl neither undoes nor keeps apart (it drops
+every "x005F_" of the shared strings), so the shared strings are read here and every text cell is unescaped."""
 
 from __future__ import annotations
 
 import codecs
 import datetime as dt
 import io
+import re
 import zipfile
 from dataclasses import dataclass
 
@@ -177,11 +181,58 @@ def _check_zip(data: bytes, name: str, max_bytes: int) -> zipfile.ZipFile:
     return archive
 
 
+# OOXML's escape of a character in text (ST_Xstring): "_x" four hex digits "_"; "_x005F_" is the escape of "_"
+_ESCAPE = re.compile("_x([0-9A-Fa-f]{4})_")
+
+
+def _escaped(found: re.Match) -> str:
+    return chr(int(found[1], 16))
+
+
+def ooxml_text(value: str) -> str:
+    """A cell's text as written: `"a_x000D_\\nb"` -> `"a\\r\\nb"`, `"_x005F_x000D_"` -> `"_x000D_"` (one pass, left
+    to right, so an escaped escape stays literal)."""
+    return _ESCAPE.sub(_escaped, value) if "_x" in value else value
+
+
+def _shared_strings(source) -> list[str]:
+    """The shared strings of a workbook as they are stored (still escaped): openpyxl's reader without its
+    `replace("x005F_", "")`, which loses the difference between `_x000D_` and `_x005F_x000D_`."""
+    from openpyxl.cell.text import Text
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+    from openpyxl.xml.functions import iterparse
+
+    tag = f"{{{SHEET_MAIN_NS}}}si"
+    strings = []
+    for _, node in iterparse(source):
+        if node.tag == tag:
+            strings.append(Text.from_tree(node).content)
+            node.clear()
+    return strings
+
+
+def _load(data: bytes):
+    """openpyxl's load_workbook(read_only=True, data_only=True, keep_vba=False, keep_links=False), with the shared
+    strings kept as stored (see _shared_strings)."""
+    from openpyxl.reader.excel import SHARED_STRINGS, ExcelReader
+
+    class Reader(ExcelReader):
+        def read_strings(self) -> None:
+            part = self.package.find(SHARED_STRINGS)
+            if part is not None:
+                with self.archive.open(part.PartName[1:]) as source:
+                    self.shared_strings = _shared_strings(source)
+
+    reader = Reader(io.BytesIO(data), read_only=True, keep_vba=False, data_only=True, keep_links=False)
+    reader.read()
+    return reader.wb
+
+
 def _text(value: object) -> str:
     if value is None:
         return ""
-    if value.__class__ is str:
-        return value
+    if value.__class__ is str:  # shared or inline, a text cell's text is escaped alike
+        return ooxml_text(value) if "_x" in value else value
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float) and value.is_integer():
@@ -202,8 +253,7 @@ class Workbook:
         self.name, self.max_rows = name, max_rows
         _check_zip(data, name, max_bytes)
         self._defused = DefusedXmlException
-        self._book = self._guard(lambda: __import__("openpyxl").load_workbook(
-            io.BytesIO(data), read_only=True, data_only=True, keep_vba=False, keep_links=False))
+        self._book = self._guard(lambda: _load(data))
         self.sheetnames: list[str] = list(self._book.sheetnames)
 
     def _guard(self, work):

@@ -91,6 +91,27 @@ class Workbook:
     actions: list[dict] = field(default_factory=list)
 
 
+# OOXML writes a control character in text as _xHHHH_ and escapes the "_" of a literal _xHHHH_ as _x005F_ (ECMA-376
+# Part 1, 22.9.2.19 ST_Xstring; risk/exchange/reading.py undoes it). xlsxwriter (3.3) escapes only non-overlapping
+# matches, so in "_x005F_x000D_" the second one, which shares the first one's closing "_", stays unescaped and reads
+# back as a carriage return. Its pattern, with a lookahead, escapes every such "_": set once, checked by behaviour.
+_OVERLAPPING_ESCAPES = re.compile("(_)(?=x[0-9a-fA-F]{4}_)")
+
+
+def _exact_escapes() -> None:
+    from xlsxwriter import xmlwriter
+
+    def right() -> bool:
+        return xmlwriter.XMLwriter._escape_control_characters("_x005F_x000D_\r") == \
+            "_x005F_x005F_x005F_x000D__x000D_"
+
+    if not right():
+        xmlwriter.re_control_chars_1 = _OVERLAPPING_ESCAPES
+        if not right():
+            raise RuntimeError("xlsxwriter escapes text in a way this workbench does not know; see "
+                               "risk/exchange/spreadsheet.py, _exact_escapes")
+
+
 def _sheets_for(rows: list, name: str, room: int) -> list[tuple[str, list]]:
     """A sheet, split into "name (2)", "name (3)"... when it would pass Excel's row limit."""
     if len(rows) <= room:
@@ -110,6 +131,7 @@ def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = Non
     Scores and Actions. Text is always written as a string cell, never as a formula."""
     import xlsxwriter
 
+    _exact_escapes()
     buffer = io.BytesIO()
     wb = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
                                       "strings_to_numbers": False})
