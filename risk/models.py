@@ -333,7 +333,8 @@ class Account(SQLModel, table=True):
     """A person who signs in: a unique lower-case username, the partner government they work for (none for
     regional or state staff), whether they administer the workbench or are disabled, and the Argon2 hash of their
     password (none for an account that will sign in only by single sign-on or a one-time link). The hash is left
-    out of every dump of the row (`exclude`), so it never reaches the audit log; risk/accounts.py writes it."""
+    out of every dump and repr of the row (`exclude`, `repr`), so that it never reaches the audit log or a log
+    line; risk/accounts.py writes it."""
 
     __tablename__ = "account"
     __table_args__ = (
@@ -346,7 +347,7 @@ class Account(SQLModel, table=True):
     partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
     is_admin: bool = False
     disabled: bool = False
-    password_hash: str | None = Field(default=None, max_length=255, exclude=True)
+    password_hash: str | None = Field(default=None, max_length=255, exclude=True, repr=False)
     email: str | None = Field(default=None, unique=True, max_length=254)
     created_at: dt.datetime = Field(default_factory=utcnow)
     updated_at: dt.datetime = Field(default_factory=utcnow)
@@ -363,7 +364,7 @@ class AccountSession(SQLModel, table=True):
     __tablename__ = "account_session"
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
-    token_hash: str = Field(unique=True, max_length=64, exclude=True)
+    token_hash: str = Field(unique=True, max_length=64, exclude=True, repr=False)
     created_at: dt.datetime = Field(default_factory=utcnow)
     last_seen_at: dt.datetime = Field(default_factory=utcnow)
     expires_at: dt.datetime
