@@ -376,6 +376,118 @@ def audit_verify() -> None:
     say(f"audit chain verified: {count} events")
 
 
+# --- users: accounts that sign in (docs/ACCOUNTS.md) ----------------------------------------------------
+
+users_app = typer.Typer(help="Accounts that sign in: add, list, disable, set a password, end sessions. Changes "
+                             "are recorded under your operating-system login (cli:<login>), not --as.",
+                        no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+def login_actor() -> str:
+    """Who changes accounts from the command line: `cli:<operating-system login>`; neither --as nor RISK_ACTOR,
+    which anybody may set to any name."""
+    import getpass
+
+    try:
+        login = getpass.getuser()
+    except Exception:  # no login name in some containers
+        login = "unknown"
+    return f"cli:{login}"
+
+
+def read_password() -> str:
+    """One line of standard input, without its line ending (the password is never an argument: arguments show in
+    the process list and the shell's history)."""
+    line = sys.stdin.readline()
+    password = line.removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise refuse("password: expected one line on standard input, got nothing")
+    return password
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="3 to 40 lower-case letters, digits, '.', '_' or '-'.")],
+    name: Annotated[str, typer.Option("--name", help="The person's full name.")],
+    partner: Annotated[str | None, typer.Option(help="The partner government they work for (none for "
+                                                "regional or state staff).")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="They administer the workbench.")] = False,
+    email: Annotated[str | None, typer.Option(help="Their e-mail address.")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard "
+                                                 "input, one line (without it the account has no password).")
+                              ] = False,
+) -> None:
+    """Add an account."""
+    from risk.accounts import create_account
+
+    password = read_password() if password_stdin else None
+    try:
+        account = create_account(engine(), actor=login_actor(), username=username, full_name=name,
+                                 password=password, partner=partner, admin=admin, email=email)
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
+    say(f"added account {account.username}" + (" (administrator)" if account.is_admin else "")
+        + ("" if password else " without a password"))
+
+
+@users_app.command("list")
+def users_list(fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table) -> None:
+    """Every account, by username (never a password or its hash)."""
+    from risk.accounts import list_accounts
+
+    rows = list_accounts(engine())
+    if fmt == Format.json:
+        print_json(rows)
+        return
+    shown = [{**r, "admin": "yes" if r["admin"] else "", "disabled": "yes" if r["disabled"] else "",
+              "password": "yes" if r["password"] else "no"} for r in rows]
+    print_table(shown, ["username", "name", "partner", "admin", "disabled", "email", "password", "locked_until"])
+
+
+@users_app.command("disable")
+def users_disable(username: Annotated[str, typer.Argument(help="The account's username.")]) -> None:
+    """Disable an account: it can no longer sign in, and its sessions end."""
+    from risk.accounts import disable_account
+
+    try:
+        disable_account(engine(), actor=login_actor(), username=username)
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
+    say(f"disabled account {username.strip().lower()}; its sessions ended")
+
+
+@users_app.command("set-password")
+def users_set_password(
+    username: Annotated[str, typer.Argument(help="The account's username.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the new password from standard "
+                                                 "input, one line (required).")] = False,
+) -> None:
+    """Set an account's password; its sessions end and a sign-in lock is lifted."""
+    from risk.accounts import set_password
+
+    if not password_stdin:
+        raise refuse("password: give it on standard input with --password-stdin, never as an argument")
+    password = read_password()
+    try:
+        set_password(engine(), actor=login_actor(), username=username, password=password)
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
+    say(f"set the password of {username.strip().lower()}; its sessions ended")
+
+
+@users_app.command("end-sessions")
+def users_end_sessions(username: Annotated[str, typer.Argument(help="The account's username.")]) -> None:
+    """End every session of an account (signed in on a lost device, say)."""
+    from risk.accounts import end_all_sessions
+
+    try:
+        ended = end_all_sessions(engine(), actor=login_actor(), username=username)
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
+    say(f"ended {ended} session{'s' if ended != 1 else ''} of {username.strip().lower()}")
+
+
 def main() -> None:
     try:
         app()
