@@ -776,3 +776,57 @@ def test_a_workbook_written_by_excel_with_escaped_text_reads_as_excel_shows_it()
             assert book.sheet("Register").frame.iloc[0, 2:4].tolist() == ["a\rb", "_x000D_ x005F_ _x0041_"]
         finally:
             book.close()
+
+
+@pytest.mark.parametrize("partner", ["North; South", "North (Metro)", "North\nCounty", "North (city, lead/host);",
+                                     "=North", "Cy (South City, observer)", "North\r\nCounty _x000D_"])
+def test_a_partner_name_with_separators_parentheses_or_newlines_comes_back_whole_with_its_kind_and_role(
+        engine, partner):
+    p = _round_trip(engine, _bundle(partner=partner))
+    assert [(x["name"], x["kind"], x["role"]) for x in p["partners"]] == \
+        [(partner, "city", "lead"), ("South City", "county", "participant")]
+    assert [(m["name"], m["partner"], m["team_role"]) for m in p["team"]] == \
+        [("Bo", partner, "assessor"), ("Cy", "South City", "observer")]
+
+
+@pytest.mark.parametrize("observer", ["Cy; Di", "Cy (Di)", "Cy\nDi", "Cy (South City, observer); Di"])
+def test_a_member_name_with_separators_parentheses_or_newlines_comes_back_whole_with_partner_and_role(
+        engine, observer):
+    p = _round_trip(engine, _bundle(observer=observer))
+    assert [(m["name"], m["partner"], m["team_role"]) for m in p["team"]] == \
+        [("Bo", "North County", "assessor"), (observer, "South City", "observer")]
+    assert [x["name"] for x in p["partners"]] == ["North County", "South City"]
+
+
+def test_a_workbook_written_before_the_partners_and_team_sheets_takes_them_from_the_summary(engine):
+    from risk.services.bulk import load_bundles
+    from risk.services.json_export import export_document
+
+    [pid] = load_bundles(engine, [_bundle()], actor="loader")
+    book = openpyxl.load_workbook(io.BytesIO(export_xlsx(engine, [pid])))
+    del book["Partners"], book["Team"]
+    out = io.BytesIO()
+    book.save(out)
+    report = import_register(engine, out.getvalue(), "old.xlsx", actor="clerk", new_title="Older")
+    assert report["problems"] == [], report["problems"]
+    [p] = export_document(engine, report["proposal_ids"])["proposals"]
+    assert [(x["name"], x["kind"], x["role"]) for x in p["partners"]] == \
+        [("North County", "city", "lead"), ("South City", "county", "participant")]
+    assert [(m["name"], m["partner"], m["team_role"]) for m in p["team"]] == \
+        [("Bo", "North County", "assessor"), ("Cy", "South City", "observer")]
+
+
+def test_bad_rows_of_the_partners_and_team_sheets_are_refused_naming_sheet_row_and_column(engine):
+    from risk.services.bulk import load_bundles
+
+    [pid] = load_bundles(engine, [_bundle()], actor="loader")
+    book = openpyxl.load_workbook(io.BytesIO(export_xlsx(engine, [pid])))
+    book["Partners"]["C3"], book["Partners"]["D2"] = "village", "boss"
+    book["Team"]["B3"], book["Team"]["D2"] = "Bo", ""
+    book["Team"].append(["Repro", "Ed", "", "watcher"])
+    out = io.BytesIO()
+    book.save(out)
+    problems = refused(engine, out.getvalue(), "r.xlsx")  # and nothing changed
+    assert {(p["row"], p["field"]) for p in problems} == {
+        (3, "Partners.kind"), (2, "Partners.role"), (3, "Team.name"), (2, "Team.team_role"), (4, "Team.team_role")}
+    assert "listed twice" in next(p["message"] for p in problems if p["field"] == "Team.name")

@@ -54,7 +54,7 @@ def test_csv_register_has_a_bom_the_domain_columns_and_a_format_version(demo):
 
 def test_xlsx_workbook_has_its_sheets_the_register_columns_and_no_formula(demo):
     book = openpyxl.load_workbook(io.BytesIO(export_xlsx(demo, [1])))
-    assert book.sheetnames == ["Summary", "Register", "Method", "Heat maps", "Scores", "Actions"]
+    assert book.sheetnames == ["Summary", "Register", "Partners", "Team", "Method", "Heat maps", "Scores", "Actions"]
     register = book["Register"]
     header = [c.value for c in register[1]]
     assert header == list(REGISTER_COLUMNS)
@@ -76,6 +76,16 @@ def test_xlsx_workbook_has_its_sheets_the_register_columns_and_no_formula(demo):
     scores = list(book["Scores"].iter_rows(min_row=2, values_only=True))
     assert len(scores) == 16 * 5 * 3  # 16 scored risks, 5 assessors, 3 closed rounds
     assert book["Method"]["A1"].value == "Matrix"
+    # partners and team one row each, beside the Summary's lines for people to read
+    partners = list(book["Partners"].iter_rows(values_only=True))
+    team = list(book["Team"].iter_rows(values_only=True))
+    assert partners[0] == ("proposal", "name", "kind", "role") and team[0] == ("proposal", "name", "partner",
+                                                                                "team_role")
+    assert len(partners) > 2 and sum(r[3] == "lead" for r in partners[1:]) == 1
+    assert all(f"{r[1]} ({r[2]}" in summary["Partners"] for r in partners[1:])
+    assert all(r[1] in summary["Assessment team"] and r[3] in ("facilitator", "assessor", "observer")
+               for r in team[1:])
+    assert book["Partners"].freeze_panes == "A2" and book["Team"].auto_filter.ref
 
 
 def test_export_command_writes_csv_to_stdout_and_xlsx_to_a_file(demo, sqlite_url, tmp_path):

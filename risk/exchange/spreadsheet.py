@@ -30,6 +30,9 @@ DATE_TEXT = "%Y-%m-%d"  # a date as text (CSV cells, and what an import reads); 
 SCORES_COLUMNS = ("proposal", "risk_id", "phase", "round", "round_closed_on", "assessor", "partner", "likelihood",
                   "impact", "rationale")
 ACTIONS_COLUMNS = ("proposal", "risk_id", "description", "owner", "due_date", "status", "cost", "paying_partner")
+# the columns of the Partners and Team sheets (one row each, the Summary lists them for people to read)
+PARTNERS_COLUMNS = ("proposal", "name", "kind", "role")
+TEAM_COLUMNS = ("proposal", "name", "partner", "team_role")
 
 
 def safe_text(value: str) -> str:
@@ -89,6 +92,8 @@ class Workbook:
     heatmaps: list[tuple[str, list[list[str]]]] = field(default_factory=list)  # title, 5x5 cell texts (L5 first)
     scores: list[dict] = field(default_factory=list)
     actions: list[dict] = field(default_factory=list)
+    partners: list[dict] = field(default_factory=list)  # PARTNERS_COLUMNS
+    team: list[dict] = field(default_factory=list)  # TEAM_COLUMNS
 
 
 # OOXML writes a control character in text as _xHHHH_ and escapes the "_" of a literal _xHHHH_ as _x005F_ (ECMA-376
@@ -127,8 +132,8 @@ def continued_sheets(sheetnames: Iterable[str], name: str) -> list[str]:
 
 
 def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = None) -> bytes:
-    """The workbook: Summary, Register (levels coloured, header frozen, filters, widths), Method, Heat maps,
-    Scores and Actions. Text is always written as a string cell, never as a formula."""
+    """The workbook: Summary, Register (levels coloured, header frozen, filters, widths), Partners, Team, Method,
+    Heat maps, Scores and Actions. Text is always written as a string cell, never as a formula."""
     import xlsxwriter
 
     _exact_escapes()
@@ -219,6 +224,22 @@ def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = Non
         ws.freeze_panes(1, 2)
         ws.autofilter(0, 0, max(1, len(rows)), len(book.register_columns) - 1)
 
+    def table(name: str, rows: list[dict], columns: Sequence[str], wide: Sequence[str]) -> None:
+        """A sheet of rows under a header (split past Excel's row limit), header frozen, filters on."""
+        for sheet, part in _sheets_for(rows, name, room):
+            ws = wb.add_worksheet(sheet)
+            for c, col in enumerate(columns):
+                ws.write_string(0, c, col, header)
+                ws.set_column(c, c, 40 if col in wide else 16)
+            for r, row in enumerate(part, start=1):
+                for c, col in enumerate(columns):
+                    text(ws, r, c, row.get(col))
+            ws.freeze_panes(1, 0)
+            ws.autofilter(0, 0, max(1, len(part)), len(columns) - 1)
+
+    table("Partners", book.partners, PARTNERS_COLUMNS, ("proposal", "name"))
+    table("Team", book.team, TEAM_COLUMNS, ("proposal", "name", "partner"))
+
     ws = wb.add_worksheet("Method")
     ws.set_column(0, 0, 26)
     ws.set_column(1, 6, 24)
@@ -254,17 +275,8 @@ def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = Non
         r = grid_block(ws, r, title, lambda lik, imp, grid=grid: grid[5 - lik][imp - 1], row_height=45) + 2
 
     for name, rows in (("Scores", book.scores), ("Actions", book.actions)):
-        columns = list(rows[0]) if rows else list(SCORES_COLUMNS if name == "Scores" else ACTIONS_COLUMNS)
-        for sheet, part in _sheets_for(rows, name, room):
-            ws = wb.add_worksheet(sheet)
-            for c, col in enumerate(columns):
-                ws.write_string(0, c, col, header)
-                ws.set_column(c, c, 40 if col in ("description", "rationale") else 16)
-            for r, row in enumerate(part, start=1):
-                for c, col in enumerate(columns):
-                    text(ws, r, c, row.get(col))
-            ws.freeze_panes(1, 0)
-            ws.autofilter(0, 0, max(1, len(part)), len(columns) - 1)
+        table(name, rows, list(rows[0]) if rows else SCORES_COLUMNS if name == "Scores" else ACTIONS_COLUMNS,
+              ("description", "rationale"))
     wb.close()
     if progress:
         progress(1.0)

@@ -28,7 +28,8 @@ def file_stem(title: str, fallback: str, limit: int = 60) -> str:
     return stem or fallback
 
 
-# The disagreement flags (docs/SCORING.md, Disagreement flags) in the words the workbook uses; the CSV and JSON keep the codes.
+# The disagreement flags (docs/SCORING.md, Disagreement flags) in the words the workbook uses; the CSV and JSON keep
+# the codes.
 FLAG_WORDS = {
     "range": ("wide range", "the highest and lowest scores are 3 or more apart"),
     "iqr": ("wide middle half", "the middle half of the scores spans 2 or more"),
@@ -128,6 +129,11 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
                for c in scoring.CATEGORIES]
     method += [("Disagreement", "; ".join(f"{word}: {meaning}" for word, meaning in FLAG_WORDS.values()))]
     scores, actions = [], []
+    # partners and team one row each (the Summary's lines are for people; a name may hold "; " or parentheses)
+    partners = [{"proposal": p["title"], "name": x["name"], "kind": x["kind"], "role": x["role"]}
+                for p in doc["proposals"] for x in p["partners"]]
+    team = [{"proposal": p["title"], "name": m["name"], "partner": m["partner"], "team_role": m["team_role"]}
+            for p in doc["proposals"] for m in p["team"]]
     for p in doc["proposals"]:
         closed_on = {(r["phase"], r["number"]): (r["closed_at"] or r["revealed_at"] or "")[:10] for r in p["rounds"]}
         for risk in p["risks"]:
@@ -143,7 +149,8 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
                     matrix=first.matrix, method=method,
                     heatmaps=[(f"Inherent risk: {first.proposal.title}", _grid(first, "inherent")),
                               (f"Residual risk: {first.proposal.title}", _grid(first, "residual"))],
-                    scores=[_for_workbook(row) for row in scores], actions=[_for_workbook(row) for row in actions])
+                    scores=[_for_workbook(row) for row in scores], actions=[_for_workbook(row) for row in actions],
+                    partners=partners, team=team)
     return register_xlsx(book, progress)
 
 

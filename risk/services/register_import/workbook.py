@@ -1,5 +1,5 @@
-"""Our own workbook's other sheets read back (Scores, Actions, Method, Summary), with the column names and the
-formula-quote rule that risk/exchange/spreadsheet.py writes them with."""
+"""Our own workbook's other sheets read back (Scores, Actions, Partners, Team, Method, Summary), with the column
+names and the formula-quote rule that risk/exchange/spreadsheet.py writes them with."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ from sqlalchemy import Engine
 
 from risk import rules, scoring
 from risk.exchange.reading import Table, Workbook
-from risk.exchange.spreadsheet import ACTIONS_COLUMNS, SCORES_COLUMNS, WORKBOOK_FORMAT_LABEL
+from risk.exchange.spreadsheet import (
+    ACTIONS_COLUMNS,
+    PARTNERS_COLUMNS,
+    SCORES_COLUMNS,
+    TEAM_COLUMNS,
+    WORKBOOK_FORMAT_LABEL,
+)
 from risk.services.register_import.cells import date_column, long_text, rule_column, score_column, text_column
 from risk.services.register_import.mapping import map_header
 from risk.services.register_import.problems import Problems
@@ -34,23 +40,29 @@ def quotes_formulas(book: Workbook) -> bool:
 
 
 def read_our_sheets(engine: Engine, book: Workbook, register: Register, problems: Problems, quoted: bool) -> None:
-    """Into a new proposal: the Scores, Actions, Method and Summary sheets of our own workbook, where it has them."""
+    """Into a new proposal: the Scores, Actions, Partners, Team, Method and Summary sheets of our own workbook,
+    where it has them (partners and team from the Summary's lines only in a workbook without their sheets, as
+    written before they had them)."""
     ids = {r for r in register.data["risk_id"] if r}
     if "Scores" in book.sheetnames:
         register.scores = check_scores(book.sheet("Scores", empty_ok=True), ids, problems, quoted)
     if "Actions" in book.sheetnames:
         register.actions = check_actions(book.sheet("Actions", empty_ok=True), ids, problems, quoted)
+    if "Partners" in book.sheetnames:
+        register.partners = check_partners(book.sheet("Partners", empty_ok=True), problems, quoted)
+    if "Team" in book.sheetnames:
+        register.team = check_team(book.sheet("Team", empty_ok=True), problems, quoted)
     if "Method" in book.sheetnames:
         read_method(book, register, engine, problems)
     if "Summary" in book.sheetnames:
-        read_summary(book, register)
+        read_summary(book, register, partners="Partners" not in book.sheetnames, team="Team" not in book.sheetnames)
 
 
-def _our_sheet(table: Table, fields: Sequence[str], needed: Sequence[str], name: str, risk_ids: set[str],
-               problems: Problems, quoted: bool) -> tuple[np.ndarray, Callable[[str], pd.Series], pd.Series] | None:
-    """The start of reading one of our workbook's other sheets (Scores, Actions): its header checked (problems
-    named "Scores.round" and so on), then every row's risk_id checked against the Register sheet's. Returns the
-    row numbers, a column reader and the risk_ids; None when the sheet is empty or its header will not do."""
+def _sheet_columns(table: Table, fields: Sequence[str], needed: Sequence[str], name: str, problems: Problems,
+                   quoted: bool) -> tuple[np.ndarray, Callable[[str], pd.Series]] | None:
+    """The start of reading one of our workbook's other sheets: its header checked (problems named "Scores.round"
+    and so on). Returns the row numbers and a column reader; None when the sheet is empty or its header will not
+    do."""
     if not table.header:
         return None
     found = len(problems.items)
@@ -60,11 +72,21 @@ def _our_sheet(table: Table, fields: Sequence[str], needed: Sequence[str], name:
             problems.add(1, f"{name}.{f}", f"{name} sheet: the column {f!r} is missing")
     if len(problems.items) > found or not len(table.rows):
         return None
-    rows = table.rows
 
     def col(column: str) -> pd.Series:
         return text_column(table, positions, column, quoted)
 
+    return table.rows, col
+
+
+def _our_sheet(table: Table, fields: Sequence[str], needed: Sequence[str], name: str, risk_ids: set[str],
+               problems: Problems, quoted: bool) -> tuple[np.ndarray, Callable[[str], pd.Series], pd.Series] | None:
+    """The start of reading the Scores or Actions sheet (_sheet_columns), then every row's risk_id checked against
+    the Register sheet's. Returns the row numbers, a column reader and the risk_ids."""
+    sheet = _sheet_columns(table, fields, needed, name, problems, quoted)
+    if sheet is None:
+        return None
+    rows, col = sheet
     rid = col("risk_id").str.strip()
     problems.where((~rid.isin(risk_ids)).to_numpy(), rows, rid.tolist(), f"{name}.risk_id",
                    lambda v: f"{v!r} is not a risk_id of the Register sheet")
@@ -136,12 +158,61 @@ def check_actions(table: Table, risk_ids: set[str], problems: Problems, quoted: 
                                            col("paying_partner").str.strip(), strict=True)]
 
 
+def _named(col: Callable[[str], pd.Series], rule: rules.Rule, rows: np.ndarray, name: str,
+           problems: Problems) -> pd.Series:
+    """The name column of the Partners or Team sheet: required, within its length, once each."""
+    names = col("name").str.strip()
+    problems.where((names == "").to_numpy(), rows, names.tolist(), f"{name}.name", lambda v: "a value is required")
+    long_text(names, rule, rows, f"{name}.name", problems)
+    twice = (names.duplicated() & (names != "")).to_numpy()
+    problems.where(twice, rows, names.tolist(), f"{name}.name", lambda v: f"{v!r} is listed twice")
+    return names
+
+
+def check_partners(table: Table, problems: Problems, quoted: bool) -> list[dict]:
+    """The Partners sheet: one row per partner (name, kind, role); a blank kind is "other", a blank role
+    "participant"."""
+    sheet = _sheet_columns(table, PARTNERS_COLUMNS, ("name",), "Partners", problems, quoted)
+    if sheet is None:
+        return []
+    rows, col = sheet
+    found = len(problems.items)
+    names = _named(col, rules.PARTNER["name"], rows, "Partners", problems)
+    kind = rule_column(col("kind"), rules.PARTNER["kind"], rows, "Partners.kind", problems)
+    role = rule_column(col("role"), rules.PARTNER["role"], rows, "Partners.role", problems)
+    if len(problems.items) > found:
+        return []
+    return [{"name": n, "kind": k or "other", "role": r or "participant"}
+            for n, k, r in zip(names.tolist(), kind, role, strict=True)]
+
+
+def check_team(table: Table, problems: Problems, quoted: bool) -> list[dict]:
+    """The Team sheet: one row per member (name, partner, team_role); a blank partner is none."""
+    sheet = _sheet_columns(table, TEAM_COLUMNS, ("name", "team_role"), "Team", problems, quoted)
+    if sheet is None:
+        return []
+    rows, col = sheet
+    found = len(problems.items)
+    names = _named(col, rules.TEAM_MEMBER["name"], rows, "Team", problems)
+    partner = col("partner").str.strip()
+    long_text(partner, rules.PARTNER["name"], rows, "Team.partner", problems)
+    role = rule_column(col("team_role"), rules.TEAM_MEMBER["team_role"], rows, "Team.team_role", problems)
+    blank = (col("team_role").str.strip() == "").to_numpy()
+    problems.where(blank, rows, [""] * len(rows), "Team.team_role", lambda v: "a value is required")
+    if len(problems.items) > found:
+        return []
+    return [{"name": n, "partner": p or None, "team_role": r}
+            for n, p, r in zip(names.tolist(), partner.tolist(), role, strict=True)]
+
+
 _PARTNER = re.compile(r"^(?P<name>.+) \((?P<kind>county|city|district|other)(?P<lead>, lead/host)?\)$")
 _MEMBER = re.compile(r"^(?P<name>.+) \((?P<partner>.+), (?P<role>facilitator|assessor|observer)\)$")
 
 
-def read_summary(book: Workbook, register: Register) -> None:
-    """Partners and team from the Summary sheet of our own workbook, when it describes one proposal."""
+def read_summary(book: Workbook, register: Register, partners: bool = True, team: bool = True) -> None:
+    """The settings of the Summary sheet of our own workbook, and with `partners` and `team` its lines that list
+    them (a workbook written before it had the Partners and Team sheets: a name holding "; ", " (" or a newline
+    may be split there), when it describes one proposal."""
     table = book.sheet("Summary", empty_ok=True)
     values = {row[0]: row[1] for row in table.frame.itertuples(index=False) if len(row) > 1}
     from risk.models import LifecyclePhase, ProposalStatus, ServiceType
@@ -150,11 +221,11 @@ def read_summary(book: Workbook, register: Register) -> None:
                                 ("Lifecycle phase", "phase", LifecyclePhase)):
         if values.get(label) in {x.value for x in allowed}:
             register.method[key] = values[label]
-    for item in filter(None, values.get("Partners", "").split("; ")):
+    for item in filter(None, values.get("Partners", "").split("; ") if partners else ()):
         m = _PARTNER.match(item)
         register.partners.append({"name": m["name"], "kind": m["kind"], "role": "lead" if m["lead"] else
                                   "participant"} if m else {"name": item, "kind": "other"})
-    for item in filter(None, values.get("Assessment team", "").split("; ")):
+    for item in filter(None, values.get("Assessment team", "").split("; ") if team else ()):
         if m := _MEMBER.match(item):
             register.team.append({"name": m["name"], "team_role": m["role"],
                                   "partner": None if m["partner"] == "no partner" else m["partner"]})
