@@ -5,7 +5,7 @@ export UV_PYTHON_DOWNLOADS := never
 PYTHON ?= python3
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 
-.PHONY: run test bench sync lint screenshots
+.PHONY: run test test-fast bench sync lint screenshots
 
 $(CURDIR)/.tools/bin/uv:
 	@echo "uv is not on the PATH: installing it into .tools/" >&2
@@ -21,6 +21,10 @@ run: sync
 
 test: sync
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
+
+# the quick loop while working: no browser, nothing marked slow (`make test` runs everything)
+test-fast: sync
+	$(UV) run --no-sync pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
 bench: sync
 	$(UV) run --no-sync python -m bench.run $(BENCH_ARGS)

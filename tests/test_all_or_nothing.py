@@ -199,6 +199,7 @@ def whole_proposals(engine: Engine, risks: int, scores: int) -> int:
     return n
 
 
+@pytest.mark.slow
 def test_an_import_killed_at_any_point_leaves_all_of_it_or_none(engine, portfolio_file, tmp_path):
     path = tmp_path / "portfolio.json"
     path.write_bytes(portfolio_file)
@@ -254,6 +255,7 @@ def test_a_demo_an_interrupted_load_left_part_way_is_completed_by_a_re_run(engin
     clean.dispose()
 
 
+@pytest.mark.slow
 def test_a_synthetic_load_killed_at_several_points_is_completed_by_a_re_run(engine):
     # 130 proposals of 20 risks and 8 assessors (320 scores): committed in chunks of 62, 62 and 6 proposals
     args = ["demo", "--synthetic", "--proposals", "130", "--risks", "20", "--assessors", "8", "--seed", "31"]
@@ -273,6 +275,7 @@ def test_a_synthetic_load_killed_at_several_points_is_completed_by_a_re_run(engi
     assert "already there" in run(url, *args).stderr and whole_proposals(engine, 20, 320) == 130
 
 
+@pytest.mark.slow
 def test_the_demo_killed_at_several_points_ends_whole_after_a_re_run(engine):
     url = url_of(engine)
     run(url, "init")

@@ -7,6 +7,8 @@ import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+import pytest
+
 from risk import store
 from risk.db import make_engine
 from risk.models import AuditEvent, Score
@@ -28,6 +30,7 @@ def _submit_all(url: str, round_id: int, assessor_id: int, name: str, risk_pks: 
     return len(risk_pks)
 
 
+@pytest.mark.slow
 def test_eight_processes_scoring_at_once_store_every_score_and_keep_the_chain(db_url):
     engine = make_engine(db_url)
     from risk.db import migrate

@@ -28,7 +28,7 @@ from risk.services.json_import import import_json
 from risk.services.register_import import import_register
 from risk.services.rounds import record_consensus
 
-pytestmark = pytest.mark.storage
+pytestmark = [pytest.mark.storage, pytest.mark.slow]  # the command-line doors start a process per case
 RISK = str(Path(sys.executable).with_name("risk"))
 HEADER = ["risk_id", "category", "title", "cause", "event", "consequence", "owner", "status"]
 ROW = ["LEG-01", "Legal", "No interlocal agreement", "no ILA is signed", "a dispute arises", "costs are unclear",

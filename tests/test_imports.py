@@ -100,6 +100,7 @@ def test_not_json_and_a_title_already_there_are_refused(source, exported):
     assert "already exists" in again["problems"][0]["message"] and count_rows(source, Proposal) == 3
 
 
+@pytest.mark.slow
 def test_import_command_reports_as_json_and_exits_1_on_a_refused_file(tmp_path, exported):
     good = tmp_path / "portfolio.json"
     good.write_bytes(exported)

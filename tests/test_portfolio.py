@@ -119,6 +119,7 @@ def test_loading_the_demo_twice_adds_nothing(sqlite_engine):
     assert count_rows(sqlite_engine, Score) == scores and count_rows(sqlite_engine, Proposal) == 3
 
 
+@pytest.mark.slow
 def test_demo_command_says_when_the_demo_is_already_there(sqlite_url):
     env = {**os.environ, "RISK_DATABASE_URL": sqlite_url}
     first = subprocess.run([RISK, "demo"], capture_output=True, text=True, env=env, timeout=120)
@@ -156,6 +157,7 @@ def test_loading_the_same_seed_again_adds_nothing(sqlite_engine):
     assert not again.loaded and count_rows(sqlite_engine, Proposal) == 2
 
 
+@pytest.mark.slow
 def test_eight_synthetic_loads_at_once_store_what_they_store_one_after_another(tmp_path):
     seeds = range(101, 109)
     args = ["--proposals", "6", "--risks", "15", "--assessors", "6"]

@@ -235,6 +235,7 @@ def test_a_full_disk_on_the_server_during_an_import_changes_nothing(engine):
     intact(engine, before, export)
 
 
+@pytest.mark.slow
 def test_the_commands_report_an_unreachable_database_in_words_and_exit_1(tmp_path):
     path = tmp_path / "empty.json"
     path.write_text('{"format": "risk-workbench", "format_version": 1, "proposals": []}')

@@ -129,6 +129,7 @@ def test_per_partner_impact_names_the_worst_hit_partner(engine):
     assert "partners" in risk.flags
 
 
+@pytest.mark.slow
 def test_twenty_assessors_scoring_forty_risks_at_once_store_all_800_scores(sqlite_engine):
     engine = sqlite_engine
     b = make_proposal(engine, partners=5, assessors_per_partner=4, risks=40)
