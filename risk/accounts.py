@@ -235,17 +235,22 @@ def _lock(failures: list[dt.datetime], limit: int) -> dt.datetime | None:
     return last + min(LONGEST_LOCK, FIRST_LOCK * 2 ** min(len(failures) - limit, 20))
 
 
-def _failures(session: Session, now: dt.datetime, *, username: str | None = None,
-              address: str | None = None) -> list[dt.datetime]:
-    """The failed attempts within LOOKBACK for a username (since its last success) or from an address."""
+def _failures(session: Session, now: dt.datetime, *, username: str | None = None, address: str | None = None,
+              most: int | None = None) -> list[dt.datetime]:
+    """When the failed attempts within LOOKBACK were, oldest first: for a username since its last success (for an
+    account, its last `most`, its failed_signins, which a success or a new password sets back to 0), or from an
+    address."""
+    if most == 0:
+        return []
     key = SigninAttempt.username == username if username is not None else SigninAttempt.address == address
     where = [key, ~SigninAttempt.succeeded, SigninAttempt.at > now - LOOKBACK]
     if username is not None:  # by id: a success and a failure may share a second
         success = session.execute(select(func.max(SigninAttempt.id)).where(key, SigninAttempt.succeeded)).scalar()
         if success is not None:
             where.append(SigninAttempt.id > success)
-    rows = session.execute(select(SigninAttempt.at).where(*where).order_by(SigninAttempt.id)).scalars()
-    return [_aware(at) for at in rows]
+    query = select(SigninAttempt.at).where(*where).order_by(SigninAttempt.id.desc())
+    rows = session.execute(query.limit(most) if most is not None else query).scalars().all()
+    return [_aware(at) for at in reversed(rows)]
 
 
 def locked_until(engine: Engine, username: str, address: str | None = None) -> dt.datetime | None:
@@ -253,7 +258,8 @@ def locked_until(engine: Engine, username: str, address: str | None = None) -> d
     tried, address = (_clip(username, 200) or "").lower(), _clip(address, ADDRESS_LIMIT)
     now = _now()
     with Session(engine) as session:
-        locks = [_lock(_failures(session, now, username=tried), USERNAME_FAILURES)]
+        most = session.execute(select(Account.failed_signins).where(Account.username == tried)).scalar()
+        locks = [_lock(_failures(session, now, username=tried, most=most), USERNAME_FAILURES)]
         if address:
             locks.append(_lock(_failures(session, now, address=address), ADDRESS_FAILURES))
     until = max((lock for lock in locks if lock is not None), default=None)
@@ -294,9 +300,10 @@ def authenticate(engine: Engine, username: str, password: str, address: str | No
                 changes["password_hash"] = rehashed
             store.update(unit=unit, obj=account, entity="account", changes=changes)
         elif account is not None:
-            lock = _lock(_failures(unit.session, now, username=tried), USERNAME_FAILURES)
+            failed = account.failed_signins + 1
+            lock = _lock(_failures(unit.session, now, username=tried, most=failed), USERNAME_FAILURES)
             store.update(unit=unit, obj=account, entity="account",
-                         changes={"failed_signins": account.failed_signins + 1, "locked_until": lock})
+                         changes={"failed_signins": failed, "locked_until": lock})
     if not ok:
         log.info("sign-in refused from %s", address or "an unknown address")
         raise RefusedError(REFUSED)
