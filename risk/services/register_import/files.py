@@ -23,10 +23,10 @@ from risk.services.register_import.workbook import quotes_formulas, read_our_she
 def read_register(engine: Engine, data: bytes, filename: str, mapping: Mapping[str, str] | None = None,
                   problems: Problems | None = None, *, saved: Mapping[str, str] | None = None,
                   new: bool = True) -> tuple[Register | None, Problems]:
-    """Read and check a CSV or XLSX register (with `new`, an XLSX's Scores, Actions, Method and Summary sheets
-    too, when it has them). `mapping` names their columns as ours; `saved` (a saved mapping) does the same for
-    the columns the file has and is ignored for those it lacks. Returns (None, problems) when the file cannot be
-    used."""
+    """Read and check a CSV or XLSX register (with `new`, an XLSX's Scores, Actions, Partners, Team, Method and
+    Summary sheets too, when it has them). `mapping` names their columns as ours; `saved` (a saved mapping) does
+    the same for the columns the file has and is ignored for those it lacks. Returns (None, problems) when the file
+    cannot be used."""
     problems = problems if problems is not None else Problems()
     name = PurePath(filename).name
     suffix = PurePath(filename).suffix.lower()
