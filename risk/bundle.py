@@ -101,6 +101,9 @@ def _ref(row: dict[str, Any], field: str, known: set[str], what: str, where: str
     row[field] = value.strip()
 
 
+_CONSENSUS_BUT_WHO = {k: v for k, v in rules.CONSENSUS.items() if k != "recorded_by"}  # who: checked apart
+
+
 def validate(bundle: ProposalBundle, where: str) -> None:
     """Check a bundle completely by the rules (risk/rules.py), and put every value in its stored form (text
     stripped, words in their stored case); the refusal names the place (`where`, then the row) and the field."""
@@ -156,8 +159,7 @@ def validate(bundle: ProposalBundle, where: str) -> None:
         _ref(c, "risk_id", risk_ids, "a risk of this proposal", at)
         if c["risk_id"] is None:
             raise rules.refusal(at, "risk_id", "a value is required")
-        c.update(rules.check_row({k2: v for k2, v in rules.CONSENSUS.items() if k2 != "recorded_by"}, c, at,
-                                 whole=True))
+        c.update(rules.check_row(_CONSENSUS_BUT_WHO, c, at, whole=True))
         if c.get("recorded_by") is not None:  # absent: the person loading records it
             c["recorded_by"] = rules.check(rules.CONSENSUS, "recorded_by", c["recorded_by"], at)
             if c["recorded_by"] not in scorers:
