@@ -202,3 +202,13 @@ def test_a_value_of_the_wrong_type_is_refused_naming_where_and_what_was_expected
     assert report["proposal_ids"] == [] and len(report["problems"]) == 1
     assert re.search(message, report["problems"][0]["message"]), report["problems"][0]["message"]
     assert count_rows(target, Proposal) == 0 and count_rows(target, AuditEvent) == 0
+
+
+def test_a_json_file_over_the_import_limit_is_refused_naming_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("RISK_IMPORT_MAX_MB", "1")
+    doc = {"format": "risk-workbench", "format_version": 1,
+           "proposals": [{"title": "Big", "description": "d" * 1_200_000}]}
+    target = fresh(tmp_path, "big")
+    report = import_json(target, json.dumps(doc).encode(), actor="clerk")
+    assert report["proposal_ids"] == [] and "RISK_IMPORT_MAX_MB" in report["problems"][0]["message"]
+    assert "at most 1 MB" in report["problems"][0]["message"] and count_rows(target, Proposal) == 0
