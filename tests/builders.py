@@ -59,3 +59,17 @@ def score_round(engine: Engine, built: Built, phase: str, scores: dict[int, list
     if reveal:
         rs.reveal_round(engine, actor=ACTOR, round_id=rid)
     return rid
+
+
+def database_state(engine) -> dict:
+    """What a refused or failed write must leave as it was: every table's row count and the audit chain's head."""
+    from sqlalchemy import func, select
+    from sqlmodel import Session, SQLModel
+
+    from risk.models import AuditEvent
+
+    with Session(engine) as s:
+        counts = {t.name: s.execute(select(func.count()).select_from(t)).scalar_one()
+                  for t in SQLModel.metadata.sorted_tables}
+        head = s.execute(select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
+    return {"rows": counts, "audit_head": tuple(head) if head else None}

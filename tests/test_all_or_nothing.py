@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from risk.demo import demo_bundles
-from risk.models import AuditEvent, Proposal, Risk, Score
+from risk.models import Proposal, Risk, Score
 from risk.services import bulk
 from risk.services.bulk import load_bundles
 from risk.services.json_export import export_document, export_json
@@ -24,6 +24,7 @@ from risk.services.json_import import import_json
 from risk.services.portfolio import load_demo, load_synthetic
 from risk.store import verify_chain
 from risk.synthetic import generate
+from tests.builders import database_state
 from tests.test_portfolio import normalised
 
 pytestmark = pytest.mark.storage
@@ -32,15 +33,6 @@ RISK = str(Path(sys.executable).with_name("risk"))
 # 33 proposals of 40 risks and 8 assessors: 640 scores each, so the loader's chunks of 20,000 scores hold the
 # first 31 and then the last 2 (the file of the issue: 31 proposals written, then the 32nd failed)
 SIZE = {"proposals": 33, "risks": 40, "assessors": 8}
-
-
-def state(engine: Engine) -> dict:
-    """What must not change when an import is refused or fails: every table's row count and the audit head."""
-    with Session(engine) as s:
-        counts = {t.name: s.execute(select(func.count()).select_from(t)).scalar_one()
-                  for t in SQLModel.metadata.sorted_tables}
-        head = s.execute(select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
-    return {"rows": counts, "audit_head": tuple(head) if head else None}
 
 
 def url_of(engine: Engine) -> str:
@@ -69,7 +61,7 @@ def changed(data: bytes, change) -> bytes:
 def with_earlier_data(engine: Engine) -> dict:
     """The demo portfolio, as data that was there before the import; returns the state to compare with."""
     load_demo(engine, actor="demo")
-    return state(engine)
+    return database_state(engine)
 
 
 # --- 1. the JSON import is all or nothing -------------------------------------------------------------------
@@ -81,11 +73,11 @@ def test_an_import_whose_32nd_of_33_proposals_fails_when_written_writes_nothing(
     assert report["proposal_ids"] == [] and len(report["problems"]) == 1
     assert "proposal 32 ('Synthetic 13-0032'): matrix: no matrix named 'no-such-matrix'" in \
         report["problems"][0]["message"]
-    assert state(engine) == before
+    assert database_state(engine) == before
     # nothing of it was left behind, so the corrected file imports (not "a proposal called ... already exists")
     good = import_json(engine, portfolio_file, actor="clerk")
     assert good["problems"] == [] and len(good["proposal_ids"]) == 33
-    assert state(engine)["rows"]["proposal"] == 3 + 33 and verify_chain(engine) > 0
+    assert database_state(engine)["rows"]["proposal"] == 3 + 33 and verify_chain(engine) > 0
 
 
 def test_a_failure_in_the_middle_of_writing_an_import_leaves_the_database_as_it_was(engine, portfolio_file,
@@ -104,7 +96,7 @@ def test_a_failure_in_the_middle_of_writing_an_import_leaves_the_database_as_it_
     with pytest.raises(RuntimeError, match="power cut"):
         import_json(engine, portfolio_file, actor="clerk")
     assert len(calls) == 2, "the failure should come after the first chunk of proposals was written"
-    assert state(engine) == before and verify_chain(engine) > 0
+    assert database_state(engine) == before and verify_chain(engine) > 0
 
 
 def test_a_dry_run_runs_every_check_of_the_real_run_and_writes_nothing(engine, portfolio_file):
@@ -114,11 +106,11 @@ def test_a_dry_run_runs_every_check_of_the_real_run_and_writes_nothing(engine, p
     assert "proposal 32 ('Synthetic 13-0032'): matrix: no matrix named" in dry["problems"][0]["message"]
     good = import_json(engine, portfolio_file, actor="clerk", dry_run=True)
     assert good["problems"] == [] and good["added"] == 33 * 40 and good["proposal_ids"] == []
-    assert state(engine) == before
+    assert database_state(engine) == before
     # titles already stored are a check of the real run: the dry run makes it too
     demo = export_json(engine)
     again = import_json(engine, demo, actor="clerk", dry_run=True)
-    assert "already exists" in again["problems"][0]["message"] and state(engine) == before
+    assert "already exists" in again["problems"][0]["message"] and database_state(engine) == before
 
 
 def test_a_file_that_names_one_title_twice_or_one_partner_twice_is_refused_and_writes_nothing(engine,
@@ -133,7 +125,7 @@ def test_a_file_that_names_one_title_twice_or_one_partner_twice_is_refused_and_w
     report = import_json(engine, partner, actor="clerk")
     assert "proposal 32 ('Synthetic 13-0032'), partner 3: name: 'S13-0032 county 1' appears twice" in \
         report["problems"][0]["message"]
-    assert state(engine) == before
+    assert database_state(engine) == before
 
 
 def test_a_constraint_broken_only_in_the_database_is_reported_in_words_and_writes_nothing(engine, portfolio_file,
@@ -159,7 +151,7 @@ def test_a_constraint_broken_only_in_the_database_is_reported_in_words_and_write
     assert message.startswith("the import of 33 proposals was refused by the database (") and \
         message.endswith("). Nothing was changed"), message
     assert "INSERT" not in message and "S13-0032" not in message  # neither the statement nor its values
-    assert state(engine) == before
+    assert database_state(engine) == before
 
 
 # --- kill -9 ------------------------------------------------------------------------------------------------
@@ -205,7 +197,7 @@ def test_an_import_killed_at_any_point_leaves_all_of_it_or_none(engine, portfoli
     path.write_bytes(portfolio_file)
     url = url_of(engine)
     run(url, "init")
-    empty = state(engine)
+    empty = database_state(engine)
     # after the first chunk of proposals is written; after the last; a moment later, around the commit
     points = [{"after_lines": 1}, {"after_lines": 2}, {"after_lines": 2, "after_seconds": 0.05}]
     for point in points:
@@ -214,7 +206,7 @@ def test_an_import_killed_at_any_point_leaves_all_of_it_or_none(engine, portfoli
         n = whole_proposals(engine, 40, 40 * 16)
         assert n in (0, 33), point
         if n == 0:
-            assert state(engine) == empty, point
+            assert database_state(engine) == empty, point
     done = run(url, "import", str(path))
     if done.returncode:  # a kill landed after the commit: everything is there, and a new import is refused
         assert "already exists" in done.stderr
@@ -284,8 +276,8 @@ def test_the_demo_killed_at_several_points_ends_whole_after_a_re_run(engine):
                                                                                "after_seconds": 0.1}):
         kill(_risk(url, "demo"), **point)
         engine.dispose()
-        assert state(engine)["rows"]["proposal"] in (0, 3), point
+        assert database_state(engine)["rows"]["proposal"] in (0, 3), point
         assert verify_chain(engine) >= 0
     done = run(url, "demo")
     assert done.returncode == 0, done.stderr
-    assert state(engine)["rows"]["proposal"] == 3 and verify_chain(engine) > 0
+    assert database_state(engine)["rows"]["proposal"] == 3 and verify_chain(engine) > 0

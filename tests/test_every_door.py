@@ -18,15 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
-from sqlmodel import Session, SQLModel
+from sqlalchemy import Engine
 
 from risk.errors import RefusedError
-from risk.models import AuditEvent
 from risk.services import proposals as ps
 from risk.services.json_import import import_json
 from risk.services.register_import import import_register
 from risk.services.rounds import record_consensus
+from tests.builders import database_state
 
 pytestmark = [pytest.mark.storage, pytest.mark.slow]  # the command-line doors start a process per case
 RISK = str(Path(sys.executable).with_name("risk"))
@@ -159,15 +158,6 @@ CASES = [
 ]
 
 
-def snapshot(engine: Engine) -> dict:
-    """Every table's row count and the audit chain's head."""
-    with Session(engine) as s:
-        counts = {t.name: s.execute(select(func.count()).select_from(t)).scalar_one()
-                  for t in SQLModel.metadata.sorted_tables}
-        head = s.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
-    return {**counts, "head": head}
-
-
 def _csv(case: Case) -> bytes:
     row = list(ROW)
     if case.csv:
@@ -222,11 +212,11 @@ def _refusal(door: str, case: Case, engine: Engine, s: Setup, tmp_path: Path) ->
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_every_door_refuses_the_same_bad_value_with_the_same_words_and_changes_nothing(engine, tmp_path, case):
     s = setup(engine)
-    before = snapshot(engine)
+    before = database_state(engine)
     seen = {}
     for door in _doors(case):
         seen[door] = _refusal(door, case, engine, s, tmp_path)
-        assert snapshot(engine) == before, f"{door} changed the database"
+        assert database_state(engine) == before, f"{door} changed the database"
     assert len(seen) >= 2, seen
     for door, text in seen.items():
         assert text.endswith(case.refusal) or case.refusal + "\n" in text + "\n" or f"{case.refusal}." in text, \

@@ -24,18 +24,18 @@ from collections.abc import Callable
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete
 from sqlmodel import Session, SQLModel
 
 from risk import scoring
 from risk.bundle import ProposalBundle, RoundBundle
 from risk.errors import RefusedError
-from risk.models import AuditEvent
 from risk.services.bulk import load_bundles
 from risk.services.json_export import export_document, export_json
 from risk.services.json_import import import_json
 from risk.services.register_export import export_xlsx
 from risk.services.register_import import import_register
+from tests.builders import database_state
 from tests.strategies import ACTOR, bundles, doc_of, facts, sheet_facts
 
 pytestmark = pytest.mark.storage
@@ -50,15 +50,6 @@ PROPERTY = settings(deadline=None, derandomize=True, database=None, print_blob=F
 def examples(n: int) -> settings:
     """Reproducible runs (derandomized, no example database) of `n` examples, with no deadline."""
     return settings(PROPERTY, max_examples=n)
-
-
-def state(engine: Engine) -> dict:
-    """What a refused import must leave as it was: every table's row count and the audit head."""
-    with Session(engine) as s:
-        counts = {t.name: s.execute(select(func.count()).select_from(t)).scalar_one()
-                  for t in SQLModel.metadata.sorted_tables}
-        head = s.execute(select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
-    return {"rows": counts, "audit_head": tuple(head) if head else None}
 
 
 def fresh(engine: Engine) -> None:
@@ -476,18 +467,18 @@ def test_any_single_mutation_into_something_invalid_is_refused_naming_the_place(
         doc = doc_of(bundle)
         where = MUTATIONS[name](doc, data)
         payload = json.dumps(doc, ensure_ascii=data.draw(st.booleans(), label="ascii")).encode()
-        before = state(engine)
+        before = database_state(engine)
         try:
             message = _refusal(engine, payload, dry_run=False)
-            assert state(engine) == before
+            assert database_state(engine) == before
         finally:
-            if state(engine) != before:  # the product took it: start the next example from the same data
+            if database_state(engine) != before:  # the product took it: start the next example from the same data
                 fresh(engine)
                 load(engine, earlier())
         for alternatives in where:
             assert any(a in message for a in alternatives), f"{message!r} names none of {alternatives}"
         assert _refusal(engine, payload, dry_run=True) == message
-        assert state(engine) == before
+        assert database_state(engine) == before
 
     check()
 
@@ -514,10 +505,10 @@ def test_a_bundle_naming_a_risk_it_does_not_hold_is_refused_by_the_loader(engine
     fresh(engine)
     load(engine, earlier())
     where = _missing_risk(bundle, data)
-    before = state(engine)
+    before = database_state(engine)
     for dry_run in (True, False):
         with pytest.raises(RefusedError) as refused:
             load_bundles(engine, [bundle], actor=ACTOR, atomic=True, dry_run=dry_run)
         message = str(refused.value)
         assert message.startswith("proposal 1") and where in message, message
-        assert state(engine) == before
+        assert database_state(engine) == before
