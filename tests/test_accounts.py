@@ -344,6 +344,7 @@ def _risk(url, *args, stdin=None):
                           input=stdin, timeout=60)
 
 
+@pytest.mark.slow
 def test_the_users_commands(sqlite_url):
     from risk.db import make_engine
 

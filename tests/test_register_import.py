@@ -472,6 +472,7 @@ def _run(env, *args):
     return subprocess.run([RISK, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_the_import_command_maps_dry_runs_imports_and_refuses(tmp_path):
     from risk.services.mappings import save_mapping
 
@@ -504,6 +505,7 @@ def test_the_import_command_maps_dry_runs_imports_and_refuses(tmp_path):
     assert unknown.returncode == 1 and "no saved mapping called 'Nope'" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_a_killed_import_leaves_all_rows_or_none(tmp_path):
     """kill -9 at several points of a 10,000-row import: the proposal has 0 or 10,000 risks, never a part."""
     rows = [[f"R-{k:05}", "Operational", f"Risk {k}", "a cause", "an event", "a consequence", "", str(k % 5 + 1),

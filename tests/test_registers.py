@@ -88,6 +88,7 @@ def test_xlsx_workbook_has_its_sheets_the_register_columns_and_no_formula(demo):
     assert book["Partners"].freeze_panes == "A2" and book["Team"].auto_filter.ref
 
 
+@pytest.mark.slow
 def test_export_command_writes_csv_to_stdout_and_xlsx_to_a_file(demo, sqlite_url, tmp_path):
     risk = str(Path(sys.executable).with_name("risk"))
     env = {**os.environ, "RISK_DATABASE_URL": sqlite_url}
