@@ -25,7 +25,7 @@ from risk.services.json_export import export_document, export_json
 from risk.services.json_import import import_json
 from risk.services.portfolio import load_demo, load_synthetic
 from risk.store import verify_chain
-from tests.test_all_or_nothing import state
+from tests.builders import database_state as state
 from tests.test_portfolio import normalised
 
 pytestmark = pytest.mark.storage
