@@ -101,7 +101,7 @@ def _ref(row: dict[str, Any], field: str, known: set[str], what: str, where: str
     row[field] = value.strip()
 
 
-_CONSENSUS_BUT_WHO = {k: v for k, v in rules.CONSENSUS.items() if k != "recorded_by"}  # who: checked apart
+_CONSENSUS_BUT_WHO = rules.without(rules.CONSENSUS, "recorded_by")  # who recorded it: checked apart
 
 
 def validate(bundle: ProposalBundle, where: str) -> None:

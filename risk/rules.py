@@ -386,6 +386,11 @@ def refusal(where: str, field: str, problem: str) -> RefusedError:
     return RefusedError(f"{where}: {field}: {problem}" if where else f"{field}: {problem}")
 
 
+def without(rules: Mapping[str, Rule], *names: str) -> dict[str, Rule]:
+    """The rules of an entity but `names` (checked apart, or not the caller's to change)."""
+    return {name: rule for name, rule in rules.items() if name not in names}
+
+
 def check(rules: Mapping[str, Rule], field: str, value: Any, where: str = "", *, name: str | None = None) -> Any:
     """`value` of `field` as stored, or RefusedError naming the place and the field (as `name`, where a file
     calls it otherwise: a score's `round` is the round's `number`)."""

@@ -720,12 +720,3 @@ def risk_sentence(cause: str, event: str, consequence: str) -> str:
 
 def default_appetite() -> dict[str, str]:
     return {key: DEFAULT_APPETITE for key in CATEGORIES}
-
-
-def check_appetite_map(appetite: Mapping[str, str]) -> dict[str, str]:
-    out = default_appetite()
-    for key, word in appetite.items():
-        cat = category_key(key)
-        appetite_tolerance(word)
-        out[cat] = word
-    return out

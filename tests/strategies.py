@@ -9,7 +9,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from risk import scoring
+from risk import rules, scoring
 from risk.bundle import ProposalBundle, RoundBundle
 from risk.models import ActionStatus, LifecyclePhase, PartnerKind, ProposalStatus, ServiceType
 
@@ -192,7 +192,7 @@ def facts(doc: dict) -> list[dict]:
         out.append({
             **{k: p[k] for k in ("title", "service_type", "description", "phase", "status", "matrix", "aggregation",
                                  "cybersecurity")},
-            "appetite": scoring.check_appetite_map(p["appetite"]),
+            "appetite": rules.PROPOSAL["appetite"](p["appetite"]),
             "partners": [{**x, "it_budget": _number(x["it_budget"])} for x in p["partners"]],
             "team": p["team"],
             "rounds": sorted(({**r, **{k: _moment_text(r[k]) for k in ("opened_at", "revealed_at", "closed_at")}}
@@ -220,7 +220,7 @@ def sheet_facts(doc: dict) -> dict:
     closed_on = {(r["phase"], r["number"]): (r["closed_at"] or r["revealed_at"])[:10] for r in p["rounds"]}
     return {
         **{k: p[k] for k in ("service_type", "phase", "status", "matrix", "aggregation")},
-        "appetite": scoring.check_appetite_map(p["appetite"]),
+        "appetite": rules.PROPOSAL["appetite"](p["appetite"]),
         "partners": [(x["name"], x["kind"], x["role"]) for x in p["partners"]],
         "team": [(m["name"], m["partner"], m["team_role"]) for m in p["team"]],
         "risks": sorted(({

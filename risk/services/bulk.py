@@ -200,7 +200,7 @@ def _write(unit: store.Unit, group: list[ProposalBundle]) -> list[int]:
     proposals = []
     for b in group:
         p = dict(b.proposal)
-        p["appetite"] = scoring.check_appetite_map(p.get("appetite") or {})
+        p["appetite"] = p.get("appetite") or scoring.default_appetite()  # validate() gave the full map
         p.setdefault("matrix", scoring.DEFAULT_MATRIX)
         proposals.append(Proposal(**p).model_dump(exclude={"id"}))
     pids = store.insert_many(unit=unit, table=Proposal, rows=proposals, entity="proposal")

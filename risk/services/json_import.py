@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from typing import Any
 
 from risk import config, rules
 from risk.bundle import ProposalBundle, RoundBundle
 from risk.errors import RefusedError
-
-_MISSING = object()
-
 
 _got = rules.described
 
@@ -56,24 +52,8 @@ def _need(doc: dict, key: str, where: str) -> Any:
     return doc[key]
 
 
-# what each kind of field takes: (the types, the words a refusal uses)
-WHOLE = ((int,), "a whole number")
-
-
-def _field(doc: dict, key: str, where: str, kind: tuple, default: Any = _MISSING, *, nullable: bool = False) -> Any:
-    """`doc[key]` if it is of `kind`; `default` when it is absent (or null, for a nullable field); with no default
-    the field is required. A bool is not taken for a number (JSON true is not 1)."""
-    value = doc.get(key, _MISSING)
-    if value is _MISSING or (value is None and (nullable or default is not _MISSING)):
-        if default is not _MISSING:
-            return default
-        if nullable:
-            return None
-        raise RefusedError(f"{where}: the field {key!r} is missing")
-    types, words = kind
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-        raise RefusedError(f"{where}: {key}: expected {words}, got {_got(value)}")
-    return value
+# a risk's version as an export gives it (it counts saved changes; the database column is a 32-bit integer)
+_VERSION = {"version": rules.Rule("whole", low=1, high=2_147_483_647)}
 
 
 def read_export(data: bytes) -> list[ProposalBundle]:
@@ -133,7 +113,7 @@ def _bundle(p: Any, number: int) -> ProposalBundle:
         rid = _risk_id(r, at)
         at = f"{where}, risk {rid}"
         risks.append({**_given(r, *rules.RISK, "owner_partner"), "risk_id": rid,
-                      "version": _amount(r, "version", at, WHOLE, 1, least=1)})
+                      "version": rules.check(_VERSION, "version", r.get("version", 1), at)})
         for j, s in enumerate(_list(r, "scores", at), start=1):
             sat = f"{at}, score {j}"
             s = _object(s, sat)
@@ -172,16 +152,6 @@ def _bundle(p: Any, number: int) -> ProposalBundle:
         strengths.append((x.get("partner"), x.get("capability"), _need(x, "score", at)))
     return ProposalBundle(proposal=proposal, partners=partners, team=team, risks=risks, rounds=rounds,
                           consensus=consensus, actions=actions, strengths=strengths)
-
-
-def _amount(doc: dict, key: str, where: str, kind: tuple, default: Any = None, *, least: int = 0,
-            required: bool = False) -> Any:
-    """A number of at least `least` (the database's own checks), `default` when absent unless `required`."""
-    value = _field(doc, key, where, kind) if required else _field(doc, key, where, kind, default,
-                                                                   nullable=default is None)
-    if value is not None and not (least <= value < math.inf):  # also NaN and Infinity, which Python's JSON reads
-        raise RefusedError(f"{where}: {key}: expected {kind[1]} of at least {least}, got {_got(value)}")
-    return value
 
 
 def import_json(engine, data: bytes, *, actor: str, new_title: str | None = None, dry_run: bool = False,

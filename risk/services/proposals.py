@@ -91,9 +91,13 @@ def list_proposals(engine: Engine) -> list[Proposal]:
 
 # --- partners -------------------------------------------------------------------------------------
 
+_PARTNER_ITSELF = rules.without(rules.PARTNER, "role")  # the role is the proposal's (link_partner)
+_RISK_EDITABLE = rules.without(rules.RISK, "risk_id")  # a risk's key is given once, when it is added
+
+
 def _partner_fields(data: dict[str, Any]) -> dict[str, Any]:
     """A partner government's own fields (not its role in a proposal), checked by the rules."""
-    return rules.check_row({k: r for k, r in rules.PARTNER.items() if k != "role"}, data)
+    return rules.check_row(_PARTNER_ITSELF, data)
 
 
 def add_partner(engine: Engine, *, actor: str, name: str, request_token: str | None = None, **fields: Any) -> int:
@@ -205,7 +209,7 @@ def next_risk_id(session: Session, proposal_id: int, category: str) -> str:
 
 def _risk_fields(session: Session, proposal_id: int, data: dict[str, Any]) -> dict[str, Any]:
     """A risk's fields in `data`, checked by the rules; an owning partner must take part in the proposal."""
-    out = rules.check_row({k: r for k, r in rules.RISK.items() if k != "risk_id"}, data)
+    out = rules.check_row(_RISK_EDITABLE, data)
     if out.get("category") == "cybersecurity" and not _get(session, Proposal, proposal_id, "proposal").cybersecurity:
         raise rules.refusal("", "category", rules.CYBERSECURITY_OFF)
     if "owner_partner_id" in data:
