@@ -131,6 +131,9 @@ class TeamMember(SQLModel, table=True):
     partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
     team_role: str = TeamRole.assessor.value
     expertise: str = Field(default="", max_length=_len(TEAM_MEMBER, "expertise"))
+    # the account that signs in as this member (risk/access.py): set when the account's full name and partner
+    # government match the member's, or linked explicitly
+    account_id: int | None = Field(default=None, foreign_key="account.id", index=True, ondelete="SET NULL")
 
 
 class Risk(SQLModel, table=True):
@@ -370,6 +373,20 @@ class AccountSession(SQLModel, table=True):
     expires_at: dt.datetime
     ended_at: dt.datetime | None = None
     address: str | None = Field(default=None, max_length=100)
+
+
+class SigninLink(SQLModel, table=True):
+    """A one-time sign-in link for an account (a workshop's QR code): only the SHA-256 of its token is stored; it
+    signs in once, before `expires_at` (the end of the day it was issued)."""
+
+    __tablename__ = "signin_link"
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(unique=True, max_length=64, exclude=True, repr=False)
+    issued_by: str = Field(max_length=200)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None
 
 
 class SigninAttempt(SQLModel, table=True):

@@ -73,6 +73,7 @@ class TeamRole(StrEnum):
     facilitator = "facilitator"
     assessor = "assessor"
     observer = "observer"
+    reviewer = "reviewer"  # the county manager who reads all of the proposal and records their government's decision
 
 
 class RoundStatus(StrEnum):
