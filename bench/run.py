@@ -37,6 +37,19 @@ def median_ms(fn, args_list) -> float:
     return statistics.median(times)
 
 
+def paired_ms(ours, plain, count: int) -> tuple[float, float]:
+    """Medians of `count` runs of each, taken in turns (ours, plain, ours, ...), so that a change in the machine's
+    speed during the measurement (a shared VM's speed drifts by tens of percent within a minute) falls on both sides
+    alike instead of on whichever ran second."""
+    ours_times, plain_times = [], []
+    for _ in range(count):
+        for fn, times in ((ours, ours_times), (plain, plain_times)):
+            t = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(ours_times), statistics.median(plain_times)
+
+
 def raw_connection(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(path, isolation_level=None)
     for pragma in ("busy_timeout = 30000", "journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON"):
@@ -207,10 +220,9 @@ def _exports(label: str, rows: list[dict], runs: int) -> list[dict]:
         return buffer.getvalue()
 
     out = []
-    for name, ours, plain, target, count in (("register to CSV", ours_csv, pandas_csv, 1.3, max(runs, 5)),
+    for name, ours, plain, target, count in (("register to CSV", ours_csv, pandas_csv, 1.3, max(runs, 7)),
                                              ("register to XLSX", ours_xlsx, pandas_xlsx, 1.0, runs)):
-        ours_ms = median_ms(ours, [()] * count)
-        plain_ms = median_ms(plain, [()] * count)
+        ours_ms, plain_ms = paired_ms(ours, plain, count)
         out.append({"name": f"{name}, {label} ({len(rows):,} rows)", "ours_ms": ours_ms, "plain_ms": plain_ms,
                     "ours": "formula-safe writer (every text cell checked; levels coloured, filters, widths in XLSX)",
                     "plain": f"pandas {'to_csv' if 'CSV' in name else 'to_excel (xlsxwriter)'} of the same rows",
