@@ -17,7 +17,7 @@ sync: $(UV)
 
 run: sync
 	$(UV) run --no-sync risk init
-	$(UV) run --no-sync streamlit run app.py
+	$(UV) run --no-sync streamlit run serve.py
 
 test: sync
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
