@@ -21,14 +21,20 @@ st.html("""<style>@media print {
   [data-testid="stVegaLiteChart"], [data-testid="stMetric"] { break-inside: avoid; }
 }</style>""")
 
-# The pages' own links (in the sidebar, common.nav_links) carry the proposal and who is acting in the address;
-# Streamlit's built-in navigation would drop them, so it is hidden.
+# The pages' own links (in the sidebar, common.nav_links) carry the proposal in the address; Streamlit's built-in
+# navigation would drop it, so it is hidden.
 page = st.navigation([st.Page(common.PAGES[key], title=title, icon=icon, default=key == "portfolio")
-                      for key, title, icon in common.NAV], position="hidden")
+                      for key, title, icon in common.NAV]
+                     + [st.Page(common.ACCOUNTS_PAGE, title="Accounts", icon=":material/manage_accounts:")],
+                     position="hidden")
 try:
-    common.sidebar()
-    common.show_flash()
-    page.run()
+    signed_in = common.account()
+    if signed_in is None:  # nothing of the workbench without a valid session, whatever the address says
+        common.signed_out_page()
+    else:
+        common.sidebar(signed_in)
+        common.show_flash()
+        page.run()
 except Exception as exc:  # noqa: BLE001 - the one error boundary: a message in words here, the traceback in the log
     common.show_incident(page.title, exc)
 

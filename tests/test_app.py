@@ -12,6 +12,7 @@ from risk.db import migrate
 from risk.services import proposals as ps
 from risk.services.portfolio import load_demo
 from risk.services.profile import proposal_profile
+from tests.signin import SYSTEM, admin_session, member_session, username_of
 
 PAGES = ["risk/ui/pages/portfolio.py", "risk/ui/pages/proposal.py", "risk/ui/pages/walkthrough.py",
          "risk/ui/pages/workshop.py", "risk/ui/pages/register.py", "risk/ui/pages/profile.py",
@@ -19,15 +20,18 @@ PAGES = ["risk/ui/pages/portfolio.py", "risk/ui/pages/proposal.py", "risk/ui/pag
 
 
 def start(page: str | None = None, proposal_id: int | None = None, actor: int | str | None = None,
-          name: str | None = None) -> AppTest:
-    """The app opened as its address would open it: ?proposal=ID&as=MEMBER (or as=other&name=NAME)."""
+          name: str | None = None, signed_in: bool = True) -> AppTest:
+    """The app opened at ?proposal=ID, signed in: as team member `actor` (a member id, through a one-time link),
+    as an administrator called `name` (actor="other"), or as the administrator Ada Admin; or not signed in."""
+    from risk.ui.common import engine
+
     at = AppTest.from_file("../app.py", default_timeout=60)
     if proposal_id is not None:
         at.query_params["proposal"] = str(proposal_id)
-    if actor is not None:
-        at.query_params["as"] = str(actor)
-    if name is not None:
-        at.query_params["name"] = name
+    if signed_in:
+        eng = engine()
+        at.session_state["_session_token"] = (member_session(eng, actor) if isinstance(actor, int)
+                                              else admin_session(eng, name or "Ada Admin"))
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     if page:
@@ -78,9 +82,8 @@ def test_portfolio_page_on_an_empty_database_offers_the_demo_and_a_new_proposal(
     assert {"Very High", "High", "Moderate", "Low", "Very Low", "Over appetite", "Progress"} <= set(table.columns)
 
 
-def test_proposal_page_creates_a_proposal_under_the_person_acting(app_db):
-    at = start("risk/ui/pages/proposal.py", actor="other")
-    at.text_input(key="actor_other").input("Dana Whitfield").run()
+def test_proposal_page_creates_a_proposal_under_the_signed_in_account(app_db):
+    at = start("risk/ui/pages/proposal.py", actor="other", name="Dana Whitfield")
     keyed(at.text_input, "p_title_").input("Shared data centre")
     keyed(at.selectbox, "p_service_").select("Data centre")
     submit(at, "proposal_form_", "Create proposal").click().run()
@@ -92,20 +95,52 @@ def test_proposal_page_creates_a_proposal_under_the_person_acting(app_db):
     from risk.models import AuditEvent
 
     with Session(app_db) as s:
-        assert s.exec(select(AuditEvent.actor)).all() == ["Dana Whitfield"]
+        actors = set(s.exec(select(AuditEvent.actor).where(AuditEvent.entity == "proposal")).all())
+    assert actors == {"dana.whitfield"}
 
 
-def test_nothing_is_saved_without_saying_who_is_acting(app_db):
-    at = start("risk/ui/pages/proposal.py")
-    keyed(at.text_input, "p_title_").input("Anonymous proposal")
-    submit(at, "proposal_form_", "Create proposal").click().run()
-    assert ps.list_proposals(app_db) == []
-    assert any("Choose who you are" in e.value for e in at.error)
+def test_without_signing_in_nothing_of_the_workbench_is_shown(demo_db):
+    """Whatever the address says (?proposal=, or the ?as= of the days before accounts), a browser without a session
+    sees the way to sign in and nothing of any proposal."""
+    admin_session(demo_db)  # the workbench has accounts
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.query_params["proposal"] = "1"
+    at.query_params["as"] = "1"
+    at.run()
+    assert not at.exception
+    shown = " ".join(str(e.proto) for e in _every(at))
+    assert "Sign in" in shown and "Tri-County" not in shown and "Dana Whitfield" not in shown
+    assert not at.sidebar.selectbox and not at.dataframe
+
+
+def test_on_an_empty_database_the_first_page_offers_to_create_the_administrator(app_db):
+    at = start(signed_in=False)
+    assert "Create the administrator account" in " ".join(str(e.proto) for e in _every(at))
+
+
+def test_signing_out_ends_the_session_and_shows_nothing(demo_db):
+    from risk import accounts
+
+    at = start("risk/ui/pages/review.py", proposal_id=1)
+    token = at.session_state["_session_token"]
+    at.sidebar.button(key="sign_out").click().run()
+    assert not at.exception
+    assert accounts.session_account(demo_db, token) is None
+    shown = " ".join(str(e.proto) for e in _every(at))
+    assert "You have signed out" in shown and "Tri-County" not in shown
+
+
+def _every(at):
+    def walk(node):
+        for child in getattr(node, "children", {}).values():
+            yield child
+            yield from walk(child)
+    yield from walk(at._tree)
 
 
 def test_walkthrough_adds_a_catalogue_template_and_marks_it_added(demo_db):
     actor = member_id(demo_db, 3, "Alan Brooks")
-    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="legal")
+    ps.move_walkthrough(demo_db, actor=SYSTEM, proposal_id=3, to="legal")
     at = start("risk/ui/pages/walkthrough.py", proposal_id=3, actor=actor)
     before = len(ps.list_risks(demo_db, 3))
     at.button(key="tpl_3_T-LEG-05").click().run()
@@ -116,7 +151,7 @@ def test_walkthrough_adds_a_catalogue_template_and_marks_it_added(demo_db):
 
 def test_walkthrough_scores_a_risk_as_the_consensus_of_the_person_acting(demo_db):
     actor = member_id(demo_db, 3, "Alan Brooks")
-    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="legal")
+    ps.move_walkthrough(demo_db, actor=SYSTEM, proposal_id=3, to="legal")
     at = start("risk/ui/pages/walkthrough.py", proposal_id=3, actor=actor)
     risk = next(v for v in proposal_profile(demo_db, 3).risks if v.risk.risk_id == "LEG-01").risk
     at.selectbox(key=f"res_l_{risk.id}_0").select(1)
@@ -146,7 +181,7 @@ def test_register_refuses_the_later_of_two_edits_naming_who_saved_first(demo_db)
     at = start("risk/ui/pages/register.py", proposal_id=1, actor=actor)
     shown = at.session_state["register_editor_1_0_shown"]
     row, (pk, _rid, version) = next((k, s) for k, s in enumerate(shown) if s[1] == "OPS-01")
-    ps.update_risk(demo_db, actor="Priya Raman", risk_pk=pk, expected_version=version, owner="Priya")
+    ps.update_risk(demo_db, actor=SYSTEM, risk_pk=pk, expected_version=version, owner="Priya")
     at.session_state["register_editor_1_0"] = {"edited_rows": {row: {"owner": "Dana"}}, "added_rows": [],
                                                "deleted_rows": []}
     at.run()
@@ -175,7 +210,7 @@ def _walk(node):
 
 def test_walkthrough_moves_to_the_next_category_and_remembers_it(demo_db):
     actor = member_id(demo_db, 2, "Ruth Adebayo")
-    ps.move_walkthrough(demo_db, actor="Ruth Adebayo", proposal_id=2, to="legal")
+    ps.move_walkthrough(demo_db, actor=SYSTEM, proposal_id=2, to="legal")
     at = start("risk/ui/pages/walkthrough.py", proposal_id=2, actor=actor)
     at.button(key="walk_next_2_legal").click().run()
     assert not at.exception
@@ -183,16 +218,20 @@ def test_walkthrough_moves_to_the_next_category_and_remembers_it(demo_db):
     assert current == "operational"
 
 
-def test_a_browser_refresh_keeps_the_proposal_and_who_is_acting(demo_db):
-    """The address holds ?proposal=ID&as=MEMBER, so a new session (a refresh) opens where the user was."""
+def test_a_browser_refresh_keeps_the_proposal_and_who_is_signed_in(demo_db):
+    """The address holds ?proposal=ID and the cookie the session, so a new session of the script (a refresh) opens
+    where the user was, as the same account; an ?as= in the address changes nothing."""
     member = member_id(demo_db, 1, "Marcus Oyelaran")
+    token = member_session(demo_db, member)
     at = AppTest.from_file("../app.py", default_timeout=60)
     at.query_params["proposal"] = "1"
-    at.query_params["as"] = str(member)
+    at.query_params["as"] = str(member_id(demo_db, 1, "Dana Whitfield"))  # a forged "who is acting": ignored
+    at.session_state["_session_token"] = token
     at.run()
     assert not at.exception
-    assert at.query_params["proposal"] == "1" and at.session_state["actor_choice_1"] == member
-    assert any("Marcus Oyelaran" in c.value for c in at.sidebar.caption)
+    assert at.query_params["proposal"] == "1"
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert "Marcus Oyelaran" in sidebar and "Dana Whitfield" not in sidebar
 
 
 def test_workshop_facilitator_opens_a_round_and_an_assessor_sees_only_their_own_scores(demo_db):
@@ -207,8 +246,8 @@ def test_workshop_facilitator_opens_a_round_and_an_assessor_sees_only_their_own_
     current = rs.current_round(demo_db, 2)
     assert (current.phase, current.number, current.status, len(current.scope)) == ("residual", 2, "open", 3)
     greg, owen = member_id(demo_db, 2, "Greg Tamsin"), member_id(demo_db, 2, "Owen Price")
-    rs.submit_score(demo_db, actor="Owen Price", round_id=current.id, assessor_id=owen, risk_pk=current.scope[0],
-                    likelihood=5, impact=5, rationale="Owen's secret view")
+    rs.submit_score(demo_db, actor=username_of(demo_db, owen), round_id=current.id, assessor_id=owen,
+                    risk_pk=current.scope[0], likelihood=5, impact=5, rationale="Owen's secret view")
     page = start("risk/ui/pages/workshop.py", proposal_id=2, actor=greg)
     first = current.scope[0]
     page.selectbox(key=f"b_l_{current.id}_{first}_{greg}").select(2)
@@ -226,9 +265,9 @@ def test_workshop_facilitator_opens_a_round_and_an_assessor_sees_only_their_own_
 
 def test_user_text_is_shown_as_plain_text_not_markdown_or_html(demo_db):
     hostile = "[x](javascript:alert(1)) <img src=x onerror=alert(1)>"
-    ps.add_risk(demo_db, actor="Alan Brooks", proposal_id=3, category="legal", title=hostile, cause="c", event="e",
+    ps.add_risk(demo_db, actor=SYSTEM, proposal_id=3, category="legal", title=hostile, cause="c", event="e",
                 consequence="q")
-    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="legal")
+    ps.move_walkthrough(demo_db, actor=SYSTEM, proposal_id=3, to="legal")
     at = start("risk/ui/pages/walkthrough.py", proposal_id=3)
     labels = [e.label for e in at.expander if "javascript" in e.label]
     assert labels == ["**LEG\\-04** \\[x\\]\\(javascript\\:alert\\(1\\)\\) \\<img src=x onerror=alert\\(1\\)\\> "
@@ -237,7 +276,7 @@ def test_user_text_is_shown_as_plain_text_not_markdown_or_html(demo_db):
 
 def test_adding_the_teams_own_risk_empties_the_form_so_it_is_not_added_twice(demo_db):
     actor = member_id(demo_db, 3, "Alan Brooks")
-    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="financial")
+    ps.move_walkthrough(demo_db, actor=SYSTEM, proposal_id=3, to="financial")
     at = start("risk/ui/pages/walkthrough.py", proposal_id=3, actor=actor)
     before = len(ps.list_risks(demo_db, 3))
     keyed(at.text_input, "own_title_").input("Fuel for the GIS van")
@@ -253,15 +292,14 @@ def test_adding_the_teams_own_risk_empties_the_form_so_it_is_not_added_twice(dem
     assert any("title, cause, event, consequence: a value is required" in plain(e.value) for e in at.error)
 
 
-def test_a_typed_in_name_stays_the_person_acting_when_a_proposal_is_created(app_db):
+def test_the_creator_of_a_proposal_stays_signed_in_and_on_it(app_db):
     # (the New proposal button's page switch is followed in the browser journeys; AppTest does not follow it)
-    at = start("risk/ui/pages/proposal.py", actor="other")
-    at.text_input(key="actor_other").input("Dana Whitfield").run()
+    at = start("risk/ui/pages/proposal.py", actor="other", name="Dana Whitfield")
     keyed(at.text_input, "p_title_").input("Shared help desk")
     submit(at, "proposal_form_", "Create proposal").click().run()
     assert not at.exception
-    assert at.query_params["as"] == "other" and at.query_params["proposal"] == "1"
-    assert any("Dana Whitfield" in c.value for c in at.sidebar.caption)
+    assert at.query_params["proposal"] == "1" and "as" not in at.query_params
+    assert any("Dana Whitfield" in m.value for m in at.sidebar.markdown)
 
 
 def test_review_page_gives_the_headline_numbers_and_the_ten_highest_risks(demo_db):
@@ -331,7 +369,7 @@ def test_import_page_maps_columns_checks_then_imports_into_a_new_proposal(app_db
 def test_import_page_saves_a_mapping_and_offers_it_for_the_next_file(app_db):
     from risk.services.mappings import list_mappings, save_mapping
 
-    save_mapping(app_db, actor="clerk", name="County ledger", columns={
+    save_mapping(app_db, actor=SYSTEM, name="County ledger", columns={
         "Ref": "risk_id", "Risk Type": "category", "Risk Name": "title", "L": "inherent_likelihood",
         "I": "inherent_impact", "Notes": ""})
     at = start(IMPORT, actor="other")
@@ -377,7 +415,7 @@ def test_import_page_takes_a_workbench_json_export(app_db, tmp_path):
 
     source = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
     migrate(source)
-    load_demo(source, actor="demo")
+    load_demo(source, actor=SYSTEM)
     at = start(IMPORT, actor="other")
     at.text_input(key="actor_other").input("Records Clerk").run()
     at.file_uploader(key="import_file").set_value(("portfolio.json", export_json(source), "application/json")).run()
@@ -402,6 +440,6 @@ def test_profile_page_says_why_the_partner_chart_is_missing_instead_of_drawing_i
     from risk.services.register_import import import_register
 
     data = b"risk_id,category,title,inherent_likelihood,inherent_impact\r\nLEG-01,Legal,No agreement,3,4\r\n"
-    report = import_register(app_db, data, "r.csv", actor="clerk", new_title="No owners")
+    report = import_register(app_db, data, "r.csv", actor=SYSTEM, new_title="No owners")
     at = start("risk/ui/pages/profile.py", proposal_id=report["proposal_ids"][0])
     assert any("Nothing to show yet: no risk has an owner partner" in c.value for c in at.caption)

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from risk.errors import ConflictError, RefusedError
 from risk.services import proposals as ps
 from risk.services.strengths import proposal_strengths, set_strength
+from tests.signin import SYSTEM
 from tests.test_app import keyed, member_id, plain, start
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,16 +43,16 @@ def test_a_strength_changed_by_someone_else_since_the_grid_was_drawn_is_refused(
     name = ps.proposal_partners(demo_db, 1)[0][0].name
     cap = next(iter(grid.scores[name]), "Dispatch operations")
     seen = grid.scores[name].get(cap, 0)
-    set_strength(demo_db, actor="A", proposal_id=1, partner_id=partner_id, capability=cap, score=(seen + 1) % 6,
+    set_strength(demo_db, actor=SYSTEM, proposal_id=1, partner_id=partner_id, capability=cap, score=(seen + 1) % 6,
                  expected=seen)
     with pytest.raises(ConflictError, match="somebody saved"):
-        set_strength(demo_db, actor="B", proposal_id=1, partner_id=partner_id, capability=cap,
+        set_strength(demo_db, actor=SYSTEM, proposal_id=1, partner_id=partner_id, capability=cap,
                      score=(seen + 2) % 6, expected=seen)
     assert proposal_strengths(demo_db, 1).scores[name][cap] == (seen + 1) % 6
 
 
 def test_the_walkthrough_summary_names_the_risks_still_unscored_instead_of_calling_it_ready(demo_db):
-    actor = "Alan Brooks"
+    actor = SYSTEM
     ps.add_risk(demo_db, actor=actor, proposal_id=3, category="legal", title="Unscored one", cause="c", event="e",
                 consequence="q")
     proposal = ps.get_proposal(demo_db, 3)
@@ -67,15 +68,15 @@ def test_the_walkthrough_summary_names_the_risks_still_unscored_instead_of_calli
 
 def test_an_own_risk_needs_its_cause_event_and_consequence(demo_db):
     with pytest.raises(RefusedError, match="^cause: a value is required"):
-        ps.add_risk(demo_db, actor="A", proposal_id=1, category="legal", title="No cause", cause=" ",
+        ps.add_risk(demo_db, actor=SYSTEM, proposal_id=1, category="legal", title="No cause", cause=" ",
                     event="an outage", consequence="fines", complete_statement=True)
     with pytest.raises(RefusedError, match="^event, consequence: a value is required"):
-        ps.add_risk(demo_db, actor="A", proposal_id=1, category="legal", title="Half", cause="a cause",
+        ps.add_risk(demo_db, actor=SYSTEM, proposal_id=1, category="legal", title="Half", cause="a cause",
                     complete_statement=True)
 
 
 def test_the_own_risk_inputs_show_their_limits_as_they_are_typed(demo_db):
-    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="legal")
+    ps.move_walkthrough(demo_db, actor=SYSTEM, proposal_id=3, to="legal")
     at = start("risk/ui/pages/walkthrough.py", proposal_id=3)
     assert keyed(at.text_input, "own_title_").proto.max_chars == ps.RISK_TEXT_LIMITS["title"]
     for part in ("cause", "event", "consequence"):
@@ -126,7 +127,7 @@ def test_an_odd_risk_id_already_stored_is_shown_as_text_on_every_page(demo_db):
         conn.execute(text("UPDATE risk SET risk_id = :odd WHERE proposal_id = 1 AND risk_id = 'LEG-01'"),
                      {"odd": ODD_ID})
         (category,) = conn.execute(text("SELECT category FROM risk WHERE risk_id = :odd"), {"odd": ODD_ID}).one()
-    ps.move_walkthrough(demo_db, actor="Dana Whitfield", proposal_id=1, to=category)
+    ps.move_walkthrough(demo_db, actor=SYSTEM, proposal_id=1, to=category)
     for page in ("walkthrough", "review", "profile", "workshop", "register"):
         at = start(f"risk/ui/pages/{page}.py", proposal_id=1)
         assert not at.exception, (page, [e.value for e in at.exception])
@@ -135,7 +136,7 @@ def test_an_odd_risk_id_already_stored_is_shown_as_text_on_every_page(demo_db):
 
 
 def test_the_portfolio_says_one_proposal_not_one_proposals(app_db):
-    ps.create_proposal(app_db, actor="A", title="Only one")
+    ps.create_proposal(app_db, actor=SYSTEM, title="Only one")
     at = start("risk/ui/pages/portfolio.py")
     assert "1 proposal" in [s.value for s in at.subheader]
 
@@ -149,7 +150,7 @@ def test_the_app_listens_on_localhost_and_sends_no_traceback_unless_configured_o
 def test_a_proposal_edit_made_on_an_older_screen_is_refused_and_the_form_shows_what_is_stored(demo_db):
     at = start("risk/ui/pages/proposal.py", proposal_id=2, actor="other", name="Omar Haddad")
     version = ps.get_proposal(demo_db, 2).version
-    ps.update_proposal(demo_db, actor="Ruth Adebayo", proposal_id=2, expected_version=version,
+    ps.update_proposal(demo_db, actor=SYSTEM, proposal_id=2, expected_version=version,
                        description="Ruth's description")
     keyed(at.text_area, "p_description_2_").input("Omar's older description")
     next(b for b in at.button if b.label == "Save changes").click().run()
@@ -161,12 +162,13 @@ def test_a_proposal_edit_made_on_an_older_screen_is_refused_and_the_form_shows_w
 
 @pytest.mark.storage
 def test_creating_with_the_same_form_token_twice_creates_once(engine):
-    first = ps.create_proposal(engine, actor="A", title="Twice", request_token="tok-1")
-    second = ps.create_proposal(engine, actor="A", title="Twice", request_token="tok-1")
+    first = ps.create_proposal(engine, actor=SYSTEM, title="Twice", request_token="tok-1")
+    second = ps.create_proposal(engine, actor=SYSTEM, title="Twice", request_token="tok-1")
     assert first == second and len(ps.list_proposals(engine)) == 1
     pid = first
-    risk = ps.add_risk(engine, actor="A", proposal_id=pid, category="legal", title="r", request_token="tok-2")
-    assert ps.add_risk(engine, actor="A", proposal_id=pid, category="legal", title="r", request_token="tok-2") == risk
+    risk = ps.add_risk(engine, actor=SYSTEM, proposal_id=pid, category="legal", title="r", request_token="tok-2")
+    again = ps.add_risk(engine, actor=SYSTEM, proposal_id=pid, category="legal", title="r", request_token="tok-2")
+    assert again == risk
     assert len(ps.list_risks(engine, pid)) == 1
 
 
@@ -181,7 +183,7 @@ def test_counts_and_articles_read_as_sentences():
 
 def test_a_team_member_without_a_partner_is_refused_in_good_english(demo_db):
     with pytest.raises(RefusedError, match="^partner: an assessor must come from"):
-        ps.add_team_member(demo_db, actor="A", proposal_id=1, name="Nobody", partner_id=None, team_role="assessor")
+        ps.add_team_member(demo_db, actor=SYSTEM, proposal_id=1, name="Nobody", partner_id=None, team_role="assessor")
 
 
 def test_the_register_and_the_workshop_say_the_disagreement_in_words(demo_db):
@@ -196,11 +198,11 @@ def test_a_consensus_recorded_by_a_colleague_while_a_card_was_open_is_not_overwr
     from risk.services import rounds as rs
     from risk.services.profile import proposal_profile
 
-    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="legal")
+    ps.move_walkthrough(demo_db, actor=SYSTEM, proposal_id=3, to="legal")
     at = start("risk/ui/pages/walkthrough.py", proposal_id=3, actor=member_id(demo_db, 3, "Alan Brooks"))
     risk = next(v for v in proposal_profile(demo_db, 3).risks if v.risk.category == "legal").risk
     # a colleague records the residual consensus while Alan's card is open
-    rs.record_consensus(demo_db, actor="Nadia Hussain", risk_pk=risk.id, phase="residual", likelihood=2, impact=2,
+    rs.record_consensus(demo_db, actor=SYSTEM, risk_pk=risk.id, phase="residual", likelihood=2, impact=2,
                         rationale="agreed in the hallway")
     at.selectbox(key=f"res_l_{risk.id}_0").select(4)
     at.selectbox(key=f"res_i_{risk.id}_0").select(4)
@@ -218,19 +220,19 @@ def test_record_consensus_refuses_when_the_consensus_on_screen_is_no_longer_stor
     from risk.services import rounds as rs
 
     risk = ps.list_risks(demo_db, 3)[0]
-    rs.record_consensus(demo_db, actor="Nadia Hussain", risk_pk=risk.id, phase="inherent", likelihood=3, impact=3,
+    rs.record_consensus(demo_db, actor=SYSTEM, risk_pk=risk.id, phase="inherent", likelihood=3, impact=3,
                         rationale="r")
     with pytest.raises(ConflictError, match="by Nadia Hussain"):
-        rs.record_consensus(demo_db, actor="Alan Brooks", risk_pk=risk.id, phase="inherent", likelihood=5, impact=5,
+        rs.record_consensus(demo_db, actor=SYSTEM, risk_pk=risk.id, phase="inherent", likelihood=5, impact=5,
                             rationale="r", expected=None)
-    rs.record_consensus(demo_db, actor="Alan Brooks", risk_pk=risk.id, phase="inherent", likelihood=4, impact=4,
+    rs.record_consensus(demo_db, actor=SYSTEM, risk_pk=risk.id, phase="inherent", likelihood=4, impact=4,
                         rationale="r", expected=(3, 3))
 
 
 def test_coming_back_to_a_proposal_after_a_colleague_saved_shows_their_change_and_saves_without_a_conflict(demo_db):
     at = start("risk/ui/pages/proposal.py", proposal_id=2, actor="other", name="Omar Haddad")
     version = ps.get_proposal(demo_db, 2).version
-    ps.update_proposal(demo_db, actor="Ruth Adebayo", proposal_id=2, expected_version=version,
+    ps.update_proposal(demo_db, actor=SYSTEM, proposal_id=2, expected_version=version,
                        description="Ruth's description")
     at.switch_page("risk/ui/pages/register.py").run()
     at.switch_page("risk/ui/pages/proposal.py").run()
@@ -247,7 +249,7 @@ def test_a_card_refused_for_a_missing_rationale_saves_once_the_rationale_is_writ
 
     view = next(v for v in proposal_profile(demo_db, 1).risks if v.inherent.source == "aggregate")
     risk = view.risk
-    ps.move_walkthrough(demo_db, actor="Dana Whitfield", proposal_id=1, to=risk.category)
+    ps.move_walkthrough(demo_db, actor=SYSTEM, proposal_id=1, to=risk.category)
     at = start("risk/ui/pages/walkthrough.py", proposal_id=1, actor=member_id(demo_db, 1, "Dana Whitfield"))
     other = 1 if view.inherent.likelihood != 1 else 2
     at.selectbox(key=f"inh_l_{risk.id}_0").select(other)
@@ -271,7 +273,7 @@ def test_an_error_in_a_widget_callback_shows_words_and_an_incident_number(demo_d
         raise OperationalError("INSERT INTO risk ...", {}, Exception("database is locked"))
 
     monkeypatch.setattr(ps, "add_risk", busy)
-    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="legal")
+    ps.move_walkthrough(demo_db, actor=SYSTEM, proposal_id=3, to="legal")
     at = start("risk/ui/pages/walkthrough.py", proposal_id=3, actor=member_id(demo_db, 3, "Alan Brooks"))
     keyed(at.text_input, "own_title_").input("t")
     keyed(at.text_area, "own_cause_").input("c")
@@ -300,7 +302,7 @@ def test_the_import_target_follows_the_proposal_in_the_address(demo_db):
 def test_a_new_proposal_form_whose_token_already_created_one_starts_a_new_instance(app_db):
     at = start("risk/ui/pages/proposal.py", actor="other", name="Dana Whitfield")
     token = at.session_state["_seen_new_proposal_0"]
-    ps.create_proposal(app_db, actor="Dana Whitfield", title="Made by a first click", request_token=token)
+    ps.create_proposal(app_db, actor=SYSTEM, title="Made by a first click", request_token=token)
     at.run()  # the run the second click started, after the first was cut short before it moved on
     assert keyed(at.text_input, "p_title_").key != f"p_title_{token}"
     keyed(at.text_input, "p_title_").input("A different proposal")
@@ -311,13 +313,13 @@ def test_a_new_proposal_form_whose_token_already_created_one_starts_a_new_instan
 def test_a_colleague_moving_the_walkthrough_on_does_not_move_this_screen_or_drop_its_card(demo_db):
     from risk.services.profile import proposal_profile
 
-    ps.move_walkthrough(demo_db, actor="Alan Brooks", proposal_id=3, to="legal")
+    ps.move_walkthrough(demo_db, actor=SYSTEM, proposal_id=3, to="legal")
     at = start("risk/ui/pages/walkthrough.py", proposal_id=3, actor=member_id(demo_db, 3, "Alan Brooks"))
     assert at.query_params["step"] == "legal"
     risk = next(v for v in proposal_profile(demo_db, 3).risks if v.risk.category == "legal").risk
     at.text_area(key=f"controls_{risk.id}_0").input("Records liaison named in every partner")
     # Nadia clicks "Done with Legal" on her laptop
-    ps.move_walkthrough(demo_db, actor="Nadia Hussain", proposal_id=3, to="operational", mark_done="legal")
+    ps.move_walkthrough(demo_db, actor=SYSTEM, proposal_id=3, to="operational", mark_done="legal")
     next(b for b in at.button if (b.proto.form_id or "") == f"score_{risk.id}_0" and b.label == "Save").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert [h.value for h in at.header][0] == "1. Legal risks"

@@ -1,5 +1,5 @@
 """AppTests of the Workshop page (issue 12): what the reveal, the round comparison and the blind forms tell each
-person, opened as a team member through the address (?proposal=ID&as=MEMBER)."""
+person, signed in as a team member (through a one-time link) at ?proposal=ID."""
 
 from __future__ import annotations
 
@@ -11,14 +11,18 @@ from streamlit.testing.v1 import AppTest
 from risk.services import rounds as rs
 from risk.services import workshop as ws
 from tests.builders import ACTOR, make_proposal, score_round
+from tests.signin import member_session, username_of
 
 PAGE = "risk/ui/pages/workshop.py"
 
 
 def open_workshop(proposal_id: int, member: int) -> AppTest:
+    """The workshop page signed in as team member `member` (through a one-time link)."""
+    from risk.ui.common import engine
+
     at = AppTest.from_file("../app.py", default_timeout=60)
     at.query_params["proposal"] = str(proposal_id)
-    at.query_params["as"] = str(member)
+    at.session_state["_session_token"] = member_session(engine(), member)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     at.switch_page(PAGE).run()
@@ -140,7 +144,7 @@ def test_a_risk_id_with_markdown_is_shown_as_plain_text_in_the_blind_form_and_th
     # nothing chosen
     at.button(key=f"FormSubmitter:blind_{rid}_{b.risks[1]}_{b.members[0]}-Save my score").click().run()
     assert [e.value for e in at.error] == ["\\[t\\]\\(http\\://x\\): choose both a likelihood and an impact"]
-    rs.submit_score(app_db, actor=b.names[b.members[0]], round_id=rid, assessor_id=b.members[0],
+    rs.submit_score(app_db, actor=username_of(app_db, b.members[0]), round_id=rid, assessor_id=b.members[0],
                     risk_pk=b.risks[0], likelihood=3, impact=3)
     rs.reveal_round(app_db, actor=ACTOR, round_id=rid)
     for page in (at, open_workshop(b.proposal_id, facilitator_of(b))):
@@ -195,7 +199,7 @@ def test_the_blind_form_shows_the_score_as_stored_after_a_save(app_db):
     assert not at.exception and not at.error
     assert rs.my_scores(app_db, round_id=rid, assessor_id=b.members[0]) == {pk: (2, 3, "Two towns already share it")}
     assert widget(at, "text_input", f"b_why_{rid}_{pk}_{b.members[0]}").value == "Two towns already share it"
-    rs.submit_score(app_db, actor=b.names[b.members[0]], round_id=rid, assessor_id=b.members[0], risk_pk=pk,
+    rs.submit_score(app_db, actor=username_of(app_db, b.members[0]), round_id=rid, assessor_id=b.members[0], risk_pk=pk,
                     likelihood=5, impact=5)  # from the assessor's other device
     at.run()
     v = f"{rid}_{pk}_{b.members[0]}"

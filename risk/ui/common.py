@@ -1,10 +1,13 @@
-"""What every page shares: the cached engine (keyed by URL), the chosen proposal and the person acting (a few
-documented session_state keys holding ids and names only), and a helper that turns domain errors into messages.
+"""What every page shares: the cached engine (keyed by URL), the chosen proposal, the signed-in account (a few
+documented session_state keys holding ids only), and a helper that turns domain errors into messages.
 
-The proposal on screen and who is acting live in the address (see CARRIED below), not in session_state.
+The proposal on screen lives in the address (see CARRIED below). Who is acting is the account signed in: its
+session's token is in an HttpOnly cookie set by the sign-in page (risk/web.py), read here with st.context.cookies;
+nothing in the address says who anyone is.
 session_state keys:
-- "sidebar_proposal", "actor_choice_<proposal id>", "actor_other": the sidebar's widgets, set from the address
-  before they are drawn;
+- "sidebar_proposal": the sidebar's proposal picker, set from the address before it is drawn;
+- "_session_token": a session token given to this browser session directly (tests; it takes the cookie's place),
+  and "_signed_out": this browser session signed out (the cookie's session has ended too);
 - "flash": (kind, message) shown once after the next rerun;
 - "_gen_<form>", "_seen_<form>_<generation>": the generation of a form or grid and what it captured when drawn.
 """
@@ -31,6 +34,7 @@ def md(text: object) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
+ACCOUNTS_PAGE = "risk/ui/pages/accounts.py"
 PAGES = {
     "portfolio": "risk/ui/pages/portfolio.py",
     "proposal": "risk/ui/pages/proposal.py",
@@ -72,8 +76,14 @@ def portfolio_frame_cached(url: str, version: int) -> pd.DataFrame:
     return portfolio_frame(_engine_for(url))
 
 
+def _visible_rows(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    visible = visible_ids()
+    return frame if visible is None else frame[frame[column].isin(visible)]
+
+
 def portfolio_frame() -> pd.DataFrame:
-    return portfolio_frame_cached(config.database_url(), data_version())
+    """The risks of the proposals the signed-in account may see (the cached frame holds all of them)."""
+    return _visible_rows(portfolio_frame_cached(config.database_url(), data_version()), "proposal_id")
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -84,13 +94,20 @@ def portfolio_overview_cached(url: str, version: int) -> pd.DataFrame:
 
 
 def portfolio_overview() -> pd.DataFrame:
-    """One row per proposal for the home page, rebuilt only after a change."""
-    return portfolio_overview_cached(config.database_url(), data_version())
+    """One row per proposal the signed-in account may see, for the home page (rebuilt only after a change)."""
+    return _visible_rows(portfolio_overview_cached(config.database_url(), data_version()), "id")
 
 
 def proposal_titles() -> dict[int, str]:
-    """Every proposal's title by id (cached until the next change)."""
-    return _proposal_titles(config.database_url(), data_version())
+    """The title of every proposal the signed-in account may see, by id (cached until the next change)."""
+    titles = _proposal_titles(config.database_url(), data_version())
+    visible = visible_ids()
+    return titles if visible is None else {i: t for i, t in titles.items() if i in visible}
+
+
+def any_proposal() -> bool:
+    """Whether the workbench holds any proposal at all, seen or not."""
+    return bool(_proposal_titles(config.database_url(), data_version()))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -100,10 +117,10 @@ def _proposal_titles(url: str, version: int) -> dict[int, str]:
     return titles(_engine_for(url))
 
 
-# --- the proposal on screen and who is acting: both live in the address -------------------------------
-# The address is the one source of truth for the proposal on screen (?proposal=ID) and, until accounts exist, for
-# who is acting (?as=MEMBER_ID, or ?as=other&name=NAME). Every link between pages carries them (nav_links, go),
-# so a refresh, a copied link or a page switch opens the same thing, and two tabs never share it.
+# --- the proposal on screen lives in the address --------------------------------------------------------
+# The address is the one source of truth for the proposal on screen (?proposal=ID). Every link between pages
+# carries it (nav_links, go), so a refresh, a copied link or a page switch opens the same thing, and two tabs never
+# share it. A link opens only what the signed-in account may see (visible_ids).
 
 def guarded(page_title: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The error boundary for code Streamlit runs outside the page script: widget callbacks (run before the
@@ -124,7 +141,7 @@ def guarded(page_title: str) -> Callable[[Callable[..., Any]], Callable[..., Any
     return wrap
 
 
-CARRIED = ("proposal", "as", "name")
+CARRIED = ("proposal",)
 NAV = (("portfolio", "Portfolio", ":material/dashboard:"), ("proposal", "Proposal", ":material/handshake:"),
        ("walkthrough", "Walkthrough", ":material/checklist:"), ("workshop", "Workshop", ":material/groups:"),
        ("register", "Register", ":material/table_rows:"), ("profile", "Profile", ":material/grid_on:"),
@@ -142,8 +159,8 @@ def proposal_id() -> int | None:
 
 
 def carried(**changes: Any) -> dict[str, str]:
-    """The query parameters every link keeps (the proposal and who is acting), with `changes` applied; a change
-    to None drops the parameter."""
+    """The query parameters every link keeps (the proposal), with `changes` applied; a change to None drops the
+    parameter."""
     params = {k: st.query_params[k] for k in CARRIED if st.query_params.get(k)}
     for key, value in changes.items():
         if value is None:
@@ -153,26 +170,19 @@ def carried(**changes: Any) -> dict[str, str]:
     return params
 
 
-def _acting_after_switch(pid: int | None) -> dict[str, Any]:
-    """A team member belongs to one proposal's team: opening another proposal forgets them (a typed-in name,
-    "someone not on the team yet", is kept)."""
-    return {} if st.query_params.get("as") == "other" or pid == proposal_id() else {"as": None}
-
-
 def open_proposal(pid: int | None) -> None:
     """Show another proposal (None: none) on the page that is open."""
-    params = carried(proposal=pid, **_acting_after_switch(pid))
-    st.query_params.from_dict(params)
+    st.query_params.from_dict(carried(proposal=pid))
 
 
 def go(page: str, pid: Any = "same") -> None:
     """Switch to `page` (a key of PAGES), on proposal `pid` (None: no proposal; "same": the one on screen)."""
-    params = carried() if pid == "same" else carried(proposal=pid, **_acting_after_switch(pid))
+    params = carried() if pid == "same" else carried(proposal=pid)
     st.switch_page(PAGES[page], query_params=params)
 
 
 def page_link(page: str, label: str, icon: str | None = None, container: Any = None, **kwargs: Any) -> None:
-    """A link to `page` that keeps the proposal and who is acting."""
+    """A link to `page` that keeps the proposal."""
     (container or st).page_link(PAGES[page], label=label, icon=icon, query_params=carried(), **kwargs)
 
 
@@ -181,6 +191,9 @@ def require_proposal():
     from risk.services.proposals import get_proposal
 
     pid = proposal_id()
+    visible = visible_ids()
+    if pid is not None and visible is not None and pid not in visible:
+        pid = None  # one the account may not see is treated as no proposal (its existence is not revealed)
     if pid is None:
         st.info("Choose a proposal in the sidebar or on the Portfolio page first, or create a new one.",
                 icon=":material/info:")
@@ -195,26 +208,106 @@ def require_proposal():
         st.stop()
 
 
-# --- who is acting --------------------------------------------------------------------------------
+# --- who is acting: the signed-in account ------------------------------------------------------------------
+
+def session_token() -> str | None:
+    """The token of this browser's session: given directly (tests), else the sign-in cookie's."""
+    from risk.web import SESSION_COOKIE
+
+    if st.session_state.get("_signed_out"):
+        return None
+    return st.session_state.get("_session_token") or st.context.cookies.get(SESSION_COOKIE) or None
+
+
+def account():
+    """The signed-in account (its session valid: not ended, not idle too long, the account not disabled), or
+    None. Read from the database on every run, so that an ended session or a disabled account stops at once."""
+    from risk import accounts
+
+    token = session_token()
+    return accounts.session_account(engine(), token) if token else None
+
 
 def actor() -> str | None:
-    """The name changes are recorded under, or None while nobody has said who they are."""
-    from risk.services.proposals import team
-
-    choice = st.query_params.get("as")
-    if choice == "other":
-        name = (st.query_params.get("name") or "").strip()
-        return name or None
-    pid = proposal_id()
-    member_id = _query_int("as")
-    if member_id is None or pid is None:
-        return None
-    member = next((m for m in team(engine(), pid) if m.id == member_id), None)
-    return member.name if member else None
+    """The username changes are recorded under (the services check what it may do), or None when nobody is
+    signed in."""
+    signed_in = account()
+    return signed_in.username if signed_in else None
 
 
-def _actor_key(pid: int | None) -> str:
-    return f"actor_choice_{pid}"
+def visible_ids() -> set[int] | None:
+    """The proposals the signed-in account may see (None: all of them, for an administrator)."""
+    from sqlmodel import Session
+
+    from risk import access
+
+    with Session(engine()) as session:
+        return access.visible_proposal_ids(session, actor() or "")
+
+
+def my_roles(proposal_id_: int) -> frozenset[str]:
+    """The signed-in account's roles on a proposal (its team roles, "partner", "admin")."""
+    from sqlmodel import Session
+
+    from risk import access
+
+    name = actor()
+    if not name:
+        return frozenset()
+    with Session(engine()) as session:
+        return access.roles(session, access.principal(session, name), proposal_id_)
+
+
+def may(action: str, proposal_id_: int | None = None) -> bool:
+    """Whether the signed-in account may do `action` (risk/access.py) on a proposal: for hiding what a person may
+    not do. The services are what refuse."""
+    from sqlmodel import Session
+
+    from risk import access
+    from risk.errors import ForbiddenError
+
+    name = actor()
+    if not name:
+        return False
+    with Session(engine()) as session:
+        try:
+            access.require(session, name, action, proposal_id_)
+        except ForbiddenError:
+            return False
+    return True
+
+
+def sign_out() -> None:
+    """End this browser's session: in the database (so the cookie no longer signs anyone in) and here."""
+    from risk import accounts
+
+    token = session_token()
+    if token:
+        accounts.end_session(engine(), token)
+    st.session_state["_signed_out"] = True
+    st.session_state.pop("_session_token", None)
+
+
+def signed_out_page() -> None:
+    """What a browser without a valid session sees: the way to sign in (or, on an empty database, to create the
+    administrator account). Nothing of any proposal."""
+    from risk import accounts
+    from risk.web import SIGNIN_PATH
+
+    st.title("Shared-Service Risk Workbench")
+    if not accounts.has_administrator(engine()):
+        st.info("This workbench has no administrator yet. Create the administrator account first: it can add the "
+                "other accounts, load the demo or start a proposal.", icon=":material/admin_panel_settings:")
+        st.link_button("Create the administrator account", SIGNIN_PATH, type="primary")
+        return
+    if st.session_state.get("_signed_out"):
+        st.success("You have signed out. Nothing of the workbench is shown until you sign in again.",
+                   icon=":material/logout:")
+    else:
+        st.info("Sign in to see the proposals you take part in. Your session may have ended after a time "
+                "without use.", icon=":material/login:")
+    # after signing out here, /signout also clears the cookie of the ended session, then shows the sign-in form
+    st.link_button("Sign in", "/signout" if st.session_state.get("_signed_out") else SIGNIN_PATH, type="primary")
 
 
 @guarded("sidebar")
@@ -222,39 +315,23 @@ def _picked_proposal() -> None:
     open_proposal(st.session_state.get("sidebar_proposal"))
 
 
-@guarded("sidebar")
-def _picked_actor(key: str) -> None:
-    choice = st.session_state.get(key)
-    if choice is None:
-        st.query_params.pop("as", None)
-    else:
-        st.query_params["as"] = str(choice)
-    if choice != "other":
-        st.query_params.pop("name", None)
-
-
-@guarded("sidebar")
-def _typed_name() -> None:
-    name = (st.session_state.get("actor_other") or "").strip()
-    if name:
-        st.query_params["name"] = name
-    else:
-        st.query_params.pop("name", None)
+ROLE_WORDS = {"admin": "administrator", "partner": "partner government", "facilitator": "facilitator",
+              "assessor": "assessor", "observer": "observer", "reviewer": "reviewer"}
 
 
 def nav_links() -> None:
-    """The pages, each link keeping the proposal and who is acting."""
+    """The pages, each link keeping the proposal."""
     with st.container(key="nav"):
         for key, title, icon in NAV:
             page_link(key, title, icon=icon, width="stretch")
+        signed_in = account()
+        if signed_in is not None and signed_in.is_admin:
+            st.page_link(ACCOUNTS_PAGE, label="Accounts", icon=":material/manage_accounts:", width="stretch")
 
 
-def sidebar() -> None:
-    """The pages, the proposal picker and the "who is acting" choice, on every page. The widgets show what the
-    address says (set before they are drawn), so a widget never pushes a stale value back."""
-    from risk.services.proposals import proposal_partners, team
-
-    eng = engine()
+def sidebar(signed_in) -> None:
+    """The pages, the proposal picker and who is signed in, on every page. The picker shows what the address says
+    (set before it is drawn), so a widget never pushes a stale value back."""
     pid = proposal_id()
     with st.sidebar:
         nav_links()
@@ -265,27 +342,16 @@ def sidebar() -> None:
             st.session_state["sidebar_proposal"] = pid if pid in ids else None
             st.selectbox("Proposal", ids, format_func=lambda i: titles[i], placeholder="Choose a proposal",
                          key="sidebar_proposal", on_change=_picked_proposal)
-        st.markdown("**Who is acting**")
-        members = team(eng, pid) if pid else []
-        partner_names = {p.id: p.name for p, _role in proposal_partners(eng, pid)} if pid else {}
-        options: list[Any] = [m.id for m in members] + ["other"]
-        labels = {m.id: f"{m.name} ({partner_names.get(m.partner_id, 'no partner')}, {m.team_role})" for m in members}
-        labels["other"] = "Someone not on the team yet"
-        chosen = st.query_params.get("as")
-        key = _actor_key(pid)
-        st.session_state[key] = "other" if chosen == "other" else (
-            _query_int("as") if _query_int("as") in {m.id for m in members} else None)
-        st.selectbox("I am", options, key=key, format_func=lambda o: labels.get(o, str(o)),
-                     placeholder="Choose yourself from the team", on_change=_picked_actor, args=(key,))
-        if chosen == "other":
-            st.session_state["actor_other"] = st.query_params.get("name", "")
-            st.text_input("Your name", key="actor_other", placeholder="First and last name", max_chars=200,
-                          on_change=_typed_name)
-        name = actor()
-        if name:
-            st.caption(f"Changes are recorded in the audit log as **{md(name)}**.")
-        else:
-            st.caption("Choose who you are to make changes: nothing is saved anonymously.")
+        st.divider()
+        roles = [ROLE_WORDS[r] for r in sorted(my_roles(pid))] if pid in titles else []
+        st.markdown(f"Signed in as **{md(signed_in.full_name)}** ({md(signed_in.username)})")
+        if roles:
+            st.caption("On this proposal: " + md(", ".join(roles)))
+        elif signed_in.is_admin:
+            st.caption("Administrator")
+        if st.button("Sign out", icon=":material/logout:", key="sign_out"):
+            sign_out()
+            st.rerun()
 
 
 def show_incident(page_title: str, exc: BaseException) -> None:
@@ -336,8 +402,7 @@ def run(action: Callable[..., Any], *args: Any, success: str | None = None,
     message is kept for the next run and the page reruns, so the stored values are shown with the message."""
     name = actor()
     if not name:
-        st.error("Choose who you are in the sidebar first: every change is recorded under a name.",
-                 icon=":material/person_alert:")
+        st.error("Sign in again to make changes: your session has ended.", icon=":material/person_alert:")
         return FAILED
     try:
         result = action(engine(), *args, actor=name, **kwargs)

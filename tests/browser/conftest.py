@@ -52,12 +52,13 @@ def _healthy(url: str) -> bool:
 
 @contextmanager
 def serve(db_path: Path) -> Iterator[AppServer]:
-    """`streamlit run app.py` on a free port over the SQLite file `db_path` (the app creates and migrates it)."""
+    """`streamlit run serve.py` (app.py behind the sign-in routes, as `make run` serves it) on a free port over the
+    SQLite file `db_path` (the app creates and migrates it)."""
     log_path = db_path.with_suffix(".log")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "RISK_DATABASE_URL": f"sqlite:///{db_path}"}
-    command = [str(REPO / ".venv" / "bin" / "streamlit"), "run", str(REPO / "app.py"),
+    command = [str(REPO / ".venv" / "bin" / "streamlit"), "run", str(REPO / "serve.py"),
                "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
                "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
     if not Path(command[0]).exists():  # fall back to the interpreter running the tests

@@ -26,6 +26,17 @@ def open_app(page: Page, url: str) -> None:
     settle(page)
 
 
+def sign_in(page: Page, url: str, username: str, password: str) -> None:
+    """Sign in on the sign-in page (where the gate sends a browser without a session) and wait for the app."""
+    page.goto(url)
+    expect(page.get_by_label("Username")).to_be_visible(timeout=TIMEOUT)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(nav(page)).to_be_visible(timeout=TIMEOUT)
+    settle(page)
+
+
 def nav(page: Page) -> Locator:
     """The app's own page links in the sidebar (they carry the proposal and who is acting in the address)."""
     return page.get_by_test_id("stSidebar").locator(".st-key-nav")

@@ -104,7 +104,7 @@ if suffix == ".json":
     title = st.text_input("New title", key="json_title") if as_new else None
     check_then_import(
         (digest, as_new, title), ("json_check", "json_import"),
-        lambda: import_json(eng, data, actor="check", new_title=title, dry_run=True),
+        lambda: import_json(eng, data, actor=common.actor() or "", new_title=title, dry_run=True),
         lambda bar: common.run(import_json, data, new_title=title, progress=lambda done, total: bar.progress(
             done / max(1, total), text=f"Writing proposal {done} of {total}")),
         lambda report: f"Imported {count(report['added'], 'risk')} in "
@@ -205,8 +205,8 @@ with st.popover("Save this mapping", icon=":material/save:"):
 
 check_then_import(
     (digest, proposal_id, new_title, json.dumps(mapping, sort_keys=True)), ("import_check", "import_go"),
-    lambda: import_register(eng, data, name, actor="check", proposal_id=proposal_id, new_title=new_title,
-                            mapping=mapping, dry_run=True),
+    lambda: import_register(eng, data, name, actor=common.actor() or "", proposal_id=proposal_id,
+                            new_title=new_title, mapping=mapping, dry_run=True),
     lambda bar: common.run(import_register, data, name, proposal_id=proposal_id, new_title=new_title,
                            mapping=mapping, progress=lambda done, what: bar.progress(done, text=what)),
     lambda report: (f"Imported {name} into “{new_title or titles.get(proposal_id, '')}”: "

@@ -16,6 +16,14 @@ st.caption("Proposals to share technology between counties, cities and districts
            "assessment teams have found: legal, operational, financial, reputational and societal.")
 
 eng = common.engine()
+if not common.proposal_titles() and common.any_proposal():
+    st.subheader("Welcome")
+    st.markdown("You are not on the team of any proposal yet, and no partner government of yours takes part in "
+                "one. Ask the facilitator of a proposal or your administrator to add you to its team, or start a "
+                "proposal of your own.")
+    if st.button("New proposal", icon=":material/add:", key="new_proposal"):
+        common.go("proposal", pid=None)
+    st.stop()
 if not common.proposal_titles():
     st.subheader("Welcome")
     st.markdown(
@@ -30,7 +38,7 @@ if not common.proposal_titles():
         common.go("import")
     if left.button("Load the demo portfolio", icon=":material/auto_awesome:", type="primary", key="load_demo"):
         with st.spinner("Loading three demo proposals..."):
-            result = load_demo(eng, actor=common.actor() or "demo loader")
+            result = load_demo(eng, actor=common.actor() or "")
         common.flash("Loaded the demo portfolio: three proposals with scored risks.")
         common.open_proposal(result.proposal_ids[0])
         st.rerun()

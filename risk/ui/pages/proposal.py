@@ -6,6 +6,7 @@ import streamlit as st
 from risk import scoring
 from risk.models import LifecyclePhase, PartnerKind, ProposalStatus, ServiceType, TeamRole
 from risk.services import proposals as ps
+from risk.services import signin_links
 from risk.services.matrices import list_matrices
 from risk.services.strengths import proposal_strengths, set_strength
 from risk.strengths import CAPABILITIES, STRENGTH_SCALE
@@ -32,6 +33,10 @@ if new and ps.created_with(eng, k) is not None:
     common.renew(form_name)
     k = common.once_token(form_name)
 on_screen = None if new else common.seen(form_name, proposal.version, widget=f"p_title_{k}")
+# what the signed-in account may change here (risk/access.py): the rest is shown, not offered. The services refuse.
+can_edit = common.may("create_proposal") if new else common.may("edit_proposal", proposal.id)
+if not can_edit:
+    st.caption("You can read this proposal; its facilitator or an administrator changes it.")
 
 with st.form(f"proposal_form_{k}"):
     st.subheader("The proposal")
@@ -72,7 +77,7 @@ with st.form(f"proposal_form_{k}"):
         for n, (key, name) in enumerate(scoring.CATEGORIES.items())
     }
     submitted = st.form_submit_button("Create proposal" if new else "Save changes", type="primary",
-                                      key=f"p_submit_{k}")
+                                      key=f"p_submit_{k}", disabled=not can_edit)
 if submitted:
     fields = dict(title=title, service_type=service, phase=phase, status=status, description=description,
                   matrix=matrix, aggregation=aggregation, cybersecurity=cyber, appetite=appetite)
@@ -97,6 +102,7 @@ if new:
 
 pid = proposal.id
 linked = ps.proposal_partners(eng, pid)
+can_partners, can_team = common.may("edit_partners", pid), common.may("edit_team", pid)
 # keyed, so a save (and the message it shows above) leaves the user on the tab they were on
 partners_tab, strengths_tab, team_tab = st.tabs(["Partner governments", "Strengths", "Assessment team"],
                                                 key=f"proposal_tabs_{pid}", on_change="rerun")
@@ -111,32 +117,34 @@ with partners_tab:
                            "IT budget ($)": st.column_config.NumberColumn(format="localized")})
     else:
         st.info("No partner governments yet: add the county, cities or districts that would share the service.")
-    pk = common.once_token(f"add_partner_{pid}")
-    with st.form(f"add_partner_{pid}_{pk}"):
-        st.markdown("**Add a partner government**")
-        others = [p for p in ps.list_partners(eng) if p.id not in {q.id for q, _ in linked}]
-        existing = st.selectbox("An existing government", [p.id for p in others], index=None,
-                                format_func={p.id: p.name for p in others}.get, key=f"partner_existing_{pk}",
-                                placeholder="…or leave empty and describe a new one below")
-        a, b, c, d = st.columns([3, 2, 2, 2])
-        name = a.text_input("Name", key=f"partner_name_{pk}", placeholder="e.g. City of Brookfield", max_chars=200)
-        kind = b.selectbox("Kind", [k.value for k in PartnerKind], key=f"partner_kind_{pk}")
-        population = c.number_input("Population", min_value=0, step=1000, value=None, key=f"partner_population_{pk}")
-        budget = d.number_input("Annual IT budget ($)", min_value=0, step=10_000, value=None,
-                                key=f"partner_budget_{pk}")
-        lead = st.checkbox("This government leads or hosts the service", key=f"partner_lead_{pk}")
-        add = st.form_submit_button("Add partner", type="primary", key=f"partner_submit_{pk}")
-    if add:
-        partner_id = existing
-        if partner_id is None:
-            partner_id = common.run(ps.add_partner, name=name, kind=kind, population=population, it_budget=budget,
-                                    request_token=pk)
-        if partner_id is not common.FAILED and common.run(
-            ps.link_partner, proposal_id=pid, partner_id=partner_id, role="lead" if lead else "participant",
-            success="Added the partner government.",
-        ) is not common.FAILED:
-            common.renew(f"add_partner_{pid}")
-            st.rerun()
+    if can_partners:
+        pk = common.once_token(f"add_partner_{pid}")
+        with st.form(f"add_partner_{pid}_{pk}"):
+            st.markdown("**Add a partner government**")
+            others = [p for p in ps.list_partners(eng) if p.id not in {q.id for q, _ in linked}]
+            existing = st.selectbox("An existing government", [p.id for p in others], index=None,
+                                    format_func={p.id: p.name for p in others}.get, key=f"partner_existing_{pk}",
+                                    placeholder="…or leave empty and describe a new one below")
+            a, b, c, d = st.columns([3, 2, 2, 2])
+            name = a.text_input("Name", key=f"partner_name_{pk}", placeholder="e.g. City of Brookfield", max_chars=200)
+            kind = b.selectbox("Kind", [k.value for k in PartnerKind], key=f"partner_kind_{pk}")
+            population = c.number_input("Population", min_value=0, step=1000, value=None,
+                                        key=f"partner_population_{pk}")
+            budget = d.number_input("Annual IT budget ($)", min_value=0, step=10_000, value=None,
+                                    key=f"partner_budget_{pk}")
+            lead = st.checkbox("This government leads or hosts the service", key=f"partner_lead_{pk}")
+            add = st.form_submit_button("Add partner", type="primary", key=f"partner_submit_{pk}")
+        if add:
+            partner_id = existing
+            if partner_id is None:
+                partner_id = common.run(ps.add_partner, name=name, kind=kind, population=population, it_budget=budget,
+                                        request_token=pk)
+            if partner_id is not common.FAILED and common.run(
+                ps.link_partner, proposal_id=pid, partner_id=partner_id, role="lead" if lead else "participant",
+                success="Added the partner government.",
+            ) is not common.FAILED:
+                common.renew(f"add_partner_{pid}")
+                st.rerun()
 
 with strengths_tab:
     if not linked:
@@ -169,7 +177,7 @@ with strengths_tab:
         table["Best placed to lead"] = [", ".join(grid.best.get(cap, [])) or "nobody yet" for cap in CAPABILITIES]
         common.editable_grid(
             grid_name, table, {"caps": list(CAPABILITIES), "values": {n: table[n].tolist() for n in names}},
-            width="stretch", num_rows="fixed",
+            width="stretch", num_rows="fixed", disabled=not can_partners,
             column_config={n: st.column_config.NumberColumn(n, min_value=0, max_value=5, step=1,
                                                             help=", ".join(f"{k} {v}" for k, v in
                                                                            STRENGTH_SCALE.items()))
@@ -180,24 +188,27 @@ with team_tab:
     members = ps.team(eng, pid)
     partner_name = {p.id: p.name for p, _ in linked}
     if members:
+        usernames = signin_links.member_accounts(eng, pid)
         st.dataframe(pd.DataFrame([{"Name": m.name, "Partner": partner_name.get(m.partner_id, "—"),
-                                    "Team role": m.team_role, "Expertise": m.expertise} for m in members]),
+                                    "Team role": m.team_role, "Expertise": m.expertise,
+                                    "Signs in as": usernames.get(m.id, "—")} for m in members]),
                      hide_index=True, width="stretch", key=f"team_table_{pid}")
     else:
         st.info("No team yet. A Shared Service Assessment Team has a facilitator and assessors from every partner.")
-    mk = common.once_token(f"add_member_{pid}")
-    with st.form(f"add_member_{pid}_{mk}"):
-        st.markdown("**Add a team member**")
-        a, b, c = st.columns([3, 3, 2])
-        m_name = a.text_input("Name", key=f"member_name_{mk}", placeholder="First and last name", max_chars=200)
-        m_partner = b.selectbox("Partner government", list(partner_name), format_func=partner_name.get, index=None,
-                                key=f"member_partner_{mk}", placeholder="Choose a partner")
-        m_role = c.selectbox("Team role", [r.value for r in TeamRole], index=1, key=f"member_role_{mk}")
-        m_expertise = st.text_input("Expertise", key=f"member_expertise_{mk}", max_chars=500,
-                                    placeholder="e.g. 911 communications director")
-        add_member = st.form_submit_button("Add to the team", type="primary", key=f"member_submit_{mk}")
-    if add_member and common.run(ps.add_team_member, proposal_id=pid, name=m_name, partner_id=m_partner,
-                                 team_role=m_role, expertise=m_expertise, request_token=mk,
-                                 success=f"Added {m_name.strip()} to the team.") is not common.FAILED:
-        common.renew(f"add_member_{pid}")
-        st.rerun()
+    if can_team:
+        mk = common.once_token(f"add_member_{pid}")
+        with st.form(f"add_member_{pid}_{mk}"):
+            st.markdown("**Add a team member**")
+            a, b, c = st.columns([3, 3, 2])
+            m_name = a.text_input("Name", key=f"member_name_{mk}", placeholder="First and last name", max_chars=200)
+            m_partner = b.selectbox("Partner government", list(partner_name), format_func=partner_name.get, index=None,
+                                    key=f"member_partner_{mk}", placeholder="Choose a partner")
+            m_role = c.selectbox("Team role", [r.value for r in TeamRole], index=1, key=f"member_role_{mk}")
+            m_expertise = st.text_input("Expertise", key=f"member_expertise_{mk}", max_chars=500,
+                                        placeholder="e.g. 911 communications director")
+            add_member = st.form_submit_button("Add to the team", type="primary", key=f"member_submit_{mk}")
+        if add_member and common.run(ps.add_team_member, proposal_id=pid, name=m_name, partner_id=m_partner,
+                                     team_role=m_role, expertise=m_expertise, request_token=mk,
+                                     success=f"Added {m_name.strip()} to the team.") is not common.FAILED:
+            common.renew(f"add_member_{pid}")
+            st.rerun()

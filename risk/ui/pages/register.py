@@ -24,8 +24,8 @@ def save_edits(pending: dict[int, dict], shown: list[tuple[int, str, int]]) -> N
     """Each edited cell, against the version its row showed (a change somebody saved since is refused)."""
     name = common.actor()
     if not name:
-        st.error("Choose who you are in the sidebar first: every change is recorded under a name. Your edit was "
-                 "not saved.", icon=":material/person_alert:")
+        st.error("Sign in again to make changes: your session has ended. Your edit was not saved.",
+                 icon=":material/person_alert:")
         return
     for row, changes in pending.items():
         risk_pk, risk_id, version = shown[row]

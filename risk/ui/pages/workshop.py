@@ -22,8 +22,8 @@ proposal = common.require_proposal()
 eng = common.engine()
 pid = proposal.id
 st.title(f"Workshop: {common.md(proposal.title)}")
-name = common.actor()
-me = next((m for m in ps.team(eng, pid) if m.name == name), None)
+signed_in = common.account()
+me = next((m for m in ps.team(eng, pid) if signed_in is not None and m.account_id == signed_in.id), None)
 risks = {r.id: r for r in ps.list_risks(eng, pid)}
 current = rs.current_round(eng, pid)
 partners = {p.id: p.name for p, _ in ps.proposal_partners(eng, pid)}
@@ -290,16 +290,51 @@ def assessor_view() -> None:
                     st.rerun()
 
 
-if me is None:
-    st.info("Choose yourself from the team in the sidebar: the facilitator runs the rounds, assessors score.",
-            icon=":material/person_search:")
+def signin_links_section() -> None:
+    """The facilitator's one-time sign-in links: one QR code per team member, scanned from a phone to join."""
+    import io
+
+    import segno
+
+    from risk.services import signin_links
+
+    with st.expander("Sign team members in with a QR code", icon=":material/qr_code_2:"):
+        st.caption("Each code signs one person in once, on one device, until the end of today. Nobody needs a "
+                   "password. Show a code only to the person it names.")
+        team_now = ps.team(eng, pid)
+        if not team_now:
+            st.info("Add the team on the Proposal page first.")
+            return
+        labels = {m.id: f"{m.name} ({partners.get(m.partner_id, 'no partner')}, {m.team_role})" for m in team_now}
+        member_id = st.selectbox("Team member", list(labels), format_func=labels.__getitem__, key="link_member")
+        if st.button("Make a sign-in code", key="make_link", icon=":material/qr_code:"):
+            token = common.run(signin_links.issue_link, member_id=member_id)
+            if token is not common.FAILED:
+                st.session_state["_link_shown"] = (member_id, token)
+        shown = st.session_state.get("_link_shown")
+        if shown and shown[0] == member_id:
+            from urllib.parse import urlsplit
+
+            here = urlsplit(str(st.context.url or ""))
+            link = f"{here.scheme}://{here.netloc}/join/{shown[1]}" if here.netloc else f"/join/{shown[1]}"
+            image = io.BytesIO()
+            segno.make(link, error="m").save(image, kind="png", scale=8, border=2)
+            st.image(image.getvalue(), caption=f"Sign-in code for {labels[member_id]}", width=260)
+            st.code(link, language=None)
+
+
+if common.may("issue_signin_links", pid):
+    signin_links_section()
+if (me is None or me.team_role == TeamRole.facilitator.value) and common.may("run_rounds", pid):
+    facilitator_view()  # the team's facilitator, or an administrator running the workshop
+elif me is None:
+    st.info("You are not on this proposal's team: the facilitator runs the rounds and the team's assessors score. "
+            "The results appear here once a round is revealed.", icon=":material/person_search:")
     if current is not None and current.status != "open":
         show_reveal(current.id, facilitator=False)
-elif me.team_role == TeamRole.facilitator.value:
-    facilitator_view()
 elif me.team_role == TeamRole.assessor.value:
     assessor_view()
 else:
-    st.info("Observers follow the workshop; they do not score.")
+    st.info("Observers and reviewers follow the workshop; they do not score.")
     if current is not None and current.status != "open":
         show_reveal(current.id, facilitator=False)
