@@ -212,3 +212,20 @@ with team_tab:
                                      success=f"Added {m_name.strip()} to the team.") is not common.FAILED:
             common.renew(f"add_member_{pid}")
             st.rerun()
+    if can_team and members:
+        lk = common.generation(f"link_member_{pid}")
+        with st.form(f"link_member_{pid}_{lk}"):
+            st.markdown("**Link a team member to an account**")
+            st.caption("A member is linked by itself to the account with the same full name and partner government. "
+                       "Link one here when the names differ; leave the username empty to unlink.")
+            a, b = st.columns([3, 3])
+            l_member = a.selectbox("Team member", [m.id for m in members], key=f"link_who_{lk}",
+                                   format_func={m.id: m.name for m in members}.get)
+            l_username = b.text_input("Username", key=f"link_username_{lk}", max_chars=40,
+                                      placeholder="the account's username")
+            link = st.form_submit_button("Link", key=f"link_submit_{lk}")
+        if link and common.run(ps.link_team_member, member_id=l_member, username=l_username or None,
+                               success="Saved the link between the team member and the account.") \
+                is not common.FAILED:
+            common.renew(f"link_member_{pid}")
+            st.rerun()
