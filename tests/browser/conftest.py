@@ -27,6 +27,17 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1440, "height": 1000}
 STARTUP_TIMEOUT_S = 30
+SYSTEM = "system:browser-test"  # the operator, for what the fixtures seed through the services
+PASSWORD = "a long enough passphrase"  # every account the fixtures make signs in with it
+# the accounts on the demo portfolio's server: username -> (full name, partner government, administrator). A
+# member of a demo team whose name and partner government are an account's is linked to it, and acts through it.
+DEMO_ACCOUNTS = {
+    "ada": ("Ada Admin", None, True),  # sees every proposal
+    "dana": ("Dana Whitfield", "Harmon County", False),  # facilitator of proposal 1 (the 911/CAD consolidation)
+    "priya": ("Priya Raman", "City of Brookfield", False),  # an assessor of proposal 1
+    "ruth": ("Ruth Adebayo", "Town of Ashford", False),  # facilitator of proposal 2 (the shared ERP)
+    "lena": ("Lena Fischer", None, False),  # on no team yet: sees no proposal until she creates one
+}
 
 
 @dataclass(frozen=True)
@@ -93,14 +104,18 @@ def app_server(tmp_path_factory) -> Iterator[AppServer]:
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory) -> Iterator[AppServer]:
-    """The app on a database holding the demo portfolio."""
+    """The app on a database holding the demo portfolio and the DEMO_ACCOUNTS (each signs in with PASSWORD)."""
+    from risk import accounts
     from risk.db import make_engine, migrate
     from risk.services.portfolio import load_demo
 
     db_path = tmp_path_factory.mktemp("browser_demo") / "risk.db"
     engine = make_engine(f"sqlite:///{db_path}")
     migrate(engine)
-    load_demo(engine, actor="demo")
+    load_demo(engine, actor=SYSTEM)
+    for username, (full_name, partner, admin) in DEMO_ACCOUNTS.items():
+        accounts.create_account(engine, actor=SYSTEM, username=username, full_name=full_name, partner=partner,
+                                admin=admin, password=PASSWORD)
     engine.dispose()
     with serve(db_path) as server:
         yield server

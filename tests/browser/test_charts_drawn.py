@@ -1,11 +1,12 @@
 """On the demo portfolio, the charts are really drawn in a browser: the portfolio, profile and review pages
-together show at least eight, each rendered by Vega (an SVG or canvas inside the chart element)."""
+together show at least eight, each rendered by Vega (an SVG or canvas inside the chart element). Signed in as the
+facilitator of the first demo proposal, a county deputy manager."""
 
 from __future__ import annotations
 
 import pytest
 
-from .conftest import CHROMIUM, SCREENSHOTS, VIEWPORT
+from .conftest import CHROMIUM, DEMO_ACCOUNTS, PASSWORD, SCREENSHOTS, VIEWPORT
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM.exists(),
                                                       reason=f"Chromium not found at {CHROMIUM}")]
@@ -29,13 +30,17 @@ def drawn_charts(page, expected: int) -> int:
 
 
 def test_at_least_eight_charts_are_drawn_across_the_app_on_the_demo_portfolio(browser, demo_server):
+    from .ui import expect_signed_in, sign_in
+
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     try:
+        sign_in(page, demo_server.url, "dana", PASSWORD)
         counts = {}
         for path, expected in (("/", 1), ("/profile?proposal=1", 7), ("/review?proposal=1", 4)):
             page.goto(demo_server.url + path)
             settle(page)
+            expect_signed_in(page, DEMO_ACCOUNTS["dana"][0], "dana")
             counts[path] = drawn_charts(page, expected)
             assert page.get_by_test_id("stException").count() == 0, path
         assert counts["/"] >= 1 and counts["/profile?proposal=1"] >= 7 and counts["/review?proposal=1"] >= 4

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from .conftest import VIEWPORT
 
@@ -37,8 +37,39 @@ def sign_in(page: Page, url: str, username: str, password: str) -> None:
     settle(page)
 
 
+def new_page(browser: Browser) -> Page:
+    """A page in a browser context of its own: its own cookies, so its own sign-in (another person's browser)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT)
+    return context.new_page()
+
+
+def signed_in_page(browser: Browser, url: str, username: str, password: str) -> Page:
+    """A new browser context, signed in as `username`, on `url` (where the sign-in page brings it back)."""
+    page = new_page(browser)
+    sign_in(page, url, username, password)
+    return page
+
+
+def expect_signed_in(page: Page, full_name: str, username: str, *roles: str) -> None:
+    """The sidebar names the account signed in and, when `roles` are given, its roles on the proposal shown."""
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar).to_contain_text(f"Signed in as {full_name} ({username})", timeout=TIMEOUT)
+    if roles:
+        expect(sidebar.get_by_test_id("stCaptionContainer").filter(has_text="On this proposal:")).to_have_text(
+            f"On this proposal: {', '.join(roles)}", timeout=TIMEOUT)
+
+
+def sign_out(page: Page) -> None:
+    """The sidebar's Sign out, then the way back to the sign-in form."""
+    click(page, page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out"))
+    expect(page.get_by_text("You have signed out")).to_be_visible(timeout=TIMEOUT)
+    page.get_by_role("link", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT)
+
+
 def nav(page: Page) -> Locator:
-    """The app's own page links in the sidebar (they carry the proposal and who is acting in the address)."""
+    """The app's own page links in the sidebar (they carry the proposal in the address)."""
     return page.get_by_test_id("stSidebar").locator(".st-key-nav")
 
 
@@ -78,7 +109,7 @@ def nav_link(page: Page, title: str) -> Locator:
 
 
 def go_to(page: Page, title: str) -> None:
-    """Open a page from the sidebar's links, which keep ?proposal= (and who is acting) in the address."""
+    """Open a page from the sidebar's links, which keep ?proposal= in the address."""
     click(page, nav_link(page, title))
     expect(page).to_have_url(re.compile(rf"^https?://[^/]+/{PATHS[title]}(\?.*)?$"), timeout=TIMEOUT)
     settle(page)
