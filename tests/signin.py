@@ -15,14 +15,18 @@ from risk.models import Account
 SYSTEM = "system:test"
 
 
-def admin_session(engine, full_name: str = "Ada Admin") -> str:
-    """A new session of an administrator called `full_name` (the account is made the first time)."""
+def admin(engine, full_name: str = "Ada Admin") -> Account:
+    """The administrator called `full_name` (the account is made the first time)."""
     username = ".".join(re.findall(r"[a-z0-9]+", full_name.lower()))[:40] or "admin"
     with Session(engine) as s:
         found = s.execute(select(Account).where(Account.username == username)).scalar_one_or_none()
-    account = found or accounts.create_account(engine, actor=SYSTEM, username=username, full_name=full_name,
-                                               admin=True)
-    return accounts.start_session(engine, account.id)
+    return found or accounts.create_account(engine, actor=SYSTEM, username=username, full_name=full_name,
+                                            admin=True)
+
+
+def admin_session(engine, full_name: str = "Ada Admin") -> str:
+    """A new session of the administrator called `full_name`."""
+    return accounts.start_session(engine, admin(engine, full_name).id)
 
 
 def member_session(engine, member_id: int) -> str:

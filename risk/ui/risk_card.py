@@ -27,10 +27,11 @@ def scales_table() -> None:
                                   for p in reversed(scoring.IMPACT_SCALE)]), hide_index=True, width="stretch")
 
 
-def _score_pick(label: str, texts: dict[int, str], value: int | None, key: str, optional: bool = False):
+def _score_pick(label: str, texts: dict[int, str], value: int | None, key: str, optional: bool = False,
+                disabled: bool = False):
     options = list(texts)
     return st.selectbox(label, options, index=options.index(value) if value in options else None,
-                        format_func=texts.get, key=key,
+                        format_func=texts.get, key=key, disabled=disabled,
                         placeholder="Not set" if optional else "Choose a score")
 
 
@@ -42,7 +43,10 @@ def _value_text(value: scoring.Standing) -> str:
     return f"{value.level} ({value.likelihood}×{value.impact}, {how}{flags})"
 
 
-def risk_card(view: RiskView, partners: dict[int, str], expanded: bool = False) -> None:
+def risk_card(view: RiskView, partners: dict[int, str], expanded: bool = False, *, can_edit: bool = True,
+              can_agree: bool = True, can_act: bool = True) -> None:
+    """One risk as a card: its statement, its fields and agreed scores to edit, its actions. `can_edit`, `can_agree`
+    and `can_act` say what the signed-in account may change (risk/access.py): the rest is shown, not offered."""
     risk = view.risk
     over = " · :red[over appetite]" if view.over_appetite else ""
     label = f"**{common.md(risk.risk_id)}** {common.md(risk.title)} — inherent {_value_text(view.inherent)}, " \
@@ -61,13 +65,15 @@ def risk_card(view: RiskView, partners: dict[int, str], expanded: bool = False) 
         with st.form(f"score_{k}"):
             st.markdown("**Scores the team agrees** (recorded as the consensus)")
             inh_l = _score_pick("Inherent likelihood (before controls)", LIKELIHOOD_TEXT, view.inherent.likelihood,
-                                f"inh_l_{k}")
-            inh_i = _score_pick("Inherent impact", IMPACT_TEXT, view.inherent.impact, f"inh_i_{k}")
+                                f"inh_l_{k}", disabled=not can_agree)
+            inh_i = _score_pick("Inherent impact", IMPACT_TEXT, view.inherent.impact, f"inh_i_{k}",
+                                disabled=not can_agree)
             controls = st.text_area("Controls (existing and planned)", value=risk.controls, key=f"controls_{k}",
                                     max_chars=ps.RISK_TEXT_LIMITS["controls"])
             res_l = _score_pick("Residual likelihood (with controls)", LIKELIHOOD_TEXT, view.residual.likelihood,
-                                f"res_l_{k}")
-            res_i = _score_pick("Residual impact", IMPACT_TEXT, view.residual.impact, f"res_i_{k}")
+                                f"res_l_{k}", disabled=not can_agree)
+            res_i = _score_pick("Residual impact", IMPACT_TEXT, view.residual.impact, f"res_i_{k}",
+                                disabled=not can_agree)
             t1, t2 = st.columns(2)
             tgt_l = t1.selectbox("Target likelihood", [None, 1, 2, 3, 4, 5], key=f"tgt_l_{k}",
                                  index=[None, 1, 2, 3, 4, 5].index(risk.target_likelihood),
@@ -89,12 +95,12 @@ def risk_card(view: RiskView, partners: dict[int, str], expanded: bool = False) 
             rationale = st.text_input("Why the team agreed on these scores (needed when they differ from the "
                                       "blind rounds)", key=f"rationale_{k}")
             dissent = st.text_input("Dissent, if any", key=f"dissent_{k}")
-            save = st.form_submit_button("Save", type="primary")
+            save = st.form_submit_button("Save", type="primary", disabled=not can_edit)
         if save:
             _save(view, on_screen, dict(controls=controls, target_likelihood=tgt_l, target_impact=tgt_i,
                              owner_partner_id=owner_partner, owner=owner, treatment=treatment, status=status),
                   {"inherent": (inh_l, inh_i), "residual": (res_l, res_i)}, rationale, dissent)
-        _actions(risk, partners)
+        _actions(risk, partners, can_act)
 
 
 def _save(view: RiskView, on_screen: dict, fields: dict, scores: dict, rationale: str, dissent: str) -> None:
@@ -128,7 +134,7 @@ def _save(view: RiskView, on_screen: dict, fields: dict, scores: dict, rationale
     st.rerun()
 
 
-def _actions(risk, partners: dict[int, str]) -> None:
+def _actions(risk, partners: dict[int, str], can_act: bool = True) -> None:
     actions = ps.risk_actions(common.engine(), risk.id)
     if actions:
         st.markdown("**Actions**")
@@ -136,6 +142,8 @@ def _actions(risk, partners: dict[int, str]) -> None:
                                     "Status": a.status, "Cost ($)": a.cost,
                                     "Paid by": partners.get(a.paying_partner_id, "")} for a in actions]),
                      hide_index=True, width="stretch")
+    if not can_act:
+        return
     form = f"add_action_{risk.id}"
     t = common.once_token(form)
     with st.form(f"action_{risk.id}_{t}"):

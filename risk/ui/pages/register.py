@@ -102,22 +102,29 @@ config |= {
         "Disagreement", disabled=True,
         help="How far apart the blind scores were: " + "; ".join(f"{w}: {m}" for w, m in FLAG_WORDS.values())),
 }
+can_edit = common.may("edit_risks", proposal.id)
 common.editable_grid(grid_name, view[list(REGISTER_COLUMNS)], shown, hide_index=True, width="stretch",
-                     column_config=config, column_order=ON_SCREEN, num_rows="fixed")
+                     column_config=config, column_order=ON_SCREEN, num_rows="fixed", disabled=not can_edit)
 st.caption("Title, cause, event, consequence, owner, controls, treatment and status can be edited here; scores "
-           "and levels come from the walkthrough and the scoring rounds.")
+           "and levels come from the walkthrough and the scoring rounds." if can_edit else
+           "The team's facilitator and assessors edit the register; scores and levels come from the walkthrough "
+           "and the scoring rounds.")
 
 st.subheader("Export")
 
 stem = file_stem(proposal.title, "register")
+me = common.actor()  # the files are made on a worker thread, as this account (the services check it may see them)
 downloads = st.container(horizontal=True)  # each button as wide as its label
 # Each file is made when its button is pressed (Streamlit calls `data` then, on a worker thread, with a spinner on
 # the button), so one click downloads it, made from the data as it is at that moment.
-downloads.download_button("Excel workbook", data=lambda: export_xlsx(eng, [proposal.id]), file_name=f"{stem}.xlsx",
+downloads.download_button("Excel workbook", data=lambda: export_xlsx(eng, [proposal.id], actor=me),
+                  file_name=f"{stem}.xlsx",
                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", on_click="ignore",
                   key="export_xlsx", icon=":material/table_view:",
                   help="Summary, register, method, heat maps, scores and actions")
-downloads.download_button("CSV register", data=lambda: export_csv(eng, [proposal.id]), file_name=f"{stem}.csv",
+downloads.download_button("CSV register", data=lambda: export_csv(eng, [proposal.id], actor=me),
+                  file_name=f"{stem}.csv",
                   mime="text/csv", on_click="ignore", key="export_csv", icon=":material/description:")
-downloads.download_button("JSON: everything", data=lambda: export_json(eng, [proposal.id]), file_name=f"{stem}.json",
+downloads.download_button("JSON: everything", data=lambda: export_json(eng, [proposal.id], actor=me),
+                  file_name=f"{stem}.json",
                   mime="application/json", on_click="ignore", key="export_json", icon=":material/data_object:")

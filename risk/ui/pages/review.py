@@ -55,7 +55,8 @@ for column, kind, title in ((left, "inherent", "Inherent risk (before controls)"
 
 # One click: Streamlit calls `data` when the button is pressed, in a worker thread where st commands are ignored, so
 # the button's own spinner stands in for a progress bar (2-8 s for the demo proposals)
-st.download_button("Meeting packet (PDF)", data=lambda: export_packet(eng, pid),
+me = common.actor()  # made on a worker thread, as this account (the service checks it may see the proposal)
+st.download_button("Meeting packet (PDF)", data=lambda: export_packet(eng, pid, actor=me),
                    file_name=f"{file_stem(proposal.title, 'proposal')}-packet.pdf", mime="application/pdf",
                    on_click="ignore", key="export_packet", type="primary", icon=":material/picture_as_pdf:",
                    help="Summary, heat maps, category profile, the top risks in sentences and the open actions, "

@@ -15,6 +15,11 @@ from risk.walkthrough import PROMPTS, covers
 proposal = common.require_proposal()
 eng = common.engine()
 steps, shared, done = ps.walkthrough_state(proposal)
+# what the signed-in account may do here (risk/access.py); the services refuse the rest whatever is shown
+can_steer = common.may("edit_proposal", proposal.id)  # move the team's walkthrough on, mark categories done
+can_risks = common.may("edit_risks", proposal.id)
+can_agree = common.may("record_consensus", proposal.id)
+can_act = common.may("edit_actions", proposal.id)
 # The step on screen is this person's (?step= in the address); the proposal keeps the team's step, where a walk
 # resumes. A colleague moving on therefore never changes what is on this screen, so a card being filled in here is
 # never dropped, and a button here acts on the step it shows.
@@ -27,7 +32,7 @@ labels = {c: ("✓ " if c in done else "") + scoring.CATEGORIES[c] for c in step
 picked = st.segmented_control("Step", [*steps, "summary"], default=current, format_func=labels.get,
                               key=f"walk_nav_{proposal.id}_{current}", label_visibility="collapsed")
 if picked and picked != current:
-    if picked != shared:
+    if picked != shared and can_steer:
         common.run(ps.move_walkthrough, proposal_id=proposal.id, to=picked)  # where the team resumes
     st.query_params["step"] = picked
     st.rerun()
@@ -91,7 +96,8 @@ with catalogue_col:
         if t.template_id in added:
             button.button("Added", key=f"tpl_{proposal.id}_{t.template_id}", disabled=True, icon=":material/check:",
                           width="stretch")
-        elif button.button("Add", key=f"tpl_{proposal.id}_{t.template_id}", icon=":material/add:", width="stretch"):
+        elif button.button("Add", key=f"tpl_{proposal.id}_{t.template_id}", icon=":material/add:", width="stretch",
+                           disabled=not can_risks):
             if common.run(ps.add_risk, proposal_id=proposal.id, category=category, title=t.title, cause=t.cause,
                           event=t.event, consequence=t.consequence, treatment=t.treatment, tags=list(t.tags),
                           template_id=t.template_id, success=f"Added “{t.title}”.") is not common.FAILED:
@@ -112,17 +118,25 @@ with own_col:
         st.info(common.md(scoring.risk_sentence(cause or "…", event or "…", consequence or "…")),
                 icon=":material/format_quote:")
     st.button("Add this risk", type="primary", key=f"own_add_{token}", on_click=add_own_risk, args=(category, token),
-              help="Title, cause, event and consequence are all needed")
+              help="Title, cause, event and consequence are all needed", disabled=not can_risks)
+    if not can_risks:
+        st.caption("The team's facilitator and assessors add risks; you can read them.")
 
 st.subheader(f"{name} risks of this proposal ({len(mine)})")
 if not mine:
     st.info("No risks in this category yet: add one from the catalogue or write the team's own.")
 for view in mine:
-    risk_card(view, partners, expanded=st.session_state.get("open_risk") == view.risk.id)
+    risk_card(view, partners, expanded=st.session_state.get("open_risk") == view.risk.id, can_edit=can_risks,
+              can_agree=can_agree, can_act=can_act)
 
 nxt = steps[steps.index(category) + 1] if steps.index(category) + 1 < len(steps) else "summary"
-if st.button(f"Done with {name}: go to {labels[nxt].lstrip('✓ ')}", type="primary", icon=":material/arrow_forward:",
-             key=f"walk_next_{proposal.id}_{category}") and common.run(
+if not can_steer:  # a reader or an assessor moves their own screen on; the team's progress is the facilitator's
+    if st.button(f"Next: {labels[nxt].lstrip('✓ ')}", icon=":material/arrow_forward:",
+                 key=f"walk_next_{proposal.id}_{category}"):
+        st.query_params["step"] = nxt
+        st.rerun()
+elif st.button(f"Done with {name}: go to {labels[nxt].lstrip('✓ ')}", type="primary", icon=":material/arrow_forward:",
+               key=f"walk_next_{proposal.id}_{category}") and common.run(
         ps.move_walkthrough, proposal_id=proposal.id, to=nxt, mark_done=category) is not common.FAILED:
     st.query_params["step"] = nxt
     st.rerun()
