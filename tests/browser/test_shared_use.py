@@ -1,8 +1,10 @@
-"""The app as people share it: with the demo loaded, several proposals, refreshes, second tabs, two people on the
-same register, double clicks. Problems 1-3 of the state issue are done here exactly as they were reported.
+"""The app as people share it: with the demo loaded, several proposals, refreshes, second tabs, two people (two
+accounts, each signed in from their own browser) on the same register, double clicks. Problems 1-3 of the state
+issue are done here exactly as they were reported, signed in.
 
-Each test opens its own browser context (a new Streamlit session) against one server holding the demo portfolio;
-tests assert on what they changed, so their order does not matter."""
+Each test opens its own browser context (a new Streamlit session, its own sign-in cookie) against one server
+holding the demo portfolio and the accounts of conftest.DEMO_ACCOUNTS; tests assert on what they changed, so their
+order does not matter."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .conftest import CHROMIUM, VIEWPORT
+from .conftest import CHROMIUM, DEMO_ACCOUNTS, PASSWORD, VIEWPORT
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
@@ -26,18 +28,19 @@ from .ui import (  # noqa: E402
     TIMEOUT,
     click,
     expect_flash,
+    expect_signed_in,
     go_to,
     keyed,
     keyed_like,
     nav,
     open_cell_editor,
     settle,
+    sign_in,
     table_with,
     type_in,
 )
 
 pytestmark = pytest.mark.browser
-NEWCOMER = "Someone not on the team yet"
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -55,16 +58,27 @@ def proposal_row(server, pid: int) -> tuple:
                            "WHERE id = ?", pid)[0]
 
 
-def member(server, pid: int, name: str) -> int:
-    return db_rows(server, "SELECT id FROM team_member WHERE proposal_id = ? AND name = ?", pid, name)[0][0]
-
-
-def open_page(context: BrowserContext, url: str) -> Page:
+def open_page(context: BrowserContext, url: str, username: str | None = None) -> Page:
+    """A new page of `context` on `url`, signing in as `username` first (the sign-in page brings the browser back
+    to `url`); without a username the context is signed in already."""
     page = context.new_page()
+    if username is not None:
+        sign_in(page, url, username, PASSWORD)
+        expect_signed_in(page, full_name(username), username)
+        return page
     page.goto(url)
     expect(nav(page)).to_be_visible(timeout=TIMEOUT)
     settle(page)
     return page
+
+
+def full_name(username: str) -> str:
+    return DEMO_ACCOUNTS[username][0]
+
+
+def audit_actors(server, entity: str, entity_id: int) -> set[str]:
+    return {a for (a,) in db_rows(server, "SELECT DISTINCT actor FROM audit_event WHERE entity = ? AND entity_id = ?",
+                                  entity, str(entity_id))}
 
 
 def pick(page: Page, box: Locator, option: str | re.Pattern) -> None:
@@ -140,11 +154,10 @@ def context(browser) -> Iterator[BrowserContext]:
 
 def test_new_proposal_from_a_fresh_tab_opens_what_was_created_and_a_second_click_makes_no_duplicate(
         context, demo_server):
-    page = open_page(context, demo_server.url)
+    # Lena's account is on no team: any account may start a proposal, and becomes its facilitator
+    page = open_page(context, demo_server.url, "lena")
     click(page, keyed(page, "new_proposal").get_by_role("button"))
     expect(page.get_by_role("heading", name="New proposal", exact=True)).to_be_visible(timeout=TIMEOUT)
-    pick(page, keyed_like(page, "actor_choice_"), NEWCOMER)
-    type_in(page, "actor_other", "Lena Fischer")
     title = "Shared fleet telematics"
     type_in(page, "p_title_", title, rerun=False)
     create = page.get_by_role("button", name="Create proposal")
@@ -157,13 +170,15 @@ def test_new_proposal_from_a_fresh_tab_opens_what_was_created_and_a_second_click
     # the form is now the proposal's own: it saves, it does not create
     expect(page.get_by_role("button", name="Create proposal")).to_have_count(0)
     expect(page.get_by_role("button", name="Save changes")).to_be_visible()
+    expect_signed_in(page, "Lena Fischer", "lena", "facilitator")
     click(page, page.get_by_role("button", name="Save changes"))
     assert db_rows(demo_server, "SELECT count(*) FROM proposal WHERE title = ?", title) == [(1,)]
+    assert audit_actors(demo_server, "proposal", pid) == {"lena"}  # recorded under the account that created it
     expect_no_traceback(page)
 
 
 def test_a_double_click_on_create_makes_one_proposal(context, demo_server):
-    page = open_page(context, f"{demo_server.url}/proposal?as=other&name=Lena+Fischer")
+    page = open_page(context, f"{demo_server.url}/proposal", "lena")
     expect(page.get_by_role("heading", name="New proposal", exact=True)).to_be_visible(timeout=TIMEOUT)
     title = "Joint records storage"
     type_in(page, "p_title_", title, rerun=False)
@@ -178,12 +193,12 @@ def test_a_double_click_on_create_makes_one_proposal(context, demo_server):
 # --- problem 2: a new proposal must not overwrite the one that was open -------------------------------
 
 def test_new_proposal_from_the_second_proposal_never_touches_it(context, demo_server):
+    # signed in as the second proposal's facilitator, who may change it: a save that went astray would land there
     before = proposal_row(demo_server, 2)
     second_title = before[0]
-    page = open_page(context, demo_server.url)
+    page = open_page(context, demo_server.url, "ruth")
     pick(page, keyed(page, "sidebar_proposal"), second_title)
-    pick(page, keyed_like(page, "actor_choice_"), NEWCOMER)
-    type_in(page, "actor_other", "Omar Haddad")
+    expect_signed_in(page, "Ruth Adebayo", "ruth", "facilitator", "partner government")
     go_to(page, "Portfolio")
     click(page, keyed(page, "new_proposal").get_by_role("button"))
     expect(page.get_by_role("heading", name="New proposal", exact=True)).to_be_visible(timeout=TIMEOUT)
@@ -207,12 +222,14 @@ def test_new_proposal_from_the_second_proposal_never_touches_it(context, demo_se
 # --- problem 3: a refused stale edit is never saved by the next edit ----------------------------------
 
 def test_a_refused_stale_edit_is_dropped_and_the_next_edit_saves_only_itself(browser, demo_server):
+    # two people, each signed in to their own account in their own browser: the facilitator and an assessor
     a_ctx = browser.new_context(viewport=VIEWPORT)
     b_ctx = browser.new_context(viewport=VIEWPORT)
     try:
-        dana, priya = member(demo_server, 1, "Dana Whitfield"), member(demo_server, 1, "Priya Raman")
-        a = open_page(a_ctx, f"{demo_server.url}/register?proposal=1&as={dana}")
-        b = open_page(b_ctx, f"{demo_server.url}/register?proposal=1&as={priya}")
+        a = open_page(a_ctx, f"{demo_server.url}/register?proposal=1", "dana")
+        b = open_page(b_ctx, f"{demo_server.url}/register?proposal=1", "priya")
+        expect_signed_in(a, "Dana Whitfield", "dana", "facilitator", "partner government")
+        expect_signed_in(b, "Priya Raman", "priya", "assessor", "partner government")
         for page in (a, b):
             expect(page.get_by_role("heading", name=re.compile("^Risk register: "))).to_be_visible(timeout=TIMEOUT)
             register_legal_by_id(page)
@@ -225,10 +242,9 @@ def test_a_refused_stale_edit_is_dropped_and_the_next_edit_saves_only_itself(bro
         edit_cell(a, table_with(a, "Inherent level"), row, title_x, "Data ownership agreed by A")
         assert risk_title(demo_server, 1, "LEG-03") == "Data ownership agreed by A"
 
-        # B's older edit of the same row is refused, naming A; the row shows what is stored.
+        # B's older edit of the same row is refused, naming A's account; the row shows what is stored.
         edit_cell(b, table_with(b, "Inherent level"), row, title_x, "B's older wording")
-        expect(b.get_by_test_id("stAlert").filter(has_text="changed by Dana Whitfield")).to_be_visible(
-            timeout=TIMEOUT)
+        expect(b.get_by_test_id("stAlert").filter(has_text="changed by dana")).to_be_visible(timeout=TIMEOUT)
         assert risk_title(demo_server, 1, "LEG-03") == "Data ownership agreed by A"
         expect(table_with(b, "Inherent level")).to_contain_text("Data ownership agreed by A", timeout=TIMEOUT)
         assert "B's older wording" not in table_with(b, "Inherent level").inner_text()
@@ -247,6 +263,9 @@ def test_a_refused_stale_edit_is_dropped_and_the_next_edit_saves_only_itself(bro
         expect(b.get_by_test_id("stAlert").filter(has_text="a value is required")).to_have_count(0)
         assert risk_title(demo_server, 1, "LEG-03") == "Data ownership, final"
         assert risk_title(demo_server, 1, "LEG-01") == "Bargaining units differ"
+        # every save is recorded under the account that made it
+        assert db_rows(demo_server, "SELECT updated_by FROM risk WHERE proposal_id = 1 AND risk_id IN "
+                                    "('LEG-01', 'LEG-03') ORDER BY risk_id") == [("priya",), ("priya",)]
         expect_no_traceback(b)
     finally:
         a_ctx.close()
@@ -257,8 +276,7 @@ def test_a_refused_stale_edit_is_dropped_and_the_next_edit_saves_only_itself(bro
 
 def test_a_refresh_on_every_page_and_moving_between_pages_keep_the_proposal(context, demo_server):
     title = proposal_row(demo_server, 2)[0]
-    facilitator = member(demo_server, 2, "Ruth Adebayo")
-    page = open_page(context, f"{demo_server.url}/?proposal=2&as={facilitator}")
+    page = open_page(context, f"{demo_server.url}/?proposal=2", "ruth")
     for name in PATHS:
         go_to(page, name)
         expect(page).to_have_url(re.compile(r"proposal=2(&|$)"), timeout=TIMEOUT)
@@ -266,18 +284,19 @@ def test_a_refresh_on_every_page_and_moving_between_pages_keep_the_proposal(cont
         expect(nav(page)).to_be_visible(timeout=TIMEOUT)
         settle(page)
         expect(sidebar_proposal(page)).to_have_value(title, timeout=TIMEOUT)
-        expect(page.get_by_test_id("stSidebar").get_by_test_id("stCaptionContainer")).to_contain_text(
-            "recorded in the audit log as Ruth Adebayo", timeout=TIMEOUT)
+        expect_signed_in(page, "Ruth Adebayo", "ruth", "facilitator", "partner government")
         if name not in ("Portfolio", "Import"):
             expect(page.get_by_role("heading", level=1)).to_contain_text(title, timeout=TIMEOUT)
         expect_no_traceback(page)
 
 
 def test_a_second_tab_on_another_proposal_changes_nothing_in_the_first(context, demo_server):
+    # one person (an administrator, who may change both proposals) in two tabs of one browser: one sign-in
     first_title, third_title = proposal_row(demo_server, 1)[0], proposal_row(demo_server, 3)[0]
-    one = open_page(context, f"{demo_server.url}/proposal?proposal=1&as=other&name=Tab+One")
+    one = open_page(context, f"{demo_server.url}/proposal?proposal=1", "ada")
     type_in(one, "p_description_", "Typed in the first tab.", rerun=False)
-    two = open_page(context, f"{demo_server.url}/proposal?proposal=1&as=other&name=Tab+Two")
+    two = open_page(context, f"{demo_server.url}/proposal?proposal=1")
+    expect_signed_in(two, "Ada Admin", "ada")
     pick(two, keyed(two, "sidebar_proposal"), third_title)
     expect(two.get_by_role("heading", level=1)).to_have_text(third_title, timeout=TIMEOUT)
     # back in the first tab, after something else reran it, it is still on proposal 1 and saves there
@@ -292,8 +311,7 @@ def test_a_second_tab_on_another_proposal_changes_nothing_in_the_first(context, 
 
 
 def test_a_strength_saved_in_the_grid_is_confirmed_and_the_user_stays_on_the_strengths_tab(context, demo_server):
-    dana = member(demo_server, 1, "Dana Whitfield")
-    page = open_page(context, f"{demo_server.url}/proposal?proposal=1&as={dana}")
+    page = open_page(context, f"{demo_server.url}/proposal?proposal=1", "dana")
     click(page, page.get_by_role("tab", name="Strengths"))
     grid = page.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="Best placed to lead"))
     expect(grid).to_be_visible(timeout=TIMEOUT)
@@ -307,4 +325,7 @@ def test_a_strength_saved_in_the_grid_is_confirmed_and_the_user_stays_on_the_str
         demo_server, "SELECT partner_id, capability, score FROM partner_strength WHERE proposal_id = 1"))
     changed = {k: v for k, v in after.items() if before.get(k, 0) != v}
     assert list(changed.values()) == [1], changed
+    [(last_actor,)] = db_rows(demo_server, "SELECT actor FROM audit_event WHERE entity = 'partner_strength' "
+                                           "ORDER BY id DESC LIMIT 1")
+    assert last_actor == "dana"  # recorded under the account that saved it
     expect_no_traceback(page)
