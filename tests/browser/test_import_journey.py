@@ -1,14 +1,16 @@
-"""Importing another tool's register in a real browser: on a fresh, empty database, a newcomer uploads a CSV
-written in Windows-1252 with other column names, checks it (the unmapped columns are problems and Import stays
-disabled), maps the columns in the editable table, saves the mapping, checks again (clean: two risks would be
-added) and imports into a new proposal, landing on its register with the levels computed. Then a bad file with
-the same columns: the saved mapping is offered by itself, and the check lists the bad row and refuses to import.
-Saves docs/screenshots/import.png.
+"""Importing another tool's register in a real browser: on a fresh database with no proposal, a newcomer (an
+account on no team, signed in with a password) uploads a CSV written in Windows-1252 with other column names,
+checks it (the unmapped columns are problems and Import stays disabled), maps the columns in the editable table,
+saves the mapping, checks again (clean: two risks would be added) and imports into a new proposal, landing on its
+register with the levels computed (the newcomer is its facilitator now). Then a bad file with the same columns: the
+saved mapping is offered by itself, and the check lists the bad row and refuses to import. Saves
+docs/screenshots/import.png.
 
 This module starts its own server on its own SQLite file (the shared `app_server` must stay empty for the main
-journey). Widgets are found by the `st-key-<key>` class or by their label; every action that makes Streamlit
-rerun is followed by `settle()`. The column mapping is a st.data_editor, a glide-data-grid drawn on a canvas: a
-cell is double-clicked at its position to open its dropdown, and the option is clicked in the dropdown."""
+journey), holding only the newcomer's account. Widgets are found by the `st-key-<key>` class or by their label;
+every action that makes Streamlit rerun is followed by `settle()`. The column mapping is a st.data_editor, a
+glide-data-grid drawn on a canvas: a cell is double-clicked at its position to open its dropdown, and the option is
+clicked in the dropdown."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .conftest import CHROMIUM, SCREENSHOTS, VIEWPORT, AppServer, serve
+from .conftest import CHROMIUM, PASSWORD, SCREENSHOTS, SYSTEM, VIEWPORT, AppServer, serve
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed: the browser tests need Debian's Chromium (apt-get install chromium)",
@@ -31,13 +33,14 @@ from .ui import (  # noqa: E402
     click,
     expect_flash,
     expect_metric,
+    expect_signed_in,
     go_to,
     keyed,
     keyed_like,
-    open_app,
     open_cell_editor,
     register_values,
     settle,
+    sign_in,
     table_row,
     table_with,
     type_in,
@@ -45,8 +48,7 @@ from .ui import (  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-NEWCOMER = "Someone not on the team yet"
-IMPORTER = "Lena Okafor"
+IMPORTER = ("lena", "Lena Okafor")  # username, full name: an account on no team, of no partner government
 FILE_NAME = "county_ledger.csv"
 TITLE = "County ledger"  # the title the page proposes for the new proposal, from the file name
 MAPPING_NAME = "County ledger"
@@ -64,6 +66,7 @@ BAD_ROWS = [["RSK-3", "Financial", "Fuel prices", "3", "3", ""],
             ["RSK-4", "Legl", "Unsigned data-sharing deal", "6", "2", ""]]  # row 3: an unknown category, a score of 6
 # risk id, category (stored, shown), title, inherent likelihood and impact, inherent level on the NIST SP 800-30
 # matrix (the default)
+SIGN_IN_BOOKKEEPING = ("account", "signin_attempt", "account_session")  # what signing in writes
 EXPECTED = [("RSK-1", "financial", "Financial", CAFE, 4, 3, "Moderate"),
             ("RSK-2", "societal", "Societal", "Digital divide", 2, 4, "Low")]
 
@@ -82,14 +85,6 @@ def choose(page: Page, key: str, option: str) -> None:
     combobox.click()
     page.get_by_role("option", name=option).click()
     settle(page)
-
-
-def act_as_newcomer(page: Page, name: str) -> None:
-    """Record changes under `name`, typed in as "Someone not on the team yet"."""
-    choose(page, "actor_choice_", NEWCOMER)
-    type_in(page, "actor_other", name)
-    expect(page.get_by_test_id("stSidebar").get_by_test_id("stCaptionContainer")).to_contain_text(
-        f"Changes are recorded in the audit log as {name}.", timeout=TIMEOUT)
 
 
 def expect_no_exception(page: Page) -> None:
@@ -153,8 +148,19 @@ def read_as(page: Page, theirs: str, ours: str) -> None:
 
 @pytest.fixture(scope="module")
 def import_server(tmp_path_factory) -> Iterator[AppServer]:
-    """The app on a fresh, empty SQLite file of this module's own."""
-    with serve(tmp_path_factory.mktemp("browser_import") / "risk.db") as server:
+    """The app on a fresh SQLite file of this module's own, holding no proposal and two accounts made by the
+    operator: the administrator's (without one the sign-in page only offers to create it) and the importer's."""
+    from risk import accounts
+    from risk.db import make_engine, migrate
+
+    db_path = tmp_path_factory.mktemp("browser_import") / "risk.db"
+    engine = make_engine(f"sqlite:///{db_path}")
+    migrate(engine)
+    accounts.create_account(engine, actor=SYSTEM, username="ada", full_name="Ada Admin", admin=True,
+                            password=PASSWORD)
+    accounts.create_account(engine, actor=SYSTEM, username=IMPORTER[0], full_name=IMPORTER[1], password=PASSWORD)
+    engine.dispose()
+    with serve(db_path) as server:
         yield server
 
 
@@ -172,11 +178,11 @@ def page(browser, import_server) -> Iterator[Page]:
 # --- the journey ------------------------------------------------------------------------------------
 
 def test_import_a_cp1252_register_with_other_column_names(page: Page, import_server: AppServer) -> None:
-    # 1. The Import page, acting as a newcomer who types in a name.
-    open_app(page, import_server.url)
+    # 1. The Import page, signed in as a newcomer: an account on no team, which sees no proposal yet.
+    sign_in(page, import_server.url, IMPORTER[0], PASSWORD)
+    expect_signed_in(page, IMPORTER[1], IMPORTER[0])
     go_to(page, "Import")
     expect(page.get_by_role("heading", name="Import a register", exact=True)).to_be_visible(timeout=TIMEOUT)
-    act_as_newcomer(page, IMPORTER)
 
     # 2. The upload: a Windows-1252 CSV whose columns are not ours.
     upload(page, FILE_NAME, cp1252_csv(GOOD_ROWS))
@@ -237,6 +243,7 @@ def test_import_a_cp1252_register_with_other_column_names(page: Page, import_ser
     expect(page.get_by_test_id("stAlert").locator("p").filter(has_text=re.compile("^Imported"))).to_have_text(
         f"Imported {FILE_NAME} into “{TITLE}”: 2 risks added, 0 changed, 0 unchanged.", timeout=TIMEOUT)
     expect_metric(page, "Risks shown", "2 of 2")
+    expect_signed_in(page, IMPORTER[1], IMPORTER[0], "facilitator")  # the importer is on the new proposal's team
     expect_no_exception(page)
     for risk_id, _, category, title, likelihood, impact, level in EXPECTED:
         values = register_values(page, risk_id)
@@ -264,7 +271,8 @@ def test_import_a_cp1252_register_with_other_column_names(page: Page, import_ser
     expect(keyed(page, "import_go").get_by_role("button", name="Import")).to_be_disabled()
     expect_no_exception(page)
 
-    # And in the database: one proposal with the two risks, scored as agreed by the importer, under their name.
+    # And in the database: one proposal with the two risks, scored as agreed by the importer, every change under
+    # the importer's account (the only other actor is the operator who made the accounts).
     db = sqlite3.connect(f"file:{import_server.db_path}?mode=ro", uri=True)
     try:
         proposals = db.execute("SELECT title FROM proposal").fetchall()
@@ -272,10 +280,18 @@ def test_import_a_cp1252_register_with_other_column_names(page: Page, import_ser
                            "JOIN consensus c ON c.risk_pk = r.id AND c.phase = 'inherent' ORDER BY r.risk_id"
                            ).fetchall()
         mappings = db.execute("SELECT name, updated_by FROM column_mapping").fetchall()
-        actors = {actor for (actor,) in db.execute("SELECT DISTINCT actor FROM audit_event")}
+        events = db.execute("SELECT DISTINCT actor, entity FROM audit_event").fetchall()
+        team = db.execute("SELECT t.name, t.team_role, a.username FROM team_member t "
+                          "JOIN account a ON a.id = t.account_id").fetchall()
     finally:
         db.close()
     assert proposals == [(TITLE,)]
     assert risks == [(risk_id, category, title, lik, imp) for risk_id, category, _, title, lik, imp, _ in EXPECTED]
-    assert mappings == [(MAPPING_NAME, IMPORTER)]
-    assert actors == {IMPORTER}, actors
+    assert mappings == [(MAPPING_NAME, IMPORTER[0])]
+    # the work is the importer's; the operator made the accounts and nothing else; the sign-in itself is recorded
+    # under the address it came from (risk.accounts.authenticate)
+    work = {actor for actor, entity in events if entity not in SIGN_IN_BOOKKEEPING}
+    assert work == {IMPORTER[0]}, events
+    assert {entity for actor, entity in events if actor == SYSTEM} == {"account"}, events
+    assert all(actor.startswith("sign-in from ") for actor, _ in events if actor not in (SYSTEM, IMPORTER[0])), events
+    assert team == [(IMPORTER[1], "facilitator", IMPORTER[0])]
