@@ -12,7 +12,10 @@ Routes:
 - POST /signin: checks the form, starts a session, sets the cookie and goes to the workbench;
 - GET /join/{token}: a one-time sign-in link (a workshop's QR code) asks to confirm who signs in;
 - POST /join/{token}: uses the link (once) and signs in;
-- GET /signout: ends the session, clears the cookie and shows the sign-in form again.
+- GET /signout: ends the session, clears the cookie and shows the sign-in form again;
+- GET /signin/sso/{provider}: single sign-on (risk/ui/sso.py) with a government's OpenID Connect provider, when
+  `.streamlit/secrets.toml` has an `[auth]` section: Streamlit's own `st.login` routes do the OIDC part, then the gate
+  (or the sign-in page) turns the provider's answer into a session of the account with that e-mail address.
 Every form carries a token that must match a cookie set with it (a sign-in started from another site is refused).
 """
 
@@ -39,8 +42,8 @@ SESSION_COOKIE = "risk_session"
 FORM_COOKIE = "risk_form"  # the anti-forgery token of the sign-in forms (double submit)
 SIGNIN_PATH = "/signin"
 # requests the gate lets through without a session: Streamlit's own endpoints and assets, and the sign-in routes
-OPEN_PREFIXES = ("/_stcore/", "/static/", "/media/", "/component/", "/app/static/", "/auth/", "/favicon",
-                 SIGNIN_PATH, "/signout", "/join/")
+OPEN_PREFIXES = ("/_stcore/", "/static/", "/media/", "/component/", "/app/static/", "/auth/", "/oauth2callback",
+                 "/favicon", SIGNIN_PATH, "/signout", "/join/")
 
 
 def engine():
@@ -86,6 +89,8 @@ button { margin-top: 1.5rem; width: 100%; padding: .7rem; font-size: 1rem; font-
 .error { background: #fdecea; color: #8a1c12; padding: .75rem 1rem; border-radius: .4rem; margin-bottom: 1rem; }
 .note { background: #e8f1fb; color: #0b3d6e; padding: .75rem 1rem; border-radius: .4rem; margin-bottom: 1rem; }
 small { color: #555; display: block; margin-top: .35rem; }
+a.sso { display: block; text-align: center; padding: .7rem; border: 1px solid #0b5cad; border-radius: .4rem;
+        color: #0b5cad; font-weight: 600; text-decoration: none; } p.or { color: #555; margin: 1.25rem 0 0; }
 """
 
 
@@ -114,6 +119,15 @@ def _field(label: str, name: str, kind: str = "text", value: str = "", hint: str
             f'value="{html.escape(value)}" required{extra}>{note}')
 
 
+def _sso_links(next_path: str) -> str:
+    """A link per single sign-on provider (none without an `[auth]` section)."""
+    from risk.ui import sso
+
+    links = "".join(f'<p><a class="sso" href="{SIGNIN_PATH}/sso/{quote(name)}?next={quote(next_path, safe="")}">'
+                    f"Sign in with {html.escape(label)}</a></p>" for name, label in sso.providers())
+    return f'<div class="sso-box">{links}<p class="or">or with a username and password:</p></div>' if links else ""
+
+
 def _signin_page(request: Request, *, message: str = "", username: str = "", status: int = 200,
                  first_run: bool = False, full_name: str = "", next_path: str = "/") -> HTMLResponse:
     token = secrets.token_urlsafe(24)
@@ -133,7 +147,7 @@ def _signin_page(request: Request, *, message: str = "", username: str = "", sta
                 + "<button type=\"submit\">Create the administrator account</button></form>")
         return _page("Create the administrator account", body, status=status, form_token=token, request=request)
     body = ("<h1>Shared-Service Risk Workbench</h1><p class=\"lead\">Sign in with the account your administrator "
-            "gave you.</p>" + error + f'<form method="post" action="{SIGNIN_PATH}">' + hidden
+            "gave you.</p>" + error + _sso_links(next_path) + f'<form method="post" action="{SIGNIN_PATH}">' + hidden
             + _field("Username", "username", value=username, autocomplete="username")
             + _field("Password", "password", "password", autocomplete="current-password")
             + "<button type=\"submit\">Sign in</button></form>")
@@ -154,13 +168,51 @@ def _form_ok(request: Request, form: Any) -> bool:
     return bool(sent) and secrets.compare_digest(sent, kept)
 
 
+async def _from_sso(request: Request, eng, target: str) -> Response | None:
+    """When the provider has just vouched for someone (Streamlit's signed cookie, risk/ui/sso.py): a session of the
+    account with that e-mail address and the way back to `target`; the sign-in page saying that no account has the
+    address; or None when there is no such answer."""
+    from risk.ui import sso
+
+    account = await run_in_threadpool(sso.account_from_request, eng, request)
+    if account is not None:
+        token = await run_in_threadpool(accounts.start_session, eng, account.id, _address(request))
+        response = _signed_in(request, token, target)
+        sso.clear_cookies(response, request)  # from now on only the workbench's own session counts
+        return response
+    email = sso.unknown_email(request)
+    if email:
+        response = _signin_page(request, status=403, next_path=target, message=(
+            f"No enabled account has the address {email}: ask your administrator to add it to your account."))
+        sso.clear_cookies(response, request)
+        return response
+    return None
+
+
 async def signin_form(request: Request) -> Response:
     eng = await run_in_threadpool(engine)
     current = request.cookies.get(SESSION_COOKIE)
+    target = _next(request.query_params.get("next"))
     if current and await run_in_threadpool(accounts.session_account, eng, current) is not None:
-        return RedirectResponse(_next(request.query_params.get("next")), status_code=303)
+        return RedirectResponse(target, status_code=303)
+    answered = await _from_sso(request, eng, target)
+    if answered is not None:
+        return answered
     first_run = not await run_in_threadpool(accounts.has_administrator, eng)
-    return _signin_page(request, first_run=first_run, next_path=_next(request.query_params.get("next")))
+    return _signin_page(request, first_run=first_run, next_path=target)
+
+
+async def signin_sso(request: Request) -> Response:
+    """Start single sign-on with a provider: a fresh link into Streamlit's `st.login` route (its token lasts two
+    minutes, so it is made when clicked, not when the page was drawn)."""
+    from risk.ui import sso
+
+    name = request.path_params["provider"]
+    if name not in {n for n, _label in sso.providers()}:
+        return _signin_page(request, status=404, message="That single sign-on provider is not set up here.")
+    response = RedirectResponse(sso.login_path(name), status_code=303)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def signin_submit(request: Request) -> Response:
@@ -198,8 +250,11 @@ async def signout(request: Request) -> Response:
     if token:
         eng = await run_in_threadpool(engine)
         await run_in_threadpool(accounts.end_session, eng, token)
+    from risk.ui import sso
+
     response = RedirectResponse(SIGNIN_PATH, status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    sso.clear_cookies(response, request)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -243,6 +298,7 @@ async def join_submit(request: Request) -> Response:
 ROUTES = [
     Route(SIGNIN_PATH, signin_form, methods=["GET"]),
     Route(SIGNIN_PATH, signin_submit, methods=["POST"]),
+    Route(SIGNIN_PATH + "/sso/{provider}", signin_sso, methods=["GET"]),
     Route("/signout", signout, methods=["GET"]),
     Route("/join/{token}", join_form, methods=["GET"]),
     Route("/join/{token}", join_submit, methods=["POST"]),
@@ -273,6 +329,10 @@ class SignInGate:
             await self.app(scope, receive, send)
             return
         target = scope["path"] + (("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else "")
+        answered = await _from_sso(request, eng, _next(target))  # back from the provider (Streamlit sends to /)
+        if answered is not None:
+            await answered(scope, receive, send)
+            return
         response = RedirectResponse(f"{SIGNIN_PATH}?next={quote(_next(target), safe='')}", status_code=303)
         response.headers["Cache-Control"] = "no-store"
         await response(scope, receive, send)

@@ -206,6 +206,8 @@ def server(tmp_path_factory, sqlite_template) -> Iterator[Server]:
     migrate(engine)
     for username, email in ACCOUNTS.items():
         accounts.create_account(engine, actor=SYSTEM, username=username, full_name=username.title(), email=email)
+    # an administrator exists, so the sign-in page is the usual one (with the providers), not the first-run form
+    accounts.create_account(engine, actor=SYSTEM, username="ada", full_name="Ada Admin", admin=True)
     accounts.disable_account(engine, actor=SYSTEM, username="dee")
     people = [User(sub=sub, claims=claims) for sub, claims in PEOPLE.items()]
     with run_server_in_thread(user_claims=people) as provider:
@@ -378,9 +380,6 @@ def test_clearing_the_cookies_on_a_response_forgets_the_identity(server):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="risk/web.py's gate does not let a browser reach /oauth2callback yet: OPEN_PREFIXES lacks "
-                   "it (remove this mark when it has it)")
 def test_the_gate_lets_the_providers_answer_through(server):
     import httpx2
 
@@ -388,3 +387,55 @@ def test_the_gate_lets_the_providers_answer_through(server):
         answer = client.get(f"{server.url}/oauth2callback?code=x&state=y",
                             headers={"accept": "text/html,application/xhtml+xml"})
     assert not answer.headers.get("location", "").startswith("/signin")
+
+
+def _browser_flow(server, sub: str, start: str = "/signin"):
+    """A browser's whole way: the sign-in page's link for the provider, the provider's form, the callback, then
+    the workbench's gate at / (where Streamlit sends the browser back). Returns the client (its cookies) and the
+    gate's answer."""
+    import httpx2
+
+    html_accept = {"accept": "text/html,application/xhtml+xml"}
+    client = httpx2.Client(follow_redirects=False, timeout=30, headers=html_accept)
+    page = client.get(server.url + start)
+    link = next(part.split('"', 1)[0] for part in page.text.split('href="')[1:] if part.startswith("/signin/sso/"))
+    assert "Sign in with Single sign-on" in page.text
+    authorize = client.get(server.url + link).headers["location"]  # /signin/sso/default -> /auth/login?provider=
+    authorize = client.get(server.url + authorize if authorize.startswith("/") else authorize).headers["location"]
+    assert authorize.startswith(f"{server.provider_url}/oauth2/authorize?"), authorize
+    client.get(authorize)
+    callback = client.post(authorize, data={"sub": sub}).headers["location"]
+    assert client.get(callback).headers["location"] == "/"
+    return client, client.get(server.url + "/")
+
+
+@pytest.mark.slow
+def test_the_gate_turns_the_providers_answer_into_a_workbench_session_and_forgets_the_providers_cookie(server):
+    from risk import web
+
+    client, gate = _browser_flow(server, "ann")
+    try:
+        assert gate.status_code == 303 and gate.headers["location"] == "/"
+        token = client.cookies.get(web.SESSION_COOKIE)
+        assert token and accounts.session_account(server.engine, token).username == "ann.smith"
+        assert not any(c.name.startswith("_streamlit_user") for c in client.cookies.jar)
+        assert client.get(server.url + "/").status_code == 200  # the app's page, signed in
+        client.get(server.url + "/signout")
+        assert accounts.session_account(server.engine, token) is None
+        assert client.get(server.url + "/").headers["location"].startswith("/signin")  # not signed in again
+    finally:
+        client.close()
+
+
+@pytest.mark.slow
+def test_a_provider_answer_for_an_address_with_no_account_signs_nobody_in_and_says_so(server):
+    from risk import web
+
+    client, gate = _browser_flow(server, "zed")
+    try:
+        assert gate.status_code == 403 and "No enabled account has the address zed@example.org" in gate.text
+        assert web.SESSION_COOKIE not in client.cookies
+        assert not any(c.name.startswith("_streamlit_user") for c in client.cookies.jar)  # asked only once
+        assert client.get(server.url + "/").headers["location"].startswith("/signin")
+    finally:
+        client.close()
