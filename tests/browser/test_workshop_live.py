@@ -1,11 +1,14 @@
 """A live scoring workshop in a real browser: a facilitator and three assessors, each in their own browser context
-(their own Streamlit session), on one server with its own fresh SQLite file seeded through the services.
+(their own Streamlit session and sign-in), on one server with its own fresh SQLite file seeded through the services.
 
-The facilitator opens a blind inherent round; each assessor scores every risk on their own page (one risk on
-purpose far apart); nothing of another assessor's blind score reaches an assessor's browser (every websocket frame
-is recorded and searched); the facilitator's board follows the progress by itself; the reveal is anonymous and
-puts the disagreement first; round two re-scores the flagged risk and converges; the consensus reaches the
-register; a closed round takes no more scores. Saves docs/screenshots/workshop-board.png and workshop-reveal.png.
+The facilitator signs in with a password and, on the Workshop page, makes a one-time sign-in code for each
+assessor; each assessor opens their link in their own browser and is signed in as themselves (an account made for
+them by the link). The facilitator opens a blind inherent round; each assessor scores every risk on their own page
+(one risk on purpose far apart); nothing of another assessor's blind score reaches an assessor's browser (every
+websocket frame is recorded and searched); the facilitator's board follows the progress by itself; the reveal is
+anonymous and puts the disagreement first; round two re-scores the flagged risk and converges; the consensus
+reaches the register; a closed round takes no more scores; the audit log names the account behind every score and
+the consensus. Saves docs/screenshots/workshop-board.png and workshop-reveal.png.
 
 This module does not use the shared `app_server` fixture (another test needs that database empty): it starts its
 own server. Widgets are found by the `st-key-<key>` class or by their label; every action that makes Streamlit
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CHROMIUM, SCREENSHOTS, VIEWPORT, serve
+from .conftest import CHROMIUM, PASSWORD, SCREENSHOTS, SYSTEM, VIEWPORT, serve
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed: the browser tests need Debian's Chromium (apt-get install chromium)",
@@ -36,22 +39,25 @@ from .ui import (  # noqa: E402
     TIMEOUT,
     click,
     expect_flash,
+    expect_signed_in,
     go_to,
+    keyed,
     keyed_like,
     nav,
     register_values,
     settle,
+    sign_in,
     table_row,
     table_with,
 )
 
 pytestmark = pytest.mark.browser
 
-SETUP = "workshop-test setup"
 TITLE = "Lakes Region Shared ERP"
 PARTNERS = [("Lakes County", "county", "lead"), ("City of Northport", "city", "participant"),
             ("Pine Ridge School District", "district", "participant")]
 FACILITATOR = ("Farah Nadeem", "Lakes County")
+FACILITATOR_USERNAME = "farah"  # her account (a password); the assessors get theirs from their sign-in links
 ASSESSORS = [("Alma Reyes", "Lakes County"), ("Bruno Okafor", "City of Northport"),
              ("Chen Liu", "Pine Ridge School District")]  # shown as Assessor A, B, C (in the order they joined)
 A, B, C = (name for name, _ in ASSESSORS)
@@ -97,27 +103,34 @@ class Workshop:
 
 
 def seed(db_url: str) -> tuple[int, dict[str, int], dict[str, int]]:
-    """The proposal, its three partners, a facilitator and three assessors (one per partner), and the risks."""
+    """The proposal, its three partners, a facilitator and three assessors (one per partner), and the risks; an
+    administrator's account (the workbench has one) and the facilitator's, linked to her by her name and partner
+    government. The assessors have no account yet."""
+    from risk import accounts
     from risk.db import make_engine, migrate
     from risk.services import proposals as ps
 
     engine = make_engine(db_url)
     try:
         migrate(engine)
-        pid = ps.create_proposal(engine, actor=SETUP, title=TITLE, service_type="ERP/payroll")
+        pid = ps.create_proposal(engine, actor=SYSTEM, title=TITLE, service_type="ERP/payroll")
         partner_ids = {}
         for name, kind, role in PARTNERS:
-            partner_ids[name] = ps.add_partner(engine, actor=SETUP, name=name, kind=kind)
-            ps.link_partner(engine, actor=SETUP, proposal_id=pid, partner_id=partner_ids[name], role=role)
-        members = {FACILITATOR[0]: ps.add_team_member(engine, actor=SETUP, proposal_id=pid, name=FACILITATOR[0],
+            partner_ids[name] = ps.add_partner(engine, actor=SYSTEM, name=name, kind=kind)
+            ps.link_partner(engine, actor=SYSTEM, proposal_id=pid, partner_id=partner_ids[name], role=role)
+        members = {FACILITATOR[0]: ps.add_team_member(engine, actor=SYSTEM, proposal_id=pid, name=FACILITATOR[0],
                                                       partner_id=partner_ids[FACILITATOR[1]],
                                                       team_role="facilitator", expertise="HR director")}
         for name, partner in ASSESSORS:
-            members[name] = ps.add_team_member(engine, actor=SETUP, proposal_id=pid, name=name,
+            members[name] = ps.add_team_member(engine, actor=SYSTEM, proposal_id=pid, name=name,
                                                partner_id=partner_ids[partner], team_role="assessor")
-        risks = {risk_id: ps.add_risk(engine, actor=SETUP, proposal_id=pid, category=category, title=title,
+        risks = {risk_id: ps.add_risk(engine, actor=SYSTEM, proposal_id=pid, category=category, title=title,
                                       risk_id=risk_id, cause=cause, event=event, consequence=consequence)
                  for risk_id, category, title, cause, event, consequence in RISKS}
+        accounts.create_account(engine, actor=SYSTEM, username="ada", full_name="Ada Admin", admin=True,
+                                password=PASSWORD)
+        accounts.create_account(engine, actor=SYSTEM, username=FACILITATOR_USERNAME, full_name=FACILITATOR[0],
+                                partner=FACILITATOR[1], password=PASSWORD)
     finally:
         engine.dispose()
     return pid, members, risks
@@ -136,8 +149,10 @@ def workshop_server(tmp_path_factory) -> Iterator[Workshop]:
 
 @dataclass
 class Frames:
-    """Every websocket frame a page receives (Streamlit's ForwardMsg protobufs), as raw bytes."""
+    """Every websocket frame a page receives (Streamlit's ForwardMsg protobufs), as raw bytes; `on_workshop` is how
+    many had arrived when the page went to the Workshop page (before: the sign-in's landing on the Portfolio)."""
     received: list[bytes] = field(default_factory=list)
+    on_workshop: int = 0
 
     def attach(self, page: Page) -> None:
         page.on("websocket", lambda ws: ws.on("framereceived", self._add))
@@ -173,19 +188,19 @@ def where_sent(frame: bytes) -> str:
 
 def assert_blind(frames: dict[str, Frames]) -> dict[str, int]:
     """Before the reveal: no frame received by assessor A (or the facilitator) holds B's or C's rationale, A's
-    browser received no table at all, and B's and C's names reach A only as options of the sidebar's "I am" (the
-    team roster), never with a score. Returns how many frames each page had received."""
+    browser received no table at all on the Workshop page, and B's and C's names never reached A's browser (there
+    is no roster of the team in the sidebar any more: who is acting is the account signed in). Returns how many
+    frames each page had received."""
     assert frames[A].received, "no websocket frame was recorded on A's page"
     assert frames[B].holding(MARKER[B]), "B's own browser never received B's rationale: the search cannot work"
     for marker in MARKER.values():
         assert not frames[A].holding(marker), f"{marker!r} reached A's browser before the reveal"
         assert not frames[FACILITATOR[0]].holding(marker), f"{marker!r} reached the facilitator before the reveal"
-    tables = [p for p in map(where_sent, frames[A].received) if p.startswith("main dataframe")]
+    tables = [p for p in map(where_sent, frames[A].received[frames[A].on_workshop:]) if p.startswith("main dataframe")]
     assert not tables, f"A's browser received tables (the reveal's form) before the reveal: {tables}"
     for other in (B, C):
         places = {where_sent(f) for f in frames[A].holding(other)}
-        assert all(re.fullmatch(r"sidebar selectbox \S*-actor_choice_\d+", p) for p in places), \
-            f"{other}'s name reached A's browser outside the sidebar roster: {places}"
+        assert not places, f"{other}'s name reached A's browser before the reveal: {places}"
     return {name: len(f.received) for name, f in frames.items()}
 
 
@@ -230,17 +245,80 @@ def screenshot(page: Page, name: str, down_to: Locator | None = None) -> None:
     page.screenshot(path=SCREENSHOTS / f"{name}.png", clip=clip)
 
 
-def open_as(context: BrowserContext, server: Workshop, member: str, frames: Frames | None = None) -> Page:
-    """The Workshop page in `context`, as `member` (?proposal=...&as=... picks both in the sidebar)."""
+def workshop_url(server: Workshop) -> str:
+    return f"{server.url}/workshop?proposal={server.proposal_id}"
+
+
+def username_of(server: Workshop, member: str) -> str:
+    """The username of the account linked to a team member (made by their first sign-in link)."""
+    rows = db_rows(server, "SELECT a.username FROM team_member t JOIN account a ON a.id = t.account_id "
+                           "WHERE t.id = ?", server.members[member])
+    assert rows, f"{member} has no account linked on the team"
+    return rows[0][0]
+
+
+def expect_workshop(page: Page, server: Workshop, member: str, role: str) -> None:
+    expect(page.get_by_role("heading", name=f"Workshop: {TITLE}")).to_be_visible(timeout=TIMEOUT)
+    expect_signed_in(page, member, username_of(server, member), role, "partner government")
+
+
+def open_as_facilitator(context: BrowserContext, server: Workshop, frames: Frames) -> Page:
+    """The facilitator signs in with her password in `context` and lands on the Workshop page."""
     page = context.new_page()
-    if frames is not None:
-        frames.attach(page)
-    page.goto(f"{server.url}/workshop?proposal={server.proposal_id}&as={server.members[member]}")
+    frames.attach(page)
+    sign_in(page, workshop_url(server), FACILITATOR_USERNAME, PASSWORD)
+    expect_workshop(page, server, FACILITATOR[0], "facilitator")
+    return page
+
+
+def signin_section(farah: Page) -> Locator:
+    return farah.get_by_test_id("stExpander").filter(has_text="Sign team members in with a QR code")
+
+
+def make_signin_link(farah: Page, member: str) -> str:
+    """On the facilitator's Workshop page: "Sign team members in with a QR code", the member, "Make a sign-in
+    code"; returns the link the QR code holds (shown under it as code)."""
+    section = signin_section(farah)
+
+    def open_section() -> None:
+        # an expander is drawn anew, closed, when a message above it (such as "The round is open") goes away
+        if section.locator("details[open]").count() == 0:
+            click(farah, section.locator("summary"))
+
+    open_section()
+    box = keyed(farah, "link_member").get_by_role("combobox")
+    box.scroll_into_view_if_needed()
+    box.click()
+    farah.get_by_role("option", name=re.compile(f"^{re.escape(member)} \\(")).click()
+    settle(farah)
+    open_section()
+    expect(box).to_have_value(re.compile(f"^{re.escape(member)} \\("), timeout=TIMEOUT)
+    click(farah, keyed(farah, "make_link").get_by_role("button"))
+    expect(farah.get_by_test_id("stImage").filter(has_text=f"Sign-in code for {member} (")).to_be_visible(
+        timeout=TIMEOUT)
+    code = farah.get_by_test_id("stCode")
+    expect(code).to_have_count(1, timeout=TIMEOUT)
+    link = code.inner_text().strip()
+    assert re.fullmatch(r"https?://[^/]+/join/[A-Za-z0-9_-]{20,}", link), link
+    return link
+
+
+def join(context: BrowserContext, server: Workshop, link: str, member: str, frames: Frames) -> Page:
+    """A team member opens their sign-in link in their own browser `context`, confirms who they are, is signed in,
+    and opens the Workshop page of the proposal."""
+    page = context.new_page()
+    frames.attach(page)
+    page.goto(link)
+    confirm = page.get_by_role("button", name=f"Sign in as {member}")
+    expect(confirm).to_be_visible(timeout=TIMEOUT)
+    confirm.click()
     expect(nav(page)).to_be_visible(timeout=TIMEOUT)
     settle(page)
-    expect(page.get_by_role("heading", name=f"Workshop: {TITLE}")).to_be_visible(timeout=TIMEOUT)
-    expect(page.get_by_test_id("stSidebar").get_by_test_id("stCaptionContainer")).to_contain_text(
-        f"Changes are recorded in the audit log as {member}.", timeout=TIMEOUT)
+    frames.on_workshop = len(frames.received)
+    page.goto(workshop_url(server))
+    expect(nav(page)).to_be_visible(timeout=TIMEOUT)
+    settle(page)
+    expect_workshop(page, server, member, "assessor")
     return page
 
 
@@ -281,13 +359,13 @@ def wait_for(condition, what: str, timeout_s: float = TIMEOUT / 1000) -> None:
 
 
 def submit_late_score(server: Workshop, round_id: int) -> None:
-    """Assessor A tries to send a score into a round through the service, as the page would."""
+    """Assessor A tries to send a score into a round through the service, as the page would: as her account."""
     from risk.db import make_engine
     from risk.services import rounds as rs
 
     engine = make_engine(f"sqlite:///{server.db_path}")
     try:
-        rs.submit_score(engine, actor=A, round_id=round_id, assessor_id=server.members[A],
+        rs.submit_score(engine, actor=username_of(server, A), round_id=round_id, assessor_id=server.members[A],
                         risk_pk=server.risks[DISPUTED], likelihood=5, impact=5, rationale="too late")
     finally:
         engine.dispose()
@@ -329,12 +407,13 @@ def test_live_workshop(browser, workshop_server: Workshop) -> None:
 def run_workshop(server: Workshop, context) -> None:
     frames = {name: Frames() for name in (FACILITATOR[0], A, B, C)}
 
-    # 0. Assessor A is on the Workshop page before any round is open: it waits.
-    alma = open_as(context(), server, A, frames[A])
+    # 0. The facilitator signs in with her password and makes assessor A a one-time sign-in code; A opens its link
+    # in her own browser, is signed in as herself and is on the Workshop page before any round is open: it waits.
+    farah = open_as_facilitator(context(), server, frames[FACILITATOR[0]])
+    alma = join(context(), server, make_signin_link(farah, A), A, frames[A])
     expect(alma.get_by_text("No round is open.")).to_be_visible(timeout=TIMEOUT)
 
     # 1. The facilitator opens an inherent round on every category.
-    farah = open_as(context(), server, FACILITATOR[0], frames[FACILITATOR[0]])
     open_form = farah.get_by_test_id("stForm").filter(has_text="Open a scoring round")
     expect(open_form).to_be_visible(timeout=TIMEOUT)
     expect(open_form.get_by_role("radio", name="Inherent (before controls)")).to_be_checked()
@@ -345,10 +424,13 @@ def run_workshop(server: Workshop, context) -> None:
     expect(board_row(farah, A)).to_contain_text(f"0 of {len(RISKS)}", timeout=TIMEOUT)
     expect_no_error(farah)
 
-    # 2. Assessor A's page notices the round by itself (no reload); B and C open theirs. Each scores blind.
+    # 2. Assessor A's page notices the round by itself (no reload); B and C join by the codes the facilitator makes
+    # while the round is open, each in their own browser. Each scores blind, signed in as themselves.
     expect(alma.get_by_role("heading", name="Inherent round 1: your blind scores")).to_be_visible(timeout=TIMEOUT)
-    bruno = open_as(context(), server, B, frames[B])
-    chen = open_as(context(), server, C, frames[C])
+    bruno = join(context(), server, make_signin_link(farah, B), B, frames[B])
+    chen = join(context(), server, make_signin_link(farah, C), C, frames[C])
+    if signin_section(farah).locator("details[open]").count():  # everyone is in: the codes are put away
+        click(farah, signin_section(farah).locator("summary"))
     pages = {A: alma, B: bruno, C: chen}
     for k, (name, page) in enumerate(pages.items()):
         expect(page.get_by_test_id("stProgress")).to_contain_text(f"You have scored 0 of {len(RISKS)} risks",
@@ -491,3 +573,17 @@ def run_workshop(server: Workshop, context) -> None:
     assert db_rows(server, "SELECT number, status FROM round ORDER BY number") == [(1, "closed"), (2, "closed")]
     expect_no_error(farah)
     expect_no_error(alma)
+
+    # 9. The audit log names the account behind each change: every assessor's scores are theirs, the consensus and
+    # the rounds the facilitator's; nobody was refused for lack of permission (a closed round's refusal is no such
+    # refusal: A may score, the round takes no more scores).
+    usernames = {name: username_of(server, name) for name in (A, B, C)}
+    score_actors = dict(db_rows(server, "SELECT entity_id, actor FROM audit_event WHERE entity = 'score' "
+                                        "AND action IN ('create', 'update')"))
+    members = {server.members[name]: username for name, username in usernames.items()}
+    assert score_actors and all(actor == members[int(key.split("/")[1])] for key, actor in score_actors.items()), \
+        score_actors
+    assert set(score_actors.values()) == set(usernames.values())
+    assert {a for (a,) in db_rows(server, "SELECT DISTINCT actor FROM audit_event WHERE entity IN "
+                                          "('consensus', 'round') AND action != 'refused'")} == {FACILITATOR_USERNAME}
+    assert db_rows(server, "SELECT actor, after FROM audit_event WHERE action = 'refused'") == []
