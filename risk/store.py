@@ -37,7 +37,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from sqlmodel import Session, SQLModel
 
 from risk.db import is_sqlite, writer
-from risk.errors import AuditChainError, ConflictError, NotFoundError, RefusedError, StorageError
+from risk.errors import AuditChainError, ConflictError, ForbiddenError, NotFoundError, RefusedError, StorageError
 from risk.models import AuditEvent, Consensus, CreationToken, Risk, Score, utcnow
 
 AUDIT_LOCK = 0x41554449  # "AUDI": serialises the hash chain on PostgreSQL
@@ -82,7 +82,8 @@ def write(engine: Engine, actor: str, what: str = "the change") -> Iterator[Unit
     full disk, a lost connection) it raises StorageError saying in words that `what` could not be saved."""
     actor = (actor or "").strip()
     if not actor:
-        raise RefusedError("who is acting: a change needs a name to record in the audit log, none was given")
+        raise ForbiddenError("who is acting: a change needs a name to record in the audit log, none was given "
+                             "(nobody is signed in)")
     committing = False
     try:
         with Session(writer(engine), expire_on_commit=False) as session:
@@ -345,14 +346,15 @@ def upsert_score(*, unit: Unit, round_id: int, assessor_id: int, risk_pk: int, l
 
 
 def upsert_consensus(*, unit: Unit, risk_pk: int, phase: str, likelihood: int, impact: int, rationale: str,
-                     dissent: str) -> None:
+                     dissent: str, recorded_by: str | None = None) -> None:
+    """One consensus per (risk, phase), recorded by `recorded_by` (default: the actor)."""
     session = unit.session
     old = session.execute(
         select(Consensus).where(Consensus.risk_pk == risk_pk, Consensus.phase == phase)
     ).scalar_one_or_none()
     before = snapshot(old)
     values = dict(risk_pk=risk_pk, phase=phase, likelihood=likelihood, impact=impact, rationale=rationale,
-                  dissent=dissent, recorded_by=unit.actor, recorded_at=utcnow())
+                  dissent=dissent, recorded_by=recorded_by or unit.actor, recorded_at=utcnow())
     _upsert(unit, Consensus, values, ("risk_pk", "phase"),
             ("likelihood", "impact", "rationale", "dissent", "recorded_by", "recorded_at"))
     if old is not None:
@@ -640,8 +642,12 @@ def count_rows(engine: Engine, table: type[SQLModel]) -> int:
         return session.execute(select(func.count()).select_from(table)).scalar_one()
 
 
-def record_refusal(engine: Engine, actor: str, action: str, entity: str, entity_id: object, reason: str) -> None:
+def record_refusal(engine: Engine, actor: str, action: str, entity: str, entity_id: object, reason: str, *,
+                   permission: str | None = None) -> None:
     """Audit an attempt the services refused for lack of permission (in its own transaction, since the attempt's
-    own transaction was rolled back)."""
-    with write(engine, actor or "anonymous") as unit:
-        unit.audit("refused", entity, entity_id, None, {"attempted": action, "reason": reason})
+    own transaction was rolled back): the service attempted, the permission it needed (risk/access.py), why."""
+    after = {"attempted": action, "reason": reason}
+    if permission:
+        after["permission"] = permission
+    with write(engine, (actor or "").strip()[:200] or "anonymous") as unit:
+        unit.audit("refused", entity, entity_id, None, after)
