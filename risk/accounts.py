@@ -22,7 +22,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from risk import rules, store
+from risk import access, rules, store
 from risk.errors import NotFoundError, RefusedError
 from risk.models import Account, AccountSession, Partner, SigninAttempt, utcnow
 
@@ -128,19 +128,24 @@ def _create(unit: store.Unit, *, username: str, full_name: str, password_hash: s
     account = Account(username=username, full_name=full_name, partner_id=partner_id, is_admin=bool(admin),
                       email=email, password_hash=password_hash)
     store.add(unit=unit, obj=account, entity="account")  # the audit's copy leaves password_hash out (models.py)
+    access.link_account(unit, account)  # the team members whose name and partner government are its own
     return account
 
 
+@access.audited("account")
 def create_account(engine: Engine, *, actor: str, username: str, full_name: str, password: str | None = None,
                    partner: str | None = None, admin: bool = False, email: str | None = None) -> Account:
-    """A new account; `partner` is a partner government's name (none for regional or state staff). Without a
-    password the account cannot sign in with one (single sign-on and one-time links come later)."""
+    """A new account, made by an administrator (or the operator); `partner` is a partner government's name (none
+    for regional or state staff). Without a password the account cannot sign in with one (single sign-on and
+    one-time links come later). It is linked to the team members whose name and partner government are its full
+    name and partner government, where no other account matches them (risk/access.py)."""
     username = check_username(username)
     full_name = rules.check({"full_name": FULL_NAME}, "full_name", full_name)
     email = check_email(email)
     hashed = hash_password(password) if password is not None else None
     try:
         with store.write(engine, actor, f"account {username}") as unit:
+            access.require(unit.session, actor, "manage_accounts")
             return _create(unit, username=username, full_name=full_name, password_hash=hashed, partner=partner,
                            admin=admin, email=email)
     except IntegrityError as exc:
@@ -189,9 +194,11 @@ def list_accounts(engine: Engine) -> list[dict[str, Any]]:
         return out
 
 
+@access.audited("account")
 def disable_account(engine: Engine, *, actor: str, username: str) -> None:
     """Disable an account and end its sessions. The last administrator who is not disabled stays."""
     with store.write(engine, actor, f"account {username}") as unit:
+        access.require(unit.session, actor, "manage_accounts")
         account = _account(unit.session, username)
         if account.disabled:
             return
@@ -205,11 +212,13 @@ def disable_account(engine: Engine, *, actor: str, username: str) -> None:
         _end_sessions(unit, account.id)
 
 
+@access.audited("account")
 def set_password(engine: Engine, *, actor: str, username: str, password: str) -> None:
     """Replace an account's password; its sessions end and any sign-in lock is lifted. The audit records that the
     password was set, not the password or its hash."""
     hashed = hash_password(password)
     with store.write(engine, actor, f"the password of {username}") as unit:
+        access.require(unit.session, actor, "manage_accounts")
         account = _account(unit.session, username)
         store.update(unit=unit, obj=account, entity="account",
                      changes={"password_hash": hashed, "failed_signins": 0, "locked_until": None})
@@ -383,7 +392,9 @@ def _end_sessions(unit: store.Unit, account_id: int) -> int:
     return len(rows)
 
 
+@access.audited("account")
 def end_all_sessions(engine: Engine, *, actor: str, username: str) -> int:
     """End every session of an account (signed in on a lost laptop, say); returns how many ended."""
     with store.write(engine, actor, f"the sessions of {username}") as unit:
+        access.require(unit.session, actor, "manage_accounts")
         return _end_sessions(unit, _account(unit.session, username).id)

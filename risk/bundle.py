@@ -101,6 +101,8 @@ def _ref(row: dict[str, Any], field: str, known: set[str], what: str, where: str
     row[field] = value.strip()
 
 
+# observers, and facilitators (often regional or state staff who run the workshop), may come from no partner
+_WITHOUT_PARTNER = (TeamRole.observer.value, TeamRole.facilitator.value)
 _CONSENSUS_BUT_WHO = rules.without(rules.CONSENSUS, "recorded_by")  # who recorded it: checked apart
 
 
@@ -127,8 +129,8 @@ def validate(bundle: ProposalBundle, where: str) -> None:
         _ref(m, "partner", partner_names, "a partner of this proposal", at)
         if m["name"] in members:
             raise rules.refusal(at, "name", f"{m['name']!r} appears twice")
-        if m["partner"] is None and m.get("team_role", TeamRole.assessor.value) != TeamRole.observer.value:
-            raise rules.refusal(at, "partner", "an assessor or facilitator must come from one of the proposal's "
+        if m["partner"] is None and m.get("team_role", TeamRole.assessor.value) not in _WITHOUT_PARTNER:
+            raise rules.refusal(at, "partner", "an assessor or reviewer must come from one of the proposal's "
                                                "partner governments")
         members[m["name"]] = m
     risk_ids: set[str] = set()

@@ -129,5 +129,5 @@ def app_db(sqlite_url, sqlite_template, monkeypatch):
 
 @pytest.fixture
 def demo_db(app_db):
-    load_demo(app_db, actor="demo")
+    load_demo(app_db, actor="system:demo")
     return app_db

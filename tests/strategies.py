@@ -13,7 +13,7 @@ from risk import rules, scoring
 from risk.bundle import ProposalBundle, RoundBundle
 from risk.models import ActionStatus, LifecyclePhase, PartnerKind, ProposalStatus, ServiceType
 
-ACTOR = "prop:loader"
+ACTOR = "system:properties"  # the operator (risk/access.py) loads the generated bundles
 
 # pieces that spreadsheets, CSV, JSON or SQL treat specially; every one is valid text for the workbench
 AWKWARD = ("=1+2", "=HYPERLINK(\"http://x\")", "+1", "-5", "@SUM(A1)", "'", "'=x", "''", '"', '""quoted""', "\\",

@@ -20,6 +20,7 @@ from risk.errors import NotFoundError, RefusedError
 from risk.models import Account, AccountSession, SigninAttempt
 from risk.services import proposals as ps
 from risk.store import verify_chain
+from tests.builders import SYSTEM
 
 pytestmark = pytest.mark.storage
 
@@ -43,7 +44,7 @@ def clock(monkeypatch):
 
 
 def _add(engine, username="ann", password=PASSWORD, **kw):
-    return accounts.create_account(engine, actor="setup", username=username, full_name=kw.pop("name", "Ann Smith"),
+    return accounts.create_account(engine, actor=SYSTEM, username=username, full_name=kw.pop("name", "Ann Smith"),
                                    password=password, **kw)
 
 
@@ -111,7 +112,7 @@ def test_a_bad_field_is_refused_naming_it(engine, fields, message):
 
 
 def test_an_account_belongs_to_a_partner_named_or_to_none(engine):
-    ps.add_partner(engine, actor="setup", name="Adams County")
+    ps.add_partner(engine, actor=SYSTEM, name="Adams County")
     _add(engine, partner="Adams County")
     _add(engine, username="state.staff", name="Sam State")
     with pytest.raises(NotFoundError, match="^partner: expected the name of a partner government, got 'Nowhere'$"):
@@ -134,9 +135,9 @@ def test_the_first_administrator_is_made_only_once(engine):
 def test_the_last_administrator_is_not_disabled(engine):
     _add(engine, admin=True)
     with pytest.raises(RefusedError, match="last administrator"):
-        accounts.disable_account(engine, actor="setup", username="ann")
+        accounts.disable_account(engine, actor=SYSTEM, username="ann")
     _add(engine, username="bob", admin=True)
-    accounts.disable_account(engine, actor="setup", username="ann")
+    accounts.disable_account(engine, actor=SYSTEM, username="ann")
     assert accounts.has_administrator(engine)
 
 
@@ -145,7 +146,7 @@ def test_the_last_administrator_is_not_disabled(engine):
 def test_unknown_user_wrong_password_and_disabled_account_get_one_message(engine):
     _add(engine)
     _add(engine, username="gone")
-    accounts.disable_account(engine, actor="setup", username="gone")
+    accounts.disable_account(engine, actor=SYSTEM, username="gone")
     messages = set()
     for username, password in (("nobody", PASSWORD), ("ann", "wrong password here"), ("gone", PASSWORD)):
         with pytest.raises(RefusedError) as caught:
@@ -231,7 +232,7 @@ def test_a_new_password_lifts_the_lock_and_ends_sessions(engine, clock):
     account = _add(engine)
     token = accounts.start_session(engine, account.id)
     _fail(engine, "ann", times=accounts.USERNAME_FAILURES)
-    accounts.set_password(engine, actor="setup", username="ann", password="another long password")
+    accounts.set_password(engine, actor=SYSTEM, username="ann", password="another long password")
     assert accounts.session_account(engine, token) is None
     assert _stored(engine, Account, username="ann").locked_until is None
     with pytest.raises(RefusedError, match=f"^{REFUSED}$"):
@@ -285,18 +286,18 @@ def test_end_one_session_or_all_of_an_account(engine, clock):
     accounts.end_session(engine, one)  # again: nothing to end
     accounts.end_session(engine, "no such token")
     assert accounts.session_account(engine, one) is None and accounts.session_account(engine, two) is not None
-    assert accounts.end_all_sessions(engine, actor="setup", username="ann") == 1
+    assert accounts.end_all_sessions(engine, actor=SYSTEM, username="ann") == 1
     assert accounts.session_account(engine, two) is None
     assert accounts.session_account(engine, bobs).username == "bob"
     with pytest.raises(NotFoundError, match="^username: expected an existing account, got 'carl'$"):
-        accounts.end_all_sessions(engine, actor="setup", username="carl")
+        accounts.end_all_sessions(engine, actor=SYSTEM, username="carl")
 
 
 def test_a_disabled_accounts_sessions_are_refused_and_it_cannot_start_one(engine, clock):
     _add(engine, username="boss", admin=True)
     ann = _add(engine)
     token = accounts.start_session(engine, ann.id)
-    accounts.disable_account(engine, actor="setup", username="ann")
+    accounts.disable_account(engine, actor=SYSTEM, username="ann")
     assert accounts.session_account(engine, token) is None
     assert _stored(engine, AccountSession, account_id=ann.id).ended_at == clock.now
     with pytest.raises(RefusedError, match=f"^{REFUSED}$"):

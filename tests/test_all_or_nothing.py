@@ -24,7 +24,7 @@ from risk.services.json_import import import_json
 from risk.services.portfolio import load_demo, load_synthetic
 from risk.store import verify_chain
 from risk.synthetic import generate
-from tests.builders import database_state
+from tests.builders import SYSTEM, database_state
 from tests.test_portfolio import normalised
 
 pytestmark = pytest.mark.storage
@@ -46,7 +46,7 @@ def portfolio_file(tmp_path_factory) -> bytes:
 
     source = make_engine(f"sqlite:///{tmp_path_factory.mktemp('source') / 'source.db'}")
     migrate(source)
-    load_synthetic(source, actor="gen", seed=13, **SIZE)
+    load_synthetic(source, actor=SYSTEM, seed=13, **SIZE)
     data = export_json(source)
     source.dispose()
     return data
@@ -60,7 +60,7 @@ def changed(data: bytes, change) -> bytes:
 
 def with_earlier_data(engine: Engine) -> dict:
     """The demo portfolio, as data that was there before the import; returns the state to compare with."""
-    load_demo(engine, actor="demo")
+    load_demo(engine, actor=SYSTEM)
     return database_state(engine)
 
 
@@ -69,13 +69,13 @@ def with_earlier_data(engine: Engine) -> dict:
 def test_an_import_whose_32nd_of_33_proposals_fails_when_written_writes_nothing(engine, portfolio_file):
     before = with_earlier_data(engine)
     bad = changed(portfolio_file, lambda d: d["proposals"][31].update(matrix="no-such-matrix"))
-    report = import_json(engine, bad, actor="clerk")
+    report = import_json(engine, bad, actor=SYSTEM)
     assert report["proposal_ids"] == [] and len(report["problems"]) == 1
     assert "proposal 32 ('Synthetic 13-0032'): matrix: no matrix named 'no-such-matrix'" in \
         report["problems"][0]["message"]
     assert database_state(engine) == before
     # nothing of it was left behind, so the corrected file imports (not "a proposal called ... already exists")
-    good = import_json(engine, portfolio_file, actor="clerk")
+    good = import_json(engine, portfolio_file, actor=SYSTEM)
     assert good["problems"] == [] and len(good["proposal_ids"]) == 33
     assert database_state(engine)["rows"]["proposal"] == 3 + 33 and verify_chain(engine) > 0
 
@@ -94,7 +94,7 @@ def test_a_failure_in_the_middle_of_writing_an_import_leaves_the_database_as_it_
 
     monkeypatch.setattr(bulk, "_round_results", power_cut_in_the_second_chunk)
     with pytest.raises(RuntimeError, match="power cut"):
-        import_json(engine, portfolio_file, actor="clerk")
+        import_json(engine, portfolio_file, actor=SYSTEM)
     assert len(calls) == 2, "the failure should come after the first chunk of proposals was written"
     assert database_state(engine) == before and verify_chain(engine) > 0
 
@@ -102,14 +102,14 @@ def test_a_failure_in_the_middle_of_writing_an_import_leaves_the_database_as_it_
 def test_a_dry_run_runs_every_check_of_the_real_run_and_writes_nothing(engine, portfolio_file):
     before = with_earlier_data(engine)
     bad = changed(portfolio_file, lambda d: d["proposals"][31].update(matrix="no-such-matrix"))
-    dry = import_json(engine, bad, actor="clerk", dry_run=True)
+    dry = import_json(engine, bad, actor=SYSTEM, dry_run=True)
     assert "proposal 32 ('Synthetic 13-0032'): matrix: no matrix named" in dry["problems"][0]["message"]
-    good = import_json(engine, portfolio_file, actor="clerk", dry_run=True)
+    good = import_json(engine, portfolio_file, actor=SYSTEM, dry_run=True)
     assert good["problems"] == [] and good["added"] == 33 * 40 and good["proposal_ids"] == []
     assert database_state(engine) == before
     # titles already stored are a check of the real run: the dry run makes it too
     demo = export_json(engine)
-    again = import_json(engine, demo, actor="clerk", dry_run=True)
+    again = import_json(engine, demo, actor=SYSTEM, dry_run=True)
     assert "already exists" in again["problems"][0]["message"] and database_state(engine) == before
 
 
@@ -117,12 +117,12 @@ def test_a_file_that_names_one_title_twice_or_one_partner_twice_is_refused_and_w
                                                                                               portfolio_file):
     before = with_earlier_data(engine)
     twice = changed(portfolio_file, lambda d: d["proposals"][31].update(title="Synthetic 13-0005"))
-    report = import_json(engine, twice, actor="clerk")
+    report = import_json(engine, twice, actor=SYSTEM)
     assert report["problems"][0]["message"] == ("proposal 32: title: proposal 5 is called 'Synthetic 13-0005' too; "
                                                 "each proposal of a file needs its own title")
     partner = changed(portfolio_file, lambda d: d["proposals"][31]["partners"].append(
         dict(d["proposals"][31]["partners"][0], role="participant")))
-    report = import_json(engine, partner, actor="clerk")
+    report = import_json(engine, partner, actor=SYSTEM)
     assert "proposal 32 ('Synthetic 13-0032'), partner 3: name: 'S13-0032 county 1' appears twice" in \
         report["problems"][0]["message"]
     assert database_state(engine) == before
@@ -146,7 +146,7 @@ def test_a_constraint_broken_only_in_the_database_is_reported_in_words_and_write
     monkeypatch.setattr(bulk, "validate", without_the_partner_check)
     partner = changed(portfolio_file, lambda d: d["proposals"][31]["partners"].append(
         dict(d["proposals"][31]["partners"][0], role="participant")))
-    report = import_json(engine, partner, actor="clerk")
+    report = import_json(engine, partner, actor=SYSTEM)
     message = report["problems"][0]["message"]
     assert message.startswith("the import of 33 proposals was refused by the database (") and \
         message.endswith("). Nothing was changed"), message
@@ -157,7 +157,7 @@ def test_a_constraint_broken_only_in_the_database_is_reported_in_words_and_write
 # --- kill -9 ------------------------------------------------------------------------------------------------
 
 def _risk(url: str, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "RISK_DATABASE_URL": url, "RISK_ACTOR": "loader"}
+    env = {**os.environ, "RISK_DATABASE_URL": url}
     return subprocess.Popen([RISK, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -178,7 +178,7 @@ def kill(proc: subprocess.Popen, *, after_lines: int = 0, after_seconds: float =
 
 
 def run(url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RISK_DATABASE_URL": url, "RISK_ACTOR": "loader"}
+    env = {**os.environ, "RISK_DATABASE_URL": url}
     return subprocess.run([RISK, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -220,14 +220,14 @@ def test_a_synthetic_portfolio_an_interrupted_load_left_part_way_is_completed_by
     from risk.db import make_engine, migrate
 
     bundles = generate(proposals=12, risks=10, assessors=5, seed=21)
-    load_bundles(engine, bundles[:5], actor="gen")  # what an interrupted load leaves: whole proposals, not all
-    result = load_synthetic(engine, actor="gen", proposals=12, risks=10, assessors=5, seed=21)
+    load_bundles(engine, bundles[:5], actor=SYSTEM)  # what an interrupted load leaves: whole proposals, not all
+    result = load_synthetic(engine, actor=SYSTEM, proposals=12, risks=10, assessors=5, seed=21)
     assert result.loaded and result.kept == 5 and len(result.proposal_ids) == 12
-    again = load_synthetic(engine, actor="gen", proposals=12, risks=10, assessors=5, seed=21)
+    again = load_synthetic(engine, actor=SYSTEM, proposals=12, risks=10, assessors=5, seed=21)
     assert not again.loaded and again.proposal_ids == result.proposal_ids
     clean = make_engine(f"sqlite:///{tmp_path / 'clean.db'}")
     migrate(clean)
-    load_synthetic(clean, actor="gen", proposals=12, risks=10, assessors=5, seed=21)
+    load_synthetic(clean, actor=SYSTEM, proposals=12, risks=10, assessors=5, seed=21)
     assert normalised(export_document(engine)) == normalised(export_document(clean))
     assert verify_chain(engine) > 0
     clean.dispose()
@@ -236,12 +236,12 @@ def test_a_synthetic_portfolio_an_interrupted_load_left_part_way_is_completed_by
 def test_a_demo_an_interrupted_load_left_part_way_is_completed_by_a_re_run(engine, tmp_path):
     from risk.db import make_engine, migrate
 
-    load_bundles(engine, demo_bundles()[:1], actor="demo")
-    result = load_demo(engine, actor="demo")
+    load_bundles(engine, demo_bundles()[:1], actor=SYSTEM)
+    result = load_demo(engine, actor=SYSTEM)
     assert result.loaded and result.kept == 1 and len(result.proposal_ids) == 3
     clean = make_engine(f"sqlite:///{tmp_path / 'clean.db'}")
     migrate(clean)
-    load_demo(clean, actor="demo")
+    load_demo(clean, actor=SYSTEM)
     assert normalised(export_document(engine)) == normalised(export_document(clean))
     assert verify_chain(engine) > 0
     clean.dispose()

@@ -19,6 +19,7 @@ from risk.services.portfolio import load_demo
 from risk.services.proposals import list_proposals, team
 from risk.services.register_export import export_csv
 from risk.services.register_import import import_register
+from tests.builders import SYSTEM, member_account
 
 ROOT = Path(__file__).resolve().parent.parent
 # every table the demo load writes in bulk
@@ -63,14 +64,14 @@ def import_changes(engine, pid: int) -> dict:
     writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
     writer.writeheader()
     writer.writerows(rows)
-    facilitator = next(m.name for m in team(engine, pid) if m.team_role == "facilitator")
+    facilitator = member_account(engine, next(m.id for m in team(engine, pid) if m.team_role == "facilitator"))
     report = import_register(engine, out.getvalue().encode("utf-8"), "r.csv", actor=facilitator, proposal_id=pid)
     assert report["problems"] == [] and (report["added"], report["changed"]) == (1, 3), report
     return report
 
 
 def test_every_bulk_digest_of_a_load_and_an_import_recomputes_from_the_stored_rows(engine):
-    load_demo(engine, actor="demo")
+    load_demo(engine, actor=SYSTEM)
     loaded = recorded(engine)
     assert {table for _id, action, table, _sha in loaded if action == "bulk_create"} == LOADED
     assert mismatches(engine, loaded) == []
@@ -99,7 +100,7 @@ def test_every_bulk_digest_of_a_load_and_an_import_recomputes_from_the_stored_ro
     ("action", "DELETE FROM action WHERE id = (SELECT max(id) FROM action)"),
 ])
 def test_one_stored_value_changed_behind_the_workbench_makes_the_load_digest_differ(engine, table, change):
-    load_demo(engine, actor="demo")
+    load_demo(engine, actor=SYSTEM)
     events = recorded(engine)
     assert mismatches(engine, events) == []
     raw(engine, change)
@@ -108,7 +109,7 @@ def test_one_stored_value_changed_behind_the_workbench_makes_the_load_digest_dif
 
 
 def test_a_value_changed_after_an_import_makes_its_update_digest_differ(engine):
-    load_demo(engine, actor="demo")
+    load_demo(engine, actor=SYSTEM)
     before = recorded(engine)[-1][0]
     import_changes(engine, list_proposals(engine)[0].id)
     updates = [e for e in recorded(engine, since=before) if e[1] == "bulk_update"]

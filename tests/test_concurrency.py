@@ -42,7 +42,7 @@ def test_eight_processes_scoring_at_once_store_every_score_and_keep_the_chain(db
     start_at = time.time() + 3.0  # all workers start writing at the same moment
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=WRITERS, mp_context=ctx) as pool:
-        futures = [pool.submit(_submit_all, db_url, rid, member, b.names[member], b.risks, start_at)
+        futures = [pool.submit(_submit_all, db_url, rid, member, b.usernames[member], b.risks, start_at)
                    for member in b.members]
         written = [f.result(timeout=120) for f in futures]  # re-raises any writer's error
     assert written == [RISKS] * WRITERS

@@ -25,7 +25,7 @@ from risk.services import proposals as ps
 from risk.services.json_import import import_json
 from risk.services.register_import import import_register
 from risk.services.rounds import record_consensus
-from tests.builders import database_state
+from tests.builders import SYSTEM, database_state
 
 pytestmark = [pytest.mark.storage, pytest.mark.slow]  # the command-line doors start a process per case
 RISK = str(Path(sys.executable).with_name("risk"))
@@ -61,11 +61,11 @@ class Setup:
 
 
 def setup(engine: Engine) -> Setup:
-    pid = ps.create_proposal(engine, actor="Ann", title="Regional ERP")
-    partner = ps.add_partner(engine, actor="Ann", name="East County")
-    ps.link_partner(engine, actor="Ann", proposal_id=pid, partner_id=partner, role="lead")
-    ps.add_team_member(engine, actor="Ann", proposal_id=pid, name="Ann", partner_id=partner, team_role="facilitator")
-    risk = ps.add_risk(engine, actor="Ann", proposal_id=pid, category="legal", title="No agreement")
+    pid = ps.create_proposal(engine, actor=SYSTEM, title="Regional ERP")
+    partner = ps.add_partner(engine, actor=SYSTEM, name="East County")
+    ps.link_partner(engine, actor=SYSTEM, proposal_id=pid, partner_id=partner, role="lead")
+    ps.add_team_member(engine, actor=SYSTEM, proposal_id=pid, name="Ann", partner_id=partner, team_role="facilitator")
+    risk = ps.add_risk(engine, actor=SYSTEM, proposal_id=pid, category="legal", title="No agreement")
     return Setup(pid, risk, partner)
 
 
@@ -94,41 +94,41 @@ def _r(d: dict, k: int = 0) -> dict:
 LONG_ID = "LEG" + "0" * 97
 CASES = [
     Case("proposal title of 400 characters", "title: at most 200 characters, got 400",
-         service=lambda e, s: ps.create_proposal(e, actor="Ann", title="T" * 400),
+         service=lambda e, s: ps.create_proposal(e, actor=SYSTEM, title="T" * 400),
          json=lambda d: _p(d).update(title="T" * 400), new_title="T" * 400),
     Case("proposal title of 10,000 characters", "title: at most 200 characters, got 10,000",
-         service=lambda e, s: ps.update_proposal(e, actor="Ann", proposal_id=s.proposal_id, title="T" * 10_000),
+         service=lambda e, s: ps.update_proposal(e, actor=SYSTEM, proposal_id=s.proposal_id, title="T" * 10_000),
          json=lambda d: _p(d).update(title="T" * 10_000)),
     Case("description of 20,001 characters", "description: at most 20,000 characters, got 20,001",
-         service=lambda e, s: ps.update_proposal(e, actor="Ann", proposal_id=s.proposal_id, description="d" * 20_001),
+         service=lambda e, s: ps.update_proposal(e, actor=SYSTEM, proposal_id=s.proposal_id, description="d" * 20_001),
          json=lambda d: _p(d).update(description="d" * 20_001)),
     Case("risk title of 10,000 characters", "title: at most 300 characters, got 10,000",
-         service=lambda e, s: ps.add_risk(e, actor="Ann", proposal_id=s.proposal_id, category="legal",
+         service=lambda e, s: ps.add_risk(e, actor=SYSTEM, proposal_id=s.proposal_id, category="legal",
                                           title="R" * 10_000),
          json=lambda d: _r(d).update(title="R" * 10_000), csv=lambda row: row.__setitem__(2, "R" * 10_000)),
     *[Case(f"risk_id {bad!r}", f"risk_id: expected a key such as LEG-03, got {shown}",
-           service=lambda e, s, bad=bad: ps.add_risk(e, actor="Ann", proposal_id=s.proposal_id, category="legal",
+           service=lambda e, s, bad=bad: ps.add_risk(e, actor=SYSTEM, proposal_id=s.proposal_id, category="legal",
                                                      title="A risk", risk_id=bad),
            json=lambda d, bad=bad: _r(d).update(risk_id=bad), csv=lambda row, bad=bad: row.__setitem__(0, bad))
       for bad, shown in (("leg 01 x", "'leg 01 x'"), ("7", "'7'"),
                          (LONG_ID, f"{LONG_ID[:40]!r}… (100 characters)"), ("**LEG-01**", "'**LEG-01**'"))],
     Case("risk title given as a number", "title: expected text of at most 300 characters, got 5",
-         service=lambda e, s: ps.add_risk(e, actor="Ann", proposal_id=s.proposal_id, category="legal", title=5),
+         service=lambda e, s: ps.add_risk(e, actor=SYSTEM, proposal_id=s.proposal_id, category="legal", title=5),
          json=lambda d: _r(d).update(title=5)),
     Case("risk category given as a list", "category: expected one of legal, operational, financial, reputational, "
                                           "societal, cybersecurity (or its name: Legal, Operational, Financial, "
                                           "Reputational, Societal, Cybersecurity), got a list",
-         service=lambda e, s: ps.add_risk(e, actor="Ann", proposal_id=s.proposal_id, category=["legal"],
+         service=lambda e, s: ps.add_risk(e, actor=SYSTEM, proposal_id=s.proposal_id, category=["legal"],
                                           title="A risk"),
          json=lambda d: _r(d).update(category=["legal"])),
     Case("a cybersecurity risk while cybersecurity is off",
          "category: cybersecurity is off for this proposal; turn it on on the Proposal page first",
-         service=lambda e, s: ps.add_risk(e, actor="Ann", proposal_id=s.proposal_id, category="cybersecurity",
+         service=lambda e, s: ps.add_risk(e, actor=SYSTEM, proposal_id=s.proposal_id, category="cybersecurity",
                                           title="A breach"),
          json=lambda d: _r(d).update(category="cybersecurity"),
          csv=lambda row: row.__setitem__(1, "Cybersecurity"), into_proposal=True),
     Case("a consensus likelihood of true", "likelihood: expected a whole number from 1 to 5, got true",
-         service=lambda e, s: record_consensus(e, actor="Ann", risk_pk=s.risk_pk, phase="inherent", likelihood=True,
+         service=lambda e, s: record_consensus(e, actor=SYSTEM, risk_pk=s.risk_pk, phase="inherent", likelihood=True,
                                                impact=3, rationale="agreed"),
          json=lambda d: _r(d)["consensus"][0].update(likelihood=True)),
     Case("a forged recorded_by", "recorded_by: expected a facilitator or assessor on the team, got 'The Mayor'",
@@ -136,24 +136,24 @@ CASES = [
     Case("round -1", "number: expected a whole number from 1 to 1,000, got -1",
          json=lambda d: _p(d)["rounds"][0].update(number=-1)),
     Case("an action cost of -5000", "cost: expected an amount of at least 0, got -5000",
-         service=lambda e, s: ps.add_action(e, actor="Ann", risk_pk=s.risk_pk, description="Pay", cost=-5000),
+         service=lambda e, s: ps.add_action(e, actor=SYSTEM, risk_pk=s.risk_pk, description="Pay", cost=-5000),
          json=lambda d: _r(d)["actions"][0].update(cost=-5000)),
     Case("an action cost of '-5 budget cut'", "cost: expected an amount of at least 0, got '-5 budget cut'",
-         service=lambda e, s: ps.add_action(e, actor="Ann", risk_pk=s.risk_pk, description="Pay",
+         service=lambda e, s: ps.add_action(e, actor=SYSTEM, risk_pk=s.risk_pk, description="Pay",
                                             cost="-5 budget cut"),
          json=lambda d: _r(d)["actions"][0].update(cost="-5 budget cut")),
     Case("a matrix that does not exist", "matrix: no matrix named 'nowhere'",
-         service=lambda e, s: ps.create_proposal(e, actor="Ann", title="P", matrix="nowhere"),
+         service=lambda e, s: ps.create_proposal(e, actor=SYSTEM, title="P", matrix="nowhere"),
          json=lambda d: _p(d).update(matrix="nowhere")),
     Case("a team member's name given as a list", "name: expected text of at most 200 characters, got a list",
-         service=lambda e, s: ps.add_team_member(e, actor="Ann", proposal_id=s.proposal_id, name=["Cy"],
+         service=lambda e, s: ps.add_team_member(e, actor=SYSTEM, proposal_id=s.proposal_id, name=["Cy"],
                                                  partner_id=s.partner_id),
          json=lambda d: _p(d)["team"][1].update(name=["Bo"])),
     Case("cybersecurity given as 'yes'", "cybersecurity: expected true or false, got 'yes'",
-         service=lambda e, s: ps.update_proposal(e, actor="Ann", proposal_id=s.proposal_id, cybersecurity="yes"),
+         service=lambda e, s: ps.update_proposal(e, actor=SYSTEM, proposal_id=s.proposal_id, cybersecurity="yes"),
          json=lambda d: _p(d).update(cybersecurity="yes")),
     Case("a partner's population of -1", "population: expected a whole number from 0 to 1,000,000,000, got -1",
-         service=lambda e, s: ps.add_partner(e, actor="Ann", name="West City", population=-1),
+         service=lambda e, s: ps.add_partner(e, actor=SYSTEM, name="West City", population=-1),
          json=lambda d: _p(d)["partners"][0].update(population=-1)),
 ]
 
@@ -186,14 +186,14 @@ def _refusal(door: str, case: Case, engine: Engine, s: Setup, tmp_path: Path) ->
             case.service(engine, s)
         return str(caught.value)
     if door == "json":
-        report = import_json(engine, _json(case), actor="clerk")
+        report = import_json(engine, _json(case), actor=SYSTEM)
         assert report["proposal_ids"] == [] and len(report["problems"]) == 1, report
-        dry = import_json(engine, _json(case), actor="clerk", dry_run=True)["problems"]
+        dry = import_json(engine, _json(case), actor=SYSTEM, dry_run=True)["problems"]
         assert dry == report["problems"]  # a dry run refuses alike
         return report["problems"][0]["message"]
     where = {"proposal_id": s.proposal_id} if case.into_proposal else {"new_title": case.new_title or "Imported"}
     if door == "register":
-        report = import_register(engine, _csv(case), "register.csv", actor="Ann", **where)
+        report = import_register(engine, _csv(case), "register.csv", actor=SYSTEM, **where)
         assert report["proposal_ids"] == [] and report["problems"], report
         problem = report["problems"][0]
         return f"{problem['field']}: {problem['message']}" if problem["field"] else problem["message"]

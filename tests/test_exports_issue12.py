@@ -34,6 +34,7 @@ from risk.services.register_export import (
 from risk.services.register_import import import_register
 from risk.services.register_rows import REGISTER_COLUMNS
 from risk.services.summary import risk_line, top_risks
+from tests.builders import SYSTEM
 
 HOSTILE = {"title": "=1+2", "cause": "'=already quoted", "event": "@SUM(A1:A9)", "consequence": "-10% budget",
            "controls": "+ a tab\tinside"}
@@ -41,7 +42,7 @@ HOSTILE = {"title": "=1+2", "cause": "'=already quoted", "event": "@SUM(A1:A9)",
 
 @pytest.fixture
 def demo(sqlite_engine):
-    load_demo(sqlite_engine, actor="demo")
+    load_demo(sqlite_engine, actor=SYSTEM)
     return sqlite_engine
 
 
@@ -51,13 +52,18 @@ def app_db(sqlite_url, monkeypatch):
     monkeypatch.setenv("RISK_DATABASE_URL", sqlite_url)
     engine = get_engine(sqlite_url)
     migrate(engine)
-    load_demo(engine, actor="demo")
+    load_demo(engine, actor=SYSTEM)
     return engine
 
 
 def page(path: str, proposal_id: int) -> AppTest:
+    """The page of a proposal, signed in as an administrator (every page needs a session)."""
+    from risk.ui.common import engine
+    from tests.signin import admin_session
+
     at = AppTest.from_file("../app.py", default_timeout=90)
     at.query_params["proposal"] = str(proposal_id)
+    at.session_state["_session_token"] = admin_session(engine())
     at.run()
     at.switch_page(path).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -154,7 +160,7 @@ def test_the_review_page_escapes_a_risk_id_that_would_be_an_image_link(app_db):
              "Reduce", "5", "5", "5", "5"]]
     out = io.StringIO()
     csv.writer(out).writerows(rows)
-    report = import_register(app_db, out.getvalue().encode(), "r.csv", actor="clerk", new_title="Hostile ids")
+    report = import_register(app_db, out.getvalue().encode(), "r.csv", actor=SYSTEM, new_title="Hostile ids")
     assert report["problems"] == [], report
     # every door now refuses such an id; one stored before that (or written around the services) is still shown
     # as text
@@ -186,7 +192,7 @@ def test_the_workbook_and_the_packet_download_in_one_click(app_db, downloads):
 
 @pytest.fixture
 def hostile(demo):
-    ps.add_risk(demo, actor="Dana Whitfield", proposal_id=1, category="legal", **HOSTILE)  # no treatment
+    ps.add_risk(demo, actor=SYSTEM, proposal_id=1, category="legal", **HOSTILE)  # no treatment
     return demo
 
 
@@ -249,7 +255,7 @@ def comparable(engine, pid: int, skip: tuple[str, ...] = ()) -> list[dict]:
 @pytest.mark.parametrize("kind", ["xlsx", "csv"])
 def test_formula_text_dates_and_a_blank_treatment_come_back_exactly(hostile, kind):
     data = export_xlsx(hostile, [1]) if kind == "xlsx" else export_csv(hostile, [1])
-    report = import_register(hostile, data, f"r.{kind}", actor="clerk", new_title="Again")
+    report = import_register(hostile, data, f"r.{kind}", actor=SYSTEM, new_title="Again")
     assert report["problems"] == [], report["problems"]
     # a CSV holds neither the appetites (Method sheet) nor the assessors' scores (Scores sheet)
     skip = ("appetite", "over_appetite", "assessors", "disagreement") if kind == "csv" else ()
@@ -271,7 +277,7 @@ def test_a_workbook_of_format_1_still_has_its_quotes_removed(hostile, tmp_path):
                                                     or cell.value[:2] == "'="):
                     cell.value, cell.quotePrefix = "'" + cell.value, False
     book.save(tmp_path / "old.xlsx")
-    report = import_register(hostile, (tmp_path / "old.xlsx").read_bytes(), "old.xlsx", actor="clerk",
+    report = import_register(hostile, (tmp_path / "old.xlsx").read_bytes(), "old.xlsx", actor=SYSTEM,
                              new_title="Old")
     assert report["problems"] == [], report["problems"]
     assert comparable(hostile, report["proposal_ids"][0]) == comparable(hostile, 1)

@@ -18,6 +18,7 @@ from risk.services.json_export import export_document, export_json
 from risk.services.json_import import import_json, read_export
 from risk.services.portfolio import load_demo
 from risk.store import count_rows, verify_chain
+from tests.builders import SYSTEM
 from tests.test_portfolio import normalised
 
 RISK = str(Path(sys.executable).with_name("risk"))
@@ -33,7 +34,7 @@ def fresh(tmp_path, name: str):
 def source(tmp_path):
     """A database of its own holding the demo portfolio, to export from."""
     engine = fresh(tmp_path, "source")
-    load_demo(engine, actor="demo")
+    load_demo(engine, actor=SYSTEM)
     return engine
 
 
@@ -43,7 +44,7 @@ def exported(source) -> bytes:
 
 
 def test_json_exported_imported_and_exported_again_gives_the_same_content(engine, exported, source):
-    report = import_json(engine, exported, actor="records clerk")
+    report = import_json(engine, exported, actor=SYSTEM)
     assert report["problems"] == [] and report["added"] == 43 and len(report["proposal_ids"]) == 3
     assert normalised(export_document(engine)) == normalised(export_document(source))
     assert verify_chain(engine) > 0
@@ -51,17 +52,17 @@ def test_json_exported_imported_and_exported_again_gives_the_same_content(engine
 
 def test_a_dry_run_reports_and_writes_nothing(tmp_path, exported):
     target = fresh(tmp_path, "dry")
-    report = import_json(target, exported, actor="clerk", dry_run=True)
+    report = import_json(target, exported, actor=SYSTEM, dry_run=True)
     assert (report["added"], report["changed"], report["unchanged"], report["problems"]) == (43, 0, 0, [])
     assert count_rows(target, Proposal) == 0 and count_rows(target, AuditEvent) == 0
 
 
 def test_new_takes_a_file_with_one_proposal_and_gives_it_the_new_title(tmp_path, source, exported):
     target = fresh(tmp_path, "new")
-    refused = import_json(target, exported, actor="clerk", new_title="Copy")
+    refused = import_json(target, exported, actor=SYSTEM, new_title="Copy")
     assert "the file holds 3 proposals" in refused["problems"][0]["message"]
     one = export_json(source, [3])
-    report = import_json(target, one, actor="clerk", new_title="Marsh County GIS Hub (copy)")
+    report = import_json(target, one, actor=SYSTEM, new_title="Marsh County GIS Hub (copy)")
     assert report["problems"] == []
     assert [p["title"] for p in export_document(target)["proposals"]] == ["Marsh County GIS Hub (copy)"]
 
@@ -87,16 +88,16 @@ def _broken(exported: bytes, change) -> bytes:
 ])
 def test_a_bad_file_is_refused_naming_the_place_and_nothing_is_written(tmp_path, exported, change, message):
     target = fresh(tmp_path, "bad")
-    report = import_json(target, _broken(exported, change), actor="clerk")
+    report = import_json(target, _broken(exported, change), actor=SYSTEM)
     assert report["added"] == 0 and report["proposal_ids"] == [] and len(report["problems"]) == 1
     assert re.search(message, report["problems"][0]["message"]), report["problems"][0]["message"]
     assert count_rows(target, Proposal) == 0 and count_rows(target, Score) == 0
 
 
 def test_not_json_and_a_title_already_there_are_refused(source, exported):
-    report = import_json(source, b'{"format": "risk-workbench", "proposals": [}', actor="clerk")
+    report = import_json(source, b'{"format": "risk-workbench", "proposals": [}', actor=SYSTEM)
     assert "not valid JSON" in report["problems"][0]["message"] and "line 1" in report["problems"][0]["message"]
-    again = import_json(source, exported, actor="clerk")
+    again = import_json(source, exported, actor=SYSTEM)
     assert "already exists" in again["problems"][0]["message"] and count_rows(source, Proposal) == 3
 
 
@@ -134,7 +135,7 @@ def test_json_nested_ten_thousand_deep_is_refused_not_a_recursion_error(tmp_path
     assert "nested" in _refused_by_reader(deep)
     for data in (b"[" * 10_000 + b"]" * 10_000, b'{"a":' * 10_000 + b"1" + b"}" * 10_000):
         assert "nested" in _refused_by_reader(data)
-    report = import_json(target, deep, actor="clerk")
+    report = import_json(target, deep, actor=SYSTEM)
     assert report["proposal_ids"] == [] and "nested" in report["problems"][0]["message"]
     assert count_rows(target, Proposal) == 0 and count_rows(target, AuditEvent) == 0
 
@@ -195,10 +196,10 @@ def _risk(d, k=0) -> dict:
 ])
 def test_a_value_of_the_wrong_type_is_refused_naming_where_and_what_was_expected(tmp_path, exported, change, message):
     data = _broken(exported, change)
-    dry = import_json(fresh(tmp_path, "check"), data, actor="c", dry_run=True)["problems"][0]["message"]
+    dry = import_json(fresh(tmp_path, "check"), data, actor=SYSTEM, dry_run=True)["problems"][0]["message"]
     assert re.search(message, dry), dry
     target = fresh(tmp_path, "typed")
-    report = import_json(target, data, actor="clerk")
+    report = import_json(target, data, actor=SYSTEM)
     assert report["proposal_ids"] == [] and len(report["problems"]) == 1
     assert re.search(message, report["problems"][0]["message"]), report["problems"][0]["message"]
     assert count_rows(target, Proposal) == 0 and count_rows(target, AuditEvent) == 0
@@ -209,6 +210,6 @@ def test_a_json_file_over_the_import_limit_is_refused_naming_the_setting(tmp_pat
     doc = {"format": "risk-workbench", "format_version": 1,
            "proposals": [{"title": "Big", "description": "d" * 1_200_000}]}
     target = fresh(tmp_path, "big")
-    report = import_json(target, json.dumps(doc).encode(), actor="clerk")
+    report = import_json(target, json.dumps(doc).encode(), actor=SYSTEM)
     assert report["proposal_ids"] == [] and "RISK_IMPORT_MAX_MB" in report["problems"][0]["message"]
     assert "at most 1 MB" in report["problems"][0]["message"] and count_rows(target, Proposal) == 0

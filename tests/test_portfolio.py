@@ -18,6 +18,7 @@ from risk.services.json_export import export_document
 from risk.services.matrices import load_matrix
 from risk.services.portfolio import load_demo, load_synthetic
 from risk.store import count_rows, verify_chain
+from tests.builders import SYSTEM
 
 RISK = str(Path(sys.executable).with_name("risk"))
 VOLATILE = {"id", "exported_at", "created_at", "updated_at", "opened_at", "revealed_at", "closed_at",
@@ -77,7 +78,7 @@ def check_against_domain_rules(engine, doc: dict) -> int:
 
 
 def test_demo_holds_three_realistic_proposals_whose_values_follow_the_rules(engine):
-    result = load_demo(engine, actor="demo")
+    result = load_demo(engine, actor=SYSTEM)
     assert result.loaded and len(result.proposal_ids) == 3
     doc = export_document(engine)
     assert len(doc["proposals"]) == 3
@@ -103,7 +104,7 @@ def test_demo_strengths_name_a_best_placed_partner_for_each_capability(sqlite_en
     from risk.services.strengths import proposal_strengths
     from risk.strengths import CAPABILITIES
 
-    load_demo(sqlite_engine, actor="demo")
+    load_demo(sqlite_engine, actor=SYSTEM)
     grid = proposal_strengths(sqlite_engine, 1)
     assert set(grid.scores) == {"Harmon County", "City of Brookfield", "City of Lakeview", "City of Millbrook"}
     assert grid.best["Data centre"] == ["Harmon County"]
@@ -112,9 +113,9 @@ def test_demo_strengths_name_a_best_placed_partner_for_each_capability(sqlite_en
 
 
 def test_loading_the_demo_twice_adds_nothing(sqlite_engine):
-    load_demo(sqlite_engine, actor="demo")
+    load_demo(sqlite_engine, actor=SYSTEM)
     scores = count_rows(sqlite_engine, Score)
-    again = load_demo(sqlite_engine, actor="demo")
+    again = load_demo(sqlite_engine, actor=SYSTEM)
     assert not again.loaded and again.proposal_ids == [1, 2, 3]
     assert count_rows(sqlite_engine, Score) == scores and count_rows(sqlite_engine, Proposal) == 3
 
@@ -129,7 +130,7 @@ def test_demo_command_says_when_the_demo_is_already_there(sqlite_url):
 
 
 def test_synthetic_portfolio_with_an_even_panel_follows_the_rules(engine):
-    load_synthetic(engine, actor="gen", proposals=6, risks=12, assessors=4, seed=11)
+    load_synthetic(engine, actor=SYSTEM, proposals=6, risks=12, assessors=4, seed=11)
     doc = export_document(engine)
     assert len(doc["proposals"]) == 6
     assert all(len(r["scores"]) == 8 for p in doc["proposals"] for r in p["risks"])  # 4 assessors x 2 phases
@@ -145,15 +146,15 @@ def test_the_same_seed_gives_the_same_data(tmp_path):
     for name in ("a", "b"):
         engine = make_engine(f"sqlite:///{tmp_path / name}.db")
         migrate(engine)
-        load_synthetic(engine, actor="gen", proposals=3, risks=10, assessors=5, seed=42)
+        load_synthetic(engine, actor=SYSTEM, proposals=3, risks=10, assessors=5, seed=42)
         docs.append(normalised(export_document(engine)))
         engine.dispose()
     assert docs[0] == docs[1]
 
 
 def test_loading_the_same_seed_again_adds_nothing(sqlite_engine):
-    load_synthetic(sqlite_engine, actor="gen", proposals=2, risks=5, assessors=3, seed=5)
-    again = load_synthetic(sqlite_engine, actor="gen", proposals=2, risks=5, assessors=3, seed=5)
+    load_synthetic(sqlite_engine, actor=SYSTEM, proposals=2, risks=5, assessors=3, seed=5)
+    again = load_synthetic(sqlite_engine, actor=SYSTEM, proposals=2, risks=5, assessors=3, seed=5)
     assert not again.loaded and count_rows(sqlite_engine, Proposal) == 2
 
 
@@ -192,4 +193,4 @@ def test_eight_synthetic_loads_at_once_store_what_they_store_one_after_another(t
 @pytest.mark.parametrize("bad", [{"proposals": 0, "risks": 1, "assessors": 1}])
 def test_synthetic_sizes_below_one_are_refused(sqlite_engine, bad):
     with pytest.raises(ValueError, match="at least 1"):
-        load_synthetic(sqlite_engine, actor="gen", seed=1, **bad)
+        load_synthetic(sqlite_engine, actor=SYSTEM, seed=1, **bad)

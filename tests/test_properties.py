@@ -35,7 +35,7 @@ from risk.services.json_export import export_document, export_json
 from risk.services.json_import import import_json
 from risk.services.register_export import export_xlsx
 from risk.services.register_import import import_register
-from tests.builders import database_state
+from tests.builders import SYSTEM, database_state
 from tests.strategies import ACTOR, bundles, doc_of, facts, sheet_facts
 
 pytestmark = pytest.mark.storage
@@ -87,17 +87,17 @@ def test_any_valid_bundle_round_trips_through_the_json_export_and_import(engine,
     assert facts(export_document(engine, [pid])) == expected  # what the loader stored is the bundle
     data = export_json(engine, [pid])
 
-    copy_id = imported(import_json(engine, data, actor="clerk", new_title="Copy of the proposal"))
+    copy_id = imported(import_json(engine, data, actor=SYSTEM, new_title="Copy of the proposal"))
     assert facts(export_document(engine, [copy_id])) == retitled(expected, "Copy of the proposal")
 
     fresh(engine)  # into an empty database, under its own title
-    again = imported(import_json(engine, data, actor="clerk"))
+    again = imported(import_json(engine, data, actor=SYSTEM))
     assert facts(export_document(engine, [again])) == expected
     assert export_document(engine, [again])["proposals"][0]["risks"] == \
         json.loads(data)["proposals"][0]["risks"]  # the derived values are recomputed alike
 
     fresh(engine)  # the document this test builds is one the import takes, the same as an export
-    built = imported(import_json(engine, json.dumps(doc_of(bundle)).encode(), actor="clerk"))
+    built = imported(import_json(engine, json.dumps(doc_of(bundle)).encode(), actor=SYSTEM))
     assert facts(export_document(engine, [built])) == expected
 
 
@@ -124,7 +124,7 @@ def test_any_valid_bundle_round_trips_through_the_xlsx_workbook_and_the_register
     fresh(engine)
     pid = load(engine, bundle)
     before = export_document(engine, [pid])
-    report = import_register(engine, export_xlsx(engine, [pid]), "register.xlsx", actor="clerk",
+    report = import_register(engine, export_xlsx(engine, [pid]), "register.xlsx", actor=SYSTEM,
                              new_title="From the workbook")
     copy_id = imported(report)
     assert sheet_facts(export_document(engine, [copy_id])) == sheet_facts(before)
@@ -442,7 +442,7 @@ def earlier() -> ProposalBundle:
 
 
 def _refusal(engine: Engine, data: bytes, dry_run: bool) -> str:
-    report = import_json(engine, data, actor="clerk", dry_run=dry_run)
+    report = import_json(engine, data, actor=SYSTEM, dry_run=dry_run)
     assert report["proposal_ids"] == [] and report["added"] == 0, report
     assert len(report["problems"]) == 1, report["problems"]
     message = report["problems"][0]["message"]

@@ -28,6 +28,7 @@ from risk.services.register_export import export_csv, export_xlsx, register_tabl
 from risk.services.register_import import _plan_existing, _write_existing, import_register, read_register
 from risk.services.register_rows import REGISTER_COLUMNS
 from risk.store import count_rows, verify_chain
+from tests.builders import SYSTEM, account, member_account
 
 RISK = str(Path(sys.executable).with_name("risk"))
 HEADER = ["risk_id", "category", "title", "cause", "event", "consequence", "owner", "inherent_likelihood",
@@ -44,7 +45,7 @@ def fresh(tmp_path, name: str):
 def demo(tmp_path_factory):
     """The demo portfolio in a database of its own, to export from (read only)."""
     engine = fresh(tmp_path_factory.mktemp("demo"), "demo")
-    load_demo(engine, actor="demo")
+    load_demo(engine, actor=SYSTEM)
     return engine
 
 
@@ -67,14 +68,15 @@ def state(engine) -> tuple[int, int, int]:
 
 
 def facilitator(engine, pid: int) -> str:
-    return next(m.name for m in team(engine, pid) if m.team_role == "facilitator")
+    """The username of the account of the proposal's facilitator (made and linked the first time)."""
+    return member_account(engine, next(m.id for m in team(engine, pid) if m.team_role == "facilitator"))
 
 
 def refused(engine, data: bytes, name: str = "register.csv", **kw) -> list[dict]:
     """Import that must be refused; checks that nothing changed and returns the problems."""
     before = state(engine)
     kw.setdefault("new_title", "Imported")
-    kw.setdefault("actor", "clerk")
+    kw.setdefault("actor", SYSTEM)
     report = import_register(engine, data, name, **kw)
     assert report["problems"], report
     assert report["proposal_ids"] == [] and state(engine) == before
@@ -95,7 +97,7 @@ def comparable(engine, pid: int, with_title: bool = True) -> list[dict]:
 
 def test_an_xlsx_register_exported_and_imported_into_a_new_proposal_gives_the_same_register(demo, engine):
     for p in list_proposals(demo):
-        report = import_register(engine, export_xlsx(demo, [p.id]), "register.xlsx", actor="clerk",
+        report = import_register(engine, export_xlsx(demo, [p.id]), "register.xlsx", actor=SYSTEM,
                                  new_title=p.title)
         assert report["problems"] == [] and report["added"] == len(register_table(demo, [p.id]))
         [new_id] = report["proposal_ids"]
@@ -110,9 +112,9 @@ def test_an_xlsx_register_exported_and_imported_into_a_new_proposal_gives_the_sa
 
 def test_a_register_imported_under_another_title_differs_only_in_its_title(demo, tmp_path):
     target = fresh(tmp_path, "copy")
-    load_demo(target, actor="demo")
+    load_demo(target, actor=SYSTEM)
     first = list_proposals(target)[0]
-    report = import_register(target, export_xlsx(target, [first.id]), "r.xlsx", actor="clerk", new_title="Copy")
+    report = import_register(target, export_xlsx(target, [first.id]), "r.xlsx", actor=SYSTEM, new_title="Copy")
     assert report["problems"] == []
     copy = comparable(target, report["proposal_ids"][0], with_title=False)
     assert copy == comparable(target, first.id, with_title=False)
@@ -121,7 +123,7 @@ def test_a_register_imported_under_another_title_differs_only_in_its_title(demo,
 
 def test_a_csv_register_reimported_into_its_proposal_changes_nothing(demo, tmp_path):
     target = fresh(tmp_path, "same")
-    load_demo(target, actor="demo")
+    load_demo(target, actor=SYSTEM)
     pid = list_proposals(target)[0].id
     before = state(target)
     report = import_register(target, export_csv(target, [pid]), "r.csv", actor=facilitator(target, pid),
@@ -133,7 +135,7 @@ def test_a_csv_register_reimported_into_its_proposal_changes_nothing(demo, tmp_p
 
 def test_rows_are_matched_on_risk_id_existing_ones_updated_and_new_ones_added(engine):
     target = engine
-    load_demo(target, actor="demo")
+    load_demo(target, actor=SYSTEM)
     pid = list_proposals(target)[0].id
     rows = list(csv.DictReader(io.StringIO(export_csv(target, [pid]).decode("utf-8-sig"))))
     original = {r["risk_id"]: r for r in rows}
@@ -144,7 +146,7 @@ def test_rows_are_matched_on_risk_id_existing_ones_updated_and_new_ones_added(en
     data = csv_bytes([[r[c] for c in rows[0]] for r in rows], header=list(rows[0]))
 
     before = state(target)
-    dry = import_register(target, data, "r.csv", actor="clerk", proposal_id=pid, dry_run=True)
+    dry = import_register(target, data, "r.csv", actor=SYSTEM, proposal_id=pid, dry_run=True)
     assert (dry["added"], dry["changed"], dry["unchanged"], dry["problems"]) == (1, 2, len(rows) - 3, [])
     assert state(target) == before
 
@@ -166,7 +168,7 @@ def test_a_risk_changed_while_the_import_was_checked_refuses_the_whole_import(en
     from risk.errors import ConflictError
 
     target = engine
-    load_demo(target, actor="demo")
+    load_demo(target, actor=SYSTEM)
     pid = list_proposals(target)[0].id
     rows = register_table(target, [pid])
     changed = [[r[c] if c != "title" else r[c] + " (edited)" for c in HEADER] for r in rows[:2]]
@@ -174,11 +176,11 @@ def test_a_risk_changed_while_the_import_was_checked_refuses_the_whole_import(en
     register, problems = read_register(target, data, "r.csv")
     plan = _plan_existing(target, register, pid, problems)
     assert len(plan.changed) == 2
-    update_risk(target, actor="someone else", risk_pk=rows[1]["risk_pk"], expected_version=rows[1]["version"],
+    update_risk(target, actor=SYSTEM, risk_pk=rows[1]["risk_pk"], expected_version=rows[1]["version"],
                 title="Saved first")
     before = state(target)
     with pytest.raises(ConflictError, match="nothing was imported"):
-        _write_existing(target, register, pid, plan, "clerk", "r.csv")
+        _write_existing(target, register, pid, plan, SYSTEM, "r.csv")
     assert state(target) == before
     assert {r["risk_id"]: r["title"] for r in register_table(target, [pid])}[rows[0]["risk_id"]] == rows[0]["title"]
 
@@ -187,7 +189,7 @@ def test_derived_columns_are_recomputed_not_trusted(engine):
     header = [*HEADER, "inherent_level", "residual_level", "appetite", "over_appetite", "assessors", "disagreement",
               "next_review"]
     rows = [[*GOOD[0][:9], "4", "4", "Open", "Very Low", "Very Low", "Eager", "no", "99", "spread", "2001-01-01"]]
-    report = import_register(engine, csv_bytes(rows, header), "r.csv", actor="clerk", new_title="Derived")
+    report = import_register(engine, csv_bytes(rows, header), "r.csv", actor=SYSTEM, new_title="Derived")
     assert report["problems"] == []
     [row] = register_table(engine, report["proposal_ids"])
     assert (row["inherent_level"], row["residual_level"]) == ("Very High", "High")
@@ -198,7 +200,7 @@ def test_derived_columns_are_recomputed_not_trusted(engine):
 
 def test_csv_text_such_as_na_and_007_is_kept_as_written(engine):
     rows = [["LEG-007", "Legal", "NA", "N/A", "null", "None", "007", "", "", "", "", ""]]
-    report = import_register(engine, csv_bytes(rows), "r.csv", actor="clerk", new_title="Kept")
+    report = import_register(engine, csv_bytes(rows), "r.csv", actor=SYSTEM, new_title="Kept")
     assert report["problems"] == []
     [row] = register_table(engine, report["proposal_ids"])
     assert (row["risk_id"], row["title"], row["cause"], row["event"], row["consequence"], row["owner"]) == \
@@ -209,23 +211,23 @@ def test_csv_text_such_as_na_and_007_is_kept_as_written(engine):
 def test_formula_text_comes_back_as_it_was_written(engine, tmp_path):
     titles = ["=1+2", "'=already quoted", "-minus", "@SUM(A1)", "plain 'quote"]
     rows = [[f"LEG-0{k}", "Legal", t, "", "", "", "", "", "", "", "", ""] for k, t in enumerate(titles, start=1)]
-    first = import_register(engine, csv_bytes(rows), "r.csv", actor="clerk", new_title="Formulas")
+    first = import_register(engine, csv_bytes(rows), "r.csv", actor=SYSTEM, new_title="Formulas")
     assert first["problems"] == []
     pid = first["proposal_ids"][0]
     assert [r["title"] for r in register_table(engine, [pid])] == ["=1+2", "=already quoted", "-minus",
                                                                     "@SUM(A1)", "plain 'quote"]
     exported = export_csv(engine, [pid])
-    again = import_register(engine, exported, "again.csv", actor="clerk", new_title="Formulas again")
+    again = import_register(engine, exported, "again.csv", actor=SYSTEM, new_title="Formulas again")
     assert [r["title"] for r in register_table(engine, again["proposal_ids"])] == \
            [r["title"] for r in register_table(engine, [pid])]
-    xlsx = import_register(engine, export_xlsx(engine, [pid]), "again.xlsx", actor="clerk", new_title="As xlsx")
+    xlsx = import_register(engine, export_xlsx(engine, [pid]), "again.xlsx", actor=SYSTEM, new_title="As xlsx")
     assert [r["title"] for r in register_table(engine, xlsx["proposal_ids"])] == \
            [r["title"] for r in register_table(engine, [pid])]
 
 
 def test_a_quoted_formula_in_a_file_is_stored_without_its_quote(engine):
     rows = [["LEG-01", "Legal", "'=1+2", "", "", "", "", "", "", "", "", ""]]
-    report = import_register(engine, csv_bytes(rows), "r.csv", actor="clerk", new_title="Quoted")
+    report = import_register(engine, csv_bytes(rows), "r.csv", actor=SYSTEM, new_title="Quoted")
     assert [r["title"] for r in register_table(engine, report["proposal_ids"])] == ["=1+2"]
 
 
@@ -238,7 +240,7 @@ def test_utf8_bom_cp1252_and_utf16_files_are_read(engine, encoding, bom):
     if encoding == "cp1252":
         rows[0][2] = "Café levy – “fees” €"
     data = bom + csv_bytes(rows, encoding=encoding)
-    report = import_register(engine, data, "r.csv", actor="clerk", new_title=f"Encoded {encoding} {bom!r}")
+    report = import_register(engine, data, "r.csv", actor=SYSTEM, new_title=f"Encoded {encoding} {bom!r}")
     assert report["problems"] == []
     [row] = register_table(engine, report["proposal_ids"])
     assert (row["title"], row["owner"]) == (rows[0][2], "Zoë")
@@ -246,7 +248,7 @@ def test_utf8_bom_cp1252_and_utf16_files_are_read(engine, encoding, bom):
 
 def test_a_semicolon_separated_file_is_read(engine):
     data = csv_bytes(GOOD).decode().replace(",", ";").encode()
-    report = import_register(engine, data, "r.csv", actor="clerk", new_title="Semicolons")
+    report = import_register(engine, data, "r.csv", actor=SYSTEM, new_title="Semicolons")
     assert report["problems"] == [] and report["added"] == 2
 
 
@@ -323,7 +325,7 @@ def test_rows_of_several_proposals_or_another_format_version_are_refused(engine)
 
 def test_an_owner_partner_that_is_not_a_partner_of_the_proposal_is_refused(tmp_path):
     target = fresh(tmp_path, "partners")
-    load_demo(target, actor="demo")
+    load_demo(target, actor=SYSTEM)
     pid = list_proposals(target)[0].id
     data = csv_bytes([[*GOOD[0], "Atlantis County"]], [*HEADER, "owner_partner"])
     problem = one(refused(target, data, proposal_id=pid, new_title=None, actor=facilitator(target, pid)))
@@ -452,7 +454,7 @@ def test_another_tools_columns_are_mapped_to_ours(engine):
     problems = refused(engine, data)
     assert {p["field"] for p in problems} == {"Ref", "Risk Type", "Risk Name", "Description", "L", "I", "Notes"} \
         | {"risk_id", "category", "title"}
-    report = import_register(engine, data, "theirs.csv", actor="clerk", new_title="Mapped", mapping=MAPPING)
+    report = import_register(engine, data, "theirs.csv", actor=SYSTEM, new_title="Mapped", mapping=MAPPING)
     assert report["problems"] == []
     rows = register_table(engine, report["proposal_ids"])
     assert [(r["risk_id"], r["category"], r["title"], r["inherent_level"]) for r in rows] == \
@@ -477,7 +479,7 @@ def test_the_import_command_maps_dry_runs_imports_and_refuses(tmp_path):
     from risk.services.mappings import save_mapping
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    env = {**os.environ, "RISK_DATABASE_URL": url, "RISK_ACTOR": "records office"}
+    env = {**os.environ, "RISK_DATABASE_URL": url}
     theirs = tmp_path / "theirs.csv"
     theirs.write_bytes(csv_bytes(FOREIGN_ROWS, FOREIGN))
     maps = [f"--map={k}={v}" for k, v in MAPPING.items()]
@@ -487,7 +489,7 @@ def test_the_import_command_maps_dry_runs_imports_and_refuses(tmp_path):
     engine = make_engine(url)
     assert count_rows(engine, Proposal) == 0
 
-    save_mapping(engine, actor="clerk", name="County ledger", columns=MAPPING)
+    save_mapping(engine, actor=SYSTEM, name="County ledger", columns=MAPPING)
     done = _run(env, "import", str(theirs), "--new", "From the county", "--mapping", "County ledger")
     assert done.returncode == 0 and "imported into proposal 1" in done.stderr
     again = _run(env, "import", str(theirs), "--proposal", "1", "--mapping", "County ledger", "--format", "json")
@@ -544,42 +546,51 @@ def _risk_counts(engine):
 
 
 def test_consensus_rows_hold_the_importers_name_and_the_file(engine):
-    report = import_register(engine, csv_bytes(GOOD), "county.csv", actor="records office", new_title="Who")
+    importer = account(engine, "records.office", "Records Office")
+    report = import_register(engine, csv_bytes(GOOD), "county.csv", actor=importer, new_title="Who")
     from sqlmodel import Session, select
 
     with Session(engine) as s:
         rows = s.execute(select(Consensus)).scalars().all()
-    assert {(c.recorded_by, c.rationale) for c in rows} == {("records office", "Imported from county.csv (UTF-8)")}
+    assert {(c.recorded_by, c.rationale) for c in rows} == {("records.office", "Imported from county.csv (UTF-8)")}
     assert len(rows) == 3 and report["added"] == 2
 
 
 # --- found in review: odd files, permissions, the existing-proposal rules --------------------------------
 
-def test_only_the_team_may_import_into_a_proposal_and_a_refusal_is_audited(tmp_path):
+def test_only_the_facilitator_may_import_into_a_proposal_and_a_refusal_is_audited(tmp_path):
     from sqlmodel import Session, select
 
+    from risk.errors import ForbiddenError
+
     target = fresh(tmp_path, "team")
-    load_demo(target, actor="demo")
+    load_demo(target, actor=SYSTEM)
     pid = list_proposals(target)[0].id
-    observer = next((m.name for m in team(target, pid) if m.team_role == "observer"), None)
+    observer = member_account(target, next(m.id for m in team(target, pid) if m.team_role == "observer"))
+    assessor = member_account(target, next(m.id for m in team(target, pid) if m.team_role == "assessor"))
+    outsider = account(target, "someone.else", "Someone Else")
     data = export_csv(target, [pid]).replace(b"Open", b"Closed", 1)
-    for actor in filter(None, ("Someone Else", observer)):
+    for actor in (outsider, observer, assessor, "Someone Else"):
         before = state(target)[:2]
-        report = import_register(target, data, "r.csv", actor=actor, proposal_id=pid)
-        assert "only a facilitator or assessor" in one(report["problems"])["message"]
+        with pytest.raises(ForbiddenError, match="may not import into this proposal; a facilitator or an admin"):
+            import_register(target, data, "r.csv", actor=actor, proposal_id=pid)
         assert state(target)[:2] == before
         with Session(target) as s:
             last = s.execute(select(AuditEvent).order_by(AuditEvent.id.desc())).scalars().first()
         assert (last.action, last.actor) == ("refused", actor)
-    dry = import_register(target, data, "r.csv", actor="Someone Else", proposal_id=pid, dry_run=True)
-    assert dry["problems"] == []  # looking is allowed
+    dry = import_register(target, data, "r.csv", actor=observer, proposal_id=pid, dry_run=True)
+    assert dry["problems"] == [] and dry["changed"] == 1  # looking is allowed to whoever may see the proposal
+    with pytest.raises(ForbiddenError, match="may not see this proposal"):
+        import_register(target, data, "r.csv", actor=outsider, proposal_id=pid, dry_run=True)
+    done = import_register(target, data, "r.csv", actor=facilitator(target, pid), proposal_id=pid)
+    assert done["problems"] == [] and done["changed"] == 1
 
 
 def test_an_import_into_an_existing_proposal_audits_what_it_replaced(tmp_path):
     from sqlmodel import Session, select
 
     target = fresh(tmp_path, "audit")
-    load_demo(target, actor="demo")
+    load_demo(target, actor=SYSTEM)
     pid = list_proposals(target)[0].id
     rows = list(csv.DictReader(io.StringIO(export_csv(target, [pid]).decode("utf-8-sig"))))
     old_title = rows[0]["title"]
@@ -591,7 +602,7 @@ def test_an_import_into_an_existing_proposal_audits_what_it_replaced(tmp_path):
     with Session(target) as s:
         events = s.execute(select(AuditEvent).where(AuditEvent.action.in_(["bulk_update", "bulk_upsert"]))
                            ).scalars().all()
-    update_event = next(e for e in events if e.action == "bulk_update")
+    update_event = next(e for e in events if e.action == "bulk_update" and e.entity == "risk")
     assert json.loads(update_event.before)["risks"][0]["title"] == old_title \
         if isinstance(update_event.before, str) else update_event.before["risks"][0]["title"] == old_title
     assert verify_chain(target) > 0
@@ -599,7 +610,7 @@ def test_an_import_into_an_existing_proposal_audits_what_it_replaced(tmp_path):
 
 def test_a_register_of_another_proposal_or_with_cybersecurity_turned_off_is_refused(tmp_path):
     target = fresh(tmp_path, "other")
-    load_demo(target, actor="demo")
+    load_demo(target, actor=SYSTEM)
     first, second = list_proposals(target)[:2]
     problems = refused(target, export_csv(target, [second.id]), proposal_id=first.id, new_title=None,
                        actor=facilitator(target, first.id))
@@ -614,13 +625,13 @@ def test_a_register_of_another_proposal_or_with_cybersecurity_turned_off_is_refu
 
 def test_a_new_proposal_with_cybersecurity_risks_has_the_category_turned_on(engine):
     data = csv_bytes([["CYB-01", "cybersecurity", "Ransomware", *[""] * 9], GOOD[0]])
-    report = import_register(engine, data, "r.csv", actor="clerk", new_title="Cyber")
+    report = import_register(engine, data, "r.csv", actor=SYSTEM, new_title="Cyber")
     assert report["problems"] == [] and list_proposals(engine)[0].cybersecurity
 
 
 def test_risk_ids_are_matched_whatever_their_case(tmp_path):
     target = fresh(tmp_path, "case")
-    load_demo(target, actor="demo")
+    load_demo(target, actor=SYSTEM)
     pid = list_proposals(target)[0].id
     rows = list(csv.DictReader(io.StringIO(export_csv(target, [pid]).decode("utf-8-sig"))))
     for r in rows:
@@ -644,7 +655,7 @@ def test_odd_csv_shapes_are_refused_with_a_message_not_an_error(engine, data, ex
 
 def test_empty_unnamed_columns_are_ignored_and_named_ones_with_values_reported(engine):
     data = b"risk_id,category,title,,\r\nAB-1,legal,x,,\r\n"
-    assert import_register(engine, data, "r.csv", actor="c", new_title="Trailing")["problems"] == []
+    assert import_register(engine, data, "r.csv", actor=SYSTEM, new_title="Trailing")["problems"] == []
     problem = one(refused(engine, b"risk_id,category,title,\r\nAB-1,legal,x,lost\r\n"))
     assert problem["field"] == "column D" and "no name" in problem["message"]
 
@@ -673,7 +684,7 @@ def test_a_stale_used_range_in_a_workbook_does_not_hide_rows(engine):
             return _re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1:C4"/>', body)
         return body
 
-    report = import_register(engine, _rezip(_xlsx(HEADER, rows), stale), "r.xlsx", actor="c", new_title="Stale")
+    report = import_register(engine, _rezip(_xlsx(HEADER, rows), stale), "r.xlsx", actor=SYSTEM, new_title="Stale")
     assert report["problems"] == [] and report["added"] == 10
     assert {r["inherent_level"] for r in register_table(engine, report["proposal_ids"])} == {"Moderate"}
 
@@ -687,7 +698,7 @@ def test_a_register_continued_on_more_sheets_is_read_whole_and_checked(engine, m
         for r, row in enumerate(part, start=1):
             ws.write_row(r, 0, row)
     book.close()
-    report = import_register(engine, buffer.getvalue(), "r.xlsx", actor="c", new_title="Continued")
+    report = import_register(engine, buffer.getvalue(), "r.xlsx", actor=SYSTEM, new_title="Continued")
     assert report["problems"] == [] and report["added"] == 2
     monkeypatch.setenv("RISK_IMPORT_MAX_ROWS", "1")
     assert "over 2 sheets" in one(refused(engine, buffer.getvalue(), "r.xlsx"))["message"]
@@ -698,11 +709,11 @@ def test_a_saved_mapping_applies_to_the_columns_a_file_has(engine):
 
     fewer = csv_bytes([r[:5] for r in FOREIGN_ROWS], FOREIGN[:5])  # no "I" and no "Notes" column
     fewer = fewer.replace(b"L\r\n", b"Owner\r\n", 1)
-    report = import_register(engine, fewer, "theirs.csv", actor="c", new_title="Fewer",
+    report = import_register(engine, fewer, "theirs.csv", actor=SYSTEM, new_title="Fewer",
                              saved={**MAPPING, "Owner": "owner"})
     assert report["problems"] == [], report["problems"]
-    save_mapping(engine, actor="c", name="Ledger", columns=MAPPING)
-    save_mapping(engine, actor="c", name="Status only", columns={"status": ""})
+    save_mapping(engine, actor=SYSTEM, name="Ledger", columns=MAPPING)
+    save_mapping(engine, actor=SYSTEM, name="Status only", columns={"status": ""})
     assert best_mapping(engine, FOREIGN).name == "Ledger"
     assert best_mapping(engine, ["risk_id", "category", "title", "status"]) is None
 
@@ -735,9 +746,9 @@ def _round_trip(engine, bundle, fmt: str = "xlsx") -> dict:
     from risk.services.bulk import load_bundles
     from risk.services.json_export import export_document
 
-    [pid] = load_bundles(engine, [bundle], actor="loader")
+    [pid] = load_bundles(engine, [bundle], actor=SYSTEM)
     data = export_xlsx(engine, [pid]) if fmt == "xlsx" else export_csv(engine, [pid])
-    report = import_register(engine, data, f"r.{fmt}", actor="clerk", new_title="Copy")
+    report = import_register(engine, data, f"r.{fmt}", actor=SYSTEM, new_title="Copy")
     assert report["problems"] == [], report["problems"]
     [p] = export_document(engine, report["proposal_ids"])["proposals"]
     return p
@@ -804,12 +815,12 @@ def test_a_workbook_written_before_the_partners_and_team_sheets_takes_them_from_
     from risk.services.bulk import load_bundles
     from risk.services.json_export import export_document
 
-    [pid] = load_bundles(engine, [_bundle()], actor="loader")
+    [pid] = load_bundles(engine, [_bundle()], actor=SYSTEM)
     book = openpyxl.load_workbook(io.BytesIO(export_xlsx(engine, [pid])))
     del book["Partners"], book["Team"]
     out = io.BytesIO()
     book.save(out)
-    report = import_register(engine, out.getvalue(), "old.xlsx", actor="clerk", new_title="Older")
+    report = import_register(engine, out.getvalue(), "old.xlsx", actor=SYSTEM, new_title="Older")
     assert report["problems"] == [], report["problems"]
     [p] = export_document(engine, report["proposal_ids"])["proposals"]
     assert [(x["name"], x["kind"], x["role"]) for x in p["partners"]] == \
@@ -821,7 +832,7 @@ def test_a_workbook_written_before_the_partners_and_team_sheets_takes_them_from_
 def test_bad_rows_of_the_partners_and_team_sheets_are_refused_naming_sheet_row_and_column(engine):
     from risk.services.bulk import load_bundles
 
-    [pid] = load_bundles(engine, [_bundle()], actor="loader")
+    [pid] = load_bundles(engine, [_bundle()], actor=SYSTEM)
     book = openpyxl.load_workbook(io.BytesIO(export_xlsx(engine, [pid])))
     book["Partners"]["C3"], book["Partners"]["D2"] = "village", "boss"
     book["Team"]["B3"], book["Team"]["D2"] = "Bo", ""

@@ -18,6 +18,7 @@ from risk.services import proposals as ps
 from risk.services.portfolio import load_demo
 from risk.services.register_export import export_csv, export_xlsx
 from risk.services.register_rows import REGISTER_COLUMNS
+from tests.builders import SYSTEM
 
 HOSTILE = ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tlead", "'=already", "plain text", "'quote only"]
 
@@ -31,8 +32,8 @@ def test_formula_text_is_escaped_and_the_round_trip_is_exact(text):
 
 @pytest.fixture
 def demo(sqlite_engine):
-    load_demo(sqlite_engine, actor="demo")
-    ps.add_risk(sqlite_engine, actor="Dana Whitfield", proposal_id=1, category="legal", title="=1+2",
+    load_demo(sqlite_engine, actor=SYSTEM)
+    ps.add_risk(sqlite_engine, actor=SYSTEM, proposal_id=1, category="legal", title="=1+2",
                 cause="'=already escaped", event="@SUM(A1:A9)", consequence="-10% budget")
     return sqlite_engine
 

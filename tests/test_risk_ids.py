@@ -10,7 +10,7 @@ from risk.models import AuditEvent, Proposal, Risk
 from risk.scoring import RISK_ID_PATTERN, check_risk_id
 from risk.services.json_import import import_json
 from risk.store import count_rows
-from tests.builders import make_proposal
+from tests.builders import SYSTEM, make_proposal
 
 BAD_IDS = ["leg 01 x", 7, "L" * 100, "![x](http://host/x.png)", "[t](http://x)"]
 
@@ -51,16 +51,16 @@ def _counts(engine) -> tuple[int, int, int]:
 def test_the_json_import_refuses_a_risk_id_off_the_pattern_naming_the_risk_and_the_field(sqlite_engine, bad):
     make_proposal(sqlite_engine, risks=2)
     before = _counts(sqlite_engine)
-    report = import_json(sqlite_engine, _export("LEG-01", bad), actor="clerk")
+    report = import_json(sqlite_engine, _export("LEG-01", bad), actor=SYSTEM)
     assert report["added"] == 0 and report["proposal_ids"] == [] and len(report["problems"]) == 1
     message = report["problems"][0]["message"]
     assert message.startswith("proposal 1 ('Imported'), risk 2: risk_id: expected a key such as LEG-03, got ")
     assert _counts(sqlite_engine) == before
-    assert import_json(sqlite_engine, _export("LEG-01", bad), actor="clerk", dry_run=True)["problems"]
+    assert import_json(sqlite_engine, _export("LEG-01", bad), actor=SYSTEM, dry_run=True)["problems"]
 
 
 def test_the_json_import_takes_a_key_in_lower_case_as_the_key(sqlite_engine):
-    report = import_json(sqlite_engine, _export(" leg-07 "), actor="clerk")
+    report = import_json(sqlite_engine, _export(" leg-07 "), actor=SYSTEM)
     assert report["problems"] == []
     assert count_rows(sqlite_engine, Risk) == 1
     from risk.services.json_export import export_document
@@ -69,7 +69,7 @@ def test_the_json_import_takes_a_key_in_lower_case_as_the_key(sqlite_engine):
 
 
 def test_two_keys_that_differ_only_in_case_are_one_key_repeated(sqlite_engine):
-    report = import_json(sqlite_engine, _export("LEG-01", "leg-01"), actor="clerk")
+    report = import_json(sqlite_engine, _export("LEG-01", "leg-01"), actor=SYSTEM)
     assert "LEG-01 appears twice" in report["problems"][0]["message"] and count_rows(sqlite_engine, Proposal) == 0
 
 
@@ -83,7 +83,7 @@ def test_a_register_file_with_an_odd_risk_id_is_refused_naming_row_and_field_and
     out = io.StringIO()
     csv.writer(out).writerows([["risk_id", "category", "title"], ["LEG-01", "Legal", "fine"], [bad, "Legal", "odd"]])
     before = (count_rows(engine, Proposal), count_rows(engine, Risk), count_rows(engine, AuditEvent))
-    report = import_register(engine, out.getvalue().encode(), "r.csv", actor="clerk", new_title="Odd ids")
+    report = import_register(engine, out.getvalue().encode(), "r.csv", actor=SYSTEM, new_title="Odd ids")
     assert [(p["row"], p["field"]) for p in report["problems"]] == [(3, "risk_id")]
     assert report["problems"][0]["message"].startswith("expected a key such as LEG-03, got ")
     assert (count_rows(engine, Proposal), count_rows(engine, Risk), count_rows(engine, AuditEvent)) == before
@@ -96,4 +96,4 @@ def test_the_form_door_refuses_the_same_ids(engine):
     built = make_proposal(engine)
     for bad in ("leg 01 x", "![x](http://host/x.png)"):
         with pytest.raises(RefusedError, match="^risk_id: expected a key such as LEG-03"):
-            ps.add_risk(engine, actor="A", proposal_id=built.proposal_id, category="legal", title="t", risk_id=bad)
+            ps.add_risk(engine, actor=SYSTEM, proposal_id=built.proposal_id, category="legal", title="t", risk_id=bad)

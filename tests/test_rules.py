@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 from risk import rules
 from risk.errors import RefusedError
 from risk.services import proposals as ps
+from tests.builders import SYSTEM
 
 pytestmark = pytest.mark.storage
 
@@ -50,8 +51,8 @@ def test_every_text_rule_with_a_limit_is_its_column_length():
 
 
 def test_the_database_refuses_a_status_the_rules_refuse_even_past_the_services(engine):
-    pid = ps.create_proposal(engine, actor="Ann", title="Shared data centre")
-    ps.add_risk(engine, actor="Ann", proposal_id=pid, category="legal", title="No agreement")
+    pid = ps.create_proposal(engine, actor=SYSTEM, title="Shared data centre")
+    ps.add_risk(engine, actor=SYSTEM, proposal_id=pid, category="legal", title="No agreement")
     for column, value in (("status", "Finished"), ("treatment", "Ignore")):
         with pytest.raises(IntegrityError), engine.begin() as conn:
             conn.execute(text(f"UPDATE risk SET {column} = :v"), {"v": value})

@@ -15,6 +15,7 @@ from hypothesis.extra.numpy import arrays
 
 from risk import scoring
 from risk.scoring import LOCAL_GOV_4, NIST_800_30, ConsensusValue, RoundResult, RoundScores
+from tests.builders import SYSTEM
 
 FORMS = settings(deadline=None, derandomize=True, database=None, max_examples=150)
 MATRICES = (NIST_800_30, LOCAL_GOV_4)
@@ -196,7 +197,7 @@ def test_profile_register_and_portfolio_frame_follow_the_scalar_rules_on_the_dem
     from risk.services.register_rows import register_rows
     from risk.services.summary import category_summary, portfolio_frame
 
-    load_demo(sqlite_engine, actor="demo")
+    load_demo(sqlite_engine, actor=SYSTEM)
     frame = portfolio_frame(sqlite_engine).set_index(["proposal_id", "risk_id"])
     over_seen = reviews_seen = 0
     for pid in frame.index.get_level_values(0).unique():

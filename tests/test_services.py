@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from risk.errors import NotFoundError, RefusedError
+from risk.errors import ForbiddenError, NotFoundError, RefusedError
 from risk.services import proposals as ps
 from risk.services import rounds as rs
 from risk.services.json_export import export_document
 from risk.services.profile import proposal_profile
-from tests.builders import ACTOR, make_proposal, score_round
+from tests.builders import ACTOR, SYSTEM, account, make_proposal, member_account, score_round
 
 
 def test_rounds_are_numbered_within_proposal_and_phase(engine):
@@ -134,11 +134,11 @@ def test_bad_input_names_the_field_and_what_was_expected(engine):
         with pytest.raises(RefusedError, match=message):
             ps.add_risk(engine, actor=ACTOR, proposal_id=b.proposal_id, **fields)
     with pytest.raises(RefusedError, match="population: expected a whole number from 0 to 1,000,000,000, got -5"):
-        ps.add_partner(engine, actor=ACTOR, name="Nowhere", population=-5)
+        ps.add_partner(engine, actor=ACTOR, name="Nowhere", population=-5, proposal_id=b.proposal_id)
     with pytest.raises(RefusedError, match="appetite: legal: expected one of Averse, Minimal"):
         ps.update_proposal(engine, actor=ACTOR, proposal_id=b.proposal_id, appetite={"legal": "Reckless"})
-    with pytest.raises(NotFoundError):
-        ps.update_proposal(engine, actor=ACTOR, proposal_id=999, title="x")
+    with pytest.raises(NotFoundError):  # for whoever may see every proposal; others are refused (test_permissions)
+        ps.update_proposal(engine, actor=SYSTEM, proposal_id=999, title="x")
     assert len(ps.list_risks(engine, b.proposal_id)) == 1
 
 
@@ -151,14 +151,19 @@ def test_a_proposal_has_at_most_one_lead_partner(engine):
 
 def test_assessors_come_from_partner_governments_and_observers_do_not_score(engine):
     b = make_proposal(engine, partners=1, risks=1)
-    other = ps.add_partner(engine, actor=ACTOR, name="Outside town")
+    other = ps.add_partner(engine, actor=ACTOR, name="Outside town", proposal_id=b.proposal_id)
     with pytest.raises(RefusedError, match="does not take part"):
         ps.add_team_member(engine, actor=ACTOR, proposal_id=b.proposal_id, name="X", partner_id=other)
     obs = ps.add_team_member(engine, actor=ACTOR, proposal_id=b.proposal_id, name="Press officer",
                              partner_id=None, team_role="observer")
     rid = rs.open_round(engine, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
-    with pytest.raises(RefusedError, match="does not score"):
-        rs.submit_score(engine, actor=ACTOR, round_id=rid, assessor_id=obs, risk_pk=b.risks[0], likelihood=3,
+    with pytest.raises(ForbiddenError, match="observer of this proposal\\) may not score"):
+        rs.submit_score(engine, actor=member_account(engine, obs), round_id=rid, assessor_id=obs,
+                        risk_pk=b.risks[0], likelihood=3, impact=3)
+    boss = account(engine, "boss", "Bo Boss", admin=True)  # an administrator linked to the observer: still no score
+    ps.link_team_member(engine, actor=ACTOR, member_id=obs, username=boss)
+    with pytest.raises(RefusedError, match="Press officer is an observer and does not score"):
+        rs.submit_score(engine, actor=boss, round_id=rid, assessor_id=obs, risk_pk=b.risks[0], likelihood=3,
                         impact=3)
 
 

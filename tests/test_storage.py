@@ -14,7 +14,7 @@ from risk.errors import AuditChainError, ConflictError, RefusedError
 from risk.models import AuditEvent, Risk, Score
 from risk.services import proposals as ps
 from risk.services import rounds as rs
-from tests.builders import ACTOR, make_proposal
+from tests.builders import ACTOR, SYSTEM, make_proposal
 
 
 def test_every_constraint_has_a_name(engine):
@@ -57,7 +57,7 @@ def test_a_score_sent_again_replaces_the_earlier_one(engine):
     b = make_proposal(engine, partners=1, risks=1)
     rid = rs.open_round(engine, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
     for lik, imp in ((2, 2), (4, 5), (4, 5)):
-        rs.submit_score(engine, actor=b.names[b.members[0]], round_id=rid, assessor_id=b.members[0],
+        rs.submit_score(engine, actor=b.usernames[b.members[0]], round_id=rid, assessor_id=b.members[0],
                             risk_pk=b.risks[0],
                         likelihood=lik, impact=imp)
     with Session(engine) as s:
@@ -71,7 +71,7 @@ def test_service_refuses_bad_scores_and_leaves_the_database_as_it_was(engine):
     events = store.count_rows(engine, AuditEvent)
     for bad in (0, 6, 3.5, "high", ""):
         with pytest.raises(RefusedError, match="likelihood: expected a whole number from 1 to 5"):
-            rs.submit_score(engine, actor=b.names[b.members[0]], round_id=rid, assessor_id=b.members[0],
+            rs.submit_score(engine, actor=b.usernames[b.members[0]], round_id=rid, assessor_id=b.members[0],
                             risk_pk=b.risks[0],
                             likelihood=bad, impact=3)
     assert store.count_rows(engine, Score) == 0
@@ -83,7 +83,7 @@ def test_scores_go_only_into_open_rounds(engine):
     rid = rs.open_round(engine, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
     rs.reveal_round(engine, actor=ACTOR, round_id=rid)
     with pytest.raises(RefusedError, match="scores go into an open round"):
-        rs.submit_score(engine, actor=b.names[b.members[0]], round_id=rid, assessor_id=b.members[0],
+        rs.submit_score(engine, actor=b.usernames[b.members[0]], round_id=rid, assessor_id=b.members[0],
                             risk_pk=b.risks[0],
                         likelihood=3, impact=3)
 
@@ -92,18 +92,21 @@ def test_every_change_writes_an_audit_event_and_the_chain_verifies(engine):
     make_proposal(engine, partners=2, risks=2)
     with Session(engine) as s:
         events = s.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars().all()
-    # proposal, 2 partners + 2 links, 2 members, 2 risks
+    # proposal, 2 partners + 2 links, 3 members, their accounts and links (by the operator), 2 risks (by the
+    # facilitator)
     assert [e.entity for e in events].count("risk") == 2
-    assert all(e.actor == ACTOR for e in events)
+    assert {e.actor for e in events} == {SYSTEM, ACTOR}
+    assert {e.actor for e in events if e.entity == "risk"} == {ACTOR}
     assert store.verify_chain(engine) == len(events)
 
 
 def test_audit_event_holds_before_and_after(engine):
     b = make_proposal(engine, partners=1, risks=1)
-    ps.update_risk(engine, actor="someone", risk_pk=b.risks[0], expected_version=1, title="New title")
+    someone = b.usernames[b.members[0]]
+    ps.update_risk(engine, actor=someone, risk_pk=b.risks[0], expected_version=1, title="New title")
     with Session(engine) as s:
         ev = s.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).scalar_one()
-    assert ev.actor == "someone" and ev.action == "update" and ev.entity == "risk"
+    assert ev.actor == someone and ev.action == "update" and ev.entity == "risk"
     assert '"title":"Risk 1"' in ev.before and '"title":"New title"' in ev.after
 
 
@@ -144,9 +147,10 @@ def test_nothing_is_saved_anonymously(engine):
 def test_the_later_of_two_edits_of_a_risk_is_refused_naming_who_saved_first(engine):
     b = make_proposal(engine, partners=1, risks=1)
     version = 1
-    ps.update_risk(engine, actor="Ana (County)", risk_pk=b.risks[0], expected_version=version, owner="Ana")
-    with pytest.raises(ConflictError, match="changed by Ana \\(County\\)"):
-        ps.update_risk(engine, actor="Ben (City)", risk_pk=b.risks[0], expected_version=version, owner="Ben")
+    ana, ben = ACTOR, b.usernames[b.members[0]]  # the facilitator and an assessor
+    ps.update_risk(engine, actor=ana, risk_pk=b.risks[0], expected_version=version, owner="Ana")
+    with pytest.raises(ConflictError, match=f"changed by {ana} at"):
+        ps.update_risk(engine, actor=ben, risk_pk=b.risks[0], expected_version=version, owner="Ben")
     with Session(engine) as s:
         risk = s.get(Risk, b.risks[0])
     assert (risk.owner, risk.version) == ("Ana", 2)

@@ -25,6 +25,7 @@ from risk.services.json_export import export_document, export_json
 from risk.services.json_import import import_json
 from risk.services.portfolio import load_demo, load_synthetic
 from risk.store import verify_chain
+from tests.builders import SYSTEM
 from tests.builders import database_state as state
 from tests.test_portfolio import normalised
 
@@ -56,7 +57,7 @@ def full_disk(engine: Engine, *, grow_pages: int = 0) -> Engine:
 @pytest.fixture
 def with_demo(sqlite_engine) -> tuple[Engine, dict, list]:
     """A database holding the demo portfolio: its state and its export, to show they stay intact."""
-    load_demo(sqlite_engine, actor="demo")
+    load_demo(sqlite_engine, actor=SYSTEM)
     return sqlite_engine, state(sqlite_engine), normalised(export_document(sqlite_engine))
 
 
@@ -80,7 +81,7 @@ def test_a_full_disk_during_an_import_is_reported_in_words_and_changes_nothing(w
     engine, before, export = with_demo
     data = copies(engine)
     capped = full_disk(engine)
-    report = import_json(capped, data, actor="clerk")
+    report = import_json(capped, data, actor=SYSTEM)
     capped.dispose()
     assert report["proposal_ids"] == [] and len(report["problems"]) == 1
     message = report["problems"][0]["message"]
@@ -88,14 +89,14 @@ def test_a_full_disk_during_an_import_is_reported_in_words_and_changes_nothing(w
                        "grow). Nothing was changed; what was saved before is intact")
     in_words(message)
     intact(engine, before, export)
-    assert import_json(engine, data, actor="clerk")["problems"] == []  # with room again, it imports
+    assert import_json(engine, data, actor=SYSTEM)["problems"] == []  # with room again, it imports
 
 
 def test_a_full_disk_during_a_form_save_raises_a_storage_error_in_words(with_demo):
     engine, before, export = with_demo
     capped = full_disk(engine)
     with pytest.raises(StorageError) as caught:
-        ps.create_proposal(capped, actor="Ana", title="Shared GIS", description="a long description " * 1_000)
+        ps.create_proposal(capped, actor=SYSTEM, title="Shared GIS", description="a long description " * 1_000)
     capped.dispose()
     assert str(caught.value).startswith("the change could not be saved: the disk is full")
     in_words(str(caught.value))
@@ -107,10 +108,10 @@ def test_a_full_disk_during_the_demo_load_changes_nothing(sqlite_engine):
     capped = full_disk(sqlite_engine)
     with pytest.raises(StorageError, match=r"^the demo portfolio could not be saved: the disk is full .* Nothing "
                                            r"was changed"):
-        load_demo(capped, actor="demo")
+        load_demo(capped, actor=SYSTEM)
     capped.dispose()
     assert state(sqlite_engine) == before
-    assert load_demo(sqlite_engine, actor="demo").loaded
+    assert load_demo(sqlite_engine, actor=SYSTEM).loaded
 
 
 def test_a_full_disk_in_the_middle_of_a_synthetic_load_keeps_whole_proposals_and_a_re_run_completes_it(
@@ -129,14 +130,14 @@ def test_a_full_disk_in_the_middle_of_a_synthetic_load_keeps_whole_proposals_and
 
     size = {"proposals": 70, "risks": 20, "assessors": 8, "seed": 41}
     with pytest.raises(StorageError) as caught:
-        load_synthetic(capped, actor="gen", **size)
+        load_synthetic(capped, actor=SYSTEM, **size)
     capped.dispose()
     assert str(caught.value) == (
         "the synthetic portfolio with seed 41 stopped at proposal 63 of 70: the disk is full (the database could not "
         "grow). The 62 proposals before it were saved and are kept, nothing of the rest was; running the same load "
         "again adds the rest")
     assert state(sqlite_engine)["rows"]["proposal"] == 62 and state(sqlite_engine)["rows"]["score"] == 62 * 320
-    result = load_synthetic(sqlite_engine, actor="gen", **size)
+    result = load_synthetic(sqlite_engine, actor=SYSTEM, **size)
     assert result.loaded and result.kept == 62 and len(result.proposal_ids) == 70
     assert state(sqlite_engine)["rows"]["score"] == 70 * 320 and verify_chain(sqlite_engine) > 0
 
@@ -175,14 +176,14 @@ def lose(engine: Engine) -> tuple[Engine, Callable[[], None]]:
 
 
 def test_a_lost_database_is_reported_in_words_and_what_was_saved_stays(engine):
-    load_demo(engine, actor="demo")
+    load_demo(engine, actor=SYSTEM)
     before, export = state(engine), normalised(export_document(engine))
     data = copies(engine)
     gone, bring_back = lose(engine)
     try:
         with pytest.raises(StorageError) as caught:
-            ps.create_proposal(gone, actor="Ana", title="Shared GIS")
-        report = import_json(gone, data, actor="clerk")
+            ps.create_proposal(gone, actor=SYSTEM, title="Shared GIS")
+        report = import_json(gone, data, actor=SYSTEM)
     finally:
         bring_back()
     message = str(caught.value)
@@ -195,7 +196,7 @@ def test_a_lost_database_is_reported_in_words_and_what_was_saved_stays(engine):
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
 def test_a_connection_lost_in_the_middle_of_an_import_changes_nothing(engine):
-    load_demo(engine, actor="demo")
+    load_demo(engine, actor=SYSTEM)
     before, export = state(engine), normalised(export_document(engine))
     admin = make_engine(engine.url.render_as_string(hide_password=False))
 
@@ -204,7 +205,7 @@ def test_a_connection_lost_in_the_middle_of_an_import_changes_nothing(engine):
             conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                               "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
 
-    report = import_json(engine, copies(engine), actor="clerk", progress=end_the_importers_session)
+    report = import_json(engine, copies(engine), actor=SYSTEM, progress=end_the_importers_session)
     admin.dispose()
     message = report["problems"][0]["message"]
     assert message.startswith("the import of 3 proposals could not be saved: the database") and \
@@ -217,7 +218,7 @@ def test_a_connection_lost_in_the_middle_of_an_import_changes_nothing(engine):
 def test_a_full_disk_on_the_server_during_an_import_changes_nothing(engine):
     """PostgreSQL's own "could not extend file: No space left on device" (SQLSTATE 53100), raised where the scores
     are written, since a test cannot fill the server's disk."""
-    load_demo(engine, actor="demo")
+    load_demo(engine, actor=SYSTEM)
     before, export = state(engine), normalised(export_document(engine))
     data = copies(engine)
     full = make_engine(engine.url.render_as_string(hide_password=False))
@@ -227,7 +228,7 @@ def test_a_full_disk_on_the_server_during_an_import_changes_nothing(engine):
         if statement.startswith("INSERT INTO score"):
             raise psycopg.errors.DiskFull('could not extend file "base/16384/16521": No space left on device')
 
-    report = import_json(full, data, actor="clerk")
+    report = import_json(full, data, actor=SYSTEM)
     full.dispose()
     assert report["problems"][0]["message"] == (
         "the import of 3 proposals could not be saved: the disk is full (the database could not grow). Nothing "

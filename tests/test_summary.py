@@ -5,11 +5,12 @@ from __future__ import annotations
 from risk.services.portfolio import load_demo, load_synthetic
 from risk.services.profile import proposal_profile
 from risk.services.summary import category_summary, portfolio_frame
+from tests.builders import SYSTEM
 
 
 def test_portfolio_frame_matches_every_proposal_profile(engine):
-    load_demo(engine, actor="demo")
-    load_synthetic(engine, actor="gen", proposals=3, risks=8, assessors=4, seed=9)
+    load_demo(engine, actor=SYSTEM)
+    load_synthetic(engine, actor=SYSTEM, proposals=3, risks=8, assessors=4, seed=9)
     frame = portfolio_frame(engine).set_index(["proposal_id", "risk_id"])
     compared = 0
     for pid in frame.index.get_level_values(0).unique():
@@ -24,7 +25,7 @@ def test_portfolio_frame_matches_every_proposal_profile(engine):
 
 
 def test_category_summary_counts_add_up(sqlite_engine):
-    load_demo(sqlite_engine, actor="demo")
+    load_demo(sqlite_engine, actor=SYSTEM)
     frame = portfolio_frame(sqlite_engine)
     summary = category_summary(frame)
     assert list(summary.index) == ["Legal", "Operational", "Financial", "Reputational", "Societal", "Cybersecurity"]
@@ -39,7 +40,7 @@ def test_chart_frames_aggregate_before_charting(sqlite_engine):
     from risk.services.profile import proposal_profile
     from risk.services.views import disagreement_frame, partner_exposure_frame, portfolio_chart_frame, risk_frame
 
-    load_demo(sqlite_engine, actor="demo")
+    load_demo(sqlite_engine, actor=SYSTEM)
     profile = proposal_profile(sqlite_engine, 1)
     frame = risk_frame(profile)
     assert len(frame) == 16 and set(frame["category"]) >= {"Legal", "Cybersecurity"}

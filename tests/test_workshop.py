@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from risk import scoring
-from risk.errors import RefusedError
+from risk.errors import ForbiddenError, RefusedError
 from risk.models import Score
 from risk.services import rounds as rs
 from risk.services import workshop as ws
@@ -18,23 +18,29 @@ from tests.builders import ACTOR, make_proposal, score_round
 
 def test_only_a_facilitator_opens_reveals_and_closes_rounds(engine):
     b = make_proposal(engine, partners=2, risks=1)
-    assessor = b.names[b.members[0]]
-    with pytest.raises(RefusedError, match="only a facilitator .* can open a scoring round"):
+    assessor = b.usernames[b.members[0]]
+    refused = (f"{assessor} \\(assessor of this proposal\\) may not run scoring rounds; a facilitator or an "
+               "administrator can")
+    with pytest.raises(ForbiddenError, match=refused):
         rs.open_round(engine, actor=assessor, proposal_id=b.proposal_id, phase="inherent")
     rid = rs.open_round(engine, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
-    with pytest.raises(RefusedError, match="can reveal a round"):
+    with pytest.raises(ForbiddenError, match=refused):
         rs.reveal_round(engine, actor=assessor, round_id=rid)
-    with pytest.raises(RefusedError, match="not on the team"):
-        rs.reveal_round(engine, actor="Someone Else", round_id=rid)
+    with pytest.raises(ForbiddenError, match="Someone Else \\(not signed in"):
+        rs.reveal_round(engine, actor="Someone Else", round_id=rid)  # a member's name is nobody signed in
+    other = make_proposal(engine, partners=1, risks=1, title="Another proposal")
+    stranger = other.usernames[other.members[0]]
+    with pytest.raises(ForbiddenError, match=f"{stranger} \\(not on this proposal's team"):
+        rs.reveal_round(engine, actor=stranger, round_id=rid)
     rs.reveal_round(engine, actor=ACTOR, round_id=rid)
-    with pytest.raises(RefusedError, match="can close a round"):
+    with pytest.raises(ForbiddenError, match=refused):
         rs.close_round(engine, actor=assessor, round_id=rid)
 
 
 def test_a_facilitator_cannot_score_in_place_of_an_assessor(engine):
     b = make_proposal(engine, partners=2, risks=1)
     rid = rs.open_round(engine, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
-    with pytest.raises(RefusedError, match="cannot score in place of Assessor 1.1"):
+    with pytest.raises(ForbiddenError, match="may not score in place of Assessor 1.1"):
         rs.submit_score(engine, actor=ACTOR, round_id=rid, assessor_id=b.members[0], risk_pk=b.risks[0],
                         likelihood=3, impact=3)
     assert count_rows(engine, Score) == 0
@@ -45,14 +51,14 @@ def test_a_score_for_a_closed_round_is_refused_with_a_clear_message(engine):
     rid = score_round(engine, b, "inherent", {b.risks[0]: [(2, 2)]})
     rs.close_round(engine, actor=ACTOR, round_id=rid)
     with pytest.raises(RefusedError, match="round inherent 1 is closed; scores go into an open round"):
-        rs.submit_score(engine, actor=b.names[b.members[0]], round_id=rid, assessor_id=b.members[0],
+        rs.submit_score(engine, actor=b.usernames[b.members[0]], round_id=rid, assessor_id=b.members[0],
                         risk_pk=b.risks[0], likelihood=3, impact=3)
 
 
 def test_a_score_sent_twice_is_one_score_changed(engine):
     b = make_proposal(engine, partners=1, risks=1)
     rid = rs.open_round(engine, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
-    name = b.names[b.members[0]]
+    name = b.usernames[b.members[0]]
     for lik in (2, 4, 4):
         rs.submit_score(engine, actor=name, round_id=rid, assessor_id=b.members[0], risk_pk=b.risks[0],
                         likelihood=lik, impact=3)
@@ -64,7 +70,7 @@ def test_a_round_scores_only_the_risks_in_it(engine):
     b = make_proposal(engine, partners=1, risks=3)
     rid = rs.open_round(engine, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent", risk_pks=b.risks[:2])
     with pytest.raises(RefusedError, match="LEG-03 is not in round inherent 1"):
-        rs.submit_score(engine, actor=b.names[b.members[0]], round_id=rid, assessor_id=b.members[0],
+        rs.submit_score(engine, actor=b.usernames[b.members[0]], round_id=rid, assessor_id=b.members[0],
                         risk_pk=b.risks[2], likelihood=3, impact=3)
     assert [p.total for p in rs.progress(engine, rid)] == [2]  # the assessor (the facilitator runs the round)
 
@@ -104,7 +110,7 @@ def test_round_two_rescores_the_flagged_risks_and_shows_whether_the_panel_conver
     second = rs.open_round(engine, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent",
                            risk_pks=ws.flagged_risks(engine, first))
     for member, (lik, imp) in zip(b.members, [(3, 3), (3, 3), (4, 3)], strict=True):
-        rs.submit_score(engine, actor=b.names[member], round_id=second, assessor_id=member, risk_pk=split,
+        rs.submit_score(engine, actor=b.usernames[member], round_id=second, assessor_id=member, risk_pk=split,
                         likelihood=lik, impact=imp)
     rs.reveal_round(engine, actor=ACTOR, round_id=second)
     [moved] = ws.compare(engine, first, second)
@@ -119,7 +125,7 @@ def test_per_partner_impact_names_the_worst_hit_partner(engine):
     b = make_proposal(engine, partners=3, risks=1)
     rid = rs.open_round(engine, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent", per_partner=True)
     for member, imp in zip(b.members, (2, 5, 3), strict=True):
-        rs.submit_score(engine, actor=b.names[member], round_id=rid, assessor_id=member, risk_pk=b.risks[0],
+        rs.submit_score(engine, actor=b.usernames[member], round_id=rid, assessor_id=member, risk_pk=b.risks[0],
                         likelihood=3, impact=imp)
     rs.reveal_round(engine, actor=ACTOR, round_id=rid)
     [risk] = ws.reveal(engine, rid).risks
@@ -145,7 +151,7 @@ def test_twenty_assessors_scoring_forty_risks_at_once_store_all_800_scores(sqlit
             start.wait()
             for j, risk in enumerate(b.risks):
                 lik, imp = value(k, j)
-                rs.submit_score(engine, actor=b.names[member], round_id=rid, assessor_id=member, risk_pk=risk,
+                rs.submit_score(engine, actor=b.usernames[member], round_id=rid, assessor_id=member, risk_pk=risk,
                                 likelihood=lik, impact=imp)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -180,7 +186,7 @@ def test_a_refused_attempt_is_recorded_in_the_audit_log(engine):
     with Session(engine) as s:
         last = s.exec(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
     assert (last.action, last.actor, last.entity) == ("refused", ACTOR, "score")
-    assert "submit_score" in last.after and "cannot score in place of Assessor 2.1" in last.after
+    assert "submit_score" in last.after and "may not score in place of Assessor 2.1" in last.after
     assert count_rows(engine, Score) == 0 and verify_chain(engine) > 0
 
 
@@ -192,7 +198,7 @@ def test_opening_round_two_closes_round_one_and_a_closed_round_is_no_longer_curr
     statuses = {r.id: r.status for r in rs.list_rounds(engine, b.proposal_id)}
     assert statuses == {first: "closed", second: "open"}
     for member in b.members:
-        rs.submit_score(engine, actor=b.names[member], round_id=second, assessor_id=member, risk_pk=b.risks[0],
+        rs.submit_score(engine, actor=b.usernames[member], round_id=second, assessor_id=member, risk_pk=b.risks[0],
                         likelihood=3, impact=3)
     rs.reveal_round(engine, actor=ACTOR, round_id=second)
     rs.close_round(engine, actor=ACTOR, round_id=second)

@@ -5,7 +5,11 @@ by store.insert_many (the driver's executemany, column by column: ORM objects we
 event per table and transaction with the row count, the ids and the bulk digest (docs/AUDIT.md).
 An import or the demo is one transaction, all or nothing; a synthetic load commits whole proposals in chunks so
 that other writers get their turn, and a chunked load that was interrupted finishes when it is run again (titles
-already stored are skipped)."""
+already stored are skipped).
+
+Every load creates proposals: the actor needs the permission "import_new" (risk/access.py), checked in each
+writing transaction. Team members are linked to the accounts that match them; an account that is not an
+administrator and is on none of the teams it loads joins each as a facilitator, so that it sees what it loaded."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import numpy as np
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
-from risk import scoring, store
+from risk import access, scoring, store
 from risk.bundle import ProposalBundle, validate
 from risk.errors import NotFoundError, RefusedError, StorageError
 from risk.memory import gc_paused
@@ -102,6 +106,7 @@ class _DryRun(Exception):
     """Raised at the end of a dry run's transaction, so that everything it wrote is rolled back."""
 
 
+@access.audited("proposal")
 def load_bundles(engine: Engine, bundles: Sequence[ProposalBundle], *, actor: str,
                  progress: Callable[[int, int], None] | None = None, atomic: bool = False, dry_run: bool = False,
                  existing: str = "add", what: str | None = None) -> list[int]:
@@ -127,8 +132,9 @@ def load_bundles(engine: Engine, bundles: Sequence[ProposalBundle], *, actor: st
         with gc_paused():
             if atomic:
                 with store.write(engine, actor, what) as unit:
+                    who = access.require(unit.session, actor, "import_new")
                     for group in chunks(bundles):
-                        ids += _write_group(unit, group, len(ids) + 1, existing)
+                        ids += _write_group(unit, group, len(ids) + 1, existing, who)
                         if progress and not dry_run:
                             progress(len(ids), len(bundles))
                     if dry_run:
@@ -136,7 +142,8 @@ def load_bundles(engine: Engine, bundles: Sequence[ProposalBundle], *, actor: st
             else:
                 for group in chunks(bundles):
                     with store.write(engine, actor, what) as unit:
-                        written = _write_group(unit, group, len(ids) + 1, existing)
+                        who = access.require(unit.session, actor, "import_new")
+                        written = _write_group(unit, group, len(ids) + 1, existing, who)
                     ids += written
                     if progress:
                         progress(len(ids), len(bundles))
@@ -174,7 +181,8 @@ def _present(session, titles: Sequence[str]) -> dict[str, int]:
     return dict(rows)
 
 
-def _write_group(unit: store.Unit, bundles: list[ProposalBundle], first: int, existing: str) -> list[int]:
+def _write_group(unit: store.Unit, bundles: list[ProposalBundle], first: int, existing: str,
+                 who: access.Principal) -> list[int]:
     """Write whole proposals in `unit`'s transaction; `first` numbers the first of them in messages. Returns
     each bundle's proposal id (a stored one's, for a bundle skipped as already there)."""
     present = {} if existing == "add" else _present(unit.session, [b.proposal["title"] for b in bundles])
@@ -189,11 +197,11 @@ def _write_group(unit: store.Unit, bundles: list[ProposalBundle], first: int, ex
                 get_matrix(unit.session, b.proposal.get("matrix") or scoring.DEFAULT_MATRIX)
             except NotFoundError as exc:
                 raise RefusedError(f"proposal {k} ({b.proposal['title']!r}): matrix: {exc}") from None
-    written = iter(_write(unit, group) if group else [])
+    written = iter(_write(unit, group, who) if group else [])
     return [present[b.proposal["title"]] if b.proposal["title"] in present else next(written) for b in bundles]
 
 
-def _write(unit: store.Unit, group: list[ProposalBundle]) -> list[int]:
+def _write(unit: store.Unit, group: list[ProposalBundle], who: access.Principal) -> list[int]:
     now = utcnow()
     actor = unit.actor
     s = unit.session
@@ -220,11 +228,18 @@ def _write(unit: store.Unit, group: list[ProposalBundle]) -> list[int]:
     store.insert_many(unit=unit, table=PartnerStrength, rows=[
         {"proposal_id": pid, "partner_id": partner_id[pn], "capability": cap, "score": v, "note": ""}
         for pid, b in zip(pids, group, strict=True) for pn, cap, v in b.strengths], entity="partner_strength")
-    member_ids = iter(store.insert_many(unit=unit, table=TeamMember, rows=[
+    all_members = store.insert_many(unit=unit, table=TeamMember, rows=[
         {"proposal_id": pid, "name": m["name"], "partner_id": partner_id.get(m.get("partner")),
          "team_role": m.get("team_role", "assessor"), "expertise": m.get("expertise", "")}
-        for pid, b in zip(pids, group, strict=True) for m in b.team], entity="team_member"))
+        for pid, b in zip(pids, group, strict=True) for m in b.team], entity="team_member")
+    member_ids = iter(all_members)
     members = [{m["name"]: next(member_ids) for m in b.team} for b in group]
+    access.link_members(unit, all_members)
+    if who.account_id is not None and not who.is_admin:  # the loader sees what it loaded: on its team
+        from risk.services.proposals import join_as_facilitator
+
+        for pid in pids:
+            join_as_facilitator(unit, pid, who.account_id)
     risk_ids = iter(store.insert_many(unit=unit, table=Risk, rows=[
         {"proposal_id": pid, "risk_id": r["risk_id"], "category": r["category"], "title": r["title"],
          "cause": r.get("cause", ""), "event": r.get("event", ""), "consequence": r.get("consequence", ""),

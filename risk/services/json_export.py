@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
+from risk import access
 from risk.models import (
     Action,
     Consensus,
@@ -38,8 +39,11 @@ def _iso(value: dt.date | dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def export_document(engine: Engine, proposal_ids: Sequence[int] | None = None) -> dict:
-    """The export as a dict; `proposal_ids=None` exports every proposal, ordered by id."""
+def export_document(engine: Engine, proposal_ids: Sequence[int] | None = None, *, actor: str | None = None) -> dict:
+    """The export as a dict; `proposal_ids=None` exports every proposal, ordered by id. With `actor`, only the
+    proposals it may see: None exports those, and an id it may not see is refused (risk/access.py)."""
+    if actor is not None:
+        proposal_ids = access.check_visible(engine, actor, proposal_ids, "export")
     with Session(engine) as session:
         q = select(Proposal).order_by(Proposal.id)
         if proposal_ids is not None:
@@ -55,8 +59,8 @@ def export_document(engine: Engine, proposal_ids: Sequence[int] | None = None) -
             "proposals": out}
 
 
-def export_json(engine: Engine, proposal_ids: Sequence[int] | None = None) -> bytes:
-    return json.dumps(export_document(engine, proposal_ids), indent=2, ensure_ascii=False).encode("utf-8")
+def export_json(engine: Engine, proposal_ids: Sequence[int] | None = None, *, actor: str | None = None) -> bytes:
+    return json.dumps(export_document(engine, proposal_ids, actor=actor), indent=2, ensure_ascii=False).encode("utf-8")
 
 
 def _proposal(session: Session, proposal: Proposal, partners: dict[int, Partner]) -> dict:

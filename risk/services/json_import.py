@@ -12,9 +12,9 @@ import datetime as dt
 import json
 from typing import Any
 
-from risk import config, rules
+from risk import access, config, rules
 from risk.bundle import ProposalBundle, RoundBundle
-from risk.errors import RefusedError
+from risk.errors import ForbiddenError, RefusedError
 
 _got = rules.described
 
@@ -154,15 +154,21 @@ def _bundle(p: Any, number: int) -> ProposalBundle:
                           consensus=consensus, actions=actions, strengths=strengths)
 
 
+@access.audited("proposal")
 def import_json(engine, data: bytes, *, actor: str, new_title: str | None = None, dry_run: bool = False,
                 progress=None) -> dict:
     """Add every proposal of a JSON export as a new proposal (with `new_title`, the file must hold exactly one,
     which gets that title). All or nothing: the whole file is written in one transaction, so a refused or failed
     import (a check, a constraint, a full disk, a lost connection) leaves the database as it was. A dry run makes
     the same write and rolls it back, so it runs every check the real run does.
-    Returns {"added", "changed", "unchanged", "problems", "proposal_ids"}: counts of risks."""
+    Returns {"added", "changed", "unchanged", "problems", "proposal_ids"}: counts of risks. An actor who may not
+    import new proposals (risk/access.py, "import_new") is refused with ForbiddenError, not a problem of the file."""
+    from sqlmodel import Session
+
     from risk.services.bulk import load_bundles
 
+    with Session(engine) as session:  # refused before the file is read; checked again in the writing transaction
+        access.require(session, actor, "import_new")
     try:
         bundles = read_export(data)
         if new_title is not None:
@@ -183,6 +189,8 @@ def import_json(engine, data: bytes, *, actor: str, new_title: str | None = None
         # where no other writer can add one meanwhile
         ids = load_bundles(engine, bundles, actor=actor, progress=progress, atomic=True, dry_run=dry_run,
                            existing="refuse", what=what)
+    except ForbiddenError:
+        raise
     except RefusedError as exc:
         return {"added": 0, "changed": 0, "unchanged": 0, "problems": [{"row": None, "field": None,
                                                                         "message": str(exc)}], "proposal_ids": []}

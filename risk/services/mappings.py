@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from risk import store
+from risk import access, store
 from risk.errors import NotFoundError, RefusedError
 from risk.models import ColumnMapping, utcnow
 from risk.services.register_import import FIELDS
@@ -28,6 +28,7 @@ def get_mapping(engine: Engine, name: str) -> dict[str, str]:
     return dict(found.columns)
 
 
+@access.audited("column_mapping")
 def save_mapping(engine: Engine, *, actor: str, name: str, columns: Mapping[str, str]) -> None:
     """Save (or replace) a mapping; each target must be one of the register's columns or "" (left out)."""
     name = name.strip()
@@ -39,6 +40,7 @@ def save_mapping(engine: Engine, *, actor: str, name: str, columns: Mapping[str,
     if bad:
         raise RefusedError(f"columns: {', '.join(map(repr, bad))} is not a column of the register")
     with store.write(engine, actor) as unit:
+        access.require(unit.session, actor, "save_mapping")
         old = unit.session.execute(select(ColumnMapping).where(ColumnMapping.name == name)).scalar_one_or_none()
         if old is None:
             store.add(unit=unit, obj=ColumnMapping(name=name, columns=dict(columns), updated_by=actor),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from risk import store
+from risk import access, store
 from risk.errors import NotFoundError, RefusedError
 from risk.exchange.ciso_matrix import read_matrices
 from risk.models import Matrix as MatrixRow
@@ -40,11 +40,14 @@ def load_matrix(engine: Engine, name: str) -> Matrix:
         return get_matrix(session, name)
 
 
+@access.audited("matrix")
 def import_matrix_file(engine: Engine, data: bytes, *, actor: str, name: str | None = None,
                        source: str = "") -> list[Matrix]:
-    """Store every matrix in a CISO Assistant file, or none: a bad or clashing matrix refuses the whole file."""
+    """Store every matrix in a CISO Assistant file, or none: a bad or clashing matrix refuses the whole file.
+    Matrices are shared by every proposal: only an administrator (or the operator) imports them."""
     matrices = read_matrices(data, name=name, source=source)
     with store.write(engine, actor) as unit:
+        access.require(unit.session, actor, "manage_matrices")
         for m in matrices:
             if m.name in BUILTIN_MATRICES or unit.session.execute(
                 select(MatrixRow.id).where(MatrixRow.name == m.name)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
+from risk import access
 from risk.bundle import ProposalBundle
 from risk.models import Proposal
 from risk.services.bulk import load_bundles
@@ -32,6 +33,8 @@ def _existing(engine: Engine, titles: list[str]) -> dict[str, int]:
 
 def _load(engine: Engine, bundles: list[ProposalBundle], actor: str,
           progress: Callable[[int, int], None] | None, *, atomic: bool, what: str) -> LoadResult:
+    with Session(engine) as s:  # a load needs "import_new" even when there is nothing left to write
+        access.require(s, actor, "import_new")
     titles = [b.proposal["title"] for b in bundles]
     already = _existing(engine, titles)
     if len(already) == len(set(titles)):
@@ -41,6 +44,7 @@ def _load(engine: Engine, bundles: list[ProposalBundle], actor: str,
     return LoadResult(True, ids, kept=len(already))
 
 
+@access.audited("proposal")
 def load_demo(engine: Engine, *, actor: str, progress: Callable[[int, int], None] | None = None) -> LoadResult:
     """Load the three demo proposals in one transaction, unless they are already there (then nothing is written);
     proposals missing from an earlier, interrupted load are added."""
@@ -49,6 +53,7 @@ def load_demo(engine: Engine, *, actor: str, progress: Callable[[int, int], None
     return _load(engine, demo_bundles(), actor, progress, atomic=True, what="the demo portfolio")
 
 
+@access.audited("proposal")
 def load_synthetic(engine: Engine, *, actor: str, proposals: int, risks: int, assessors: int, seed: int,
                    progress: Callable[[int, int], None] | None = None) -> LoadResult:
     """Generate and load a synthetic portfolio; the same seed gives the same data, and loading a seed again writes

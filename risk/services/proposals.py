@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from risk import rules, scoring, store
+from risk import access, rules, scoring, store
 from risk.errors import NotFoundError, RefusedError
 from risk.models import (
+    Account,
     Action,
     ActionStatus,
     Partner,
@@ -45,18 +46,43 @@ def _proposal_fields(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@access.audited("proposal")
 def create_proposal(engine: Engine, *, actor: str, title: str, request_token: str | None = None,
                     **fields: Any) -> int:
-    """A new proposal; appetite defaults to Cautious in every category. A form submitted twice with the same
-    `request_token` gets the proposal its first submit created."""
+    """A new proposal; appetite defaults to Cautious in every category. Any signed-in account may create one and
+    becomes its facilitator (a team member linked to the account); the operator does not join the team. A form
+    submitted twice with the same `request_token` gets the proposal its first submit created."""
     with store.write(engine, actor) as unit:
+        who = access.require(unit.session, actor, "create_proposal")
         if (earlier := store.created_by_token(unit=unit, token=request_token)) is not None:
             return earlier
         values = _proposal_fields(unit.session, {"title": title, **fields})
         values.setdefault("appetite", scoring.default_appetite())
         proposal = store.add(unit=unit, obj=Proposal(updated_by=unit.actor, **values), entity="proposal")
+        if who.account_id is not None:
+            join_as_facilitator(unit, proposal.id, who.account_id)  # type: ignore[arg-type]
         store.remember_creation(unit=unit, token=request_token, entity="proposal", entity_id=proposal.id)
         return proposal.id  # type: ignore[return-value]
+
+
+def join_as_facilitator(unit: store.Unit, proposal_id: int, account_id: int) -> int:
+    """Make an account a facilitator of a proposal it created: a team member with its full name and no partner
+    government (the proposal may have none yet), linked to it. A member of that name already on the team is
+    linked instead when it has no account, else the member takes the name with the username after it."""
+    s = unit.session
+    account = s.get(Account, account_id)
+    members = {m.name: m for m in s.execute(select(TeamMember).where(TeamMember.proposal_id == proposal_id))
+               .scalars()}
+    if any(m.account_id == account_id for m in members.values()):
+        return next(m.id for m in members.values() if m.account_id == account_id)  # type: ignore[return-value]
+    same = members.get(account.full_name)
+    if same is not None and same.account_id is None:
+        store.update(unit=unit, obj=same, entity="team_member", changes={"account_id": account_id})
+        return same.id  # type: ignore[return-value]
+    name = account.full_name if same is None else f"{account.full_name} ({account.username})"
+    member = TeamMember(proposal_id=proposal_id, name=name, partner_id=None, team_role=TeamRole.facilitator.value,
+                        account_id=account_id)
+    return store.add(unit=unit, obj=member, entity="team_member").id  # type: ignore[return-value]
 
 
 def created_with(engine: Engine, token: str) -> int | None:
@@ -68,11 +94,13 @@ def created_with(engine: Engine, token: str) -> int | None:
         return row.entity_id if row is not None else None
 
 
+@access.audited("proposal")
 def update_proposal(engine: Engine, *, actor: str, proposal_id: int, expected_version: int | None = None,
                     **fields: Any) -> int:
     """Change a proposal if nobody saved it since `expected_version` was on screen; returns the new version.
     A change of matrix re-looks-up every level, since levels are never stored."""
     with store.write(engine, actor) as unit:
+        access.require(unit.session, actor, "edit_proposal", proposal_id)
         proposal = _get(unit.session, Proposal, proposal_id, "proposal")
         changes = _proposal_fields(unit.session, fields)
         return store.update_versioned(unit=unit, obj=proposal, entity="proposal", label=f"“{proposal.title}”",
@@ -84,9 +112,13 @@ def get_proposal(engine: Engine, proposal_id: int) -> Proposal:
         return _get(session, Proposal, proposal_id, "proposal")
 
 
-def list_proposals(engine: Engine) -> list[Proposal]:
+def list_proposals(engine: Engine, *, actor: str | None = None) -> list[Proposal]:
+    """Every proposal by id; with `actor`, only those it may see (risk/access.py)."""
     with Session(engine) as session:
-        return list(session.execute(select(Proposal).order_by(Proposal.id)).scalars())
+        query = select(Proposal).order_by(Proposal.id)
+        if actor is not None and (visible := access.visible_proposal_ids(session, actor)) is not None:
+            query = query.where(Proposal.id.in_(sorted(visible)))
+        return list(session.execute(query).scalars())
 
 
 # --- partners -------------------------------------------------------------------------------------
@@ -100,8 +132,13 @@ def _partner_fields(data: dict[str, Any]) -> dict[str, Any]:
     return rules.check_row(_PARTNER_ITSELF, data)
 
 
-def add_partner(engine: Engine, *, actor: str, name: str, request_token: str | None = None, **fields: Any) -> int:
+@access.audited("partner")
+def add_partner(engine: Engine, *, actor: str, name: str, request_token: str | None = None,
+                proposal_id: int | None = None, **fields: Any) -> int:
+    """A new partner government. `proposal_id` is the proposal it is added for (link_partner links it): a
+    facilitator of that proposal may add one; without it, only an administrator."""
     with store.write(engine, actor) as unit:
+        access.require(unit.session, actor, "edit_partners", proposal_id)
         if (earlier := store.created_by_token(unit=unit, token=request_token)) is not None:
             return earlier
         values = _partner_fields({"name": name, **fields})
@@ -118,6 +155,7 @@ def list_partners(engine: Engine) -> list[Partner]:
         return list(session.execute(select(Partner).order_by(Partner.name)).scalars())
 
 
+@access.audited("proposal")
 def link_partner(engine: Engine, *, actor: str, proposal_id: int, partner_id: int,
                  role: str = PartnerRole.participant.value) -> None:
     """Add a partner to a proposal (or change its role). A proposal has at most one lead; naming a new lead
@@ -125,6 +163,7 @@ def link_partner(engine: Engine, *, actor: str, proposal_id: int, partner_id: in
     role = rules.check(rules.PARTNER, "role", role)
     with store.write(engine, actor) as unit:
         s = unit.session
+        access.require(s, actor, "edit_partners", proposal_id)
         _get(s, Proposal, proposal_id, "proposal")
         _get(s, Partner, partner_id, "partner")
         links = s.execute(select(ProposalPartner).where(ProposalPartner.proposal_id == proposal_id)).scalars().all()
@@ -154,14 +193,22 @@ def proposal_partners(engine: Engine, proposal_id: int) -> list[tuple[Partner, s
 
 # --- the assessment team --------------------------------------------------------------------------
 
+# who may be on a team without a partner government: observers, and facilitators (often regional or state staff
+# who run the workshop; the account that creates a proposal facilitates it before it has partners)
+WITHOUT_PARTNER = (TeamRole.observer.value, TeamRole.facilitator.value)
+
+
+@access.audited("proposal")
 def add_team_member(engine: Engine, *, actor: str, proposal_id: int, name: str, partner_id: int | None,
                     team_role: str = TeamRole.assessor.value, expertise: str = "",
                     request_token: str | None = None) -> int:
-    """A member of the assessment team; an assessor or facilitator must come from a partner of the proposal."""
+    """A member of the assessment team; an assessor or reviewer must come from a partner of the proposal. The
+    member is linked to the one account (if exactly one) whose full name and partner government are theirs."""
     checked = rules.check_row(rules.TEAM_MEMBER, {"name": name, "team_role": team_role, "expertise": expertise})
     name, role = checked["name"], checked["team_role"]
     with store.write(engine, actor) as unit:
         s = unit.session
+        access.require(s, actor, "edit_team", proposal_id)
         if (earlier := store.created_by_token(unit=unit, token=request_token)) is not None:
             return earlier
         _get(s, Proposal, proposal_id, "proposal")
@@ -170,7 +217,7 @@ def add_team_member(engine: Engine, *, actor: str, proposal_id: int, name: str, 
                                              ProposalPartner.partner_id == partner_id)
         ).first():
             raise RefusedError(f"partner: partner {partner_id} does not take part in proposal {proposal_id}")
-        if partner_id is None and role != TeamRole.observer.value:
+        if partner_id is None and role not in WITHOUT_PARTNER:
             raise RefusedError(f"partner: {article(role)} must come from one of the proposal's partner governments")
         if s.execute(select(TeamMember.id).where(TeamMember.proposal_id == proposal_id,
                                                  TeamMember.name == name)).first():
@@ -178,8 +225,33 @@ def add_team_member(engine: Engine, *, actor: str, proposal_id: int, name: str, 
         member = TeamMember(proposal_id=proposal_id, name=name, partner_id=partner_id, team_role=role,
                             expertise=checked["expertise"])
         member_id = store.add(unit=unit, obj=member, entity="team_member").id
+        access.link_members(unit, [member_id])  # type: ignore[list-item]
         store.remember_creation(unit=unit, token=request_token, entity="team_member", entity_id=member_id)
         return member_id  # type: ignore[return-value]
+
+
+@access.audited("team_member")
+def link_team_member(engine: Engine, *, actor: str, member_id: int, username: str | None) -> None:
+    """Link a team member to the account that signs in as them (`username`), or unlink them (None). An account is
+    one member of a team at most: it cannot take the place of another member of the same proposal."""
+    with store.write(engine, actor) as unit:
+        s = unit.session
+        member = _get(s, TeamMember, member_id, "team member")
+        access.require(s, actor, "edit_team", member.proposal_id)
+        account_id = None
+        if username is not None and str(username).strip():
+            account = s.execute(select(Account).where(Account.username == str(username).strip().lower())
+                                ).scalar_one_or_none()
+            if account is None:
+                raise NotFoundError(f"username: expected an existing account, got {str(username).strip()!r}")
+            other = s.execute(select(TeamMember.name).where(
+                TeamMember.proposal_id == member.proposal_id, TeamMember.account_id == account.id,
+                TeamMember.id != member_id)).scalar()
+            if other is not None:
+                raise RefusedError(f"username: {account.username} is linked to {other} on this proposal's team "
+                                   "already; an account is one member of a team")
+            account_id = account.id
+        store.update(unit=unit, obj=member, entity="team_member", changes={"account_id": account_id})
 
 
 def team(engine: Engine, proposal_id: int) -> list[TeamMember]:
@@ -223,6 +295,7 @@ def _risk_fields(session: Session, proposal_id: int, data: dict[str, Any]) -> di
     return out
 
 
+@access.audited("proposal")
 def add_risk(engine: Engine, *, actor: str, proposal_id: int, category: str, title: str,
              risk_id: str | None = None, request_token: str | None = None, complete_statement: bool = False,
              **fields: Any) -> int:
@@ -237,6 +310,7 @@ def add_risk(engine: Engine, *, actor: str, proposal_id: int, category: str, tit
                                "event that may occur and its consequence)")
     with store.write(engine, actor) as unit:
         s = unit.session
+        access.require(s, actor, "edit_risks", proposal_id)
         if (earlier := store.created_by_token(unit=unit, token=request_token)) is not None:
             return earlier
         _get(s, Proposal, proposal_id, "proposal")
@@ -253,10 +327,12 @@ def add_risk(engine: Engine, *, actor: str, proposal_id: int, category: str, tit
         return risk_pk  # type: ignore[return-value]
 
 
+@access.audited("risk")
 def update_risk(engine: Engine, *, actor: str, risk_pk: int, expected_version: int | None, **fields: Any) -> int:
     """Change a risk if nobody else saved it first; returns the new version."""
     with store.write(engine, actor) as unit:
         risk = _get(unit.session, Risk, risk_pk, "risk")
+        access.require(unit.session, actor, "edit_risks", risk.proposal_id)
         values = _risk_fields(unit.session, risk.proposal_id, fields)
         return store.update_risk(unit=unit, risk_pk=risk_pk, expected_version=expected_version,
                                  changes=values).version
@@ -271,15 +347,17 @@ def list_risks(engine: Engine, proposal_id: int) -> list[Risk]:
 
 # --- actions --------------------------------------------------------------------------------------
 
+@access.audited("risk")
 def add_action(engine: Engine, *, actor: str, risk_pk: int, description: str, owner: str = "",
                due_date: dt.date | str | None = None, status: str = ActionStatus.planned.value,
                cost: float | None = None, paying_partner_id: int | None = None,
                request_token: str | None = None) -> int:
     with store.write(engine, actor) as unit:
         s = unit.session
+        risk = _get(s, Risk, risk_pk, "risk")
+        access.require(s, actor, "edit_actions", risk.proposal_id)
         if (earlier := store.created_by_token(unit=unit, token=request_token)) is not None:
             return earlier
-        risk = _get(s, Risk, risk_pk, "risk")
         values = rules.check_row(rules.ACTION, {"description": description, "owner": owner, "due_date": due_date,
                                                 "status": status, "cost": cost})
         if paying_partner_id is not None and not s.execute(
@@ -333,10 +411,12 @@ def walkthrough_gaps(profile, steps: list[str], done: list[str]) -> list[str]:
     return out
 
 
+@access.audited("proposal")
 def move_walkthrough(engine: Engine, *, actor: str, proposal_id: int, to: str, mark_done: str | None = None) -> None:
     """Go to step `to` (a category key or "summary"), marking `mark_done` as done on the way; saved at once so
     that the team resumes where it left off."""
     with store.write(engine, actor) as unit:
+        access.require(unit.session, actor, "edit_proposal", proposal_id)
         proposal = _get(unit.session, Proposal, proposal_id, "proposal")
         steps, _current, done = walkthrough_state(proposal)
         if to not in [*steps, "summary"]:
@@ -367,7 +447,10 @@ def risk_actions(engine: Engine, risk_pk: int) -> list[Action]:
         return list(session.execute(select(Action).where(Action.risk_pk == risk_pk).order_by(Action.id)).scalars())
 
 
-def proposal_titles(engine: Engine) -> dict[int, str]:
-    """Every proposal's title by id, ordered by id."""
+def proposal_titles(engine: Engine, *, actor: str | None = None) -> dict[int, str]:
+    """Every proposal's title by id, ordered by id; with `actor`, only those it may see (risk/access.py)."""
     with Session(engine) as session:
-        return dict(session.execute(select(Proposal.id, Proposal.title).order_by(Proposal.id)).all())
+        query = select(Proposal.id, Proposal.title).order_by(Proposal.id)
+        if actor is not None and (visible := access.visible_proposal_ids(session, actor)) is not None:
+            query = query.where(Proposal.id.in_(sorted(visible)))
+        return dict(session.execute(query).all())

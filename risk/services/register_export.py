@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine
 
-from risk import scoring
+from risk import access, scoring
 from risk.errors import RefusedError
 from risk.exchange.spreadsheet import Workbook, register_csv, register_xlsx
 from risk.services.json_export import export_document
@@ -58,8 +58,12 @@ def _for_workbook(row: dict) -> dict:
     return out
 
 
-def check_proposal_ids(engine: Engine, proposal_ids: Sequence[int] | None) -> list[int]:
-    """The ids asked for (all when None), refusing any that do not exist."""
+def check_proposal_ids(engine: Engine, proposal_ids: Sequence[int] | None, *, actor: str | None = None
+                       ) -> list[int]:
+    """The ids asked for (all when None), refusing any that do not exist. With `actor`, all means all it may see,
+    and an id it may not see is refused (ForbiddenError, recorded), whether it exists or not (risk/access.py)."""
+    if actor is not None:
+        proposal_ids = access.check_visible(engine, actor, proposal_ids, "export")
     known = [p.id for p in list_proposals(engine)]
     if proposal_ids is None:
         return known
@@ -69,16 +73,17 @@ def check_proposal_ids(engine: Engine, proposal_ids: Sequence[int] | None) -> li
     return list(proposal_ids)
 
 
-def register_table(engine: Engine, proposal_ids: Sequence[int] | None = None) -> list[dict]:
-    """The register rows (docs/USER_GUIDE.md, Register) of some proposals, or of all."""
+def register_table(engine: Engine, proposal_ids: Sequence[int] | None = None, *, actor: str | None = None
+                   ) -> list[dict]:
+    """The register rows (docs/USER_GUIDE.md, Register) of some proposals, or of all (that `actor` may see)."""
     rows: list[dict] = []
-    for pid in check_proposal_ids(engine, proposal_ids):
+    for pid in check_proposal_ids(engine, proposal_ids, actor=actor):
         rows += register_rows(proposal_profile(engine, pid))
     return rows
 
 
-def export_csv(engine: Engine, proposal_ids: Sequence[int] | None = None) -> bytes:
-    return register_csv(register_table(engine, proposal_ids), REGISTER_COLUMNS)
+def export_csv(engine: Engine, proposal_ids: Sequence[int] | None = None, *, actor: str | None = None) -> bytes:
+    return register_csv(register_table(engine, proposal_ids, actor=actor), REGISTER_COLUMNS)
 
 
 def _grid(profile, phase: str) -> list[list[str]]:
@@ -92,10 +97,10 @@ def _grid(profile, phase: str) -> list[list[str]]:
 
 
 def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
-                progress: Callable[[float], None] | None = None) -> bytes:
+                progress: Callable[[float], None] | None = None, *, actor: str | None = None) -> bytes:
     """One workbook; with several proposals, one row per risk of every proposal (the method and heat maps of the
-    first)."""
-    ids = check_proposal_ids(engine, proposal_ids)
+    first). With `actor`, only proposals it may see."""
+    ids = check_proposal_ids(engine, proposal_ids, actor=actor)
     if not ids:
         raise RefusedError("proposal: there is no proposal to export")
     profiles = [proposal_profile(engine, pid) for pid in ids]
@@ -154,7 +159,8 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
     return register_xlsx(book, progress)
 
 
-def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, str], None] | None = None) -> bytes:
+def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, str], None] | None = None, *,
+                  actor: str | None = None) -> bytes:
     """The meeting packet (PDF) of one proposal, stamped with the SHA-256 of the data it was made from (the
     proposals part of the JSON export, with sorted keys)."""
     import hashlib
@@ -171,7 +177,7 @@ def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, s
         if progress:
             progress(done, what)
 
-    check_proposal_ids(engine, [proposal_id])
+    check_proposal_ids(engine, [proposal_id], actor=actor)
     step(0.05, "Reading the proposal")
     doc = export_document(engine, [proposal_id])
     digest = hashlib.sha256(json.dumps(doc["proposals"], sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -1,23 +1,24 @@
 """Blind scoring rounds (estimate - talk - estimate) and the consensus the team records.
 
-Who may do what is checked here, whatever a page shows: only a facilitator of the proposal's team opens, reveals
-and closes rounds; an assessor (or facilitator) scores only as themselves; observers do not score; a consensus is
-recorded by a member of the team. Until a round is revealed its scores are read back only to their own author."""
+Who may do what is checked here through risk/access.py, whatever a page shows: a facilitator of the proposal's
+team (or an administrator) opens, reveals and closes rounds and records the consensus; an assessor or facilitator
+scores only as themselves, signed in to the account linked to their team member; observers and reviewers do not
+score. Until a round is revealed its scores are read back only to their own author."""
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from risk import rules, store
-from risk.errors import ConflictError, ForbiddenError, NotFoundError, RefusedError
+from risk import access, rules, store
+from risk.errors import ConflictError, NotFoundError, RefusedError
 from risk.models import Consensus, Proposal, Risk, Round, RoundStatus, Score, TeamMember, TeamRole, utcnow
 from risk.services.matrices import get_matrix
+from risk.wording import article
 
 SCORING_ROLES = (TeamRole.assessor.value, TeamRole.facilitator.value)
 
@@ -26,35 +27,13 @@ def _phase(phase: str) -> str:
     return rules.check(rules.ROUND, "phase", phase)
 
 
-def _member_named(session: Session, proposal_id: int, actor: str) -> TeamMember | None:
+def _member_of(session: Session, proposal_id: int, account_id: int | None) -> TeamMember | None:
+    """The team member of a proposal linked to an account, if any."""
+    if account_id is None:
+        return None
     return session.execute(select(TeamMember).where(TeamMember.proposal_id == proposal_id,
-                                                    TeamMember.name == actor)).scalar_one_or_none()
-
-
-def audited_refusals(entity: str):
-    """Record in the audit log every attempt this service refuses for lack of permission, then re-raise."""
-
-    def wrap(fn):
-        @functools.wraps(fn)
-        def inner(engine: Engine, *, actor: str, **kwargs):
-            try:
-                return fn(engine, actor=actor, **kwargs)
-            except ForbiddenError as exc:
-                store.record_refusal(engine, actor, fn.__name__, entity,
-                                     kwargs.get("round_id") or kwargs.get("risk_pk") or kwargs.get("proposal_id", ""),
-                                     str(exc))
-                raise
-
-        return inner
-
-    return wrap
-
-
-def _require_facilitator(session: Session, proposal_id: int, actor: str, doing: str) -> None:
-    member = _member_named(session, proposal_id, actor)
-    if member is None or member.team_role != TeamRole.facilitator.value:
-        raise ForbiddenError(f"only a facilitator of this proposal's team can {doing}; {actor} is "
-                           f"{'not on the team' if member is None else 'an ' + member.team_role}")
+                                                    TeamMember.account_id == account_id)
+                           .order_by(TeamMember.id).limit(1)).scalar_one_or_none()
 
 
 def _round(session: Session, round_id: int) -> Round:
@@ -64,7 +43,7 @@ def _round(session: Session, round_id: int) -> Round:
     return rnd
 
 
-@audited_refusals("round")
+@access.audited("round")
 def open_round(engine: Engine, *, actor: str, proposal_id: int, phase: str, risk_pks: list[int] | None = None,
                per_partner: bool = False) -> int:
     """Open the next round of a phase (numbered 1, 2, ...) for some risks (default: all); only one round of a
@@ -72,9 +51,9 @@ def open_round(engine: Engine, *, actor: str, proposal_id: int, phase: str, risk
     phase = _phase(phase)
     with store.write(engine, actor) as unit:
         s = unit.session
+        access.require(s, actor, "run_rounds", proposal_id)
         if s.get(Proposal, proposal_id) is None:
             raise NotFoundError(f"proposal {proposal_id} does not exist")
-        _require_facilitator(s, proposal_id, actor, "open a scoring round")
         if s.execute(select(Round.id).where(Round.proposal_id == proposal_id, Round.phase == phase,
                                             Round.status == RoundStatus.open.value)).first():
             raise RefusedError(f"a {phase} round is already open for this proposal; reveal it first")
@@ -104,13 +83,13 @@ def _facilitator_round(engine: Engine, actor: str, round_id: int, doing: str,
     refusal's ending), for example ("open", "only an open round can be revealed")."""
     with store.write(engine, actor) as unit:
         rnd = _round(unit.session, round_id)
-        _require_facilitator(unit.session, rnd.proposal_id, actor, doing)
+        access.require(unit.session, actor, "run_rounds", rnd.proposal_id)
         if allowed is not None and rnd.status != allowed[0]:
             raise RefusedError(f"round {rnd.phase} {rnd.number} is {rnd.status}; {allowed[1]}")
         yield unit, rnd
 
 
-@audited_refusals("round")
+@access.audited("round")
 def reveal_round(engine: Engine, *, actor: str, round_id: int) -> None:
     """Show the round's scores to the team; from now on they feed values, charts and exports. The round's
     verdict on each risk is computed here once and stored, since its scores can no longer change."""
@@ -123,7 +102,7 @@ def reveal_round(engine: Engine, *, actor: str, round_id: int) -> None:
         store_round_results(unit, round_id)
 
 
-@audited_refusals("round")
+@access.audited("round")
 def close_round(engine: Engine, *, actor: str, round_id: int) -> None:
     with _facilitator_round(engine, actor, round_id, "close a round",
                             (RoundStatus.revealed.value, "only a revealed round can be closed")) as (unit, rnd):
@@ -131,7 +110,7 @@ def close_round(engine: Engine, *, actor: str, round_id: int) -> None:
                      changes={"status": RoundStatus.closed.value, "closed_at": utcnow()})
 
 
-@audited_refusals("round")
+@access.audited("round")
 def show_names(engine: Engine, *, actor: str, round_id: int, show: bool) -> None:
     """Whether the reveal names the assessors (it is anonymous by default)."""
     with _facilitator_round(engine, actor, round_id, "choose how the reveal shows assessors") as (unit, rnd):
@@ -146,7 +125,7 @@ def round_risks(session: Session, rnd: Round) -> list[int]:
                 .scalars())
 
 
-@audited_refusals("score")
+@access.audited("score")
 def submit_score(engine: Engine, *, actor: str, round_id: int, assessor_id: int, risk_pk: int,
                  likelihood: object, impact: object, rationale: str = "") -> None:
     """Record one assessor's blind score in an open round; sending it again replaces the earlier one. Only the
@@ -156,6 +135,7 @@ def submit_score(engine: Engine, *, actor: str, round_id: int, assessor_id: int,
     with store.write(engine, actor) as unit:
         s = unit.session
         rnd = _round(s, round_id)
+        access.require(s, actor, "score", rnd.proposal_id, member_id=assessor_id)  # only as oneself
         if rnd.status != RoundStatus.open.value:
             raise RefusedError(f"round {rnd.phase} {rnd.number} is {rnd.status}; scores go into an open round, "
                                "and this one no longer takes them")
@@ -163,10 +143,7 @@ def submit_score(engine: Engine, *, actor: str, round_id: int, assessor_id: int,
         if member is None or member.proposal_id != rnd.proposal_id:
             raise RefusedError(f"assessor: team member {assessor_id} is not on this proposal's team")
         if member.team_role not in SCORING_ROLES:
-            raise RefusedError(f"assessor: {member.name} is an {member.team_role} and does not score")
-        if member.name != actor:
-            raise ForbiddenError(f"assessor: {actor} cannot score in place of {member.name}; each assessor sends "
-                               "their own scores")
+            raise RefusedError(f"assessor: {member.name} is {article(member.team_role)} and does not score")
         risk = s.get(Risk, risk_pk)
         if risk is None or risk.proposal_id != rnd.proposal_id:
             raise RefusedError(f"risk: risk {risk_pk} does not belong to this proposal")
@@ -179,13 +156,15 @@ def submit_score(engine: Engine, *, actor: str, round_id: int, assessor_id: int,
 _NOT_CHECKED = object()
 
 
-@audited_refusals("consensus")
+@access.audited("consensus")
 def record_consensus(engine: Engine, *, actor: str, risk_pk: int, phase: str, likelihood: object,
                      impact: object, rationale: str = "", dissent: str = "",
                      expected: object = _NOT_CHECKED) -> None:
-    """The team's agreed value, recorded by a member of the team; it overrides the aggregate, and needs a written
-    rationale when it differs from it. `expected` is the consensus that was on the user's screen ((likelihood,
-    impact), or None when there was none): when somebody recorded another since, the change is refused."""
+    """The team's agreed value, recorded by a facilitator (or an administrator); it overrides the aggregate, and
+    needs a written rationale when it differs from it. It is recorded under the name of the team member linked to
+    the account (so that an export names a member of the team), else under the actor. `expected` is the consensus
+    that was on the user's screen ((likelihood, impact), or None when there was none): when somebody recorded
+    another since, the change is refused."""
     from risk.services.profile import risk_standing
 
     phase = _phase(phase)
@@ -197,12 +176,9 @@ def record_consensus(engine: Engine, *, actor: str, risk_pk: int, phase: str, li
         risk = s.get(Risk, risk_pk)
         if risk is None:
             raise NotFoundError(f"risk {risk_pk} does not exist")
+        access.require(s, actor, "record_consensus", risk.proposal_id)  # refused before anything is computed
         proposal = s.get(Proposal, risk.proposal_id)
         matrix = get_matrix(s, proposal.matrix)
-        member = _member_named(s, risk.proposal_id, actor)
-        if member is None or member.team_role == TeamRole.observer.value:
-            raise ForbiddenError(f"only a facilitator or assessor of this proposal's team can record a consensus; "
-                               f"{actor} is {'not on the team' if member is None else 'an observer'}")
     aggregate = risk_standing(engine, risk_pk, phase, matrix, proposal.aggregation, with_consensus=False)
     if aggregate.source == "aggregate" and (aggregate.likelihood, aggregate.impact) != (lik, imp) \
             and not rationale:
@@ -211,6 +187,8 @@ def record_consensus(engine: Engine, *, actor: str, risk_pk: int, phase: str, li
             f"({aggregate.likelihood}, {aggregate.impact}); write why the team agreed on it"
         )
     with store.write(engine, actor) as unit:
+        who = access.require(unit.session, actor, "record_consensus", risk.proposal_id)
+        member = _member_of(unit.session, risk.proposal_id, who.account_id)
         if expected is not _NOT_CHECKED:
             stored = unit.session.execute(
                 select(Consensus).where(Consensus.risk_pk == risk_pk, Consensus.phase == phase)).scalar_one_or_none()
@@ -221,7 +199,8 @@ def record_consensus(engine: Engine, *, actor: str, risk_pk: int, phase: str, li
                     f"{stored.recorded_by} at {stored.recorded_at:%Y-%m-%d %H:%M} UTC after you opened it"
                     if now else f"the {phase} consensus of {risk.risk_id} was removed after you opened it")
         store.upsert_consensus(unit=unit, risk_pk=risk_pk, phase=phase, likelihood=lik, impact=imp,
-                               rationale=rationale, dissent=dissent)
+                               rationale=rationale, dissent=dissent,
+                               recorded_by=member.name if member is not None else None)
 
 
 # --- what the workshop shows ----------------------------------------------------------------------

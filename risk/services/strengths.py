@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from risk import rules, store
+from risk import access, rules, store
 from risk.errors import ConflictError, RefusedError
 from risk.models import Partner, PartnerStrength, ProposalPartner
 from risk.strengths import CAPABILITIES, best_placed
@@ -37,6 +37,7 @@ def proposal_strengths(engine: Engine, proposal_id: int) -> StrengthGrid:
 _UNSET = object()
 
 
+@access.audited("proposal")
 def set_strength(engine: Engine, *, actor: str, proposal_id: int, partner_id: int, capability: str,
                  score: object, expected: object = _UNSET) -> None:
     """Record how well placed a partner is for a capability, 0 (none) to 5 (excellent). `expected` is the score
@@ -46,6 +47,7 @@ def set_strength(engine: Engine, *, actor: str, proposal_id: int, partner_id: in
     capability = rules.check(rules.STRENGTH, "capability", capability)
     with store.write(engine, actor) as unit:
         s = unit.session
+        access.require(s, actor, "edit_partners", proposal_id)
         if not s.execute(select(ProposalPartner.id).where(ProposalPartner.proposal_id == proposal_id,
                                                           ProposalPartner.partner_id == partner_id)).first():
             raise RefusedError(f"partner: partner {partner_id} does not take part in proposal {proposal_id}")

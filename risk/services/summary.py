@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from risk import scoring
+from risk import access, scoring
 from risk.models import Consensus, Proposal, Risk, Round
 from risk.models import RoundResult as RoundResultRow
 from risk.services.matrices import get_matrix
@@ -26,21 +26,38 @@ def _read(session: Session, stmt) -> pd.DataFrame:
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
-def portfolio_frame(engine: Engine, phase: str = "residual") -> pd.DataFrame:
-    """One row per risk of every proposal: proposal, category, the standing value of `phase` (likelihood, impact,
-    level name, rank on the five-step scale, source), its flags, the appetite and whether it is over it."""
+def _visible(s: Session, actor: str | None) -> list[int] | None:
+    """The proposals `actor` may see (None: no filter, for no actor and for those who see all)."""
+    if actor is None:
+        return None
+    visible = access.visible_proposal_ids(s, actor)
+    return None if visible is None else sorted(visible)
+
+
+def portfolio_frame(engine: Engine, phase: str = "residual", *, actor: str | None = None) -> pd.DataFrame:
+    """One row per risk of every proposal (with `actor`, of those it may see): proposal, category, the standing
+    value of `phase` (likelihood, impact, level name, rank on the five-step scale, source), its flags, the appetite
+    and whether it is over it."""
     with Session(engine) as s:
-        proposals = {p.id: p for p in s.execute(select(Proposal)).scalars()}
+        visible = _visible(s, actor)
+        query = select(Proposal) if visible is None else select(Proposal).where(Proposal.id.in_(visible))
+        proposals = {p.id: p for p in s.execute(query).scalars()}
         matrices = {name: get_matrix(s, name) for name in {p.matrix for p in proposals.values()}}
-        risks = _read(s, select(Risk.id.label("risk_pk"), Risk.proposal_id, Risk.risk_id, Risk.category,
-                                Risk.status))
-        results = _read(s, select(RoundResultRow.risk_pk, Round.number, RoundResultRow.n,
-                                  *[getattr(RoundResultRow, c) for pair in _METHOD_COLS.values() for c in pair],
-                                  RoundResultRow.flags)
-                        .join(Round, Round.id == RoundResultRow.round_id)
-                        .where(Round.status.in_(FEEDING), Round.phase == phase))
-        consensus = _read(s, select(Consensus.risk_pk, Consensus.likelihood.label("c_lik"),
-                                    Consensus.impact.label("c_imp")).where(Consensus.phase == phase))
+        risks_q = select(Risk.id.label("risk_pk"), Risk.proposal_id, Risk.risk_id, Risk.category, Risk.status)
+        results_q = (select(RoundResultRow.risk_pk, Round.number, RoundResultRow.n,
+                            *[getattr(RoundResultRow, c) for pair in _METHOD_COLS.values() for c in pair],
+                            RoundResultRow.flags)
+                     .join(Round, Round.id == RoundResultRow.round_id)
+                     .where(Round.status.in_(FEEDING), Round.phase == phase))
+        consensus_q = select(Consensus.risk_pk, Consensus.likelihood.label("c_lik"),
+                             Consensus.impact.label("c_imp")).where(Consensus.phase == phase)
+        if visible is not None:
+            risks_q = risks_q.where(Risk.proposal_id.in_(visible))
+            results_q = results_q.where(Round.proposal_id.in_(visible))
+            consensus_q = consensus_q.join(Risk, Risk.id == Consensus.risk_pk).where(Risk.proposal_id.in_(visible))
+        risks = _read(s, risks_q)
+        results = _read(s, results_q)
+        consensus = _read(s, consensus_q)
     latest = results.sort_values(["risk_pk", "number"]).drop_duplicates("risk_pk", keep="last")
     frame = risks.merge(latest, on="risk_pk", how="left").merge(consensus, on="risk_pk", how="left")
     pid = frame["proposal_id"].to_numpy()
@@ -97,15 +114,18 @@ def category_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return counts
 
 
-def portfolio_overview(engine: Engine, frame: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per proposal for the home page: service, partners, status, progress through the categories,
-    risks by residual level and how many are over appetite."""
+def portfolio_overview(engine: Engine, frame: pd.DataFrame | None = None, *, actor: str | None = None
+                       ) -> pd.DataFrame:
+    """One row per proposal (with `actor`, per proposal it may see) for the home page: service, partners, status,
+    progress through the categories, risks by residual level and how many are over appetite."""
     from risk.models import Partner, ProposalPartner
     from risk.services.proposals import walkthrough_state
 
-    frame = portfolio_frame(engine) if frame is None else frame
+    frame = portfolio_frame(engine, actor=actor) if frame is None else frame
     with Session(engine) as s:
-        proposals = list(s.execute(select(Proposal).order_by(Proposal.id)).scalars())
+        visible = _visible(s, actor)
+        query = select(Proposal).order_by(Proposal.id)
+        proposals = list(s.execute(query if visible is None else query.where(Proposal.id.in_(visible))).scalars())
         partners: dict[int, list[str]] = {}
         for pid, name, role in s.execute(
             select(ProposalPartner.proposal_id, Partner.name, ProposalPartner.role)

@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 
 from sqlalchemy import Engine, select
 
-from risk import store
+from risk import access
 from risk.bundle import validate
-from risk.errors import RefusedError
+from risk.errors import ForbiddenError, RefusedError
 from risk.models import Proposal
 from risk.services.bulk import load_bundles
 from risk.services.register_import.files import read_register
@@ -25,6 +25,7 @@ def _report(added: int = 0, changed: int = 0, unchanged: int = 0, problems: Prob
             "notes": notes or []}
 
 
+@access.audited("proposal")
 def import_register(engine: Engine, data: bytes, filename: str, *, actor: str, proposal_id: int | None = None,
                     new_title: str | None = None, mapping: Mapping[str, str] | None = None,
                     saved: Mapping[str, str] | None = None, dry_run: bool = False,
@@ -32,8 +33,9 @@ def import_register(engine: Engine, data: bytes, filename: str, *, actor: str, p
     """Import a CSV or XLSX register into `proposal_id` or into a new proposal titled `new_title` (exactly one of
     them). `mapping` reads their columns as ours; `saved`, a saved mapping, does so for the columns the file has.
     Returns {"added", "changed", "unchanged", "problems", "proposal_ids", "notes"}; with problems nothing was
-    written. Into an existing proposal that has a team, only its facilitators and assessors may import (a refusal
-    is audited)."""
+    written. Importing into a proposal needs the permission "import" on it (a facilitator's, risk/access.py), into a
+    new one "import_new" (any signed-in account); a dry run into a proposal needs "view" on it, since it reports on
+    its risks. A refusal raises ForbiddenError (recorded in the audit log), not a problem of the file."""
     from risk.memory import gc_paused
 
     with gc_paused():  # tens of thousands of short-lived cells and rows
@@ -41,21 +43,14 @@ def import_register(engine: Engine, data: bytes, filename: str, *, actor: str, p
                                 mapping=mapping, saved=saved, dry_run=dry_run, progress=progress)
 
 
-def _may_import(engine: Engine, proposal_id: int, actor: str) -> None:
-    """Into a proposal with a team, only a facilitator or an assessor may import: an import records consensus."""
+def _may_import(engine: Engine, proposal_id: int | None, actor: str, dry_run: bool) -> None:
+    """Refused before the file is read (and checked again in the writing transaction): "import" into a proposal,
+    "import_new" for a new one; a dry run into a proposal only reports on it, which whoever may see it may ask."""
     from sqlmodel import Session
 
-    from risk.errors import ForbiddenError
-    from risk.models import TeamMember
-
+    action = "import_new" if proposal_id is None else "view" if dry_run else "import"
     with Session(engine) as s:
-        roles = dict(s.execute(select(TeamMember.name, TeamMember.team_role)
-                               .where(TeamMember.proposal_id == proposal_id)).all())
-    if roles and roles.get(actor) not in ("facilitator", "assessor"):
-        reason = (f"only a facilitator or assessor of this proposal's team can import into it; {actor} is "
-                  f"{'not on the team' if actor not in roles else 'an observer'}")
-        store.record_refusal(engine, actor, "import_register", "proposal", proposal_id, reason)
-        raise ForbiddenError(reason)
+        access.require(s, actor, action, proposal_id)
 
 
 def _import_register(engine: Engine, data: bytes, filename: str, *, actor: str, proposal_id: int | None,
@@ -78,13 +73,12 @@ def _import_register(engine: Engine, data: bytes, filename: str, *, actor: str, 
     if new_title is not None and len(new_title.strip()) > 200:
         problems.add(None, "title", f"at most 200 characters, got {len(new_title.strip())}")
         return _report(problems=problems)
+    _may_import(engine, proposal_id, actor, dry_run)
     if proposal_id is not None:
         from risk.services.proposals import get_proposal
 
         try:
             get_proposal(engine, proposal_id)
-            if not dry_run:
-                _may_import(engine, proposal_id, actor)
         except RefusedError as exc:
             problems.add(None, "proposal", str(exc))
             return _report(problems=problems)
@@ -105,6 +99,8 @@ def _import_register(engine: Engine, data: bytes, filename: str, *, actor: str, 
         step(0.6, "Writing")
         try:
             write_existing(engine, register, proposal_id, plan, actor, register.source)
+        except ForbiddenError:
+            raise
         except RefusedError as exc:
             problems.add(None, None, str(exc))
             return _report(problems=problems)
@@ -130,6 +126,8 @@ def _import_register(engine: Engine, data: bytes, filename: str, *, actor: str, 
             return report
         step(0.6, "Writing")
         ids = load_bundles(engine, [bundle], actor=actor)
+    except ForbiddenError:
+        raise
     except RefusedError as exc:
         problems.add(None, None, str(exc))
         return _report(problems=problems)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select
 
-from risk import store
+from risk import access, store
 from risk.models import Consensus, Partner, ProposalPartner, Risk, utcnow
 from risk.services.register_import.columns import TEXT, UPDATABLE
 from risk.services.register_import.plan import Plan, midnight
@@ -18,6 +18,7 @@ def write_existing(engine: Engine, register: Register, proposal_id: int, plan: P
     the register's differing values recorded as consensus."""
     data, now = register.data, utcnow()
     with store.write(engine, actor) as unit:
+        access.require(unit.session, actor, "import", proposal_id)
         conn = unit.session.connection()
         partner_ids = dict(conn.execute(select(Partner.name, Partner.id).join(
             ProposalPartner, ProposalPartner.partner_id == Partner.id).where(
