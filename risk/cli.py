@@ -1,7 +1,9 @@
 """The `risk` command: a thin shell over the services.
 
 Data goes to standard output (a table, or JSON with --format json); messages and progress go to standard
-error. Exit 0 on success, 1 when input is refused, 2 on wrong usage."""
+error. Exit 0 on success, 1 when input is refused, 2 on wrong usage. Whoever runs the command holds the database:
+it acts as the operator, with an administrator's rights, and every change is recorded under the operating-system
+login, `cli:<login>` (docs/PERMISSIONS.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ from typing import Annotated
 
 import typer
 
-from risk import config
 from risk.errors import AuditChainError, RefusedError, StorageError
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -30,13 +31,6 @@ app.add_typer(catalogue_app, name="catalogue")
 class Format(StrEnum):
     table = "table"
     json = "json"
-
-
-class State:
-    actor: str = ""
-
-
-state = State()
 
 
 def say(message: str) -> None:
@@ -94,11 +88,13 @@ def print_json(data: object) -> None:
 
 @app.callback()
 def main_options(
-    as_: Annotated[str | None, typer.Option("--as", help="Name to record in the audit log for changes "
-                                            "(default: $RISK_ACTOR, else cli:<login name>).")] = None,
+    as_: Annotated[str | None, typer.Option("--as", hidden=True, help="Ignored: changes are recorded under "
+                                            "cli:<login>.")] = None,
 ) -> None:
     """Shared-Service Risk Workbench: assess the risks of sharing technology between local governments."""
-    state.actor = (as_ or "").strip() or config.default_actor()
+    if as_ is not None:
+        say(f"note: --as is ignored: the command acts as the operator and records changes under {login_actor()}, "
+            "not as a team member")
 
 
 @app.command()
@@ -162,7 +158,7 @@ def matrix_import(
     from risk.services.matrices import import_matrix_file
 
     try:
-        stored = import_matrix_file(engine(), file.read_bytes(), actor=state.actor, name=name, source=file.name)
+        stored = import_matrix_file(engine(), file.read_bytes(), actor=login_actor(), name=name, source=file.name)
     except RefusedError as exc:
         raise refuse(f"{file.name}: {exc}") from None
     for m in stored:
@@ -175,7 +171,8 @@ def proposals_list(fmt: Annotated[Format, typer.Option("--format", help="table o
     from risk.services.proposals import list_proposals
 
     rows = [{"id": p.id, "title": p.title, "service_type": p.service_type, "status": p.status,
-             "phase": p.phase, "matrix": p.matrix, "aggregation": p.aggregation} for p in list_proposals(engine())]
+             "phase": p.phase, "matrix": p.matrix, "aggregation": p.aggregation}
+            for p in list_proposals(engine(), actor=login_actor())]
     if fmt == Format.json:
         print_json(rows)
     else:
@@ -211,17 +208,18 @@ def export(
         raise typer.BadParameter("a meeting packet is made for one proposal: give one --proposal ID")
     eng = engine()
     ids = None if all_ else proposal
+    actor = login_actor()
     try:
         if fmt == ExportFormat.json:
             if ids is not None:
-                check_proposal_ids(eng, ids)
-            data = export_json(eng, ids)
+                check_proposal_ids(eng, ids, actor=actor)
+            data = export_json(eng, ids, actor=actor)
         elif fmt == ExportFormat.csv:
-            data = export_csv(eng, ids)
+            data = export_csv(eng, ids, actor=actor)
         elif fmt == ExportFormat.pdf:
-            data = export_packet(eng, ids[0])
+            data = export_packet(eng, ids[0], actor=actor)
         else:
-            data = export_xlsx(eng, ids, progress=lambda f: say(f"xlsx: {f:.0%} of the register written"))
+            data = export_xlsx(eng, ids, progress=lambda f: say(f"xlsx: {f:.0%} of the register written"), actor=actor)
     except RefusedError as exc:
         raise refuse(str(exc)) from None
     if output == "-":
@@ -262,8 +260,13 @@ def import_(
     if suffix == ".json":
         if proposal is not None or map_ or mapping:
             raise refuse("--proposal, --map and --mapping are for spreadsheets; a JSON export adds new proposals")
-        report = import_json(eng, data, actor=state.actor, new_title=new, dry_run=dry_run,
-                             progress=Progress(f"import {file.name}"))
+        try:
+            report = import_json(eng, data, actor=login_actor(), new_title=new, dry_run=dry_run,
+                                 progress=Progress(f"import {file.name}"))
+        except StorageError:
+            raise
+        except RefusedError as exc:  # the operator is refused nothing; a refusal here is a check of the file
+            raise refuse(f"{file.name}: {exc}") from None
     else:
         from risk.services.mappings import get_mapping
 
@@ -272,9 +275,14 @@ def import_(
             columns = parse_map(map_ or [])
         except RefusedError as exc:
             raise refuse(str(exc)) from None
-        report = import_register(eng, data, file.name, actor=state.actor, proposal_id=proposal, new_title=new,
-                                 mapping=columns, saved=saved, dry_run=dry_run,
-                                 progress=lambda f, what: say(f"import {file.name}: {what} ({f:.0%})"))
+        try:
+            report = import_register(eng, data, file.name, actor=login_actor(), proposal_id=proposal, new_title=new,
+                                     mapping=columns, saved=saved, dry_run=dry_run,
+                                     progress=lambda f, what: say(f"import {file.name}: {what} ({f:.0%})"))
+        except StorageError:
+            raise
+        except RefusedError as exc:
+            raise refuse(f"{file.name}: {exc}") from None
     if fmt == Format.json:
         print_json({k: report[k] for k in ("added", "changed", "unchanged", "problems")})
     elif not report["problems"]:
@@ -344,11 +352,11 @@ def demo(
     eng = engine()
     try:
         if synthetic:
-            result = load_synthetic(eng, actor=state.actor, proposals=proposals, risks=risks, assessors=assessors,
+            result = load_synthetic(eng, actor=login_actor(), proposals=proposals, risks=risks, assessors=assessors,
                                     seed=seed, progress=Progress(f"synthetic seed {seed}"))
             what = f"synthetic portfolio with seed {seed}"
         else:
-            result = load_demo(eng, actor=state.actor, progress=Progress("demo"))
+            result = load_demo(eng, actor=login_actor(), progress=Progress("demo"))
             what = "demo portfolio"
     except StorageError as exc:
         raise fail(str(exc)) from None
@@ -379,14 +387,14 @@ def audit_verify() -> None:
 # --- users: accounts that sign in (docs/ACCOUNTS.md) ----------------------------------------------------
 
 users_app = typer.Typer(help="Accounts that sign in: add, list, disable, set a password, end sessions. Changes "
-                             "are recorded under your operating-system login (cli:<login>), not --as.",
+                             "are recorded under your operating-system login (cli:<login>).",
                         no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
 
 def login_actor() -> str:
-    """Who changes accounts from the command line: `cli:<operating-system login>`; neither --as nor RISK_ACTOR,
-    which anybody may set to any name."""
+    """Who acts from the command line: `cli:<operating-system login>`, the operator (risk/access.py); never a name
+    given on the command line or in the environment, which anybody may set to anything."""
     import getpass
 
     try:

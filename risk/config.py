@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,6 @@ DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'data' / 'risk.db'}"
 # Every setting the workbench reads, with its meaning; tests/test_docs.py checks each is documented.
 SETTINGS = {
     "RISK_DATABASE_URL": "SQLAlchemy URL of the database (default: sqlite:///data/risk.db in the project folder).",
-    "RISK_ACTOR": "Name recorded in the audit log for changes made with the `risk` command.",
     "RISK_TEST_POSTGRES_URL": "Tests only: a PostgreSQL URL on which the storage tests run a second time.",
     "RISK_IMPORT_MAX_MB": "Largest file an import takes, in megabytes (default 10, as the app's upload limit).",
     "RISK_IMPORT_MAX_ROWS": "Most rows a spreadsheet import takes (default 50,000).",
@@ -28,18 +26,6 @@ class Settings:
 def database_url() -> str:
     """The database URL: RISK_DATABASE_URL, or the embedded SQLite file under data/."""
     return os.environ.get("RISK_DATABASE_URL") or DEFAULT_DATABASE_URL
-
-
-def default_actor() -> str:
-    """Who the command line acts as when --as is not given: RISK_ACTOR, else `cli:<login name>`."""
-    env = os.environ.get("RISK_ACTOR", "").strip()
-    if env:
-        return env
-    try:
-        login = getpass.getuser()
-    except Exception:  # no login name in some containers
-        login = "unknown"
-    return f"cli:{login}"
 
 
 def _positive(name: str, default: int) -> int:

@@ -22,7 +22,6 @@ runner = CliRunner()
 @pytest.fixture
 def cli(sqlite_url, monkeypatch):
     monkeypatch.setenv("RISK_DATABASE_URL", sqlite_url)
-    monkeypatch.delenv("RISK_ACTOR", raising=False)
 
     def invoke(*args: str):
         return runner.invoke(app, list(args))
@@ -75,12 +74,16 @@ def test_matrix_import_stores_a_5x5_file_and_refuses_others_with_exit_1(cli):
     assert names == ["nist-800-30", "local-gov-4-level", "risk-matrix-5x5-sensitive"]
 
 
-def test_matrix_import_with_name_is_recorded_under_the_actor(cli, tmp_path):
+def test_matrix_import_is_recorded_under_the_login_and_as_is_ignored(cli, tmp_path, monkeypatch):
+    import getpass
+
+    monkeypatch.setattr(getpass, "getuser", lambda: "olga")
     grid = [[0, 0, 1, 1, 2], [0, 1, 1, 2, 2], [0, 1, 2, 2, 3], [1, 1, 2, 3, 3], [1, 2, 3, 3, 3]]
     f = tmp_path / "m.yaml"
     f.write_bytes(ciso_file(grid))
     result = cli("--as", "Risk Officer", "matrix", "import", str(f), "--name", "county-grid")
     assert result.exit_code == 0, result.stderr
+    assert "note: --as is ignored" in result.stderr and "cli:olga" in result.stderr
     from sqlmodel import Session, select
 
     from risk.db import get_engine
@@ -88,7 +91,7 @@ def test_matrix_import_with_name_is_recorded_under_the_actor(cli, tmp_path):
 
     with Session(get_engine()) as s:
         ev = s.exec(select(AuditEvent)).one()
-    assert ev.actor == "Risk Officer" and ev.entity == "matrix" and "county-grid" in ev.after
+    assert ev.actor == "cli:olga" and ev.entity == "matrix" and "county-grid" in ev.after
 
 
 def test_wrong_usage_exits_2(cli):
