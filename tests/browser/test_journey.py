@@ -1,6 +1,9 @@
-"""The main journey of a new user, in a real browser: an empty database, a new proposal with three partner
-governments and a team, a walkthrough of the five categories (a catalogue risk and an own risk each, both scored),
-then the register and the profile, and everything still there after a reload. Saves docs/screenshots/*.png.
+"""The main journey of a new user, in a real browser: an empty database, where the first person creates the
+administrator account and is signed in; a new proposal (its creator becomes its facilitator) with three partner
+governments and a team; an account for an assessor, added on the Accounts page and linked to him on the team by
+his name and partner government; a walkthrough of the five categories in which the assessor, signed in from his
+own browser, adds a catalogue risk and an own risk each and the facilitator scores both; then the register and the
+profile, and everything still there, still signed in, after a reload. Saves docs/screenshots/*.png.
 
 Widgets are found by the `st-key-<key>` class Streamlit puts on every keyed widget; every action that makes
 Streamlit rerun is followed by `settle()`."""
@@ -12,44 +15,48 @@ import sqlite3
 
 import pytest
 
-from .conftest import CHROMIUM, SCREENSHOTS, VIEWPORT
+from .conftest import CHROMIUM, PASSWORD, SCREENSHOTS, VIEWPORT
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed: the browser tests need Debian's Chromium (apt-get install chromium)",
                 allow_module_level=True)
 
-from playwright.sync_api import Locator, Page, expect  # noqa: E402  (after the skip: playwright is dev-only)
+from playwright.sync_api import Browser, Locator, Page, expect  # noqa: E402  (after the skip: dev-only)
 
 from .ui import (  # noqa: E402
     click,
     expect_flash,
     expect_metric,
+    expect_signed_in,
     go_to,
     keyed,
     keyed_like,
     nav,
-    open_app,
     settle,
+    signed_in_page,
+    table_with,
     type_in,
 )
 
 pytestmark = pytest.mark.browser
 
 TIMEOUT = 20_000  # ms, for every expect
-NEWCOMER = "Someone not on the team yet"
-FIRST_USER = "Dana Whitfield"
+FIRST_USER = ("dana", "Dana Whitfield")  # username, full name: the administrator account made on the first run
 TITLE = "Tri-Town Shared GIS"
 PARTNERS = [  # name, kind, population, IT budget, leads or hosts
     ("Town of Ashford", "city", 12_400, 450_000, True),
     ("Town of Bexley", "city", 8_600, 310_000, False),
     ("Carrow Valley School District", "district", 5_300, 120_000, False),
 ]
-TEAM = [  # name, partner, role, expertise
-    (FIRST_USER, "Town of Ashford", "facilitator", "GIS manager, Town of Ashford"),
+# the team: the first user is on it already, as the facilitator who created the proposal (with no partner
+# government: an administrator's account has none); the others are added. name, partner, role, expertise
+CREATOR = (FIRST_USER[1], None, "facilitator", "")
+TEAM = [
     ("Raj Patel", "Town of Bexley", "assessor", "IT director"),
     ("Maria Gomez", "Carrow Valley School District", "assessor", "Records officer"),
 ]
-SCORER = "Raj Patel"  # the team member who then walks through the categories
+ASSESSOR = ("raj", "Raj Patel", "Town of Bexley")  # the account the administrator adds for him: username, name,
+# partner government. He adds the risks of every category from his own browser; the facilitator scores them.
 # category, label on screen, risk-id prefix, catalogue template, own risk, scores (inherent L, I, residual L, I)
 # of the catalogue risk and of the own risk
 WALK = [
@@ -96,20 +103,30 @@ def choose(page: Page, key: str, option: str | re.Pattern, rerun: bool = True) -
     pick(page, box.get_by_role("combobox"), option, rerun)
 
 
-def acting_caption(page: Page) -> Locator:
-    return page.get_by_test_id("stSidebar").get_by_test_id("stCaptionContainer")
+def create_administrator(page: Page, url: str, username: str, full_name: str) -> None:
+    """On an empty database the first page is the form that creates the administrator account, who is then signed
+    in."""
+    page.goto(url)
+    create = page.get_by_role("button", name="Create the administrator account")
+    expect(create).to_be_visible(timeout=TIMEOUT)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Full name").fill(full_name)
+    page.get_by_label("Password").fill(PASSWORD)
+    create.click()
+    expect(nav(page)).to_be_visible(timeout=30_000)
+    settle(page)
 
 
-def act_as_newcomer(page: Page, name: str) -> None:
-    """Record changes under `name`, typed in as "Someone not on the team yet"."""
-    choose(page, "actor_choice_", NEWCOMER)
-    type_in(page, "actor_other", name)
-    expect(acting_caption(page)).to_contain_text(f"Changes are recorded in the audit log as {name}.", timeout=TIMEOUT)
-
-
-def expect_still_acting(page: Page, name: str) -> None:
-    """Opening or creating a proposal keeps a typed-in name as the person acting."""
-    expect(acting_caption(page)).to_contain_text(f"Changes are recorded in the audit log as {name}.", timeout=TIMEOUT)
+def add_account(page: Page, username: str, full_name: str, partner: str) -> None:
+    """On the Accounts page (administrators only): a new account with a password."""
+    form = page.get_by_test_id("stForm").filter(has_text="Add an account")
+    expect(form).to_be_visible(timeout=TIMEOUT)
+    form.get_by_label("Username", exact=True).fill(username)
+    form.get_by_label("Full name", exact=True).fill(full_name)
+    pick(page, form.get_by_role("combobox", name="Partner government"), partner, rerun=False)
+    form.get_by_label("Password", exact=True).fill(PASSWORD)
+    click(page, form.get_by_role("button", name="Add the account"))
+    expect_flash(page, f"Account {username} added.")
 
 
 def expect_no_error(page: Page) -> None:
@@ -147,6 +164,12 @@ def risk_card(page: Page, risk_id: str) -> Locator:
     return page.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=risk_id))
 
 
+def walkthrough_step(page: Page, number: int, label: str) -> None:
+    """Open the Walkthrough from the sidebar: it opens on the step the team is at."""
+    go_to(page, "Walkthrough")
+    expect(page.get_by_role("heading", name=f"{number}. {label} risks")).to_be_visible(timeout=TIMEOUT)
+
+
 def score_risk(page: Page, risk_id: str, scores: tuple[int, int, int, int]) -> None:
     """Open the risk's card, choose the four agreed scores and save them."""
     card = risk_card(page, risk_id)
@@ -166,29 +189,30 @@ def score_risk(page: Page, risk_id: str, scores: tuple[int, int, int, int]) -> N
 
 # --- the journey ------------------------------------------------------------------------------------
 
-def test_new_user_journey(page: Page, app_server) -> None:
-    # 1. The empty database: a welcome with the two ways to start.
-    open_app(page, app_server.url)
+def test_new_user_journey(page: Page, browser: Browser, app_server) -> None:
+    # 1. The empty database: the first person creates the administrator account and is signed in; a welcome with
+    # the two ways to start.
+    create_administrator(page, app_server.url, *FIRST_USER)
     expect(page.get_by_role("heading", name="Welcome", exact=True)).to_be_visible(timeout=TIMEOUT)
     expect(keyed(page, "load_demo").get_by_role("button", name="Load the demo portfolio")).to_be_visible()
     expect(keyed(page, "new_proposal").get_by_role("button", name="New proposal")).to_be_visible()
+    expect_signed_in(page, FIRST_USER[1], FIRST_USER[0])
+    expect(page.get_by_test_id("stSidebar").get_by_test_id("stCaptionContainer")).to_have_text("Administrator")
     expect_no_error(page)
     screenshot(page, "welcome")
 
-    # 2. Say who is acting, then create the proposal.
-    act_as_newcomer(page, FIRST_USER)
+    # 2. Create the proposal, as the account signed in: its creator becomes its facilitator.
     click(page, keyed(page, "new_proposal").get_by_role("button"))
     expect(page.get_by_role("heading", name="New proposal", exact=True)).to_be_visible(timeout=TIMEOUT)
-    expect_still_acting(page, FIRST_USER)
     type_in(page, "p_title_", TITLE, rerun=False)
     choose(page, "p_service_", "GIS", rerun=False)
     click(page, page.get_by_role("button", name="Create proposal"))
     expect_flash(page, f"Created “{TITLE}”")
     expect(page.get_by_role("heading", name=TITLE, exact=True)).to_be_visible(timeout=TIMEOUT)
     expect(keyed(page, "sidebar_proposal").get_by_role("combobox")).to_have_value(TITLE, timeout=TIMEOUT)
+    expect_signed_in(page, FIRST_USER[1], FIRST_USER[0], "administrator", "facilitator")
 
-    # 3. Three new partner governments, then a team with one member from each.
-    expect_still_acting(page, FIRST_USER)
+    # 3. Three new partner governments, then the team: one assessor from each of the other two partners.
     for name, kind, population, budget, lead in PARTNERS:
         type_in(page, "partner_name_", name, rerun=False)
         choose(page, "partner_kind_", kind, rerun=False)
@@ -205,6 +229,8 @@ def test_new_user_journey(page: Page, app_server) -> None:
         expect(partners_table).to_contain_text(name, timeout=TIMEOUT)
 
     click(page, page.get_by_role("tab", name="Assessment team"))
+    team_table = page.get_by_role("tabpanel").get_by_test_id("stDataFrame")
+    expect(team_table).to_contain_text(FIRST_USER[1], timeout=TIMEOUT)  # the creator, already on the team
     for name, partner, role, expertise in TEAM:
         type_in(page, "member_name_", name, rerun=False)
         choose(page, "member_partner_", partner, rerun=False)
@@ -214,37 +240,61 @@ def test_new_user_journey(page: Page, app_server) -> None:
         expect_flash(page, f"Added {name} to the team.")
         expect_no_error(page)
     expect(page.get_by_role("tab", name="Assessment team")).to_have_attribute("aria-selected", "true")
-    team_table = page.get_by_role("tabpanel").get_by_test_id("stDataFrame")
-    for name, *_ in TEAM:
+    for name, *_ in [CREATOR, *TEAM]:
         expect(team_table).to_contain_text(name, timeout=TIMEOUT)
+
+    # 4. The administrator adds the assessor's account; it is linked to him on the team by his name and partner.
+    click(page, nav(page).get_by_role("link", name="Accounts"))
+    expect(page.get_by_role("heading", name="Accounts", exact=True)).to_be_visible(timeout=TIMEOUT)
+    add_account(page, *ASSESSOR)
+    expect(table_with(page, "Has a password")).to_contain_text(ASSESSOR[0], timeout=TIMEOUT)
+    expect_no_error(page)
+    pick(page, keyed(page, "sidebar_proposal").get_by_role("combobox"), TITLE)  # the Accounts page has none
+    go_to(page, "Proposal")
+    click(page, page.get_by_role("tab", name="Assessment team"))
+    raj_row = team_table.locator("tbody tr").filter(has_text=ASSESSOR[1])
+    expect(raj_row).to_contain_text(ASSESSOR[0], timeout=TIMEOUT)  # "Signs in as"
     screenshot(page, "proposal")
 
-    # 4. The scorer picks themself from the team.
-    choose(page, "actor_choice_", re.compile(f"^{re.escape(SCORER)} \\("))
-    expect(acting_caption(page)).to_contain_text(f"Changes are recorded in the audit log as {SCORER}.",
-                                                 timeout=TIMEOUT)
+    # 5. The walkthrough: the assessor, signed in from his own browser, adds a catalogue risk and an own risk in
+    # each category; the facilitator scores both, then moves the team to the next step.
+    raj = signed_in_page(browser, f"{app_server.url}/?proposal=1", ASSESSOR[0], PASSWORD)
+    try:
+        walk(page, raj)
+        register_and_profile(raj)
+        after_a_reload(raj)
+    finally:
+        raj.context.close()
+    check_database(app_server)
 
-    # 5. The walkthrough: per category a catalogue risk and an own risk, both scored, then the next step.
-    go_to(page, "Walkthrough")
-    expect(page.get_by_test_id("stProgress")).to_contain_text("0 of 5 categories done", timeout=TIMEOUT)
+
+def walk(page: Page, raj: Page) -> None:
+    expect_signed_in(raj, ASSESSOR[1], ASSESSOR[0], "assessor", "partner government")
+    expect(keyed(raj, "sidebar_proposal").get_by_role("combobox")).to_have_value(TITLE, timeout=TIMEOUT)
     for number, (category, label, prefix, template, own, scores) in enumerate(WALK, start=1):
-        expect(page.get_by_role("heading", name=f"{number}. {label} risks")).to_be_visible(timeout=TIMEOUT)
-        click(page, keyed_like(page, "tpl_", f"_{template}").get_by_role("button", name="Add"))
-        expect(keyed_like(page, "tpl_", f"_{template}").get_by_role("button", name="Added")).to_be_disabled(
+        walkthrough_step(raj, number, label)
+        expect(raj.get_by_test_id("stProgress")).to_contain_text(f"{number - 1} of 5 categories done",
+                                                                 timeout=TIMEOUT)
+        click(raj, keyed_like(raj, "tpl_", f"_{template}").get_by_role("button", name="Add"))
+        expect(keyed_like(raj, "tpl_", f"_{template}").get_by_role("button", name="Added")).to_be_disabled(
             timeout=TIMEOUT)
 
         own_title, cause, event, consequence = own
         for field, text in zip(("title", "cause", "event", "consequence"), own, strict=True):
-            type_in(page, f"own_{field}_", text)
-        expect(page.get_by_test_id("stAlert").filter(has_text=f"Because {cause}, {event} may occur")).to_be_visible(
+            type_in(raj, f"own_{field}_", text)
+        expect(raj.get_by_test_id("stAlert").filter(has_text=f"Because {cause}, {event} may occur")).to_be_visible(
             timeout=TIMEOUT)
-        click(page, keyed_like(page, "own_add_").get_by_role("button"))
-        expect_flash(page, f"Added “{own_title}”.")
-        expect(keyed_like(page, "own_title_").locator("input")).to_have_value("", timeout=TIMEOUT)
-        expect(keyed_like(page, "own_cause_").locator("textarea")).to_have_value("", timeout=TIMEOUT)
+        click(raj, keyed_like(raj, "own_add_").get_by_role("button"))
+        expect_flash(raj, f"Added “{own_title}”.")
+        expect(keyed_like(raj, "own_title_").locator("input")).to_have_value("", timeout=TIMEOUT)
+        expect(keyed_like(raj, "own_cause_").locator("textarea")).to_have_value("", timeout=TIMEOUT)
+        expect(raj.get_by_role("heading", name=f"{label} risks of this proposal (2)")).to_be_visible(
+            timeout=TIMEOUT)
+        expect_no_error(raj)
+
+        walkthrough_step(page, number, label)  # the facilitator's screen, showing what the assessor added
         expect(page.get_by_role("heading", name=f"{label} risks of this proposal (2)")).to_be_visible(
             timeout=TIMEOUT)
-
         for k, risk_scores in enumerate(scores, start=1):
             score_risk(page, f"{prefix}-0{k}", risk_scores)
             if category == "operational" and k == 1:
@@ -263,6 +313,9 @@ def test_new_user_journey(page: Page, app_server) -> None:
     expect(page.get_by_test_id("stDataFrame")).to_contain_text(WALK[-1][4][0], timeout=TIMEOUT)
     screenshot(page, "summary")
 
+
+def register_and_profile(page: Page) -> None:
+    """What the assessor sees once the walkthrough is done."""
     # 6. The register lists every risk.
     go_to(page, "Register")
     expect(page.get_by_role("heading", name=f"Risk register: {TITLE}")).to_be_visible(timeout=TIMEOUT)
@@ -293,13 +346,17 @@ def test_new_user_journey(page: Page, app_server) -> None:
     expect_no_error(page)
     screenshot(page, "profile")
 
-    # 8. After a reload (a new session) the address still names the proposal and who is acting.
+
+
+def after_a_reload(page: Page) -> None:
+    # 8. After a reload (a new Streamlit session) the address still names the proposal, and the cookie keeps the
+    # assessor signed in.
     page.reload()
     expect(nav(page)).to_be_visible(timeout=30_000)
     settle(page)
     expect(page.get_by_role("heading", name=f"Risk profile: {TITLE}")).to_be_visible(timeout=TIMEOUT)
     expect(keyed(page, "sidebar_proposal").get_by_role("combobox")).to_have_value(TITLE, timeout=TIMEOUT)
-    expect_still_acting(page, SCORER)
+    expect_signed_in(page, ASSESSOR[1], ASSESSOR[0], "assessor", "partner government")
     go_to(page, "Walkthrough")
     expect(page.get_by_test_id("stProgress")).to_contain_text("5 of 5 categories done", timeout=TIMEOUT)
     expect(page.get_by_role("heading", name="Summary", exact=True)).to_be_visible(timeout=TIMEOUT)
@@ -307,23 +364,28 @@ def test_new_user_journey(page: Page, app_server) -> None:
     expect_metric(page, "Risks shown", f"{RISKS_TOTAL} of {RISKS_TOTAL}")
     expect_no_error(page)
 
-    # And in the database: every risk with an agreed inherent and residual score, every change under a name.
+
+def check_database(app_server) -> None:
+    # And in the database: every risk with an agreed inherent and residual score, every change under an account.
     db = sqlite3.connect(f"file:{app_server.db_path}?mode=ro", uri=True)
     try:
         proposals = db.execute("SELECT title, service_type FROM proposal").fetchall()
         partners = db.execute("SELECT p.name, p.kind, p.population, p.it_budget, pp.role = 'lead' FROM partner p "
                               "JOIN proposal_partner pp ON pp.partner_id = p.id ORDER BY p.id").fetchall()
         team = db.execute("SELECT t.name, p.name, t.team_role, t.expertise FROM team_member t "
-                          "JOIN partner p ON p.id = t.partner_id ORDER BY t.id").fetchall()
+                          "LEFT JOIN partner p ON p.id = t.partner_id ORDER BY t.id").fetchall()
+        signs_in_as = db.execute("SELECT t.name, a.username FROM team_member t JOIN account a ON a.id = t.account_id "
+                                 "ORDER BY t.id").fetchall()
         risks = db.execute("SELECT risk_id, category FROM risk ORDER BY risk_id").fetchall()
         consensus = db.execute("SELECT r.risk_id, c.phase, c.likelihood, c.impact, c.recorded_by "
                                "FROM consensus c JOIN risk r ON r.id = c.risk_pk").fetchall()
-        actors = dict(db.execute("SELECT actor, count(*) FROM audit_event GROUP BY actor").fetchall())
+        events = db.execute("SELECT actor, action, entity FROM audit_event").fetchall()
     finally:
         db.close()
     assert proposals == [(TITLE, "GIS")]
     assert partners == [(n, k, pop, float(budget), int(lead)) for n, k, pop, budget, lead in PARTNERS]
-    assert team == TEAM
+    assert team == [CREATOR, *TEAM]
+    assert signs_in_as == [(FIRST_USER[1], FIRST_USER[0]), (ASSESSOR[1], ASSESSOR[0])]
     assert risks == sorted((f"{prefix}-0{k}", category) for category, _, prefix, *_ in WALK for k in (1, 2))
     assert len(consensus) == 2 * RISKS_TOTAL
     expected_scores = {}
@@ -332,5 +394,14 @@ def test_new_user_journey(page: Page, app_server) -> None:
             expected_scores[(f"{prefix}-0{k}", "inherent")] = (il, ii)
             expected_scores[(f"{prefix}-0{k}", "residual")] = (rl, ri)
     assert {(r, phase): (lik, imp) for r, phase, lik, imp, _ in consensus} == expected_scores
-    assert {by for *_, by in consensus} == {SCORER}
-    assert set(actors) == {FIRST_USER, SCORER}, actors
+    assert {by for *_, by in consensus} == {FIRST_USER[1]}  # the facilitator, by her name on the team
+    # Every change is recorded under the account that made it: the assessor created the risks, the facilitator
+    # did the rest. Accounts and signing in are recorded apart (sign-in attempts under the address they came from).
+    work = [(actor, action, entity) for actor, action, entity in events
+            if entity not in ("account", "signin_attempt", "account_session")]
+    assert {actor for actor, *_ in work} == {FIRST_USER[0], ASSESSOR[0]}, events
+    assert {actor for actor, action, entity in work if (action, entity) == ("create", "risk")} == {ASSESSOR[0]}
+    assert {entity for actor, _, entity in work if actor == ASSESSOR[0]} == {"risk"}, work
+    # the administrator's account was made by the first run, the assessor's by the administrator
+    assert [actor for actor, action, entity in events if (action, entity) == ("create", "account")] == [
+        "system:first run", FIRST_USER[0]]
