@@ -65,7 +65,7 @@ def bench_load(bundles, workdir: Path) -> tuple[dict, Path]:
     engine = make_engine(f"sqlite:///{ours}")
     migrate(engine)
     t = time.perf_counter()
-    load_bundles(engine, bundles, actor="bench")
+    load_bundles(engine, bundles, actor="system:bench")
     ours_s = time.perf_counter() - t
     engine.dispose()
 
@@ -246,7 +246,7 @@ def bench_import(workdir: Path, rows: int = 10_000, runs: int = 5) -> list[dict]
         engine = make_engine(f"sqlite:///{workdir / f'import{k}.db'}")
         migrate(engine)
         t = time.perf_counter()
-        report = import_register(engine, data, "bench.csv", actor="bench", new_title="Bench register")
+        report = import_register(engine, data, "bench.csv", actor="system:bench", new_title="Bench register")
         elapsed = time.perf_counter() - t
         assert report["problems"] == [] and report["added"] == rows, report["problems"][:3]
         engine.dispose()
@@ -285,7 +285,7 @@ def bench_import(workdir: Path, rows: int = 10_000, runs: int = 5) -> list[dict]
         changed.append(line)
     again = "\r\n".join(changed).encode("utf-8")
     t = time.perf_counter()
-    report = import_register(engine, again, "bench.csv", actor="bench", proposal_id=1)
+    report = import_register(engine, again, "bench.csv", actor="system:bench", proposal_id=1)
     update_s = time.perf_counter() - t
     assert report["problems"] == [] and report["changed"] == rows // 10, (report["changed"], report["problems"][:3])
     engine.dispose()
