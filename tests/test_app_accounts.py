@@ -108,3 +108,12 @@ def test_an_assessor_is_offered_no_sign_in_codes_and_no_round_controls(demo_db):
 def test_an_administrator_not_on_the_team_runs_the_workshop(demo_db):
     at = open_as(admin_session(demo_db), "risk/ui/pages/workshop.py", proposal_id=2)
     assert [e for e in at.expander if "QR code" in e.label]
+
+
+def test_a_facilitator_adds_a_new_partner_government_to_their_proposal(demo_db):
+    at = start("risk/ui/pages/proposal.py", proposal_id=2, actor=member_id(demo_db, 2, "Ruth Adebayo"))
+    next(w for w in at.text_input if (w.key or "").startswith("partner_name_")).input("Village of Elm Creek")
+    next(b for b in at.button if b.label == "Add partner").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert "Village of Elm Creek" in {p.name for p, _ in ps.proposal_partners(demo_db, 2)}

@@ -137,8 +137,8 @@ with partners_tab:
         if add:
             partner_id = existing
             if partner_id is None:
-                partner_id = common.run(ps.add_partner, name=name, kind=kind, population=population, it_budget=budget,
-                                        request_token=pk)
+                partner_id = common.run(ps.add_partner, proposal_id=pid, name=name, kind=kind,
+                                        population=population, it_budget=budget, request_token=pk)
             if partner_id is not common.FAILED and common.run(
                 ps.link_partner, proposal_id=pid, partner_id=partner_id, role="lead" if lead else "participant",
                 success="Added the partner government.",
