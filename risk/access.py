@@ -259,7 +259,7 @@ def _record(engine: Engine, actor: str | None, attempted: str, entity: str, enti
     if getattr(exc, "recorded", False):
         return
     store.record_refusal(engine, actor or "", attempted, entity, entity_id, str(exc),
-                         permission=getattr(exc, "action", None))
+                         permission=getattr(exc, "action", None), proposal_id=getattr(exc, "proposal_id", None))
     exc.recorded = True  # type: ignore[attr-defined]  # an outer audited service does not record it again
 
 

@@ -643,11 +643,14 @@ def count_rows(engine: Engine, table: type[SQLModel]) -> int:
 
 
 def record_refusal(engine: Engine, actor: str, action: str, entity: str, entity_id: object, reason: str, *,
-                   permission: str | None = None) -> None:
+                   permission: str | None = None, proposal_id: int | None = None) -> None:
     """Audit an attempt the services refused for lack of permission (in its own transaction, since the attempt's
-    own transaction was rolled back): the service attempted, the permission it needed (risk/access.py), why."""
-    after = {"attempted": action, "reason": reason}
+    own transaction was rolled back): the service attempted, the permission it needed (risk/access.py), why, and
+    the proposal it was about when known (for the proposal's Activity history)."""
+    after: dict[str, Any] = {"attempted": action, "reason": reason}
     if permission:
         after["permission"] = permission
+    if proposal_id is not None:
+        after["proposal_id"] = proposal_id
     with write(engine, (actor or "").strip()[:200] or "anonymous") as unit:
         unit.audit("refused", entity, entity_id, None, after)

@@ -117,3 +117,27 @@ def test_a_facilitator_adds_a_new_partner_government_to_their_proposal(demo_db):
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert "Village of Elm Creek" in {p.name for p, _ in ps.proposal_partners(demo_db, 2)}
+
+
+def test_the_activity_page_shows_a_change_in_words_and_filters_by_risk(demo_db):
+    risk = ps.list_risks(demo_db, 1)[0]
+    ps.update_risk(demo_db, actor=SYSTEM, risk_pk=risk.id, expected_version=risk.version, owner="Dana Whitfield")
+    at = start("risk/ui/pages/activity.py", proposal_id=1)
+    table = at.dataframe[0].value
+    first = table.iloc[0]
+    assert first["What"] == f"changed risk {risk.risk_id}" and "owner: Priya Raman → Dana Whitfield" in first["Changes"]
+    at.multiselect(key="act_risks_1").set_value([risk.risk_id]).run()
+    assert not at.exception
+    assert set(at.dataframe[0].value["Risk"]) == {risk.risk_id}
+    assert at.get("download_button")
+
+
+def test_a_risk_card_shows_the_risks_history_when_asked(demo_db):
+    risk = ps.list_risks(demo_db, 3)[0]
+    ps.update_risk(demo_db, actor=SYSTEM, risk_pk=risk.id, expected_version=risk.version, owner="Someone")
+    ps.move_walkthrough(demo_db, actor=SYSTEM, proposal_id=3, to=risk.category)
+    at = start("risk/ui/pages/walkthrough.py", proposal_id=3)
+    at.toggle(key=f"history_{risk.id}").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    history = next(d.value for d in at.dataframe if "Changes" in d.value.columns)
+    assert "owner:" in history.iloc[0]["Changes"] and history.iloc[0]["What"] == f"changed risk {risk.risk_id}"

@@ -44,6 +44,7 @@ PAGES = {
     "profile": "risk/ui/pages/profile.py",
     "review": "risk/ui/pages/review.py",
     "import": "risk/ui/pages/import_data.py",
+    "activity": "risk/ui/pages/activity.py",
 }
 
 
@@ -145,7 +146,8 @@ CARRIED = ("proposal",)
 NAV = (("portfolio", "Portfolio", ":material/dashboard:"), ("proposal", "Proposal", ":material/handshake:"),
        ("walkthrough", "Walkthrough", ":material/checklist:"), ("workshop", "Workshop", ":material/groups:"),
        ("register", "Register", ":material/table_rows:"), ("profile", "Profile", ":material/grid_on:"),
-       ("review", "Review", ":material/gavel:"), ("import", "Import", ":material/upload_file:"))
+       ("review", "Review", ":material/gavel:"), ("activity", "Activity", ":material/history:"),
+       ("import", "Import", ":material/upload_file:"))
 
 
 def _query_int(name: str) -> int | None:

@@ -101,6 +101,7 @@ def risk_card(view: RiskView, partners: dict[int, str], expanded: bool = False, 
                              owner_partner_id=owner_partner, owner=owner, treatment=treatment, status=status),
                   {"inherent": (inh_l, inh_i), "residual": (res_l, res_i)}, rationale, dissent)
         _actions(risk, partners, can_act)
+        _history(risk)
 
 
 def _save(view: RiskView, on_screen: dict, fields: dict, scores: dict, rationale: str, dissent: str) -> None:
@@ -162,3 +163,18 @@ def _actions(risk, partners: dict[int, str], can_act: bool = True) -> None:
         common.renew(form)
         st.session_state["open_risk"] = risk.id
         st.rerun()
+
+
+def _history(risk) -> None:
+    """The risk's own history from the audit log, read only when asked for (docs/USER_GUIDE.md, Activity)."""
+    from risk.services import activity
+
+    if not st.toggle("Show its history", key=f"history_{risk.id}"):
+        return
+    entries = activity.risk_history(common.engine(), risk.proposal_id, risk.risk_id)
+    if not entries:
+        st.caption("Nothing recorded for this risk yet.")
+        return
+    st.dataframe(pd.DataFrame([{"When (UTC)": e.at[:16].replace("T", " "), "Who": e.actor, "What": e.what,
+                                "Changes": "; ".join(f"{n}: {b} → {a}" for n, b, a in e.changes)}
+                               for e in entries]), hide_index=True, width="stretch", key=f"history_table_{risk.id}")
