@@ -54,7 +54,7 @@ _WHAT = {"proposal": "the proposal", "partner": "a partner government", "proposa
          "consensus": "a consensus", "signin_link": "a sign-in link"}
 _ROWS = {"proposal": "proposal", "partner": "partner government", "proposal_partner": "partner link",
          "partner_strength": "strength score", "team_member": "team member", "risk": "risk", "action": "action",
-         "round": "round", "score": "blind score", "round_result": "round result", "consensus": "consensus"}
+         "round": "round", "score": "blind score", "round_result": "round result", "consensus": "consensus record"}
 CSV_COLUMNS = ("event", "at", "who", "kind", "risk_id", "what", "field", "before", "after")
 
 
@@ -218,7 +218,7 @@ def _bulk_entry(s: Session, ev: Any, pid: int, after: Any, who: str) -> Entry | 
         return None
     verb = {"bulk_create": "added", "bulk_update": "changed", "bulk_upsert": "wrote"}.get(ev.action, ev.action)
     noun = _ROWS.get(table, table.replace("_", " "))
-    what = f"{verb} {count:,} {noun}{'s' if count != 1 else ''} at once (a load or an import)"
+    what = f"{verb} {count:,} {noun}{'s' if count != 1 else ''} at once (load or import)"
     return Entry(ev.id, ev.at, who, ev.action, table, _kind(table, ev.action), what)
 
 

@@ -37,11 +37,15 @@ if not shown:
     st.info("Nothing matches the filters." if entries else "Nothing has been recorded for this proposal yet.",
             icon=":material/history:")
 else:
-    rows = [{"When (UTC)": e.at[:16].replace("T", " "), "Who": e.actor, "Kind": e.kind, "Risk": e.risk_id or "",
+    rows = [{"When (UTC)": e.at[:16].replace("T", " "), "Who": e.actor, "Risk": e.risk_id or "",
              "What": e.what, "Changes": "; ".join(f"{n}: {b} → {a}" for n, b, a in e.changes)} for e in shown]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key=f"activity_table_{proposal.id}",
-                 column_config={"What": st.column_config.TextColumn(width="large"),
-                                "Changes": st.column_config.TextColumn(width="large")})
+                 column_config={"When (UTC)": st.column_config.TextColumn(width=125),
+                                "Who": st.column_config.TextColumn(width=150),
+                                "Risk": st.column_config.TextColumn(width=70),
+                                "What": st.column_config.TextColumn(width=320),
+                                "Changes": st.column_config.TextColumn(width="large",
+                                                                       help="Each changed field: before → after")})
     st.download_button("Download as CSV", data=activity.activity_csv(shown),
                        file_name=f"{file_stem(proposal.title, 'activity')}.csv", mime="text/csv",
                        on_click="ignore", key="activity_csv", icon=":material/download:")
