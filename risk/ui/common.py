@@ -328,7 +328,8 @@ def nav_links() -> None:
             page_link(key, title, icon=icon, width="stretch")
         signed_in = account()
         if signed_in is not None and signed_in.is_admin:
-            st.page_link(ACCOUNTS_PAGE, label="Accounts", icon=":material/manage_accounts:", width="stretch")
+            st.page_link(ACCOUNTS_PAGE, label="Accounts", icon=":material/manage_accounts:", width="stretch",
+                         query_params=carried())
 
 
 def sidebar(signed_in) -> None:

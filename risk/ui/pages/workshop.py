@@ -298,7 +298,8 @@ def signin_links_section() -> None:
 
     from risk.services import signin_links
 
-    with st.expander("Sign team members in with a QR code", icon=":material/qr_code_2:"):
+    # keyed, so that it stays open when a message above it comes or goes between reruns
+    with st.expander("Sign team members in with a QR code", icon=":material/qr_code_2:", key=f"qr_section_{pid}"):
         st.caption("Each code signs one person in once, on one device, until the end of today. Nobody needs a "
                    "password. Show a code only to the person it names.")
         team_now = ps.team(eng, pid)
