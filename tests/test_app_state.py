@@ -302,11 +302,20 @@ def test_the_import_target_follows_the_proposal_in_the_address(demo_db):
     assert at.query_params["proposal"] == "3" and at.selectbox(key="sidebar_proposal").value == 3
 
 
-def test_a_new_proposal_form_whose_token_already_created_one_starts_a_new_instance(app_db):
+def test_a_second_click_that_cut_the_creating_run_short_opens_what_the_first_created(app_db):
+    """The first click's run created the proposal and was interrupted by the second click before the browser had
+    the new address; the second click's run comes with the old address. It opens the created proposal (never an
+    empty New proposal form that looks as if nothing was made), and a later New proposal is a new instance."""
     at = start("risk/ui/pages/proposal.py", actor="other", name="Dana Whitfield")
     token = at.session_state["_seen_new_proposal_0"]
-    ps.create_proposal(app_db, actor=SYSTEM, title="Made by a first click", request_token=token)
-    at.run()  # the run the second click started, after the first was cut short before it moved on
+    made = ps.create_proposal(app_db, actor=SYSTEM, title="Made by a first click", request_token=token)
+    at.run()  # the run the second click started, with the address as it was
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.query_params["proposal"] == str(made)
+    assert at.title[0].value == "Made by a first click"
+    assert [p.title for p in ps.list_proposals(app_db)] == ["Made by a first click"]
+    at.query_params.pop("proposal")  # New proposal again
+    at.run()
     assert keyed(at.text_input, "p_title_").key != f"p_title_{token}"
     keyed(at.text_input, "p_title_").input("A different proposal")
     next(b for b in at.button if b.label == "Create proposal").click().run()

@@ -27,11 +27,13 @@ AGGREGATION_LABELS = {
 # form's generation, so nothing typed for one proposal can be shown or saved for another.
 form_name = "new_proposal" if new else f"proposal_{proposal.id}"
 k = common.once_token(form_name) if new else f"{proposal.id}_{common.generation(form_name)}"
-if new and ps.created_with(eng, k) is not None:
-    # this form instance already created a proposal (a double click cut the last run short before it moved on):
-    # a new proposal gets a new instance
+if new and (made := ps.created_with(eng, k)) is not None:
+    # this form instance already created a proposal: a second click interrupted the run that created it before the
+    # browser had its new address, so this run came with the old one. Open what the first click created (the form
+    # starts a new instance for the next new proposal), never an empty form that looks as if nothing was made.
     common.renew(form_name)
-    k = common.once_token(form_name)
+    common.open_proposal(made)
+    st.rerun()
 on_screen = None if new else common.seen(form_name, proposal.version, widget=f"p_title_{k}")
 # what the signed-in account may change here (risk/access.py): the rest is shown, not offered. The services refuse.
 can_edit = common.may("create_proposal") if new else common.may("edit_proposal", proposal.id)
