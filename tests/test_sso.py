@@ -8,16 +8,10 @@ Only the first tests (the configuration) run without the server; the rest are `s
 from __future__ import annotations
 
 import json
-import os
 import random
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,13 +25,13 @@ from starlette.responses import Response
 from risk import accounts
 from risk.db import make_engine, migrate
 from risk.ui import sso
+from tests.appserver import free_port, serve
 
 # the provider (oidc-provider-mock 0.3) still calls Authlib's deprecated JOSE and JWT-config API
 pytestmark = pytest.mark.filterwarnings(r"ignore::DeprecationWarning:authlib\..*")
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM = "system:test"
-STARTUP_TIMEOUT_S = 30
 CLIENT_ID, CLIENT_SECRET = "risk-workbench", "client-secret-for-tests"
 
 # The provider's people: `sub` -> claims. The mock gives the standard claims of the scopes asked for (Streamlit asks
@@ -141,54 +135,6 @@ class Server:
     log_path: Path
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200 and response.read().decode().strip() == "ok"
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-@contextmanager
-def _serve(db_path: Path, secrets_path: Path, port: int) -> Iterator[Path]:
-    """`streamlit run serve.py` on `port` over the SQLite file, with Streamlit's secrets from `secrets_path` only
-    (the `secrets.files` option), as tests/browser/conftest.py runs app.py."""
-    log_path = db_path.with_suffix(".log")
-    env = {**os.environ, "RISK_DATABASE_URL": f"sqlite:///{db_path}"}
-    command = [str(REPO / ".venv" / "bin" / "streamlit"), "run", str(REPO / "serve.py"),
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-               "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-               "--secrets.files", str(secrets_path)]
-    if not Path(command[0]).exists():
-        command[:1] = [sys.executable, "-m", "streamlit"]
-    url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _healthy(url):
-            if process.poll() is not None:
-                pytest.fail(f"streamlit exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer within {STARTUP_TIMEOUT_S} s:\n"
-                            f"{log_path.read_text(errors='replace')}")
-            time.sleep(0.25)
-        yield log_path
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, sqlite_template) -> Iterator[Server]:
     """The provider (in a thread of this process, with PEOPLE), the accounts of ACCOUNTS in a fresh database, and
@@ -212,11 +158,13 @@ def server(tmp_path_factory, sqlite_template) -> Iterator[Server]:
     people = [User(sub=sub, claims=claims) for sub, claims in PEOPLE.items()]
     with run_server_in_thread(user_claims=people) as provider:
         provider_url = f"http://localhost:{provider.server_port}"
-        port = _free_port()
+        port = free_port()
         app_url = f"http://127.0.0.1:{port}"
         secrets_path = _write_secrets(folder / "secrets.toml", app_url=app_url, provider_url=provider_url)
-        with _serve(db_path, secrets_path, port) as log_path, streamlit_secrets(secrets_path):
-            yield Server(app_url, provider_url, secrets_path, engine, log_path)
+        # Streamlit's secrets from `secrets_path` only (the `secrets.files` option)
+        with serve(db_path, port=port, args=("--secrets.files", str(secrets_path))) as app, \
+                streamlit_secrets(secrets_path):
+            yield Server(app_url, provider_url, secrets_path, engine, app.log_path)
     engine.dispose()
 
 
