@@ -338,3 +338,16 @@ def test_a_colleague_moving_the_walkthrough_on_does_not_move_this_screen_or_drop
     assert next(r for r in ps.list_risks(demo_db, 3) if r.id == risk.id).controls == \
         "Records liaison named in every partner"
     assert ps.walkthrough_state(ps.get_proposal(demo_db, 3))[1] == "operational"  # the team's step moved on
+
+
+def test_two_proposals_with_one_title_are_told_apart_in_the_pickers(app_db):
+    """A picker sends back the label chosen: two proposals called alike must not both come back as the first."""
+    first = ps.create_proposal(app_db, actor=SYSTEM, title="Shared help desk")
+    second = ps.create_proposal(app_db, actor=SYSTEM, title="Shared help desk")
+    at = start("risk/ui/pages/review.py", proposal_id=first)
+    picker = at.sidebar.selectbox(key="sidebar_proposal")
+    assert picker.options == ["Shared help desk (no. 1)", "Shared help desk (no. 2)"]
+    picker.set_value(second).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.query_params["proposal"] == str(second)
+    assert at.sidebar.selectbox(key="sidebar_proposal").value == second

@@ -106,6 +106,16 @@ def proposal_titles() -> dict[int, str]:
     return titles if visible is None else {i: t for i, t in titles.items() if i in visible}
 
 
+def unique_labels(titles: dict[int, str]) -> dict[int, str]:
+    """Each proposal's title as a picker shows it, with its number added where two proposals share a title. A
+    picker sends the label of the option chosen, not the id: with two equal labels the browser's choice would come
+    back as the first proposal of that title."""
+    from collections import Counter
+
+    seen = Counter(titles.values())
+    return {i: t if seen[t] == 1 else f"{t} (no. {i})" for i, t in titles.items()}
+
+
 def any_proposal() -> bool:
     """Whether the workbench holds any proposal at all, seen or not."""
     return bool(_proposal_titles(config.database_url(), data_version()))
@@ -343,7 +353,8 @@ def sidebar(signed_in) -> None:
         if titles:
             ids = list(titles)
             st.session_state["sidebar_proposal"] = pid if pid in ids else None
-            st.selectbox("Proposal", ids, format_func=lambda i: titles[i], placeholder="Choose a proposal",
+            labels = unique_labels(titles)
+            st.selectbox("Proposal", ids, format_func=labels.__getitem__, placeholder="Choose a proposal",
                          key="sidebar_proposal", on_change=_picked_proposal)
         st.divider()
         roles = [ROLE_WORDS[r] for r in sorted(my_roles(pid))] if pid in titles else []

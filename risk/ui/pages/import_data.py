@@ -144,7 +144,8 @@ elif titles:
     # the target is the proposal in the address (the sidebar's): choosing another here opens it, so the two never
     # disagree about where the rows go
     st.session_state["import_proposal"] = current if current in ids else ids[0]
-    proposal_id = st.selectbox("Proposal", ids, format_func=lambda i: titles[i], key="import_proposal",
+    proposal_id = st.selectbox("Proposal", ids, format_func=common.unique_labels(titles).__getitem__,
+                               key="import_proposal",
                                on_change=lambda: common.open_proposal(st.session_state["import_proposal"]))
     st.caption("Rows are matched on risk_id: a risk already in the proposal is updated where the file differs, a "
                "new risk_id is added, and risks not in the file are left as they are.")

@@ -64,7 +64,8 @@ ids = overview["id"].tolist()
 titles = dict(zip(overview["id"], overview["Proposal"], strict=True))
 pick_col, open_col, new_col = st.columns([3, 1, 1], vertical_alignment="bottom")
 st.session_state["portfolio_pick"] = common.proposal_id() if common.proposal_id() in ids else ids[0]
-chosen = pick_col.selectbox("Open a proposal", ids, format_func=lambda i: titles[i], key="portfolio_pick",
+chosen = pick_col.selectbox("Open a proposal", ids, format_func=common.unique_labels(titles).__getitem__,
+                            key="portfolio_pick",
                             on_change=lambda: common.open_proposal(st.session_state["portfolio_pick"]))
 if open_col.button("Open its profile", icon=":material/grid_on:", key="open_profile"):
     common.go("profile", pid=chosen)
