@@ -15,12 +15,13 @@ from typing import Annotated
 
 import typer
 
-from risk.errors import AuditChainError, RefusedError, StorageError
+from risk.errors import AuditError, RefusedError, StorageError
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 matrix_app = typer.Typer(help="Risk matrices: list, show, and import CISO Assistant files.", no_args_is_help=True)
 proposals_app = typer.Typer(help="Shared-service proposals.", no_args_is_help=True)
-audit_app = typer.Typer(help="The audit log and its hash chain.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log: its keyed hash chain, its head, and the data checked against it "
+                        "(docs/AUDIT.md).", no_args_is_help=True)
 catalogue_app = typer.Typer(help="The starter catalogue of shared-service risk templates.", no_args_is_help=True)
 app.add_typer(matrix_app, name="matrix")
 app.add_typer(proposals_app, name="proposals")
@@ -57,12 +58,16 @@ def engine():
 
     eng = get_engine()
     try:
-        ensure_schema(eng)
+        made_key = ensure_schema(eng)
+    except AuditError as exc:
+        raise fail(str(exc)) from None
     except Exception as exc:
         reason = _storage_reason(exc)
         if reason is None:
             raise
         raise fail(f"{reason}; nothing was changed") from None
+    if made_key:
+        say(made_key)
     return eng
 
 
@@ -99,7 +104,9 @@ def main_options(
 
 @app.command()
 def init() -> None:
-    """Create the database, or bring its schema up to date (Alembic migrations)."""
+    """Create the database, or bring its schema up to date (Alembic migrations), and make the audit key file when a
+    new database has no key (docs/AUDIT.md)."""
+    from risk import audit
     from risk.db import current_revision, get_engine, migrate
 
     eng = get_engine()
@@ -108,6 +115,19 @@ def init() -> None:
     after = current_revision(eng)
     url = eng.url.render_as_string(hide_password=True)
     say(f"database {url}: schema {'already at' if before == after else 'migrated to'} revision {after}")
+    try:
+        made = audit.ensure_key(eng)
+    except AuditError as exc:
+        raise fail(str(exc)) from None
+    if made:
+        say(made)
+    try:
+        audit.audit_key()
+    except AuditError as exc:
+        say(f"warning: {exc}")
+    if audit.predates_key(eng):
+        say("note: the audit log predates the keyed chain, and changes are refused until `risk audit rekey` chains "
+            "it with the key (docs/AUDIT.md)")
 
 
 @matrix_app.command("list")
@@ -372,16 +392,88 @@ def demo(
         say(f"the {what} is already there (proposal ids {ids}); nothing was added")
 
 
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the audit log's hash chain; exit 1 naming the first event that does not verify."""
-    from risk.store import verify_chain
+@audit_app.command("head")
+def audit_head() -> None:
+    """Print the audit log's head, ID:HASH (its latest event's number and keyed hash), as every export carries it.
+    Exit 1 when the log holds no event yet."""
+    from risk import audit
 
+    found = audit.head(engine())
+    if found is None:
+        raise refuse("the audit log holds no events yet: there is no head")
+    typer.echo(found)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    head: Annotated[str | None, typer.Option("--head", help="A head published earlier (ID:HASH, from an export, a "
+                                             "packet or `risk audit head`): that event must still be in the chain, "
+                                             "unchanged.")] = None,
+    head_key_file: Annotated[Path | None, typer.Option("--head-key-file", help="The key the --head was made under, "
+                                                       "when the key has been rotated since.", exists=True,
+                                                       dir_okay=False)] = None,
+) -> None:
+    """Check the audit record: every event's keyed hash and its link to the one before, the published --head if
+    given, and every audited table's rows against their last audited state. Exit 0 when it verifies (printing the
+    events and rows checked and the head), 1 naming the first event, or table, row and field, that does not."""
+    from risk import audit
+
+    eng = engine()
     try:
-        count = verify_chain(engine())
-    except AuditChainError as exc:
+        head_key = audit.read_key_file(head_key_file) if head_key_file else None
+        report = audit.verify(eng, head=head, head_key=head_key)
+    except AuditError as exc:
+        say(f"not verified: {exc}")
+        raise typer.Exit(code=1) from None
+    typer.echo(report.summary())
+
+
+@audit_app.command("rekey")
+def audit_rekey(
+    old_key_file: Annotated[Path | None, typer.Option("--old-key-file", help="The key the log is chained with now "
+                                                      "(a key rotation); without it, the log must be one from before "
+                                                      "the keyed chain (plain SHA-256).", exists=True,
+                                                      dir_okay=False)] = None,
+    unverified: Annotated[bool, typer.Option("--unverified", help="The old key is lost: chain the log again without "
+                                             "checking it (recorded as such).")] = False,
+    adopt_data: Annotated[bool, typer.Option("--adopt-data", help="Record every audited table's rows as they stand "
+                                             "(one adopt event per table), for rows the old log cannot account "
+                                             "for.")] = False,
+) -> None:
+    """Chain every audit event again with the audit key, once the log as it is verifies: a database from before the
+    keyed chain, or a key rotation (--old-key-file). One transaction, recorded as a `rekey` event holding the head
+    before. Stop the app first (docs/AUDIT.md)."""
+    from risk import audit
+
+    eng = engine()
+    try:
+        old_key = audit.read_key_file(old_key_file) if old_key_file else None
+        report = audit.rekey(eng, actor=login_actor(), old_key=old_key, unverified=unverified, adopt=adopt_data)
+    except AuditError as exc:
         raise refuse(str(exc)) from None
-    say(f"audit chain verified: {count} events")
+    say(f"chained {report.events:,} audit events again with the audit key (they were: {report.source}); head before "
+        f"{report.previous_head or 'none'}" + (f"; recorded the rows of {len(report.adopted)} tables as they stand"
+                                                if report.adopted else ""))
+    typer.echo(report.head)
+
+
+@audit_app.command("new-key")
+def audit_new_key(
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write it (default: the key file, "
+                                                "RISK_AUDIT_KEY_FILE or data/audit.key).")] = None,
+) -> None:
+    """Make a new audit key file, its owner's only (0600); an existing file is never overwritten. The key itself is
+    never printed. For a rotation: move the old key aside, make a new one, then `risk audit rekey --old-key-file`."""
+    from risk import audit
+
+    path = output or audit.key_file()
+    try:
+        path, made = audit.create_key_file(path)
+    except OSError as exc:
+        raise fail(f"the key file {path} could not be written ({exc.strerror or exc})") from None
+    if not made:
+        raise refuse(f"{path} exists already: it is kept (move it aside first to make a new key)")
+    say(f"made the audit key {path} (its owner's only); back it up apart from the database")
 
 
 # --- users: accounts that sign in (docs/ACCOUNTS.md) ----------------------------------------------------

@@ -15,7 +15,10 @@ SETTINGS = {
     "RISK_TEST_POSTGRES_URL": "Tests only: a PostgreSQL URL on which the storage tests run a second time.",
     "RISK_IMPORT_MAX_MB": "Largest file an import takes, in megabytes (default 10, as the app's upload limit).",
     "RISK_IMPORT_MAX_ROWS": "Most rows a spreadsheet import takes (default 50,000).",
+    "RISK_AUDIT_KEY": "The audit chain's key, as hexadecimal digits (at least 64: 32 bytes); overrides the key file.",
+    "RISK_AUDIT_KEY_FILE": "Where the audit chain's key file is (default: data/audit.key in the project folder).",
 }
+DEFAULT_AUDIT_KEY_FILE = PROJECT_ROOT / "data" / "audit.key"
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,12 @@ class Settings:
 def database_url() -> str:
     """The database URL: RISK_DATABASE_URL, or the embedded SQLite file under data/."""
     return os.environ.get("RISK_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def audit_key_file() -> Path:
+    """The audit key file: RISK_AUDIT_KEY_FILE, or data/audit.key in the project folder (risk/audit.py)."""
+    raw = os.environ.get("RISK_AUDIT_KEY_FILE", "").strip()
+    return Path(raw).expanduser() if raw else DEFAULT_AUDIT_KEY_FILE
 
 
 def _positive(name: str, default: int) -> int:

@@ -17,8 +17,21 @@ class ConflictError(RefusedError):
     """A change based on an out-of-date copy: somebody else saved first."""
 
 
-class AuditChainError(RuntimeError):
-    """The audit log's hash chain does not verify."""
+class AuditError(RefusedError):
+    """The audit record does not verify, or cannot be checked or written (risk/audit.py, docs/AUDIT.md). The message
+    names what and where: the event's id, or the table, row id and field that differs from the record."""
+
+
+class AuditChainError(AuditError):
+    """The audit log's keyed hash chain does not verify: an event was changed, removed, reordered or cut off."""
+
+
+class AuditDataError(AuditError):
+    """A row of an audited table differs from its last audited state (changed around the services)."""
+
+
+class AuditKeyError(AuditError):
+    """The audit key is missing, unreadable or malformed; the message says where it was looked for (never the key)."""
 
 
 class StorageError(RefusedError):

@@ -1,6 +1,7 @@
 """The one module that writes. Every change happens inside `write(engine, actor)`, which opens a write
 transaction (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL), and appends one audit event per change,
-each holding the hash of the one before, in that same transaction. Bulk work writes one event per batch."""
+each hashed with the audit key over the hash of the one before (risk/audit.py), in that same transaction. Bulk work
+writes one event per batch."""
 
 from __future__ import annotations
 
@@ -36,8 +37,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel
 
+from risk import audit
 from risk.db import is_sqlite, writer
-from risk.errors import AuditChainError, ConflictError, ForbiddenError, NotFoundError, RefusedError, StorageError
+from risk.errors import (
+    AuditChainError,
+    AuditKeyError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RefusedError,
+    StorageError,
+)
 from risk.models import AuditEvent, Consensus, CreationToken, Risk, Score, utcnow
 
 AUDIT_LOCK = 0x41554449  # "AUDI": serialises the hash chain on PostgreSQL
@@ -52,13 +62,6 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
 
 
-def event_hash(prev_hash: str, at: str, actor: str, action: str, entity: str, entity_id: str,
-               before: str, after: str) -> str:
-    payload = json.dumps([prev_hash, at, actor, action, entity, entity_id, before, after],
-                         separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
 def snapshot(obj: SQLModel | None) -> dict[str, Any] | None:
     return None if obj is None else obj.model_dump(mode="json")
 
@@ -70,6 +73,7 @@ class Unit:
     session: Session
     actor: str
     events: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    key: bytes | None = None  # the audit key to chain with; None: the configured one (audit.audit_key)
 
     def audit(self, action: str, entity: str, entity_id: object = "", before: Any = None,
               after: Any = None) -> None:
@@ -77,9 +81,10 @@ class Unit:
 
 
 @contextmanager
-def write(engine: Engine, actor: str, what: str = "the change") -> Iterator[Unit]:
+def write(engine: Engine, actor: str, what: str = "the change", *, key: bytes | None = None) -> Iterator[Unit]:
     """A write transaction that commits with its audit events, or rolls back entirely. When the storage fails (a
-    full disk, a lost connection) it raises StorageError saying in words that `what` could not be saved."""
+    full disk, a lost connection) it raises StorageError saying in words that `what` could not be saved. `key`: the
+    audit key to chain with instead of the configured one (`risk audit rekey` to another key)."""
     actor = (actor or "").strip()
     if not actor:
         raise ForbiddenError("who is acting: a change needs a name to record in the audit log, none was given "
@@ -87,7 +92,7 @@ def write(engine: Engine, actor: str, what: str = "the change") -> Iterator[Unit
     committing = False
     try:
         with Session(writer(engine), expire_on_commit=False) as session:
-            unit = Unit(session=session, actor=actor)
+            unit = Unit(session=session, actor=actor, key=key)
             try:
                 if not is_sqlite(engine):
                     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
@@ -189,20 +194,52 @@ def database_refusal(exc: BaseException, what: str) -> RefusedError | None:
 
 
 def _append_events(unit: Unit) -> None:
+    """Append the transaction's events, each hashed with the audit key over the one before. The key is read first:
+    without it nothing is written (AuditKeyError). So is the last stored event: a chain whose end does not verify
+    with this key (another key, or a database from before the key) gets nothing appended that no key could verify."""
     if not unit.events:
         return
+    chain = audit.Chain(unit.key if unit.key is not None else audit.audit_key())
     session = unit.session
-    prev = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
-    prev = prev or GENESIS
+    last = session.execute(select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
+    if last is not None:
+        _check_tail(session, chain, last)
+    prev = last.hash if last is not None else GENESIS
     at = utcnow().isoformat()
     rows = []
     for action, entity, entity_id, before, after in unit.events:
-        h = event_hash(prev, at, unit.actor, action, entity, entity_id, before, after)
+        h = chain.hash(prev, at, unit.actor, action, entity, entity_id, before, after)
         rows.append(dict(at=at, actor=unit.actor, action=action, entity=entity, entity_id=entity_id,
                          before=before, after=after, prev_hash=prev, hash=h))
         prev = h
     session.execute(insert(AuditEvent), rows)
     unit.events.clear()
+    _good_tails[(str(session.get_bind().url), chain.key_id)] = prev
+
+
+# the last event hash each database's chain was seen to end with, under each key: a write whose chain still ends
+# there reads no more than that hash
+_good_tails: dict[tuple[str, str], str] = {}
+
+
+def _check_tail(session: Session, chain: audit.Chain, last: Any) -> None:
+    place = (str(session.get_bind().url), chain.key_id)
+    if _good_tails.get(place) == last.hash:
+        return
+    ev = session.execute(select(AuditEvent).where(AuditEvent.id == last.id)).scalar_one()
+    fields = (ev.at, ev.actor, ev.action, ev.entity, ev.entity_id, ev.before, ev.after)
+    if chain.hash(ev.prev_hash, *fields) == ev.hash:
+        _good_tails[place] = ev.hash
+        return
+    if audit.plain_hash(ev.prev_hash, *fields) == ev.hash:
+        raise AuditChainError(
+            f"the audit log's last event ({ev.id}) is chained with plain SHA-256, not with the audit key: a database "
+            "from before the keyed chain needs `risk audit rekey` once (docs/AUDIT.md); otherwise its history was "
+            "rewritten (`risk audit verify` says where). Nothing was changed")
+    raise AuditKeyError(
+        f"the audit log's last event ({ev.id}) does not verify with the audit key (key id {chain.key_id}): the key "
+        "is not the one this database was written with, or the event was changed (`risk audit verify` says more). "
+        "Nothing was changed")
 
 
 def data_version(engine: Engine) -> int:
@@ -212,26 +249,37 @@ def data_version(engine: Engine) -> int:
 
 
 def verify_chain(engine: Engine) -> int:
-    """Walk the audit chain in order; return the number of events, or raise naming the first that fails."""
-    prev = GENESIS
-    count = 0
-    with Session(engine) as session:
-        result = session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars()
-        for ev in result.yield_per(2000):
-            if ev.prev_hash != prev:
-                raise AuditChainError(
-                    f"audit event {ev.id} ({ev.action} {ev.entity} {ev.entity_id} by {ev.actor} at {ev.at}) does "
-                    "not follow the event before it: an event was removed or reordered"
-                )
-            expected = event_hash(prev, ev.at, ev.actor, ev.action, ev.entity, ev.entity_id, ev.before, ev.after)
-            if ev.hash != expected:
-                raise AuditChainError(
-                    f"audit event {ev.id} ({ev.action} {ev.entity} {ev.entity_id} by {ev.actor} at {ev.at}) does "
-                    "not match its hash: it was changed after it was written"
-                )
-            prev = ev.hash
-            count += 1
-    return count
+    """Walk the audit chain in order with the audit key; return the number of events, or raise AuditChainError
+    naming the first that fails (risk/audit.py; `audit.verify` checks the data against it too)."""
+    return audit.verify_chain(engine)
+
+
+def rechain(unit: Unit, hashes: Sequence[tuple[int, str, str]]) -> None:
+    """Give audit events (id, prev_hash, hash) new hashes in this write transaction: the one place the chain is
+    rewritten, by `risk audit rekey` once it has checked the chain as it was (risk/audit.py)."""
+    if not hashes:
+        return
+    t = AuditEvent.__table__
+    unit.session.connection().execute(
+        sql_update(t).where(t.c.id == bindparam("event_id")).values(prev_hash=bindparam("p"), hash=bindparam("h")),
+        [{"event_id": i, "p": p, "h": h} for i, p, h in hashes])
+
+
+def adopt_table(unit: Unit, table_name: str, hidden: Sequence[str] = ()) -> None:
+    """Record every row of a table as it stands in one `adopt` event (the bulk summary of all its recorded columns):
+    the audited state a database from before the keyed chain starts from (`risk audit rekey --adopt-data`)."""
+    t = SQLModel.metadata.tables[table_name]
+    names = [c.name for c in t.columns if c.name != "id" and c.name not in hidden]
+    ids: list[int] = []
+    values: dict[str, list[Any]] = {name: [] for name in names}
+    result = unit.session.connection().execute(
+        select(t.c.id, *(t.c[name] for name in names)).order_by(t.c.id).execution_options(yield_per=10_000))
+    for chunk in result.partitions():
+        columns = list(zip(*chunk, strict=True))
+        ids.extend(columns[0])
+        for name, column in zip(names, columns[1:], strict=True):
+            values[name].extend(column)
+    unit.audit("adopt", table_name, "", None, _bulk_summary(t, ids, values))
 
 
 # --- single-row writes ----------------------------------------------------------------------------
@@ -315,13 +363,14 @@ def remember_creation(*, unit: Unit, token: str | None, entity: str, entity_id: 
 
 
 def _upsert(unit: Unit, table: type[SQLModel], values: dict[str, Any], keys: Sequence[str],
-            update_cols: Sequence[str]):
+            update_cols: Sequence[str]) -> int:
+    """Insert or update one row on its unique `keys`; returns its id (RETURNING, SQLite 3.35 and later)."""
     dialect_insert = sqlite_insert if is_sqlite(unit.session.get_bind()) else pg_insert
     stmt = dialect_insert(table).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(keys), set_={c: stmt.excluded[c] for c in update_cols}
-    )
-    unit.session.execute(stmt)
+    ).returning(table.__table__.c.id)
+    return unit.session.execute(stmt).scalar_one()
 
 
 def upsert_score(*, unit: Unit, round_id: int, assessor_id: int, risk_pk: int, likelihood: int, impact: int,
@@ -337,11 +386,11 @@ def upsert_score(*, unit: Unit, round_id: int, assessor_id: int, risk_pk: int, l
         return
     values = dict(round_id=round_id, assessor_id=assessor_id, risk_pk=risk_pk, likelihood=likelihood,
                   impact=impact, rationale=rationale, updated_at=utcnow())
-    _upsert(unit, Score, values, ("round_id", "assessor_id", "risk_pk"),
-            ("likelihood", "impact", "rationale", "updated_at"))
+    row_id = _upsert(unit, Score, values, ("round_id", "assessor_id", "risk_pk"),
+                     ("likelihood", "impact", "rationale", "updated_at"))
     if old is not None:
         session.expire(old)
-    after = {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in values.items()}
+    after = {"id": row_id, **{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in values.items()}}
     unit.audit("update" if old else "create", "score", f"{round_id}/{assessor_id}/{risk_pk}", before, after)
 
 
@@ -355,11 +404,11 @@ def upsert_consensus(*, unit: Unit, risk_pk: int, phase: str, likelihood: int, i
     before = snapshot(old)
     values = dict(risk_pk=risk_pk, phase=phase, likelihood=likelihood, impact=impact, rationale=rationale,
                   dissent=dissent, recorded_by=recorded_by or unit.actor, recorded_at=utcnow())
-    _upsert(unit, Consensus, values, ("risk_pk", "phase"),
-            ("likelihood", "impact", "rationale", "dissent", "recorded_by", "recorded_at"))
+    row_id = _upsert(unit, Consensus, values, ("risk_pk", "phase"),
+                     ("likelihood", "impact", "rationale", "dissent", "recorded_by", "recorded_at"))
     if old is not None:
         session.expire(old)
-    after = {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in values.items()}
+    after = {"id": row_id, **{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in values.items()}}
     unit.audit("update" if old else "create", "consensus", f"{risk_pk}/{phase}", before, after)
 
 
@@ -388,8 +437,9 @@ def insert_many(*, unit: Unit, table: type[SQLModel], entity: str, rows: Sequenc
         raise ValueError("insert_many: every column needs one value per row")
     if "id" in values:
         raise ValueError("insert_many: the ids are assigned here, not given")
-    conn = unit.session.connection()
     t = table.__table__
+    _fill_defaults(table, t, values, n)
+    conn = unit.session.connection()
     ids = _next_ids(conn, t, n)
     names = list(values)
     if set(names) == set(t.c.keys()) - {"id"}:
@@ -402,6 +452,18 @@ def insert_many(*, unit: Unit, table: type[SQLModel], entity: str, rows: Sequenc
                                  for r in zip(ids, *(values[name] for name in names), strict=True)])
     unit.audit("bulk_create", entity, "", None, _bulk_summary(t, ids, values))
     return ids
+
+
+def _fill_defaults(table: type[SQLModel], t: Table, values: dict[str, Any], n: int) -> None:
+    """Give the columns left out their model defaults, here rather than in the database, so that the rows' audit
+    event records every column they were written with (a default the database filled in would be unrecorded)."""
+    for name in t.c.keys():
+        if name == "id" or name in values:
+            continue
+        spec = table.model_fields.get(name)
+        if spec is None or spec.is_required():
+            continue
+        values[name] = [spec.get_default(call_default_factory=True)] * n
 
 
 def update_many(*, unit: Unit, table: type[SQLModel], rows: Sequence[Mapping[str, Any]], entity: str,
@@ -435,10 +497,12 @@ def update_many(*, unit: Unit, table: type[SQLModel], rows: Sequence[Mapping[str
         params = [{"where_id": rows[k]["id"], **{name: rows[k][name] for name in names},
                    **({"where_version": expected_versions[k]} if expected_versions is not None else {})}
                   for k in members]
+        members = sorted(members, key=lambda k: rows[k]["id"])
+        columns = sorted({*names, *stamps, *(("version",) if expected_versions is not None else ())})
+        stored = _stored_values(conn, t, [rows[k]["id"] for k in members], columns)
         done = conn.execute(sql_update(t).where(*where).values(sets), params).rowcount
         if done != len(members):
             raise ConflictError(conflict)
-        members = sorted(members, key=lambda k: rows[k]["id"])
         written: dict[str, list[Any]] = {name: [rows[k][name] for k in members] for name in names}
         if expected_versions is not None:
             written["version"] = [expected_versions[k] + 1 for k in members]
@@ -446,8 +510,9 @@ def update_many(*, unit: Unit, table: type[SQLModel], rows: Sequence[Mapping[str
             written[name] = [value] * len(members)
         summary = _bulk_summary(t, [rows[k]["id"] for k in members], written)
         summary["rows"] = [dict(rows[k]) for k in members]
-        unit.audit("bulk_update", entity, entity_id, {before_key: [before[k] for k in members]} if before else None,
-                   summary)
+        replaced: dict[str, Any] = {before_key: [before[k] for k in members]} if before else {}
+        replaced["stored"] = stored
+        unit.audit("bulk_update", entity, entity_id, replaced, summary)
 
 
 def bulk_upsert(*, unit: Unit, table: type[SQLModel], rows: list[dict[str, Any]], keys: Sequence[str],
@@ -458,21 +523,46 @@ def bulk_upsert(*, unit: Unit, table: type[SQLModel], rows: list[dict[str, Any]]
     if not rows:
         return
     rows = list({tuple(r[k] for k in keys): r for r in rows}.values())  # a key given twice: its last row is stored
+    t = table.__table__
+    wanted = {tuple(r[k] for k in keys) for r in rows}
+    there = sorted(i for key, i in _ids_by_keys(unit, t, keys, rows).items() if key in wanted)
+    stored = _stored_values(unit.session.connection(), t, there, sorted(rows[0])) if there else None
     dialect_insert = sqlite_insert if is_sqlite(unit.session.get_bind()) else pg_insert
     stmt = dialect_insert(table)
     stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update_cols})
     unit.session.execute(stmt, rows)
-    t = table.__table__
+    found = _ids_by_keys(unit, t, keys, rows)
+    ordered = sorted(rows, key=lambda r: found[tuple(r[k] for k in keys)])
+    ids = [found[tuple(r[k] for k in keys)] for r in ordered]
+    summary = _bulk_summary(t, ids, {name: [r[name] for r in ordered] for name in rows[0]})
+    summary["rows"] = rows
+    replaced: dict[str, Any] = {"rows": before} if before else {}
+    if stored is not None:
+        replaced["stored"] = stored
+    unit.audit("bulk_upsert", entity, "", replaced or None, summary)
+
+
+def _ids_by_keys(unit: Unit, t: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> dict[tuple, int]:
+    """The ids of the stored rows whose first key column is one of the rows' (key values -> id)."""
     found: dict[tuple, int] = {}
     firsts = sorted({r[keys[0]] for r in rows}, key=repr)
     for k in range(0, len(firsts), 5000):
         query = select(t.c.id, *(t.c[name] for name in keys)).where(t.c[keys[0]].in_(firsts[k:k + 5000]))
         found.update({tuple(r[1:]): r[0] for r in unit.session.execute(query)})
-    ordered = sorted(rows, key=lambda r: found[tuple(r[k] for k in keys)])
-    ids = [found[tuple(r[k] for k in keys)] for r in ordered]
-    summary = _bulk_summary(t, ids, {name: [r[name] for r in ordered] for name in rows[0]})
-    summary["rows"] = rows
-    unit.audit("bulk_upsert", entity, "", {"rows": before} if before else None, summary)
+    return found
+
+
+def _stored_values(conn: Connection, t: Table, ids: Sequence[int], columns: Sequence[str]) -> dict[str, Any]:
+    """What rows hold now in these columns, in digest form, as a bulk event's `before["stored"]` records it:
+    {"columns": [...], "rows": [[id, value, ...], ...]} in id order. A later check of the data rebuilds from it what
+    the event that wrote those cells before wrote (docs/AUDIT.md)."""
+    got: list[tuple] = []
+    ordered = sorted(ids)
+    for k in range(0, len(ordered), 5000):
+        got += conn.execute(select(t.c.id, *(t.c[c] for c in columns))
+                            .where(t.c.id.in_(ordered[k:k + 5000])).order_by(t.c.id)).all()
+    formed = [digest_values(t.c[c], [row[i + 1] for row in got]) for i, c in enumerate(columns)]
+    return {"columns": list(columns), "rows": [[row[0], *(col[n] for col in formed)] for n, row in enumerate(got)]}
 
 
 # --- the bulk digest --------------------------------------------------------------------------------
@@ -481,12 +571,21 @@ def bulk_digest(values: Mapping[str, Sequence[Any]]) -> str:
     """SHA-256 (hex) of the canonical JSON of {column: [its values, in id order]}, the values in digest form
     (digest_values): sorted keys, separators (",", ":"), ensure_ascii=False, UTF-8. Computed column by column,
     which gives the same text as json.dumps of the whole object."""
+    return bulk_digests(values)[0]
+
+
+def bulk_digests(values: Mapping[str, Sequence[Any]]) -> tuple[str, dict[str, str]]:
+    """The bulk digest, and the SHA-256 of each column's own JSON list (the text between its key and the next
+    comma), which lets a check name the column that differs."""
     h = hashlib.sha256(b"{")
+    columns = {}
     for k, name in enumerate(sorted(values)):
         h.update(("," if k else "").encode() + _digest_json(name).encode("utf-8") + b":")
-        h.update(_digest_json(list(values[name])).encode("utf-8"))
+        text = _digest_json(list(values[name])).encode("utf-8")
+        h.update(text)
+        columns[name] = hashlib.sha256(text).hexdigest()
     h.update(b"}")
-    return h.hexdigest()
+    return h.hexdigest(), columns
 
 
 def digest_values(column: Any, values: Sequence[Any]) -> list[Any]:
@@ -497,7 +596,7 @@ def digest_values(column: Any, values: Sequence[Any]) -> list[Any]:
     if isinstance(kind, TypeDecorator):
         kind = kind.impl_instance
     if isinstance(kind, DateTime):
-        form = _iso_utc
+        form = iso_utc
     elif isinstance(kind, Date):
         form = dt.date.isoformat
     elif isinstance(kind, Boolean):
@@ -506,7 +605,7 @@ def digest_values(column: Any, values: Sequence[Any]) -> list[Any]:
         form = float
     else:
         return list(values)
-    return _map_runs(form, values)
+    return map_values(form, values)
 
 
 def id_ranges(ids: Sequence[int]) -> list[list[int]]:
@@ -557,11 +656,16 @@ def bulk_events(engine: Engine) -> list[tuple[int, str, str, str]]:
     return out
 
 
-def _digest_json(value: Any) -> str:
+def digest_json(value: Any) -> str:
+    """Canonical JSON of a value in digest form (sorted keys, no spaces, UTF-8 characters kept)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _iso_utc(value: dt.datetime) -> str:
+_digest_json = digest_json
+
+
+def iso_utc(value: dt.datetime) -> str:
+    """A datetime's digest form: ISO text of the UTC time without an offset (a naive one is taken as UTC)."""
     if value.utcoffset() is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value.isoformat()
@@ -571,8 +675,9 @@ def _bulk_summary(t: Table, ids: Sequence[int], values: Mapping[str, Sequence[An
     """What a bulk audit event's `after` holds: the table, the count, the columns written (besides the id), the ids
     as ranges, and the bulk digest of those columns of those rows. `ids` and `values` are in the same order, which
     is the ids' ascending order."""
-    return {"table": t.name, "count": len(ids), "columns": sorted(values), "ids": id_ranges(ids),
-            "sha256": bulk_digest({name: digest_values(t.c[name], v) for name, v in values.items()})}
+    digest, columns = bulk_digests({name: digest_values(t.c[name], v) for name, v in values.items()})
+    return {"table": t.name, "count": len(ids), "columns": sorted(values), "ids": id_ranges(ids), "sha256": digest,
+            "column_sha256": columns}
 
 
 def _columns_of(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
@@ -609,10 +714,10 @@ def _insert_sql(table_name: str, columns: tuple[str, ...], dialect_name: str) ->
 def _bound(dialect: Any, column: Any, values: Sequence[Any]) -> Sequence[Any]:
     """`values` as the column's type sends them to the driver (a value shared by many rows is bound once)."""
     proc = column.type.dialect_impl(dialect).bind_processor(dialect)
-    return values if proc is None else _map_runs(proc, values)
+    return values if proc is None else map_values(proc, values)
 
 
-def _map_runs(form: Any, values: Sequence[Any]) -> list[Any]:
+def map_values(form: Any, values: Sequence[Any]) -> list[Any]:
     """[form(v) for v in values] with None kept; a value is looked up again only when it is another object than the
     one before (a bulk load repeats one timestamp object for a whole round, and hashing aware datetimes costs), and
     converted again only when it was not seen (an import's dates are equal objects of their own)."""

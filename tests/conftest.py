@@ -20,6 +20,12 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from risk.db import get_engine, make_engine, migrate
 from risk.services.portfolio import load_demo
 
+# Every test, and every process a test starts, chains the audit log with this key (risk/audit.py); a test of the key
+# itself sets its own. Set here, at import, so that no test reads or makes the key file of the project folder.
+TEST_AUDIT_KEY = "7e57" * 16
+os.environ["RISK_AUDIT_KEY"] = TEST_AUDIT_KEY
+os.environ.pop("RISK_AUDIT_KEY_FILE", None)
+
 PG_URL = os.environ.get("RISK_TEST_POSTGRES_URL", "")
 PG_SKIP_REASON = "RISK_TEST_POSTGRES_URL is not set: the PostgreSQL run of the storage tests is skipped"
 

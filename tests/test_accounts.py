@@ -340,6 +340,7 @@ def test_no_password_hash_or_token_reaches_the_audit_log_or_a_log_line(engine, c
 def _risk(url, *args, stdin=None):
     exe = Path(sys.executable).with_name("risk")
     env = {"RISK_DATABASE_URL": url, "PATH": "/usr/bin:/bin", "USER": "olga", "LOGNAME": "olga",
+           "RISK_AUDIT_KEY": os.environ["RISK_AUDIT_KEY"],
            "RISK_ACTOR": "Somebody Else", "HOME": os.environ.get("HOME", "/tmp")}
     return subprocess.run([str(exe), "--as", "Pretender", *args], capture_output=True, text=True, env=env,
                           input=stdin, timeout=60)

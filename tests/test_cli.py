@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -141,6 +142,7 @@ def test_audit_verify_exits_1_naming_the_first_broken_event(cli, sqlite_url):
 def test_the_installed_console_script_runs(sqlite_url):
     exe = Path(sys.executable).with_name("risk")
     result = subprocess.run([str(exe), "matrix", "list", "--format", "json"], capture_output=True, text=True,
-                            env={"RISK_DATABASE_URL": sqlite_url, "PATH": "/usr/bin:/bin"}, timeout=60)
+                            env={"RISK_DATABASE_URL": sqlite_url, "PATH": "/usr/bin:/bin",
+                                 "RISK_AUDIT_KEY": os.environ["RISK_AUDIT_KEY"]}, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["name"] == "nist-800-30"

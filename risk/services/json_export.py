@@ -1,6 +1,7 @@
 """The full-fidelity JSON export of one proposal or all of them.
 
-Shape: {"format": "risk-workbench", "format_version": 1, "exported_at", "proposals": [...]}; each proposal has
+Shape: {"format": "risk-workbench", "format_version": 1, "exported_at", "audit_head", "proposals": [...]}, where
+`audit_head` is the audit log's head (`ID:HASH`, docs/AUDIT.md) when the export was read, or null; each proposal has
 its settings, partners, team, rounds (revealed and closed only), and risks with their scores (names, not ids;
 round numbers within the phase), standing inherent and residual values, consensus and actions."""
 
@@ -15,6 +16,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from risk import access
+from risk.audit import head_of
 from risk.models import (
     Action,
     Consensus,
@@ -45,6 +47,7 @@ def export_document(engine: Engine, proposal_ids: Sequence[int] | None = None, *
     if actor is not None:
         proposal_ids = access.check_visible(engine, actor, proposal_ids, "export")
     with Session(engine) as session:
+        audit_head = head_of(session)  # first: the data read after it holds at least what the head covers
         q = select(Proposal).order_by(Proposal.id)
         if proposal_ids is not None:
             q = q.where(Proposal.id.in_(list(proposal_ids)))
@@ -56,7 +59,7 @@ def export_document(engine: Engine, proposal_ids: Sequence[int] | None = None, *
                 .where(ProposalPartner.proposal_id == p.id)).scalars()}
             out.append(_proposal(session, p, partners))
     return {"format": "risk-workbench", "format_version": FORMAT_VERSION, "exported_at": utcnow().isoformat(),
-            "proposals": out}
+            "audit_head": audit_head, "proposals": out}
 
 
 def export_json(engine: Engine, proposal_ids: Sequence[int] | None = None, *, actor: str | None = None) -> bytes:

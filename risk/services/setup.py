@@ -20,7 +20,11 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(cfg).get_current_head()
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Migrate when the database is new or behind; a no-op (one read) otherwise."""
+def ensure_schema(engine: Engine) -> str | None:
+    """Migrate when the database is new or behind, and make the audit key when a new database has none (risk/audit.py,
+    `ensure_key`); a no-op (one read) otherwise. Returns a sentence when it made the key."""
     if current_revision(engine) != head_revision():
         migrate(engine)
+    from risk.audit import ensure_key
+
+    return ensure_key(engine)
