@@ -105,8 +105,9 @@ def test_an_xlsx_register_exported_and_imported_into_a_new_proposal_gives_the_sa
         sheets = [openpyxl.load_workbook(io.BytesIO(export_xlsx(db, [i])), read_only=True)
                   for db, i in ((demo, p.id), (engine, new_id))]
         for name in ("Register", "Scores", "Actions", "Method", "Summary"):
-            assert [list(r) for r in sheets[0][name].iter_rows(values_only=True)] == \
-                   [list(r) for r in sheets[1][name].iter_rows(values_only=True)], name
+            # each database's own audit head (docs/AUDIT.md) is the one row that tells the two workbooks apart
+            assert [list(r) for r in sheets[0][name].iter_rows(values_only=True) if r[0] != "Audit head"] == \
+                   [list(r) for r in sheets[1][name].iter_rows(values_only=True) if r[0] != "Audit head"], name
     assert verify_chain(engine) > 0
 
 

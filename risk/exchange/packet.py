@@ -1,5 +1,6 @@
 """The meeting packet: a few PDF pages a council can read (reportlab). Summary, heat maps, category profile, the
-top risks in plain sentences, open actions, and the SHA-256 of the data the packet was made from.
+top risks in plain sentences, open actions, and the SHA-256 of the data the packet was made from beside the audit
+log's head when it was read.
 User text is escaped before it reaches reportlab's paragraph markup."""
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Packet:
     actions: list[list[str]]  # rows: risk, action, owner, due, status, paid by
     data_sha256: str
     made_at: str
+    audit_head: str = ""  # the audit log's head (ID:HASH) when the data was read: `risk audit verify --head`
 
 
 def _image(png: bytes, width: float) -> Image:
@@ -43,12 +45,15 @@ def packet_pdf(p: Packet) -> bytes:
     body = ParagraphStyle("body", parent=styles["BodyText"], fontSize=9.5, leading=12)
     small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=9, textColor=colors.HexColor("#555555"))
     footer_text = f"Data SHA-256: {p.data_sha256} · made {p.made_at}"
+    head_text = f"Audit head: {p.audit_head}" if p.audit_head else ""
 
     def footer(canvas, doc) -> None:
         canvas.saveState()
         canvas.setFont("Helvetica", 7)
         canvas.setFillColor(colors.HexColor("#555555"))
         canvas.drawString(0.6 * inch, 0.45 * inch, footer_text)
+        if head_text:
+            canvas.drawString(0.6 * inch, 0.33 * inch, head_text)
         canvas.drawRightString(letter[0] - 0.6 * inch, 0.45 * inch, f"page {doc.page}")
         canvas.restoreState()
 

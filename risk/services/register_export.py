@@ -133,6 +133,7 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
     method += [(f"Appetite: {scoring.CATEGORIES[c]}", (first.proposal.appetite or {}).get(c, scoring.DEFAULT_APPETITE))
                for c in scoring.CATEGORIES]
     method += [("Disagreement", "; ".join(f"{word}: {meaning}" for word, meaning in FLAG_WORDS.values()))]
+    method += [("Audit head", doc["audit_head"] or "none (no audit events yet)")]  # `risk audit verify --head`
     scores, actions = [], []
     # partners and team one row each (the Summary's lines are for people; a name may hold "; " or parentheses)
     partners = [{"proposal": p["title"], "name": x["name"], "kind": x["kind"], "role": x["role"]}
@@ -162,7 +163,7 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
 def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, str], None] | None = None, *,
                   actor: str | None = None) -> bytes:
     """The meeting packet (PDF) of one proposal, stamped with the SHA-256 of the data it was made from (the
-    proposals part of the JSON export, with sorted keys)."""
+    proposals part of the JSON export, with sorted keys) and the audit log's head when it was read."""
     import hashlib
     import json
 
@@ -209,7 +210,7 @@ def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, s
                for risk in data["risks"] for a in risk["actions"] if a["status"] in OPEN_ACTION_STATUSES]
     packet = Packet(title=data["title"], subtitle=data["description"], summary=summary, heatmaps_png=heatmaps,
                     category_png=category, top_risks=top, actions=actions, data_sha256=digest,
-                    made_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"))
+                    made_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"), audit_head=doc["audit_head"] or "none")
     step(0.85, "Laying out the pages")
     pdf = packet_pdf(packet)
     step(1.0, "Done")
