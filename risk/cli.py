@@ -588,6 +588,64 @@ def users_end_sessions(username: Annotated[str, typer.Argument(help="The account
     say(f"ended {ended} session{'s' if ended != 1 else ''} of {username.strip().lower()}")
 
 
+# --- backup and restore (docs/BACKUP.md) --------------------------------------------------------------------
+
+@app.command("backup")
+def backup_(
+    output: Annotated[Path, typer.Option("-o", "--output", help="The backup file to write (replaced when it "
+                                         "exists, once the new backup is complete).", dir_okay=False)],
+) -> None:
+    """Back the database up into one file while the app runs: SQLite through its online backup API, PostgreSQL
+    with pg_dump. The file appears only when complete. Prints the audit head and the rows it holds. The audit key is
+    not in the database: back it up separately (docs/BACKUP.md)."""
+    from risk import backup as bk
+    from risk.db import get_engine
+
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth != shown[0]:
+            shown[0] = tenth
+            say(f"backup: {done * 100 // max(total, 1)}% ({done:,} of {total:,} "
+                f"{'pages' if kind == 'sqlite' else 'tables'})")
+
+    eng = get_engine()
+    kind = eng.url.get_backend_name()
+    try:
+        report = bk.backup(eng, output, progress=progress)
+    except RefusedError as exc:
+        raise fail(str(exc)) from None
+    say(f"wrote {report.path} ({report.kind} backup, {report.size:,} bytes)")
+    typer.echo(f"head {report.head or 'none (no audit events yet)'}")
+    typer.echo(f"{report.events:,} audit events, {report.rows:,} rows" +
+               (f": {bk.counts_text(report.tables)}" if report.rows else ""))
+
+
+@app.command("restore")
+def restore_(
+    file: Annotated[Path, typer.Argument(help="A backup made by `risk backup`.", dir_okay=False)],
+    yes: Annotated[bool, typer.Option("--yes", help="Replace a database that holds data (without it, only an "
+                                      "empty or new database is restored into).")] = False,
+) -> None:
+    """Restore a backup into the configured database. The backup is checked first, in a scratch copy: its integrity,
+    its schema, and its audit chain and data against the record (with the audit key); a backup that does not verify
+    is refused and nothing is changed. Stop the app first (docs/BACKUP.md)."""
+    from risk import backup as bk
+    from risk.db import get_engine
+
+    try:
+        report = bk.restore(file, get_engine(), overwrite=yes, say=say)
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
+    replaced = (f"; it replaced {sum(n for t, n in report.replaced.items() if t != 'audit_event'):,} rows and "
+                f"{report.replaced.get('audit_event', 0):,} audit events" if report.replaced else "")
+    say(f"restored {file}" + (f" (migrated from schema revision {report.migrated_from})" if report.migrated_from
+                              else "") + replaced)
+    typer.echo(f"head {report.head or 'none (no audit events)'}")
+    typer.echo(f"{report.events:,} audit events, {report.rows:,} rows, verified")
+
+
 def main() -> None:
     try:
         app()
