@@ -137,3 +137,21 @@ def app_db(sqlite_url, sqlite_template, monkeypatch):
 def demo_db(app_db):
     load_demo(app_db, actor="system:demo")
     return app_db
+
+
+# --- the command line ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def cli(sqlite_url, monkeypatch):
+    """`risk ARGS...` run in this process (Typer's runner) on a fresh SQLite file."""
+    from typer.testing import CliRunner
+
+    from risk.cli import app
+
+    monkeypatch.setenv("RISK_DATABASE_URL", sqlite_url)
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args))
+
+    return invoke

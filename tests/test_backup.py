@@ -19,12 +19,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
-from typer.testing import CliRunner
 
 from risk import audit
 from risk import backup as bk
 from risk.backup import BackupError, backup, restore
-from risk.cli import app
 from risk.db import current_revision, make_engine, migrate
 from risk.errors import NotFoundError
 from risk.services import proposals as ps
@@ -476,17 +474,6 @@ def test_a_postgresql_backup_and_restore_never_put_the_password_on_a_command_lin
 
 # --- the command line -----------------------------------------------------------------------------------
 
-runner = CliRunner()
-
-
-@pytest.fixture
-def cli(sqlite_url, monkeypatch):
-    monkeypatch.setenv("RISK_DATABASE_URL", sqlite_url)
-
-    def invoke(*args: str):
-        return runner.invoke(app, list(args))
-
-    return invoke
 
 
 def test_risk_backup_and_restore_on_the_command_line(cli, sqlite_url, tmp_path):

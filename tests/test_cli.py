@@ -9,25 +9,11 @@ import sys
 from pathlib import Path
 
 import click
-import pytest
 from typer.main import get_command
-from typer.testing import CliRunner
 
 from risk.cli import app
 from tests.test_matrix_import import FIXTURES, ciso_file, needs_fixtures
 from tests.test_scoring import TABLE_I2
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def cli(sqlite_url, monkeypatch):
-    monkeypatch.setenv("RISK_DATABASE_URL", sqlite_url)
-
-    def invoke(*args: str):
-        return runner.invoke(app, list(args))
-
-    return invoke
 
 
 def _commands(group: click.Group, prefix=()):
