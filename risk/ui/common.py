@@ -276,17 +276,12 @@ def may(action: str, proposal_id_: int | None = None) -> bool:
     from sqlmodel import Session
 
     from risk import access
-    from risk.errors import ForbiddenError
 
     name = actor()
     if not name:
         return False
     with Session(engine()) as session:
-        try:
-            access.require(session, name, action, proposal_id_)
-        except ForbiddenError:
-            return False
-    return True
+        return access.may(session, name, action, proposal_id_)
 
 
 def sign_out() -> None:
