@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
@@ -80,6 +81,21 @@ class Unit:
         self.events.append((action, entity, str(entity_id), canonical(before), canonical(after)))
 
 
+_commits = itertools.count(1)
+_last_commit = 0
+
+
+def _count_commit() -> None:
+    global _last_commit
+    _last_commit = next(_commits)
+
+
+def commits_here() -> int:
+    """How many write transactions this process has committed: it changes with each, so a value remembered for the
+    length of one script run (risk/ui/common.py, once_per_run) is read again after a change made in that run."""
+    return _last_commit
+
+
 @contextmanager
 def write(engine: Engine, actor: str, what: str = "the change", *, key: bytes | None = None) -> Iterator[Unit]:
     """A write transaction that commits with its audit events, or rolls back entirely. When the storage fails (a
@@ -101,6 +117,7 @@ def write(engine: Engine, actor: str, what: str = "the change", *, key: bytes | 
                 _append_events(unit)
                 committing = True
                 session.commit()
+                _count_commit()
             except BaseException:
                 _roll_back(session)
                 raise

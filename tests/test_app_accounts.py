@@ -141,3 +141,52 @@ def test_a_risk_card_shows_the_risks_history_when_asked(demo_db):
     assert not at.exception, [e.value for e in at.exception]
     history = next(d.value for d in at.dataframe if "Changes" in d.value.columns)
     assert "owner:" in history.iloc[0]["Changes"] and history.iloc[0]["What"] == f"changed risk {risk.risk_id}"
+
+
+def test_a_page_reads_the_session_once_per_run_and_an_ended_session_stops_the_next_run(demo_db, monkeypatch):
+    token = admin_session(demo_db)
+    at = open_as(token, "risk/ui/pages/review.py", proposal_id=1)
+    reads = []
+    real = accounts.session_account
+    monkeypatch.setattr(accounts, "session_account", lambda *a, **k: reads.append(1) or real(*a, **k))
+    at.run()
+    assert not at.exception and at.metric  # the review page, drawn in full
+    assert len(reads) == 1  # one read of the session for the whole run (sidebar, page, permissions)
+    at.run()
+    assert len(reads) == 2  # and a new one the next run: nothing is remembered between runs
+    accounts.end_session(demo_db, token)
+    at.run()
+    assert not at.metric and not at.dataframe
+    assert any("sign in" in b.proto.url.lower() or "signin" in b.proto.url for b in at.get("link_button"))
+
+
+def _made_in_one_run():
+    import streamlit as st
+
+    from risk.services import proposals as ps
+    from risk.ui import common
+
+    st.session_state["before"] = common.visible_ids()
+    made = ps.create_proposal(common.engine(), title="Made in this run", service_type="GIS",
+                              actor=common.actor())
+    st.session_state["made"] = made
+    st.session_state["after"] = common.visible_ids()
+    st.session_state["version_moved"] = common.data_version() > st.session_state["version_before"]
+
+
+def test_what_a_run_remembers_is_read_again_after_a_change_in_that_run(demo_db):
+    """once_per_run: the account's visible proposals and the data version, remembered within a run, are read again
+    once the run itself has changed something."""
+    from risk import accounts as acc
+
+    owner = acc.create_account(demo_db, actor=SYSTEM, username="nell", full_name="Nell Newcomer", password=PASSWORD)
+    at = AppTest.from_function(_made_in_one_run, default_timeout=60)
+    at.session_state["_session_token"] = acc.start_session(demo_db, owner.id)
+    from risk.store import data_version
+
+    at.session_state["version_before"] = data_version(demo_db)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["made"] not in at.session_state["before"]
+    assert at.session_state["made"] in at.session_state["after"]
+    assert at.session_state["version_moved"]

@@ -15,6 +15,7 @@ session_state keys:
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -63,11 +64,38 @@ def engine() -> Engine:
     return _engine_for(config.database_url())
 
 
+_RUN_MEMOS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def once_per_run(key: tuple, make: Callable[[], Any]) -> Any:
+    """`make()`, remembered for the rest of this script run under `key` (and the number of changes this process has
+    committed, so that a change made during the run is seen at once). Every run starts afresh, fragments' runs and
+    callbacks too: Streamlit makes a new ParallelFragmentCoordinator for each run, and the memo lives on it. Outside
+    a script run (or should Streamlit change that) it simply calls `make()`."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    from risk import store
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    run = getattr(ctx, "parallel_coordinator", None) if ctx is not None else None
+    if run is None:
+        return make()
+    try:
+        memo = _RUN_MEMOS.setdefault(run, {})
+    except TypeError:  # not weakly referable
+        return make()
+    full_key = (*key, store.commits_here())
+    if full_key not in memo:
+        memo[full_key] = make()
+    return memo[full_key]
+
+
 def data_version() -> int:
-    """Grows with every change (the newest audit event): the key that keeps cached frames fresh for all users."""
+    """Grows with every change (the newest audit event): the key that keeps cached frames fresh for all users. Read
+    once per script run (and again after a change in it)."""
     from risk.store import data_version as newest_change
 
-    return newest_change(engine())
+    return once_per_run(("data_version",), lambda: newest_change(engine()))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -237,7 +265,9 @@ def account():
     from risk import accounts
 
     token = session_token()
-    return accounts.session_account(engine(), token) if token else None
+    if not token:
+        return None
+    return once_per_run(("account", token), lambda: accounts.session_account(engine(), token))
 
 
 def actor() -> str | None:
@@ -253,8 +283,12 @@ def visible_ids() -> set[int] | None:
 
     from risk import access
 
-    with Session(engine()) as session:
-        return access.visible_proposal_ids(session, actor() or "")
+    def read() -> set[int] | None:
+        with Session(engine()) as session:
+            return access.visible_proposal_ids(session, actor() or "")
+
+    found = once_per_run(("visible_ids", actor()), read)
+    return None if found is None else set(found)  # a copy: callers may change theirs
 
 
 def my_roles(proposal_id_: int) -> frozenset[str]:
