@@ -1,5 +1,5 @@
-"""Who pays for what: the cost-allocation core. Pure Python (no database, no pages); the Costs page, the `risk`
-command and the services call it with figures they have read.
+"""Who pays for what: the cost-allocation core. Pure (no database, no pages; numpy only to split many years at
+once); the Costs page, the `risk` command and the services call it with figures they have read.
 
 A proposal's costs are `CostLine`s (one-time or recurring), its partners' figures are `PartnerFigures`
 (population, assessed value, usage drivers, what each spends alone today, its exit charge), and the rule that
@@ -47,10 +47,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+import numpy as np
 
 from risk.errors import RefusedError
 
@@ -216,7 +219,7 @@ def _line_place(line: CostLine, index: int) -> str:
 
 
 def _names(names: Sequence[str]) -> str:
-    return ", ".join(names)
+    return ", ".join(names) or "none yet"
 
 
 # --- words ------------------------------------------------------------------------------------------------------
@@ -497,12 +500,16 @@ def split_cents(total: int, fractions: Sequence[float]) -> list[int]:
     if total < 0:
         raise ValueError(f"total: 0 cents or more, got {total}")
     quotas = [total * f for f in fractions]
-    amounts = [int(q) for q in quotas]  # the whole cents (q >= 0; a float error just below 0 gives 0)
+    amounts = list(map(int, quotas))  # the whole cents (q >= 0; a float error just below 0 gives 0)
     left = total - sum(amounts)
     if left:
-        keys = [int((q - a) * 1e6 + 0.5) for q, a in zip(quotas, amounts, strict=True)]  # millionths of a cent
+        keys = [int(r * 1e6 + 0.5) for r in map(operator.sub, quotas, amounts)]  # remainders in millionths
         order = sorted(range(len(quotas)), key=keys.__getitem__, reverse=True)  # stable: ties keep partner order
-        while left > 0:  # at most one round unless the fractions' float error reached a whole cent
+        if 0 < left <= len(order):  # always, unless the fractions' float error reached a whole cent
+            for i in order[:left]:
+                amounts[i] += 1
+            return amounts
+        while left > 0:
             for i in order[:left]:
                 amounts[i] += 1
             left = total - sum(amounts)
@@ -512,6 +519,27 @@ def split_cents(total: int, fractions: Sequence[float]) -> list[int]:
                     amounts[i] -= 1
                     left += 1
     return amounts
+
+
+def split_rows(totals: Sequence[int], rows: Sequence[Sequence[float]]) -> list[list[int]]:
+    """`split_cents` of many years at once (each total with its row of fractions, every row as long), with numpy:
+    the same float operations in the same order, so the same amounts; a row whose float error reached a whole cent
+    (or a total too large for a float to hold every cent) goes through `split_cents` itself."""
+    if not rows:
+        return []
+    if max(totals) >= 2**50:
+        return [split_cents(t, f) for t, f in zip(totals, rows, strict=True)]
+    t = np.asarray(totals, dtype=np.float64)
+    quotas = t[:, None] * np.asarray(rows, dtype=np.float64)
+    amounts = np.trunc(quotas)
+    keys = np.trunc((quotas - amounts) * 1e6 + 0.5)
+    left = t - amounts.sum(axis=1)
+    order = np.argsort(-keys, axis=1, kind="stable")  # largest remainder first, ties in partner order
+    ranks = np.argsort(order, axis=1)
+    out: list[list[int]] = (amounts + (ranks < left[:, None])).astype(np.int64).tolist()
+    for i in np.flatnonzero((left < 0) | (left > quotas.shape[1])).tolist():
+        out[i] = split_cents(totals[i], rows[i])
+    return out
 
 
 # --- checking the inputs ----------------------------------------------------------------------------------------
@@ -584,6 +612,20 @@ def _check_limits(floors: Mapping[str, float], caps: Mapping[str, float], names:
     if every_partner and total_caps < 100 - PERCENT_TOLERANCE:
         raise _refuse("", "caps", f"caps that add up to 100% or more (no split can cover the total within them), "
                                   f"got {_pct(total_caps)}%")
+
+
+def check_partners(agreement: Agreement, partners: Sequence[str]) -> None:
+    """Refuse, in words, an agreement that names other partners than `partners` (names): fixed percentages one per
+    partner (of its method, and of the method it phases in from), floors and caps of these partners only, and
+    floors and caps that some split can meet."""
+    check_method(agreement.method, partners, "method" if agreement.phase_in_from is not None else "")
+    if agreement.phase_in_from is not None:
+        check_method(agreement.phase_in_from, partners, "phase_in_from")
+    for what, limits in (("floors", agreement.floors), ("caps", agreement.caps)):
+        for name in limits:
+            if name not in partners:
+                raise _refuse(what, name, f"one of the partners ({_names(partners)}), got {name!r}")
+    _check_limits(agreement.floors, agreement.caps, partners, every_partner=bool(partners))
 
 
 def _without_fixed(method: Method | None, partner: str) -> Method | None:
@@ -684,16 +726,9 @@ def _year_fractions(plan: _Plan, method: Method, start: Method | None, steps: in
     return out
 
 
-def _allocate(plan: _Plan, method: Method, start: Method | None, steps: int, label: str) -> Allocation:
-    partners = plan.partners
-    names = [p.name for p in partners]
-    by_year: list[list[int]] = []
-    splits: dict[tuple[int, int], list[int]] = {}  # a year like an earlier one (same total, same fractions)
-    for total, fr in zip(plan.totals, _year_fractions(plan, method, start, steps), strict=True):
-        key = (id(fr), total)
-        if key not in splits:
-            splits[key] = split_cents(total, fr)
-        by_year.append(splits[key])
+def _result(plan: _Plan, by_year: list[list[int]], label: str) -> Allocation:
+    """The allocation from each year's amounts in cents (by_year[y - 1][i]: partner i in year y)."""
+    names = [p.name for p in plan.partners]
     total = sum(plan.totals)
     columns = list(zip(*by_year, strict=True))  # each partner's amounts, year by year
     money = CENT.__mul__  # cents -> Decimal: 12345 -> Decimal("123.45"), exact (Decimal only at the end)
@@ -710,13 +745,8 @@ def _allocate(plan: _Plan, method: Method, start: Method | None, steps: int, lab
             payback = payback_year(yearly, column)
         out_partners.append(PartnerShare(name, share, pct, credit, share - credit if credit_cents else share,
                                          status_quo, saving, payback))
-    rows: dict[int, list[tuple[str, Decimal]]] = {}  # id of a year's split -> its amounts as money
-    years = []
-    for y, (year_total, amounts) in enumerate(zip(plan.money_totals, by_year, strict=True), start=1):
-        row = rows.get(id(amounts))
-        if row is None:
-            row = rows[id(amounts)] = list(zip(names, map(money, amounts), strict=True))
-        years.append(YearShare(y, year_total, list(row)))
+    years = [YearShare(y, year_total, list(zip(names, map(money, amounts), strict=True)))
+             for y, (year_total, amounts) in enumerate(zip(plan.money_totals, by_year, strict=True), start=1)]
     return Allocation(method=label, total=money(total), partners=out_partners, years=years, without=plan.without,
                       exit_cost=plan.exit_cost, horizon=plan.horizon)
 
@@ -738,6 +768,7 @@ def allocate(lines: Sequence[CostLine], partners: Sequence[PartnerFigures], agre
     with `without`, as if that partner had withdrawn: its floors and caps dropped, the lines it is credited for
     removed (the asset leaves with it), fixed percentages re-normalised over the partners who stay, and its exit
     charge reported as `exit_cost`. Inputs that cannot be split are refused in words (RefusedError)."""
+    _check_partners(partners)
     names = [p.name for p in partners]
     check_method(agreement.method, names, "method" if agreement.phase_in_from is not None else "")
     if agreement.phase_in_from is not None:
@@ -747,23 +778,25 @@ def allocate(lines: Sequence[CostLine], partners: Sequence[PartnerFigures], agre
     if without is not None:
         method, start = _without_fixed(method, without), _without_fixed(start, without)  # type: ignore[assignment]
     shown = replace(agreement, method=method, phase_in_from=start)  # type: ignore[arg-type]
-    return _allocate(plan, method, start, agreement.phase_in_years if start is not None else 0,
-                     agreement_label(shown))
+    fractions = _year_fractions(plan, method, start, agreement.phase_in_years if start is not None else 0)
+    return _result(plan, split_rows(plan.totals, fractions), agreement_label(shown))
 
 
 def compare(lines: Sequence[CostLine], partners: Sequence[PartnerFigures], agreement: Agreement,
             methods: Sequence[Method], *, without: str | None = None) -> list[Allocation]:
     """One allocation per method, side by side, with the agreement's lines, horizon, floors and caps (its own
     method and phase-in are not used: each method is shown as it would stand from year 1)."""
+    _check_partners(partners)
     names = [p.name for p in partners]
     for i, m in enumerate(methods):
         check_method(m, names, f"methods[{i}]" if len(methods) > 1 else "")
     plan = _plan(lines, partners, replace(agreement, phase_in_from=None, phase_in_years=0), without)
-    out = []
-    for m in methods:
-        used = _without_fixed(m, without) if without is not None else m
-        out.append(_allocate(plan, used, None, 0, method_label(used)))  # type: ignore[arg-type]
-    return out
+    used = [_without_fixed(m, without) if without is not None else m for m in methods]
+    rows = [fr for m in used for fr in _year_fractions(plan, m, None, 0)]  # type: ignore[arg-type]
+    amounts = split_rows(plan.totals * len(used), rows)  # every method's years in one batch
+    h = plan.horizon
+    return [_result(plan, amounts[k * h:(k + 1) * h], method_label(m))  # type: ignore[arg-type]
+            for k, m in enumerate(used)]
 
 
 # --- stored form ------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from risk.costs import (
     agreement_from_json,
     agreement_to_json,
     allocate,
+    check_partners,
     compare,
     fractions_for,
     limit,
@@ -26,6 +27,7 @@ from risk.costs import (
     parse_method,
     payback_year,
     split_cents,
+    split_rows,
 )
 from risk.errors import RefusedError
 
@@ -376,6 +378,19 @@ def test_every_year_and_the_horizon_add_up_to_the_cent_over_random_inputs():
     assert allocated > 350
 
 
+def test_the_batch_split_gives_the_same_cents_as_one_year_at_a_time():
+    rng = random.Random(7)
+    for _ in range(200):
+        n = rng.randint(1, 9)
+        rows, totals = [], []
+        for _ in range(rng.randint(1, 12)):
+            raw = [rng.choice([1.0, 2.0, rng.random()]) for _ in range(n)]  # some exact ties
+            rows.append([r / sum(raw) for r in raw])
+            totals.append(rng.choice([0, 1, n - 1, rng.randint(0, 10**4), rng.randint(0, 10**12)]))
+        assert split_rows(totals, rows) == [split_cents(t, f) for t, f in zip(totals, rows, strict=True)]
+    assert split_rows([10**16 + 1], [[1 / 3] * 3]) == [split_cents(10**16 + 1, [1 / 3] * 3)]  # beyond a float
+
+
 def test_split_cents_is_exact_even_when_fractions_are_off_by_float_error():
     assert split_cents(10**16 + 1, [1 / 3, 1 / 3, 1 / 3]) == [3333333333333334, 3333333333333334, 3333333333333333]
     assert sum(split_cents(7, [0.5, 0.5 + 1e-12])) == 7
@@ -432,6 +447,20 @@ def test_agreement_json_round_trip():
         "method: one of equal, population, assessed_value, driver, blend, base_plus_usage, fixed, got 'area'")
 
 
+def test_check_partners_holds_an_agreement_to_the_proposals_partners():
+    fixed = Agreement(Method("fixed", percentages={"A": 70, "B": 30}), floors={"A": 10})
+    check_partners(fixed, ["A", "B"])
+    assert refused(check_partners, fixed, ["A", "B", "C"]) == (
+        "fixed percentages: one percentage for each partner (A, B, C), got none for C")
+    assert refused(check_partners, Agreement(Method("equal"), caps={"Z": 50}), ["A", "B"]) == (
+        "caps: Z: one of the partners (A, B), got 'Z'")
+    assert refused(check_partners, Agreement(Method("equal"), floors={"A": 10}), []) == (
+        "floors: A: one of the partners (none yet), got 'A'")
+    check_partners(Agreement(Method("population")), [])  # nothing named: nothing to hold
+    assert refused(check_partners, Agreement(Method("equal"), caps={"A": 40, "B": 40}), ["A", "B"]) == (
+        "caps: caps that add up to 100% or more (no split can cover the total within them), got 80%")
+
+
 def test_to_json_shape():
     partners = [PartnerFigures("A", status_quo_cost=50, exit_cost=12.345), PartnerFigures("B")]
     a = allocate([CostLine("ops", "recurring", 100.005, years=2)], partners, Agreement(Method("equal"), horizon=2))
@@ -480,6 +509,8 @@ AB = [PartnerFigures("A", population=10, drivers={"calls": 5}), PartnerFigures("
     (lambda: allocate([CostLine("Tower", "one_time", 5, credit_partner="Z")], AB, Agreement(Method("equal"))),
      "cost line 'Tower': credit_partner: one of the partners (A, B), got 'Z'"),
     (lambda: allocate([], [], Agreement(Method("equal"))), "partners: at least one partner, got none"),
+    (lambda: compare([], [], Agreement(Method("equal")), [Method("fixed", percentages={"A": 100})]),
+     "partners: at least one partner, got none"),
     (lambda: fractions_for(Method("population"), AB),
      "partner 'B': population: a figure of 0 or more to split by population, got nothing"),
     (lambda: fractions_for(Method("driver", driver="calls"), AB),
