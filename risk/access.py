@@ -46,6 +46,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "edit_proposal": frozenset({ADMIN, FACILITATOR}),  # details, appetites, matrix, aggregation, the walkthrough
     "edit_partners": frozenset({ADMIN, FACILITATOR}),  # partners, their links and strengths
     "edit_team": frozenset({ADMIN, FACILITATOR}),  # members and their links to accounts
+    "edit_costs": frozenset({ADMIN, FACILITATOR}),  # cost lines, partners' figures, the allocation, calibration
     "edit_risks": frozenset({ADMIN, FACILITATOR, ASSESSOR}),
     "edit_actions": frozenset({ADMIN, FACILITATOR, ASSESSOR}),
     "run_rounds": frozenset({ADMIN, FACILITATOR}),  # open, reveal, close, show names
@@ -66,6 +67,7 @@ DOING = {
     "edit_proposal": "change this proposal's details, appetites, matrix or walkthrough",
     "edit_partners": "change this proposal's partner governments or their strengths",
     "edit_team": "change this proposal's team",
+    "edit_costs": "change this proposal's costs, its partners' figures or its allocation",
     "edit_risks": "add or change this proposal's risks",
     "edit_actions": "add or change actions on this proposal's risks",
     "run_rounds": "run scoring rounds",

@@ -40,6 +40,8 @@ class ProposalBundle:
     consensus: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)  # risk_id, description, owner, due_date, ...; "at"
     strengths: list[tuple[str, str, int]] = field(default_factory=list)  # (partner, capability, score)
+    # name, kind, amount, first_year, years, credit_partner (docs/COSTS.md)
+    costs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _refuse(where: str, message: str) -> RefusedError:
@@ -137,6 +139,7 @@ def validate(bundle: ProposalBundle, where: str) -> None:
     for k, r in enumerate(bundle.risks, start=1):
         at = f"{where}, risk {r['risk_id']}" if _text(r.get("risk_id")) and r["risk_id"] else f"{where}, risk {k}"
         r.update(rules.check_row(rules.RISK, r, at, whole=True))
+        rules.check_risk_money(*(r.get(k) for k in rules.RISK_MONEY), at)
         if r["risk_id"] in risk_ids:
             raise rules.refusal(at, "risk_id", f"{r['risk_id']} appears twice; a risk_id appears once")
         if r["category"] == "cybersecurity" and not bundle.proposal.get("cybersecurity"):
@@ -178,6 +181,10 @@ def validate(bundle: ProposalBundle, where: str) -> None:
             raise rules.refusal(at, "risk_id", "a value is required")
         a.update(rules.check_row(rules.ACTION, a, at, whole=True))
         _ref(a, "paying_partner", partner_names, "a partner of this proposal", at)
+    bundle.costs = [rules.check_cost_line(line, f"{where}, cost {k}", partner_names)
+                    for k, line in enumerate(bundle.costs, start=1)]
+    if bundle.proposal.get("allocation"):
+        rules.check_allocation_partners(bundle.proposal["allocation"], partner_names, f"{where}, allocation")
     strengths = []
     for k, (partner, capability, value) in enumerate(bundle.strengths, start=1):
         at = f"{where}, strength {k}"

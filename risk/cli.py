@@ -660,3 +660,103 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- who pays for what, and risk in money (docs/COSTS.md) ------------------------------------------------------
+
+costs_app = typer.Typer(help="Who pays for what: a proposal's costs split among its partners (docs/COSTS.md).",
+                        no_args_is_help=True)
+app.add_typer(costs_app, name="costs")
+
+
+def _money(value) -> str:
+    return "" if value is None else f"{float(value):,.2f}"
+
+
+@costs_app.command("allocate")
+def costs_allocate(
+    proposal: Annotated[int, typer.Option("--proposal", help="The proposal's id.")],
+    method: Annotated[str | None, typer.Option(
+        "--method", help="equal, population, assessed_value, driver:NAME, blend (with --weight), "
+        "base_plus_usage:NAME (with --base-share) or fixed (with --percent); without it, the proposal's chosen "
+        "allocation")] = None,
+    weight: Annotated[list[str] | None, typer.Option(
+        "--weight", help="blend: BASE=W, repeatable, weights summing to 1; a base is equal, population, "
+        "assessed_value or driver:NAME")] = None,
+    base_share: Annotated[float | None, typer.Option(
+        "--base-share", help="base_plus_usage: the fraction split equally (0 to 1)")] = None,
+    percent: Annotated[list[str] | None, typer.Option(
+        "--percent", help="fixed: PARTNER=PERCENT, repeatable, summing to 100")] = None,
+    without: Annotated[str | None, typer.Option("--without", help="As if this partner withdrew.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """Each partner's share of the proposal's costs over its horizon, its saving against going alone and its
+    payback year; --without PARTNER shows the split if that partner left. Floors, caps and the phase-in of the
+    chosen allocation apply to --method too."""
+    from risk import costs
+    from risk.services import costs as cost_service
+
+    eng = engine()
+    try:
+        chosen = None
+        if method is not None:
+            percentages = {}
+            for item in percent or []:
+                name, _, value = item.rpartition("=")
+                try:
+                    percentages[name.strip()] = float(value)
+                except ValueError:
+                    raise RefusedError(f"--percent: expected PARTNER=PERCENT, got {item!r}") from None
+            chosen = costs.parse_method(method, weight or [], base_share=base_share, percentages=percentages)
+        result = cost_service.allocate(eng, proposal, chosen, without=without)
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
+    data = result.to_json()
+    if fmt == Format.json:
+        print_json(data)
+        return
+    say(f"{data['method']}: total {_money(data['total'])} over {len(data['years'])} years"
+        + (f", without {data['without']} (its exit charge: {_money(data['exit_cost']) or 'none set'})"
+           if data.get("without") else ""))
+    print_table([{**p, "share": _money(p["share"]), "status_quo": _money(p["status_quo"]),
+                  "saving": _money(p["saving"]), "credit": _money(p.get("credit")), "pays": _money(p.get("pays")),
+                  "share_pct": f"{p['share_pct']:.2f}%"} for p in data["partners"]],
+                ["partner", "share_pct", "share", "credit", "pays", "status_quo", "saving", "payback_year"])
+
+
+@app.command()
+def quantify(
+    proposal: Annotated[int, typer.Option("--proposal", help="The proposal's id.")],
+    iterations: Annotated[int, typer.Option("--iterations", min=1, max=10_000_000,
+                                            help="Simulated years.")] = 100_000,
+    seed: Annotated[int, typer.Option("--seed", help="The same seed gives the same figures.")] = 2026,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """Risk in money: each priced risk's expected annual loss and bad years (90th, 95th, 99th percentile), the
+    proposal's, and each partner's expected loss, by a seeded Monte Carlo simulation (docs/COSTS.md)."""
+    from risk.services import quantify as qs
+
+    eng = engine()
+    shown = [-1]
+
+    def progress(fraction: float) -> None:
+        if int(fraction * 10) != shown[0]:
+            shown[0] = int(fraction * 10)
+            say(f"quantify: {fraction:.0%} of {iterations:,} years simulated")
+
+    try:
+        priced, simulation = qs.simulate(eng, proposal, iterations, seed, progress=progress)
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
+    data = {**simulation.to_json(), "currency": priced.currency, "not_priced": priced.unpriced}
+    if fmt == Format.json:
+        print_json(data)
+        return
+    if priced.unpriced:
+        say(f"not priced (no figures of their own and no calibration for their level): {', '.join(priced.unpriced)}")
+    print_table([{**r, **{k: _money(r[k]) for k in ("loss_low", "loss_high", "eal", "p50", "p90", "p95", "p99")},
+                  "derived": "from its level" if r["derived"] else "its own"} for r in data["risks"]],
+                ["risk_id", "frequency", "loss_low", "loss_high", "derived", "eal", "p90", "p95", "p99"])
+    total = data["proposal"]
+    say(f"proposal: expected annual loss {_money(total['eal'])} {priced.currency}, 90th percentile "
+        f"{_money(total['p90'])}, 95th {_money(total['p95'])}, 99th {_money(total['p99'])}")

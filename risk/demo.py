@@ -68,7 +68,7 @@ def _risk_fields(spec: dict[str, Any], counters: dict[str, int]) -> dict[str, An
         base["tags"] = list(spec.get("tags", []))
     counters[base["category"]] = counters.get(base["category"], 0) + 1
     base["risk_id"] = f"{CATEGORY_PREFIX[base['category']]}-{counters[base['category']]:02d}"
-    for key in ("owner_partner", "owner", "controls", "treatment", "status"):
+    for key in ("owner_partner", "owner", "controls", "treatment", "status", "frequency", "loss_low", "loss_high"):
         if key in spec:
             base[key] = spec[key]
     base.setdefault("status", "Open")
@@ -121,11 +121,19 @@ def build(spec: dict[str, Any]) -> ProposalBundle:
                  for cap, v in zip(CAPABILITIES, values, strict=True)]
     proposal = {k: spec[k] for k in ("title", "service_type", "description", "phase", "status", "aggregation",
                                      "matrix", "cybersecurity", "appetite")}
+    proposal |= {k: spec[k] for k in ("currency", "cost_horizon", "allocation") if k in spec}
+    if spec.get("calibration") == "suggested":  # the starting table for the five NIST levels (risk/quantify.py)
+        from risk.quantify import SUGGESTED_CALIBRATION, calibration_to_json
+
+        proposal["calibration"] = calibration_to_json(SUGGESTED_CALIBRATION)
+    elif "calibration" in spec:
+        proposal["calibration"] = spec["calibration"]
     # the demo teams have walked through every category already
     walked = sorted({r["category"] for r in risks}, key=list(CATEGORY_PREFIX).index)
     proposal["walkthrough"] = {"current": "summary", "done": walked}
     return ProposalBundle(proposal=proposal, partners=partners, team=spec["team"], risks=risks,
-                          rounds=round_bundles, consensus=consensus, actions=actions, strengths=strengths)
+                          rounds=round_bundles, consensus=consensus, actions=actions, strengths=strengths,
+                          costs=[dict(c) for c in spec.get("costs", [])])
 
 
 def demo_bundles(path: Path = DEMO_FILE) -> list[ProposalBundle]:

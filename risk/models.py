@@ -14,6 +14,7 @@ from risk import rules
 from risk.rules import (  # noqa: F401  (the vocabularies live with the rules; imported from here too)
     ACTION,
     CONSENSUS,
+    COST_LINE,
     PARTNER,
     PROPOSAL,
     RISK,
@@ -22,6 +23,7 @@ from risk.rules import (  # noqa: F401  (the vocabularies live with the rules; i
     STRENGTH,
     TEAM_MEMBER,
     ActionStatus,
+    CostKind,
     LifecyclePhase,
     PartnerKind,
     PartnerRole,
@@ -66,7 +68,7 @@ class Proposal(SQLModel, table=True):
 
     __tablename__ = "proposal"
     __table_args__ = (
-        *rules.checks(PROPOSAL, "service_type", "phase", "status", "aggregation"),
+        *rules.checks(PROPOSAL, "service_type", "phase", "status", "aggregation", "cost_horizon"),
         CheckConstraint("version >= 1", name="version"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -86,6 +88,11 @@ class Proposal(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow)
     updated_at: dt.datetime = Field(default_factory=utcnow)
     updated_by: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # who pays for what (risk/costs.py, docs/COSTS.md)
+    currency: str = Field(default="USD", max_length=3, sa_column_kwargs={"server_default": "USD"})
+    cost_horizon: int = Field(default=5, sa_column_kwargs={"server_default": "5"})
+    allocation: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    calibration: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
 
 
 class Partner(SQLModel, table=True):
@@ -93,7 +100,7 @@ class Partner(SQLModel, table=True):
 
     __tablename__ = "partner"
     __table_args__ = (
-        *rules.checks(PARTNER, "kind", "population", "it_budget"),
+        *rules.checks(PARTNER, "kind", "population", "it_budget", "assessed_value"),
     )
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, max_length=_len(PARTNER, "name"))
@@ -101,6 +108,7 @@ class Partner(SQLModel, table=True):
     population: int | None = None
     it_budget: float | None = None
     cost_drivers: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    assessed_value: float | None = None
 
 
 class ProposalPartner(SQLModel, table=True):
@@ -109,12 +117,17 @@ class ProposalPartner(SQLModel, table=True):
     __tablename__ = "proposal_partner"
     __table_args__ = (
         UniqueConstraint("proposal_id", "partner_id"),
-        *rules.checks(PARTNER, "role"),
+        *rules.checks(PARTNER, "role", "status_quo_cost", "exit_cost"),
     )
     id: int | None = Field(default=None, primary_key=True)
     proposal_id: int = Field(foreign_key="proposal.id", index=True, ondelete="CASCADE")
     partner_id: int = Field(foreign_key="partner.id", index=True)
     role: str = PartnerRole.participant.value
+    # this partner in this proposal: what it spends a year doing the service alone today, its usage figures
+    # (calls for service, payroll records, ...) and the exit charge the agreement sets
+    status_quo_cost: float | None = None
+    drivers: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    exit_cost: float | None = None
 
 
 class TeamMember(SQLModel, table=True):
@@ -142,7 +155,8 @@ class Risk(SQLModel, table=True):
     __tablename__ = "risk"
     __table_args__ = (
         UniqueConstraint("proposal_id", "risk_id"),
-        *rules.checks(RISK, "category", "target_likelihood", "target_impact", "status", "treatment"),
+        *rules.checks(RISK, "category", "target_likelihood", "target_impact", "status", "treatment",
+                     "frequency", "loss_low", "loss_high"),
         CheckConstraint("version >= 1", name="version"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -162,6 +176,10 @@ class Risk(SQLModel, table=True):
     status: str = "Draft"
     tags: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     template_id: str | None = Field(default=None, max_length=_len(RISK, "template_id"))
+    # its price (risk/quantify.py): events per year and one event's loss as a 90% range (5th to 95th percentile)
+    frequency: float | None = None
+    loss_low: float | None = None
+    loss_high: float | None = None
     version: int = 1
     updated_at: dt.datetime = Field(default_factory=utcnow)
     updated_by: str = ""
@@ -182,6 +200,24 @@ class Action(SQLModel, table=True):
     status: str = ActionStatus.planned.value
     cost: float | None = None
     paying_partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
+
+
+class CostLine(SQLModel, table=True):
+    """A cost of the shared service: one-time (in its first year) or recurring (each year for `years`), optionally an
+    existing asset a partner contributes (a credit against that partner's share)."""
+
+    __tablename__ = "cost_line"
+    __table_args__ = (
+        *rules.checks(COST_LINE, "kind", "amount", "first_year", "years"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=_len(COST_LINE, "name"))
+    kind: str = CostKind.recurring.value
+    amount: float
+    first_year: int = 1
+    years: int = 1
+    credit_partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
 
 
 class Round(SQLModel, table=True):

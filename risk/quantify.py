@@ -1,4 +1,4 @@
-"""Risk in money, FAIR-style (docs: DOMAIN.md section 8): the pure numerical core. numpy only; no database, no UI.
+"""Risk in money, FAIR-style (docs/COSTS.md, Risk in money): the pure numerical core. numpy only; no database, no UI.
 
 A risk is priced by a frequency (expected events per year, the λ of a Poisson count) and the loss of one event given
 as a 90% range (its 5th and 95th percentiles), fitted to a lognormal:
@@ -141,6 +141,32 @@ class RiskFigures:
 
 def _level_key(level: str) -> str:
     return " ".join(str(level).split()).casefold()
+
+
+def calibration_from_json(value: object) -> Calibration:
+    """A calibration table as stored and exported: {level: [events per year, loss_low, loss_high]}. A level's name
+    is text of at most 60 characters; at most 20 levels."""
+    if not isinstance(value, Mapping):
+        raise RefusedError(f"expected a calibration table (level -> [events per year, loss low, loss high]), got "
+                           f"{type(value).__name__}")
+    if len(value) > 20:
+        raise RefusedError(f"a calibration table has at most 20 levels, got {len(value)}")
+    for name in value:
+        if not isinstance(name, str) or not name.strip() or len(name.strip()) > 60:
+            raise RefusedError(f"calibration level {name!r}: expected a level's name (text of 1 to 60 characters)")
+    rows = {}
+    for name, row in value.items():
+        if isinstance(row, Mapping):  # also {"frequency": .., "loss_low": .., "loss_high": ..}
+            row = [row.get("frequency"), row.get("loss_low"), row.get("loss_high")]
+        if isinstance(row, str | bytes) or not isinstance(row, Sequence) or len(row) != 3:
+            raise RefusedError(f"calibration level {name!r}: needs three numbers (events per year, loss_low, "
+                               f"loss_high), not {row!r}")
+        rows[name.strip()] = tuple(row)
+    return Calibration(rows)
+
+
+def calibration_to_json(table: Calibration) -> dict[str, list[float]]:
+    return {name: [freq, lo, hi] for name, (freq, lo, hi) in table.levels.items()}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import datetime as dt
 import math
 import numbers
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -67,6 +67,11 @@ class PartnerKind(StrEnum):
 class PartnerRole(StrEnum):
     lead = "lead"
     participant = "participant"
+
+
+class CostKind(StrEnum):
+    one_time = "one_time"
+    recurring = "recurring"
 
 
 class TeamRole(StrEnum):
@@ -160,6 +165,8 @@ class Rule:
             return f"categories with one of {', '.join(scoring.APPETITES)}"
         if self.kind == "key":
             return f"a key such as {scoring.RISK_ID_EXAMPLE}"
+        if self.kind == "object":
+            return self.also
         raise AssertionError(self.kind)
 
     def __post_init__(self) -> None:
@@ -273,6 +280,14 @@ class Rule:
             out[category] = word
         return out
 
+    def _object(self, value: Any) -> Any:
+        """A value with a shape of its own (a currency code, an allocation, a calibration table): `parse` reads it
+        as stored or raises ValueError saying what is wrong."""
+        try:
+            return self.parse(value)  # type: ignore[misc]
+        except (ValueError, TypeError) as exc:
+            raise Invalid(f"expected {self.also}, got {described(value)}" if not str(exc) else str(exc)) from None
+
     def _key(self, value: Any) -> str:
         try:
             return scoring.check_risk_id(value)
@@ -293,6 +308,34 @@ def _category(value: str) -> str:
     return scoring.category_key(value)
 
 
+def _currency(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
+        raise ValueError(f"expected a three-letter currency code such as USD, got {described(value)}")
+    return value.strip().upper()
+
+
+def _allocation(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an allocation (an object with a method), got {described(value)}")
+    if not value:
+        return {}
+    from risk.costs import agreement_from_json, agreement_to_json
+
+    return agreement_to_json(agreement_from_json(value)) | {
+        k: value[k] for k in ("rationale", "chosen_by", "chosen_at") if isinstance(value.get(k), str)}
+
+
+def _calibration(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a calibration table (level -> [events per year, loss low, loss high]), got "
+                         f"{described(value)}")
+    if not value:
+        return {}
+    from risk.quantify import calibration_from_json, calibration_to_json
+
+    return calibration_to_json(calibration_from_json(value))
+
+
 SCORE = Rule("whole", required=True, low=1, high=5)  # a likelihood or an impact (docs/SCORING.md, Scales)
 NAME = 200  # the most characters of a person's or a government's name
 LONG = 5000  # the most characters of a risk's sentence parts, rationales and notes
@@ -308,6 +351,14 @@ PROPOSAL: dict[str, Rule] = {
     "aggregation": _choice(scoring.AGGREGATIONS),
     "cybersecurity": Rule("flag"),
     "appetite": Rule("appetite"),
+    # who pays for what (docs/COSTS.md): money in `currency`, over `cost_horizon` years, split by `allocation`
+    "currency": Rule("object", required=True, optional=True, limit=3, parse=_currency,
+                     also="a three-letter currency code such as USD"),
+    "cost_horizon": Rule("whole", required=True, optional=True, low=1, high=50),
+    "allocation": Rule("object", parse=_allocation, also="an allocation: an object with a method and its figures"),
+    # the levels' prices: {level: [events per year, loss low, loss high]} (docs/COSTS.md, Risk in money)
+    "calibration": Rule("object", parse=_calibration,
+                        also="a calibration table: level -> [events per year, loss low, loss high]"),
 }
 PARTNER: dict[str, Rule] = {
     "name": _text(NAME, required=True),
@@ -316,7 +367,14 @@ PARTNER: dict[str, Rule] = {
     "population": Rule("whole", low=0, high=1_000_000_000, null=True),
     "it_budget": Rule("amount", low=0, null=True),
     "cost_drivers": Rule("figures"),
+    "assessed_value": Rule("amount", low=0, null=True),
+    # in a proposal (proposal_partner): what it spends a year doing this alone, its usage, its exit charge
+    "status_quo_cost": Rule("amount", low=0, null=True),
+    "drivers": Rule("figures"),
+    "exit_cost": Rule("amount", low=0, null=True),
 }
+# the partner's fields that belong to its part in one proposal (table proposal_partner), not to the government
+PARTNER_IN_PROPOSAL = ("role", "status_quo_cost", "drivers", "exit_cost")
 TEAM_MEMBER: dict[str, Rule] = {
     "name": _text(NAME, required=True),
     "team_role": _choice(_values(TeamRole)),
@@ -339,6 +397,10 @@ RISK: dict[str, Rule] = {
     "status": _choice(scoring.RISK_STATUSES),
     "tags": Rule("words", limit=40),
     "template_id": Rule("text", limit=40, null=True),
+    # risk in money (docs/COSTS.md): events per year and one event's loss as a 90% range; all three or none
+    "frequency": Rule("amount", low=0, high=1000, null=True),
+    "loss_low": Rule("amount", low=0.01, null=True),
+    "loss_high": Rule("amount", low=0.01, null=True),
 }
 ROUND: dict[str, Rule] = {
     "phase": Rule("choice", required=True, choices=scoring.PHASES),
@@ -365,6 +427,14 @@ ACTION: dict[str, Rule] = {
     "status": _choice(_values(ActionStatus)),
     "cost": Rule("amount", low=0, null=True),
 }
+COST_LINE: dict[str, Rule] = {
+    "name": _text(200, required=True),
+    "kind": _choice(_values(CostKind)),
+    "amount": Rule("amount", required=True, low=0, high=1e13),
+    "first_year": Rule("whole", required=True, optional=True, low=1, high=50),
+    "years": Rule("whole", required=True, optional=True, low=1, high=50),
+    "credit_partner": Rule("text", limit=NAME, null=True),  # a partner's name (cost_line.credit_partner_id)
+}
 STRENGTH: dict[str, Rule] = {
     "capability": _text(100, required=True),
     "score": Rule("whole", required=True, low=0, high=5),
@@ -374,9 +444,55 @@ STRENGTH: dict[str, Rule] = {
 # a rule between fields: a proposal takes cybersecurity risks only when its cybersecurity category is on
 CYBERSECURITY_OFF = "cybersecurity is off for this proposal; turn it on on the Proposal page first"
 
+
+def check_cost_line(line: Any, where: str = "", partners: Collection[str] | None = None) -> dict[str, Any]:
+    """One cost line as stored (COST_LINE, with its defaults), the same at every door; `partners`: the names a
+    credit may name (the proposal's partners)."""
+    if not isinstance(line, Mapping):
+        raise refusal(where, "cost line", f"expected an object with a name, kind and amount, got {described(line)}")
+    values = check_row(COST_LINE, line, where, whole=True)
+    values.setdefault("kind", CostKind.recurring.value)
+    values.setdefault("first_year", 1)
+    values.setdefault("years", 1)
+    credit = values.get("credit_partner")
+    if credit and partners is not None and credit not in partners:
+        raise refusal(where, "credit_partner", f"expected one of the proposal's partners "
+                                               f"({', '.join(sorted(partners)) or 'none yet'}), got {credit!r}")
+    values["credit_partner"] = credit or None
+    return values
+
+
+def check_allocation_partners(allocation: Mapping[str, Any], partners: Collection[str], where: str = "") -> None:
+    """The partners an allocation names (fixed percentages, floors, caps) must be the proposal's: a rule between
+    the allocation and the proposal's partners."""
+    from risk.costs import agreement_from_json, check_partners
+
+    try:
+        check_partners(agreement_from_json(dict(allocation)), list(partners))
+    except RefusedError as exc:
+        raise refusal(where, "allocation", str(exc)) from None
+
+
+RISK_MONEY = ("frequency", "loss_low", "loss_high")
+
+
+def check_risk_money(frequency: float | None, loss_low: float | None, loss_high: float | None,
+                     where: str = "") -> None:
+    """A rule between a risk's fields: its price is all three of frequency, loss_low and loss_high, or none, and
+    the range's low end is below its high end."""
+    given = [name for name, v in (("frequency", frequency), ("loss_low", loss_low), ("loss_high", loss_high))
+             if v is not None]
+    if given and len(given) < 3:
+        missing = [n for n in ("frequency", "loss_low", "loss_high") if n not in given][0]
+        raise refusal(where, missing, "a risk's price needs all three of frequency, loss_low and loss_high "
+                                      f"(or none), got only {', '.join(given)}")
+    if given and loss_low >= loss_high:  # type: ignore[operator]
+        raise refusal(where, "loss_high", f"expected more than loss_low ({loss_low:,.2f}), got {loss_high:,.2f}")
+
 ENTITIES: dict[str, dict[str, Rule]] = {
     "proposal": PROPOSAL, "partner": PARTNER, "team_member": TEAM_MEMBER, "risk": RISK, "round": ROUND,
     "score": SCORE_ROW, "consensus": CONSENSUS, "action": ACTION, "partner_strength": STRENGTH,
+    "cost_line": COST_LINE,
 }
 
 
@@ -476,7 +592,7 @@ def checks(rules: Mapping[str, Rule], *fields: str) -> list:
 
 TITLES = {"proposal": "Proposal", "partner": "Partner government", "team_member": "Team member", "risk": "Risk",
           "round": "Scoring round", "score": "Score", "consensus": "Consensus", "action": "Action",
-          "partner_strength": "Partner strength"}
+          "partner_strength": "Partner strength", "cost_line": "Cost line"}
 
 
 def table_markdown() -> str:

@@ -35,6 +35,7 @@ from risk.services import (
     strengths,
     summary,
 )
+from risk.services import costs as cost_service
 from risk.services import proposals as ps
 from risk.services import rounds as rs
 from risk.services.bulk import load_bundles
@@ -99,6 +100,11 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "set_password": ("none", {"administrator"}),
     "end_all_sessions": ("none", {"administrator"}),
     "issue_link": ("proposal", FACILITATION),  # a one-time sign-in link for a member of the team
+    "save_cost_lines": ("proposal", FACILITATION),  # who pays for what (docs/COSTS.md)
+    "set_partner_figures": ("proposal", FACILITATION),
+    "choose_allocation": ("proposal", FACILITATION),
+    "set_cost_settings": ("proposal", FACILITATION),
+    "set_calibration": ("proposal", FACILITATION),
 }
 
 
@@ -299,6 +305,18 @@ WRITES: dict[str, Callable[[Engine, str, dict, dict], Any]] = {
                                                                  password="a password long enough"),
     "end_all_sessions": lambda e, a, w, world: accounts.end_all_sessions(e, actor=a, username="victim"),
     "issue_link": lambda e, a, w, world: signin_links.issue_link(e, actor=a, member_id=w["members"]["spare"]),
+    "save_cost_lines": lambda e, a, w, world: cost_service.save_cost_lines(
+        e, actor=a, proposal_id=w["proposal"], lines=[{"name": "Licences", "kind": "recurring", "amount": 1000,
+                                                       "years": 5}]),
+    "set_partner_figures": lambda e, a, w, world: cost_service.set_partner_figures(
+        e, actor=a, proposal_id=w["proposal"], partner_id=w["partners"][0], status_quo_cost=5000, population=900),
+    "choose_allocation": lambda e, a, w, world: cost_service.choose_allocation(
+        e, actor=a, proposal_id=w["proposal"], allocation={"method": "equal"}, rationale="Same service for each",
+        expected_version=None),
+    "set_cost_settings": lambda e, a, w, world: cost_service.set_cost_settings(
+        e, actor=a, proposal_id=w["proposal"], expected_version=None, currency="CAD", cost_horizon=7),
+    "set_calibration": lambda e, a, w, world: cost_service.set_calibration(
+        e, actor=a, proposal_id=w["proposal"], calibration={"High": [1, 1000, 10000]}, expected_version=None),
 }
 assert set(WRITES) == set(EXPECTED)
 

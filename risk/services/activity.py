@@ -24,6 +24,7 @@ from risk.models import (
     Action,
     AuditEvent,
     Consensus,
+    CostLine,
     PartnerStrength,
     ProposalPartner,
     Risk,
@@ -36,7 +37,7 @@ from risk.models import (
 _BOOKKEEPING = frozenset({"id", "version", "updated_at", "updated_by", "created_at", "last_seen_at"})
 # tables whose rows carry proposal_id, and those that hang from a risk
 _BY_PROPOSAL = {"risk": Risk, "team_member": TeamMember, "round": Round, "proposal_partner": ProposalPartner,
-                "partner_strength": PartnerStrength}
+                "partner_strength": PartnerStrength, "cost_line": CostLine}
 _BY_RISK = {"score": Score, "consensus": Consensus, "action": Action}
 KINDS = {  # kind of change shown in the filter -> the entities it covers
     "Proposal and walkthrough": ("proposal",),
@@ -46,15 +47,17 @@ KINDS = {  # kind of change shown in the filter -> the entities it covers
     "Actions": ("action",),
     "Rounds and scores": ("round", "score", "round_result"),
     "Consensus": ("consensus",),
+    "Costs": ("cost_line",),
     "Refused attempts": ("refused",),
 }
 _WHAT = {"proposal": "the proposal", "partner": "a partner government", "proposal_partner": "a partner link",
          "partner_strength": "a strength score", "team_member": "a team member", "risk": "a risk",
          "action": "an action", "round": "a round", "score": "a score", "round_result": "a round's results",
-         "consensus": "a consensus", "signin_link": "a sign-in link"}
+         "consensus": "a consensus", "signin_link": "a sign-in link", "cost_line": "a cost line"}
 _ROWS = {"proposal": "proposal", "partner": "partner government", "proposal_partner": "partner link",
          "partner_strength": "strength score", "team_member": "team member", "risk": "risk", "action": "action",
-         "round": "round", "score": "blind score", "round_result": "round result", "consensus": "consensus record"}
+         "round": "round", "score": "blind score", "round_result": "round result", "consensus": "consensus record",
+         "cost_line": "cost line"}
 CSV_COLUMNS = ("event", "at", "who", "kind", "risk_id", "what", "field", "before", "after")
 
 

@@ -28,6 +28,7 @@ from risk.models import (
     Action,
     ActionStatus,
     Consensus,
+    CostLine,
     Partner,
     PartnerStrength,
     Proposal,
@@ -219,12 +220,19 @@ def _write(unit: store.Unit, group: list[ProposalBundle], who: access.Principal)
     new = {x["name"]: x for b in group for x in b.partners if x["name"] not in partner_id}
     created = store.insert_many(unit=unit, table=Partner, rows=[
         {"name": x["name"], "kind": x.get("kind", "county"), "population": x.get("population"),
-         "it_budget": x.get("it_budget"), "cost_drivers": x.get("cost_drivers") or {}} for x in new.values()],
+         "it_budget": x.get("it_budget"), "cost_drivers": x.get("cost_drivers") or {},
+         "assessed_value": x.get("assessed_value")} for x in new.values()],
         entity="partner")
     partner_id.update(zip(new, created, strict=True))
     store.insert_many(unit=unit, table=ProposalPartner, rows=[
-        {"proposal_id": pid, "partner_id": partner_id[x["name"]], "role": x.get("role", "participant")}
+        {"proposal_id": pid, "partner_id": partner_id[x["name"]], "role": x.get("role", "participant"),
+         "status_quo_cost": x.get("status_quo_cost"), "drivers": x.get("drivers") or {},
+         "exit_cost": x.get("exit_cost")}
         for pid, b in zip(pids, group, strict=True) for x in b.partners], entity="proposal_partner")
+    store.insert_many(unit=unit, table=CostLine, rows=[
+        {"proposal_id": pid, "name": c["name"], "kind": c["kind"], "amount": c["amount"],
+         "first_year": c["first_year"], "years": c["years"], "credit_partner_id": partner_id.get(c["credit_partner"])}
+        for pid, b in zip(pids, group, strict=True) for c in b.costs], entity="cost_line")
     store.insert_many(unit=unit, table=PartnerStrength, rows=[
         {"proposal_id": pid, "partner_id": partner_id[pn], "capability": cap, "score": v, "note": ""}
         for pid, b in zip(pids, group, strict=True) for pn, cap, v in b.strengths], entity="partner_strength")
@@ -247,7 +255,8 @@ def _write(unit: store.Unit, group: list[ProposalBundle], who: access.Principal)
          "controls": r.get("controls", ""), "treatment": r.get("treatment"),
          "target_likelihood": r.get("target_likelihood"), "target_impact": r.get("target_impact"),
          "status": r.get("status", "Open"), "tags": list(r.get("tags") or []),
-         "template_id": r.get("template_id"), "version": r.get("version") or 1, "updated_at": now,
+         "template_id": r.get("template_id"), "frequency": r.get("frequency"), "loss_low": r.get("loss_low"),
+         "loss_high": r.get("loss_high"), "version": r.get("version") or 1, "updated_at": now,
          "updated_by": actor}
         for pid, b in zip(pids, group, strict=True) for r in b.risks], entity="risk"))
     risk_pks = [{r["risk_id"]: next(risk_ids) for r in b.risks} for b in group]

@@ -20,6 +20,7 @@ from risk.audit import head_of
 from risk.models import (
     Action,
     Consensus,
+    CostLine,
     Partner,
     PartnerStrength,
     Proposal,
@@ -119,6 +120,9 @@ def _proposal(session: Session, proposal: Proposal, partners: dict[int, Partner]
             "status": risk.status,
             "tags": list(risk.tags or []),
             "template_id": risk.template_id,
+            "frequency": risk.frequency,
+            "loss_low": risk.loss_low,
+            "loss_high": risk.loss_high,
             "version": risk.version,
             "scores": [
                 {
@@ -162,14 +166,27 @@ def _proposal(session: Session, proposal: Proposal, partners: dict[int, Partner]
         "aggregation": proposal.aggregation,
         "cybersecurity": proposal.cybersecurity,
         "appetite": dict(proposal.appetite or {}),
+        "currency": proposal.currency,
+        "cost_horizon": proposal.cost_horizon,
+        "allocation": dict(proposal.allocation or {}),
+        "calibration": dict(proposal.calibration or {}),
         "created_at": _iso(proposal.created_at),
         "updated_at": _iso(proposal.updated_at),
         "partners": [
             {"name": partners[link.partner_id].name, "kind": partners[link.partner_id].kind,
              "role": link.role, "population": partners[link.partner_id].population,
              "it_budget": partners[link.partner_id].it_budget,
-             "cost_drivers": partners[link.partner_id].cost_drivers}
+             "cost_drivers": partners[link.partner_id].cost_drivers,
+             "assessed_value": partners[link.partner_id].assessed_value,
+             "status_quo_cost": link.status_quo_cost, "drivers": dict(link.drivers or {}),
+             "exit_cost": link.exit_cost}
             for link in links
+        ],
+        "costs": [
+            {"name": c.name, "kind": c.kind, "amount": c.amount, "first_year": c.first_year, "years": c.years,
+             "credit_partner": name_of.get(c.credit_partner_id)}
+            for c in session.execute(select(CostLine).where(CostLine.proposal_id == pid).order_by(CostLine.id))
+            .scalars()
         ],
         "team": [
             {"name": m.name, "partner": name_of.get(m.partner_id), "team_role": m.team_role,

@@ -150,8 +150,10 @@ def _bundle(p: Any, number: int) -> ProposalBundle:
         at = f"{where}, strength {k}"
         x = _object(x, at)
         strengths.append((x.get("partner"), x.get("capability"), _need(x, "score", at)))
+    costs = [_given(_object(x, f"{where}, cost {k}"), *rules.COST_LINE)
+             for k, x in enumerate(_list(p, "costs", where), start=1)]
     return ProposalBundle(proposal=proposal, partners=partners, team=team, risks=risks, rounds=rounds,
-                          consensus=consensus, actions=actions, strengths=strengths)
+                          consensus=consensus, actions=actions, strengths=strengths, costs=costs)
 
 
 @access.audited("proposal")

@@ -123,7 +123,7 @@ def list_proposals(engine: Engine, *, actor: str | None = None) -> list[Proposal
 
 # --- partners -------------------------------------------------------------------------------------
 
-_PARTNER_ITSELF = rules.without(rules.PARTNER, "role")  # the role is the proposal's (link_partner)
+_PARTNER_ITSELF = rules.without(rules.PARTNER, *rules.PARTNER_IN_PROPOSAL)  # those are the proposal's
 _RISK_EDITABLE = rules.without(rules.RISK, "risk_id")  # a risk's key is given once, when it is added
 
 
@@ -315,6 +315,7 @@ def add_risk(engine: Engine, *, actor: str, proposal_id: int, category: str, tit
             return earlier
         _get(s, Proposal, proposal_id, "proposal")
         values = _risk_fields(s, proposal_id, {"category": category, "title": title, **fields})
+        rules.check_risk_money(*(values.get(k) for k in rules.RISK_MONEY))
         if risk_id:
             risk_id = rules.check(rules.RISK, "risk_id", risk_id)
             if s.execute(select(Risk.id).where(Risk.proposal_id == proposal_id, Risk.risk_id == risk_id)).first():
@@ -334,6 +335,7 @@ def update_risk(engine: Engine, *, actor: str, risk_pk: int, expected_version: i
         risk = _get(unit.session, Risk, risk_pk, "risk")
         access.require(unit.session, actor, "edit_risks", risk.proposal_id)
         values = _risk_fields(unit.session, risk.proposal_id, fields)
+        rules.check_risk_money(*(values[k] if k in values else getattr(risk, k) for k in rules.RISK_MONEY))
         return store.update_risk(unit=unit, risk_pk=risk_pk, expected_version=expected_version,
                                  changes=values).version
 
