@@ -19,7 +19,7 @@ from risk.models import CostLine, Proposal, ProposalPartner
 from risk.services import costs as cs
 from risk.services import proposals as ps
 from risk.services import quantify as qs
-from risk.services.json_export import export_document, export_json
+from risk.services.json_export import export_document
 from risk.services.json_import import import_json
 from risk.services.portfolio import load_demo
 from tests.builders import SYSTEM, database_state
