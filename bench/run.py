@@ -380,6 +380,11 @@ def main() -> None:
         results += bench_import(Path(tmp))
         print(f"{results[-2]['name']}: {results[-2]['ours_ms']:.0f} ms, plain {results[-2]['plain_ms']:.0f} ms",
               flush=True)
+        from bench.costs import bench_allocation
+        from bench.quantify import bench_simulation
+
+        results.append(bench_allocation())  # who pays for what (issue 16): every method, 1,000 proposals
+        results.append(bench_simulation())  # risk in money: 1,000,000 years of 40 risks beside plain numpy
         db_mb = sum(f.stat().st_size for f in Path(tmp).glob("ours.db*")) / 2**20
         from bench.pages import time_page
 
