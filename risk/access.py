@@ -47,6 +47,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "edit_partners": frozenset({ADMIN, FACILITATOR}),  # partners, their links and strengths
     "edit_team": frozenset({ADMIN, FACILITATOR}),  # members and their links to accounts
     "edit_costs": frozenset({ADMIN, FACILITATOR}),  # cost lines, partners' figures, the allocation, calibration
+    # a partner government's decision: its own reviewers (risk/services/decisions.py checks the government)
+    "record_decision": frozenset({ADMIN, REVIEWER}),
+    "update_conditions": frozenset({ADMIN, FACILITATOR, REVIEWER}),
     "edit_risks": frozenset({ADMIN, FACILITATOR, ASSESSOR}),
     "edit_actions": frozenset({ADMIN, FACILITATOR, ASSESSOR}),
     "run_rounds": frozenset({ADMIN, FACILITATOR}),  # open, reveal, close, show names
@@ -68,6 +71,8 @@ DOING = {
     "edit_partners": "change this proposal's partner governments or their strengths",
     "edit_team": "change this proposal's team",
     "edit_costs": "change this proposal's costs, its partners' figures or its allocation",
+    "record_decision": "record a partner government's decision on this proposal",
+    "update_conditions": "change where the conditions of a decision stand",
     "edit_risks": "add or change this proposal's risks",
     "edit_actions": "add or change actions on this proposal's risks",
     "run_rounds": "run scoring rounds",

@@ -760,3 +760,128 @@ def quantify(
     total = data["proposal"]
     say(f"proposal: expected annual loss {_money(total['eal'])} {priced.currency}, 90th percentile "
         f"{_money(total['p90'])}, 95th {_money(total['p95'])}, 99th {_money(total['p99'])}")
+
+
+# --- decisions and snapshots (docs/DECISIONS.md) -----------------------------------------------------------------
+
+decisions_app = typer.Typer(help="Each partner government's decision on a proposal, on a frozen snapshot "
+                            "(docs/DECISIONS.md).", no_args_is_help=True)
+snapshots_app = typer.Typer(help="Frozen snapshots of an assessment, and what changed between them.",
+                            no_args_is_help=True)
+app.add_typer(decisions_app, name="decisions")
+app.add_typer(snapshots_app, name="snapshots")
+
+
+class DecisionWord(StrEnum):
+    approve = "approve"
+    approve_with_conditions = "approve-with-conditions"
+    reject = "reject"
+    send_back = "send-back"
+
+
+@decisions_app.command("record")
+def decisions_record(
+    proposal: Annotated[int, typer.Option("--proposal", help="The proposal's id.")],
+    partner: Annotated[str, typer.Option("--partner", help="The partner government whose decision it is.")],
+    by: Annotated[str, typer.Option("--by", help="The username of that government's reviewer, whose decision "
+                                    "it is.")],
+    decision: Annotated[str, typer.Option("--decision", help="approve, approve-with-conditions, reject or "
+                                          "send-back")],
+    rationale: Annotated[str, typer.Option("--rationale", help="Why: the record a council will ask for.")],
+    condition: Annotated[list[str] | None, typer.Option("--condition", help="A condition of an approval with "
+                                                        "conditions (repeatable).")] = None,
+) -> None:
+    """Record a partner government's decision taken in a meeting, for its reviewer (--by), on a snapshot of the
+    assessment as it stands. The audit log names both the operator and the reviewer."""
+    from risk.services import decisions as ds
+
+    eng = engine()
+    try:
+        decision_id = ds.record_decision(eng, actor=login_actor(), proposal_id=proposal, partner=partner,
+                                         decision=decision, rationale=rationale, conditions=condition or [], by=by)
+    except StorageError as exc:
+        raise fail(str(exc)) from None
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
+    view = next(v for v in ds.list_decisions(eng, proposal) if v.decision_id == decision_id)
+    say(f"recorded decision {decision_id}: {view.partner} {ds.WORDS[view.decision]} (by {view.by}, on snapshot "
+        f"{view.snapshot}, SHA-256 {view.sha256})")
+
+
+@decisions_app.command("list")
+def decisions_list(
+    proposal: Annotated[int, typer.Option("--proposal", help="The proposal's id.")],
+    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """Each partner government's standing decision, whether the assessment changed since (stale) and how."""
+    from risk.services import decisions as ds
+
+    eng = engine()
+    try:
+        from risk import access
+
+        access.check_visible(eng, login_actor(), [proposal], "view")
+        views = ds.list_decisions(eng, proposal)
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
+    if fmt == Format.json:
+        print_json([v.to_json() for v in views])
+        return
+    say(ds.standing(views))
+    print_table([{"partner": v.partner, "decision": ds.WORDS.get(v.decision or "", "not decided"), "by": v.by,
+                  "recorded_at": v.recorded_at.strftime("%Y-%m-%d %H:%M") if v.recorded_at else "",
+                  "snapshot": v.snapshot, "stale": "stale" if v.stale else "",
+                  "conditions": len(v.conditions) or ""} for v in views],
+                ["partner", "decision", "by", "recorded_at", "snapshot", "stale", "conditions"])
+    for v in views:
+        for line in v.changed_since:
+            say(f"{v.partner}: changed since its decision: {line}")
+
+
+@snapshots_app.command("list")
+def snapshots_list(
+    proposal: Annotated[int, typer.Option("--proposal", help="The proposal's id.")],
+    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """The snapshots of a proposal: when, by whom, why, their SHA-256 and the audit head then."""
+    from risk.services import decisions as ds
+
+    eng = engine()
+    rows = [{"id": x.id, "taken_at": x.taken_at.isoformat(timespec="seconds"), "taken_by": x.taken_by,
+             "reason": x.reason, "sha256": x.sha256, "audit_head": x.audit_head}
+            for x in ds.list_snapshots(eng, proposal)]
+    if fmt == Format.json:
+        print_json(rows)
+    else:
+        print_table([{**r, "sha256": r["sha256"][:16] + "…"} for r in rows],
+                    ["id", "taken_at", "taken_by", "reason", "sha256"])
+
+
+@snapshots_app.command("compare")
+def snapshots_compare(
+    a: Annotated[str, typer.Argument(help="A snapshot's id (or now).")],
+    b: Annotated[str, typer.Argument(help="Another snapshot's id, or now.")],
+    proposal: Annotated[int, typer.Option("--proposal", help="The proposal's id.")],
+    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """What changed from snapshot A to B: risks added and removed, fields changed, levels that moved."""
+    from risk import snapshots
+    from risk.services import decisions as ds
+
+    def which(text: str) -> int | str:
+        if text.strip().lower() == "now":
+            return "now"
+        if not text.strip().isdigit():
+            raise RefusedError(f"snapshot: expected a snapshot's id or now, got {text!r}")
+        return int(text)
+
+    eng = engine()
+    try:
+        diff = ds.compare_snapshots(eng, proposal, which(a), which(b))
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
+    if fmt == Format.json:
+        print_json(diff)
+        return
+    for line in snapshots.in_words(diff, limit=200) or ["nothing changed"]:
+        typer.echo(line)

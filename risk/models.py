@@ -13,8 +13,10 @@ from sqlmodel import Field, SQLModel
 from risk import rules
 from risk.rules import (  # noqa: F401  (the vocabularies live with the rules; imported from here too)
     ACTION,
+    CONDITION,
     CONSENSUS,
     COST_LINE,
+    DECISION,
     PARTNER,
     PROPOSAL,
     RISK,
@@ -23,7 +25,9 @@ from risk.rules import (  # noqa: F401  (the vocabularies live with the rules; i
     STRENGTH,
     TEAM_MEMBER,
     ActionStatus,
+    ConditionStatus,
     CostKind,
+    DecisionKind,
     LifecyclePhase,
     PartnerKind,
     PartnerRole,
@@ -218,6 +222,61 @@ class CostLine(SQLModel, table=True):
     first_year: int = 1
     years: int = 1
     credit_partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
+
+
+class Snapshot(SQLModel, table=True):
+    """The whole assessment of a proposal as it stood at a moment (risk/services/decisions.py): its JSON document
+    with standing values, revealed scores, consensus, actions, appetites and cost shares, with its SHA-256 and the
+    audit head then. Written once and never changed (no service updates it; `risk audit verify` checks the row
+    against the audit record)."""
+
+    __tablename__ = "snapshot"
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True, ondelete="CASCADE")
+    taken_at: dt.datetime = Field(default_factory=utcnow)
+    taken_by: str = Field(max_length=200)
+    reason: str = Field(default="", max_length=300)
+    sha256: str = Field(max_length=64)
+    audit_head: str = Field(default="", max_length=200)
+    content: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Decision(SQLModel, table=True):
+    """A partner government's decision on a proposal, taken by its reviewer, on the snapshot it saw. The latest
+    decision of each partner stands; earlier ones stay as its history."""
+
+    __tablename__ = "decision"
+    __table_args__ = (
+        *rules.checks(DECISION, "decision"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True, ondelete="CASCADE")
+    partner_id: int = Field(foreign_key="partner.id", index=True)
+    decision: str = DecisionKind.approve.value
+    rationale: str = Field(max_length=_len(DECISION, "rationale"))
+    decided_by: str = Field(max_length=40)  # the reviewer's username
+    recorded_by: str = Field(max_length=200)  # who entered it (the reviewer, or an operator for them)
+    recorded_at: dt.datetime = Field(default_factory=utcnow)
+    snapshot_id: int = Field(foreign_key="snapshot.id", index=True)
+    reaffirms_id: int | None = Field(default=None, foreign_key="decision.id")
+
+
+class DecisionCondition(SQLModel, table=True):
+    """A condition of an approval: what must happen, who sees to it, by when, and where it stands; optionally tied
+    to a risk or an action."""
+
+    __tablename__ = "decision_condition"
+    __table_args__ = (
+        *rules.checks(CONDITION, "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: int = Field(foreign_key="decision.id", index=True, ondelete="CASCADE")
+    text: str = Field(max_length=_len(CONDITION, "text"))
+    owner: str = Field(default="", max_length=_len(CONDITION, "owner"))
+    due_date: dt.date | None = None
+    status: str = ConditionStatus.open.value
+    risk_pk: int | None = Field(default=None, foreign_key="risk.id", ondelete="SET NULL")
+    action_id: int | None = Field(default=None, foreign_key="action.id", ondelete="SET NULL")
 
 
 class Round(SQLModel, table=True):

@@ -74,6 +74,20 @@ class CostKind(StrEnum):
     recurring = "recurring"
 
 
+class DecisionKind(StrEnum):
+    approve = "approve"
+    approve_with_conditions = "approve_with_conditions"
+    reject = "reject"
+    send_back = "send_back"
+
+
+class ConditionStatus(StrEnum):
+    open = "open"
+    met = "met"
+    missed = "missed"
+    waived = "waived"
+
+
 class TeamRole(StrEnum):
     facilitator = "facilitator"
     assessor = "assessor"
@@ -308,6 +322,13 @@ def _category(value: str) -> str:
     return scoring.category_key(value)
 
 
+def _decision_word(value: str) -> str:
+    word = value.strip().lower().replace("-", "_").replace(" ", "_")
+    if word not in {d.value for d in DecisionKind}:
+        raise ValueError(value)
+    return word
+
+
 def _currency(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
         raise ValueError(f"expected a three-letter currency code such as USD, got {described(value)}")
@@ -435,6 +456,18 @@ COST_LINE: dict[str, Rule] = {
     "years": Rule("whole", required=True, optional=True, low=1, high=50),
     "credit_partner": Rule("text", limit=NAME, null=True),  # a partner's name (cost_line.credit_partner_id)
 }
+DECISION: dict[str, Rule] = {
+    # approve-with-conditions and send-back are read too (the command line's spelling)
+    "decision": _choice(_values(DecisionKind), parse=lambda v: _decision_word(v),
+                        also="or approve-with-conditions, send-back"),
+    "rationale": _text(LONG, required=True),
+}
+CONDITION: dict[str, Rule] = {
+    "text": _text(1000, required=True),
+    "owner": _text(NAME),
+    "due_date": Rule("date", null=True),
+    "status": _choice(_values(ConditionStatus)),
+}
 STRENGTH: dict[str, Rule] = {
     "capability": _text(100, required=True),
     "score": Rule("whole", required=True, low=0, high=5),
@@ -492,7 +525,7 @@ def check_risk_money(frequency: float | None, loss_low: float | None, loss_high:
 ENTITIES: dict[str, dict[str, Rule]] = {
     "proposal": PROPOSAL, "partner": PARTNER, "team_member": TEAM_MEMBER, "risk": RISK, "round": ROUND,
     "score": SCORE_ROW, "consensus": CONSENSUS, "action": ACTION, "partner_strength": STRENGTH,
-    "cost_line": COST_LINE,
+    "cost_line": COST_LINE, "decision": DECISION, "decision_condition": CONDITION,
 }
 
 
@@ -592,7 +625,8 @@ def checks(rules: Mapping[str, Rule], *fields: str) -> list:
 
 TITLES = {"proposal": "Proposal", "partner": "Partner government", "team_member": "Team member", "risk": "Risk",
           "round": "Scoring round", "score": "Score", "consensus": "Consensus", "action": "Action",
-          "partner_strength": "Partner strength", "cost_line": "Cost line"}
+          "partner_strength": "Partner strength", "cost_line": "Cost line", "decision": "Decision",
+          "decision_condition": "Condition of a decision"}
 
 
 def table_markdown() -> str:

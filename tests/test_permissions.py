@@ -24,7 +24,9 @@ from risk import access, accounts
 from risk.db import make_engine
 from risk.errors import ForbiddenError
 from risk.models import Account, AuditEvent, ColumnMapping, Proposal, Round, TeamMember
+from risk.services import costs as cost_service
 from risk.services import (
+    decisions,
     json_export,
     json_import,
     mappings,
@@ -35,7 +37,6 @@ from risk.services import (
     strengths,
     summary,
 )
-from risk.services import costs as cost_service
 from risk.services import proposals as ps
 from risk.services import rounds as rs
 from risk.services.bulk import load_bundles
@@ -105,6 +106,9 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "choose_allocation": ("proposal", FACILITATION),
     "set_cost_settings": ("proposal", FACILITATION),
     "set_calibration": ("proposal", FACILITATION),
+    "record_decision": ("proposal", {"administrator", "reviewer"}),  # its own government's (docs/DECISIONS.md)
+    "reaffirm_decision": ("proposal", {"administrator", "reviewer"}),
+    "set_condition_status": ("proposal", {"administrator", "facilitator", "reviewer"}),
 }
 
 
@@ -177,6 +181,14 @@ def build_world(engine: Engine) -> dict[str, Any]:
         rs.reveal_round(engine, actor=SYSTEM, round_id=revealed)
         w["rounds"] = {"revealed": revealed,
                        "open": rs.open_round(engine, actor=SYSTEM, proposal_id=pid, phase="inherent")}
+    for whose in ("own", "other"):  # a decision of each proposal's second government, by its reviewer
+        w = world[whose]
+        w["reviewer"] = "rita" if whose == "own" else "rita.other"
+        w["decision"] = decisions.record_decision(
+            engine, actor=SYSTEM, proposal_id=w["proposal"], partner=w["partners"][1],
+            decision="approve_with_conditions", rationale="With one condition", conditions=["A report"],
+            by=w["reviewer"])
+        w["condition"] = decisions.list_decisions(engine, w["proposal"])[0].conditions[0].id
     accounts.disable_account(engine, actor=SYSTEM, username="dis")
     with Session(engine) as s:
         linked = dict(s.execute(select(TeamMember.id, TeamMember.account_id)).all())
@@ -317,6 +329,13 @@ WRITES: dict[str, Callable[[Engine, str, dict, dict], Any]] = {
         e, actor=a, proposal_id=w["proposal"], expected_version=None, currency="CAD", cost_horizon=7),
     "set_calibration": lambda e, a, w, world: cost_service.set_calibration(
         e, actor=a, proposal_id=w["proposal"], calibration={"High": [1, 1000, 10000]}, expected_version=None),
+    "record_decision": lambda e, a, w, world: decisions.record_decision(
+        e, actor=a, proposal_id=w["proposal"], partner=w["partners"][1], decision="reject", rationale="No",
+        by=w["reviewer"]),
+    "reaffirm_decision": lambda e, a, w, world: decisions.reaffirm_decision(
+        e, actor=a, proposal_id=w["proposal"], decision_id=w["decision"], by=w["reviewer"]),
+    "set_condition_status": lambda e, a, w, world: decisions.set_condition_status(
+        e, actor=a, proposal_id=w["proposal"], condition_id=w["condition"], status="met"),
 }
 assert set(WRITES) == set(EXPECTED)
 
