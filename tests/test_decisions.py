@@ -115,6 +115,13 @@ def test_conditions_come_with_an_approval_with_conditions_and_only_with_one(demo
     with pytest.raises(RefusedError, match="status: expected one of open, met, missed, waived"):
         ds.set_condition_status(demo, actor="luis", proposal_id=PID, condition_id=first.id, status="done")
     assert "in with conditions: City of Brookfield" in ds.standing(ds.list_decisions(demo, PID))
+    from risk.services.activity import proposal_activity
+
+    history = [e for e in proposal_activity(demo, PID) if e.kind == "Decisions"]
+    assert any("recorded the decision of City of Brookfield: approve with conditions, by luis" in e.what
+               for e in history)
+    assert any(e.what.startswith("froze a snapshot") for e in history)
+    assert any(e.entity == "decision_condition" and ("status", "open", "met") in e.changes for e in history)
 
 
 def _first_risk(engine):

@@ -48,16 +48,20 @@ KINDS = {  # kind of change shown in the filter -> the entities it covers
     "Rounds and scores": ("round", "score", "round_result"),
     "Consensus": ("consensus",),
     "Costs": ("cost_line",),
+    "Decisions": ("decision", "decision_condition", "snapshot"),
     "Refused attempts": ("refused",),
 }
 _WHAT = {"proposal": "the proposal", "partner": "a partner government", "proposal_partner": "a partner link",
          "partner_strength": "a strength score", "team_member": "a team member", "risk": "a risk",
          "action": "an action", "round": "a round", "score": "a score", "round_result": "a round's results",
-         "consensus": "a consensus", "signin_link": "a sign-in link", "cost_line": "a cost line"}
+         "consensus": "a consensus", "signin_link": "a sign-in link", "cost_line": "a cost line",
+         "decision": "a partner government's decision", "decision_condition": "a condition of a decision",
+         "snapshot": "a snapshot of the assessment"}
 _ROWS = {"proposal": "proposal", "partner": "partner government", "proposal_partner": "partner link",
          "partner_strength": "strength score", "team_member": "team member", "risk": "risk", "action": "action",
          "round": "round", "score": "blind score", "round_result": "round result", "consensus": "consensus record",
-         "cost_line": "cost line"}
+         "cost_line": "cost line", "decision": "decision", "decision_condition": "condition",
+         "snapshot": "snapshot"}
 CSV_COLUMNS = ("event", "at", "who", "kind", "risk_id", "what", "field", "before", "after")
 
 
@@ -141,6 +145,19 @@ def _people(s: Session) -> dict[str, str]:
     return {u: f"{n} ({u})" for u, n in s.execute(select(Account.username, Account.full_name)).all()}
 
 
+def _partner_name(s: Session, partner_id: object) -> str:
+    from risk.models import Partner
+
+    found = s.get(Partner, partner_id) if isinstance(partner_id, int) else None
+    return found.name if found is not None else "a partner government"
+
+
+def _decisions_of(s: Session, pid: int) -> set[int]:
+    from risk.models import Decision
+
+    return set(s.execute(select(Decision.id).where(Decision.proposal_id == pid)).scalars())
+
+
 def _entry(s: Session, ev: Any, pid: int, risks: dict[int, str], rounds: set[int],
            names: dict[str, str]) -> Entry | None:
     before, after = _json(ev.before), _json(ev.after)
@@ -174,6 +191,8 @@ def _entry(s: Session, ev: Any, pid: int, risks: dict[int, str], rounds: set[int
         mine = risk_pk in risks
     elif "round_id" in row:
         mine = row.get("round_id") in rounds
+    elif "decision_id" in row:
+        mine = row.get("decision_id") in _decisions_of(s, pid)
     else:
         mine = False
     if not mine:
@@ -194,6 +213,11 @@ def _entry(s: Session, ev: Any, pid: int, risks: dict[int, str], rounds: set[int
         what = f"added {row.get('name')} to the team as {row.get('team_role')}"
     elif entity == "action" and action == "create":
         what = f"added an action to {risk_id}: {row.get('description', '')}"
+    elif entity == "decision" and action == "create":
+        what = (f"recorded the decision of {_partner_name(s, row.get('partner_id'))}: "
+                f"{str(row.get('decision', '')).replace('_', ' ')}, by {row.get('decided_by')}")
+    elif entity == "snapshot" and action == "create":
+        what = f"froze a snapshot of the assessment ({row.get('reason', '')}), SHA-256 {row.get('sha256', '')[:16]}…"
     else:
         what = f"{verb} {label}" + (f" of {risk_id}" if risk_id and entity != "risk" else "")
     return Entry(ev.id, ev.at, who, action, entity, _kind(entity, action), what, risk_id,
