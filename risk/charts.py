@@ -230,6 +230,205 @@ def portfolio(frame: pd.DataFrame, title: str = "Proposals by category, coloured
     return _rows(rects + text, title, frame["proposal"].nunique(), 40)
 
 
+# --- who pays for what, and risk in money (docs/COSTS.md) ----------------------------------------------------------
+# Categories (allocation methods, partners' series) take Okabe and Ito's palette, told apart with every common kind
+# of colour blindness; its yellow comes last (faint on white). Two-series charts keep the pair the movement chart
+# uses: orange for before / alone, blue for after / shared.
+CATEGORY_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442")
+PAIR_COLOURS = ("#fd8d3c", "#2c7bb6")
+PRICED_OWN = "Its own figures"
+PRICED_DERIVED = "From its level (calibration table)"
+
+
+def money(value: float | None, currency: str) -> str:
+    """An amount as people read it on the pages: "USD 1,234,567.89" (the currency's code, cents always)."""
+    return "—" if value is None else f"{currency} {float(value):,.2f}"
+
+
+def _wrapped(text: str, width: int = 16) -> str:
+    """A partner's name broken into lines of about `width` characters for an axis label ("\n" between lines)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
+
+
+_LINES_AXIS = dict(labelAngle=0, labelExpr="split(datum.value, '\\n')", labelOverlap=False, labelLimit=LABEL_ROOM,
+                   labelLineHeight=13)
+
+
+def method_shares_frame(allocations: Sequence, chosen: str | None = None) -> pd.DataFrame:
+    """One row per partner and method: partner, label (the name wrapped for the axis), method (" (chosen)" added to
+    the chosen one), share and share_pct as numbers. `allocations` are risk.costs.Allocation, one per method."""
+    rows = []
+    for allocation in allocations:
+        method = allocation.method + (" (chosen)" if allocation.method == chosen else "")
+        for p in allocation.partners:
+            rows.append({"partner": p.partner, "label": _wrapped(p.partner), "method": method,
+                         "share": float(p.share), "share_pct": float(p.share_pct)})
+    return pd.DataFrame(rows, columns=["partner", "label", "method", "share", "share_pct"])
+
+
+def method_shares(frame: pd.DataFrame, currency: str, horizon: int,
+                  title: str = "Each partner's share under each way of splitting the costs") -> alt.Chart:
+    """Grouped bars: a group per partner, a bar per method (coloured), the share over the horizon in money."""
+    methods = list(dict.fromkeys(frame["method"]))
+    labels = list(dict.fromkeys(frame["label"]))
+    chart = alt.Chart(frame).mark_bar().encode(
+        x=alt.X("label:N", title="Partner government", sort=labels, axis=alt.Axis(**_LINES_AXIS)),
+        xOffset=alt.XOffset("method:N", sort=methods),
+        y=alt.Y("share:Q", title=f"Share over {horizon} years ({currency})", axis=alt.Axis(format="~s")),
+        color=alt.Color("method:N", title="Method", sort=methods,
+                        scale=alt.Scale(domain=methods, range=list(CATEGORY_COLOURS[:len(methods)])),
+                        legend=legend("bottom", len(methods), columns=2)),
+        tooltip=[alt.Tooltip("partner:N", title="Partner"), alt.Tooltip("method:N", title="Method"),
+                 alt.Tooltip("share:Q", title=f"Share ({currency})", format=",.2f"),
+                 alt.Tooltip("share_pct:Q", title="Share (%)", format=".2f")],
+    )
+    return chart.properties(title=title, width=700, height=340, autosize=FIT_WIDTH)
+
+
+ALONE = "Going alone (status quo)"
+SHARED = "Shared (its share)"
+
+
+def going_alone_frame(allocation) -> pd.DataFrame:
+    """Per partner with a status-quo cost: what going alone costs over the horizon and its share when shared
+    (partner, label, series, amount, saving, payback)."""
+    rows = []
+    for p in allocation.partners:
+        if p.status_quo is None:
+            continue
+        payback = f"year {p.payback_year}" if p.payback_year else "not within the horizon"
+        for series, amount in ((ALONE, p.status_quo), (SHARED, p.share)):
+            rows.append({"partner": p.partner, "label": _wrapped(p.partner), "series": series,
+                         "amount": float(amount), "saving": float(p.saving), "payback": payback})
+    return pd.DataFrame(rows, columns=["partner", "label", "series", "amount", "saving", "payback"])
+
+
+def going_alone(frame: pd.DataFrame, currency: str, horizon: int,
+                title: str = "Going alone against sharing: each partner's cost") -> alt.Chart:
+    """Two bars per partner: the status quo over the horizon (orange) and its share of the shared service (blue)."""
+    labels = list(dict.fromkeys(frame["label"]))
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X("label:N", title="Partner government", sort=labels, axis=alt.Axis(**_LINES_AXIS)),
+        xOffset=alt.XOffset("series:N", sort=[ALONE, SHARED]),
+        y=alt.Y("amount:Q", title=f"Cost over {horizon} years ({currency})", axis=alt.Axis(format="~s")),
+        color=alt.Color("series:N", title="Cost", sort=[ALONE, SHARED],
+                        scale=alt.Scale(domain=[ALONE, SHARED], range=list(PAIR_COLOURS)), legend=legend("bottom")),
+        tooltip=[alt.Tooltip("partner:N", title="Partner"), alt.Tooltip("series:N", title="Cost"),
+                 alt.Tooltip("amount:Q", title=currency, format=",.2f"),
+                 alt.Tooltip("saving:Q", title=f"Saving ({currency})", format=",.2f"),
+                 alt.Tooltip("payback:N", title="Pays back in")],
+    ).properties(title=title, width=700, height=300, autosize=FIT_WIDTH)
+
+
+def expected_loss_frame(simulation, titles: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per risk of a risk.quantify.Simulation: risk_id, title, eal, p90, p99, priced (own figures or derived)."""
+    titles = titles or {}
+    return pd.DataFrame([{"risk_id": r.risk_id, "title": titles.get(r.risk_id, ""), "eal": r.eal, "p90": r.p90,
+                          "p99": r.p99, "priced": PRICED_DERIVED if r.derived else PRICED_OWN}
+                         for r in simulation.risks],
+                        columns=["risk_id", "title", "eal", "p90", "p99", "priced"])
+
+
+def expected_loss(frame: pd.DataFrame, currency: str,
+                  title: str = "Expected loss a year, risk by risk") -> alt.LayerChart:
+    """Horizontal bars, the largest first; a risk priced from its level (derived) in light blue, one priced by its
+    own figures in dark blue; the amount written at the end of each bar."""
+    order = frame.sort_values(["eal", "risk_id"], ascending=[False, True])["risk_id"].tolist()
+    data = frame.assign(text=frame["eal"].map(lambda v: f"{v:,.0f}"))
+    room = alt.Scale(domain=[0, max(1.0, float(data["eal"].max() if len(data) else 1)) * 1.18])
+    y = alt.Y("risk_id:N", title="Risk", sort=order, axis=alt.Axis(labelOverlap=False))
+    bars = alt.Chart(data).mark_bar().encode(
+        x=alt.X("eal:Q", title=f"Expected annual loss ({currency})", scale=room, axis=alt.Axis(format="~s")),
+        y=y,
+        color=alt.Color("priced:N", title="Priced by", scale=alt.Scale(domain=[PRICED_OWN, PRICED_DERIVED],
+                                                                       range=["#08519c", "#9ecae1"]),
+                        legend=legend("bottom")),
+        tooltip=[alt.Tooltip("risk_id:N", title="Risk"), alt.Tooltip("title:N", title="Title"),
+                 alt.Tooltip("eal:Q", title=f"Expected a year ({currency})", format=",.2f"),
+                 alt.Tooltip("p90:Q", title="1 year in 10 worse than", format=",.2f"),
+                 alt.Tooltip("p99:Q", title="1 year in 100 worse than", format=",.2f"),
+                 alt.Tooltip("priced:N", title="Priced by")],
+    )
+    text = alt.Chart(data).mark_text(align="left", dx=4, fontSize=11).encode(
+        x=alt.X("eal:Q", scale=room), y=y, text="text:N")
+    return _rows(bars + text, title, len(data), 22)
+
+
+INHERENT_CURVE = "Before controls (inherent)"
+RESIDUAL_CURVE = "With controls (residual)"
+
+
+def exceedance_frame(points: Sequence[tuple[float, float, float]]) -> pd.DataFrame:
+    """The two loss exceedance curves of risk.quantify.Comparison.exceedance() as long rows: loss, chance, curve.
+    Only losses above zero (the x axis is logarithmic)."""
+    rows = []
+    for x, before, after in points:
+        if x > 0:
+            rows.append({"loss": x, "chance": before, "curve": INHERENT_CURVE})
+            rows.append({"loss": x, "chance": after, "curve": RESIDUAL_CURVE})
+    return pd.DataFrame(rows, columns=["loss", "chance", "curve"])
+
+
+def loss_exceedance(frame: pd.DataFrame, currency: str,
+                    title: str = "How likely is a bad year: the chance of losing more"
+                    ) -> alt.Chart:
+    """Two lines (inherent orange, residual blue) over a logarithmic money axis; the chance in percent."""
+    curves = [INHERENT_CURVE, RESIDUAL_CURVE]
+    return alt.Chart(frame).mark_line(strokeWidth=2.5, interpolate="monotone").encode(
+        x=alt.X("loss:Q", title=f"Loss in one year ({currency}, logarithmic scale)",
+                scale=alt.Scale(type="log"), axis=alt.Axis(format="~s")),
+        y=alt.Y("chance:Q", title="Chance a year's loss is higher", axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("curve:N", title="Risks", sort=curves, scale=alt.Scale(domain=curves,
+                                                                               range=list(PAIR_COLOURS)),
+                        legend=legend("bottom")),
+        strokeDash=alt.StrokeDash("curve:N", sort=curves, scale=alt.Scale(domain=curves, range=[[6, 3], [1, 0]]),
+                                  legend=None),
+        tooltip=[alt.Tooltip("curve:N", title="Risks"),
+                 alt.Tooltip("loss:Q", title=f"A year's loss above ({currency})", format=",.0f"),
+                 alt.Tooltip("chance:Q", title="Chance", format=".1%")],
+    ).properties(title=title, width=700, height=320, autosize=FIT_WIDTH)
+
+
+AVOIDED = "Expected loss avoided a year"
+ACTIONS_COST = "Cost of its actions"
+
+
+def treatment_value_frame(reductions: Sequence, action_costs: dict[str, float]) -> pd.DataFrame:
+    """Per risk whose treatments lower its expected loss or whose actions cost something: risk_id, series (loss
+    avoided a year, cost of its actions), amount. `reductions` are risk.quantify.Reduction."""
+    rows = []
+    for r in reductions:
+        avoided, spent = max(0.0, r.reduction), action_costs.get(r.risk_id, 0.0)
+        if avoided > 0.005 or spent > 0:
+            rows.append({"risk_id": r.risk_id, "series": AVOIDED, "amount": avoided})
+            rows.append({"risk_id": r.risk_id, "series": ACTIONS_COST, "amount": spent})
+    return pd.DataFrame(rows, columns=["risk_id", "series", "amount"])
+
+
+def treatment_value(frame: pd.DataFrame, currency: str,
+                    title: str = "What the treatments buy: loss avoided a year beside what the actions cost"
+                    ) -> alt.Chart:
+    """Two bars per risk: the fall in expected annual loss from inherent to residual (blue) and the cost of the
+    risk's actions (orange); the largest loss avoided first."""
+    avoided = frame[frame["series"] == AVOIDED].sort_values(["amount", "risk_id"], ascending=[False, True])
+    order = avoided["risk_id"].tolist()
+    series = [AVOIDED, ACTIONS_COST]
+    chart = alt.Chart(frame).mark_bar().encode(
+        x=alt.X("amount:Q", title=f"Amount ({currency})", axis=alt.Axis(format="~s")),
+        y=alt.Y("risk_id:N", title="Risk", sort=order, axis=alt.Axis(labelOverlap=False)),
+        yOffset=alt.YOffset("series:N", sort=series),
+        color=alt.Color("series:N", title="Per risk", sort=series,
+                        scale=alt.Scale(domain=series, range=[PAIR_COLOURS[1], PAIR_COLOURS[0]]),
+                        legend=legend("bottom")),
+        tooltip=[alt.Tooltip("risk_id:N", title="Risk"), alt.Tooltip("series:N", title="What"),
+                 alt.Tooltip("amount:Q", title=currency, format=",.2f")],
+    )
+    return _rows(chart, title, len(order), 30)
+
+
 def _json(chart: alt.TopLevelMixin | dict) -> str:
     import json
 

@@ -196,3 +196,89 @@ def test_heatmap_axis_labels_are_all_kept_and_split_over_lines():
     svg = _drawn_in_streamlit(spec, 450)
     for word in ("1", "2", "3", "4", "5", "Very", "Low", "Moderate", "High"):
         assert f">{word}</tspan>" in svg or f">{word}</text>" in svg, word
+
+
+# --- who pays for what, and risk in money ---------------------------------------------------------------------------
+
+def _allocations():
+    from risk import costs
+
+    lines = [costs.CostLine("Centre", "recurring", 100_000.0, years=5)]
+    partners = [costs.PartnerFigures("Harmon County", population=180_000, status_quo_cost=80_000),
+                costs.PartnerFigures("City of Millbrook", population=20_000, status_quo_cost=30_000)]
+    agreement = costs.Agreement(costs.Method("population"))
+    return costs.compare(lines, partners, agreement, [costs.Method("equal"), costs.Method("population")])
+
+
+def test_money_reads_with_the_currency_and_cents():
+    assert charts.money(1234567.891, "USD") == "USD 1,234,567.89"
+    assert charts.money(None, "EUR") == "—"
+
+
+def test_method_shares_groups_partners_colours_methods_and_marks_the_chosen():
+    frame = charts.method_shares_frame(_allocations(), chosen="By population")
+    assert set(frame["method"]) == {"Equal shares", "By population (chosen)"}
+    assert frame.groupby("method")["share"].sum().tolist() == [500_000.0, 500_000.0]
+    spec = charts.method_shares(frame, "CAD", 5).to_dict()
+    assert spec["title"] == "Each partner's share under each way of splitting the costs"
+    enc = spec["encoding"]
+    assert enc["x"]["title"] == "Partner government" and enc["y"]["title"] == "Share over 5 years (CAD)"
+    assert enc["xOffset"]["field"] == "method"
+    assert enc["color"]["scale"]["range"] == list(charts.CATEGORY_COLOURS[:2])
+    assert enc["x"]["axis"]["labelExpr"] == "split(datum.value, '\\n')"  # long names on several lines
+
+
+def test_going_alone_sets_each_partners_status_quo_beside_its_share():
+    allocation = _allocations()[1]
+    frame = charts.going_alone_frame(allocation)
+    harmon = frame[frame["partner"] == "Harmon County"].set_index("series")["amount"]
+    assert harmon[charts.ALONE] == 400_000.0 and harmon[charts.SHARED] == 450_000.0
+    spec = charts.going_alone(frame, "USD", 5).to_dict()
+    assert spec["title"] == "Going alone against sharing: each partner's cost"
+    assert spec["encoding"]["y"]["title"] == "Cost over 5 years (USD)"
+    assert spec["encoding"]["color"]["scale"] == {"domain": [charts.ALONE, charts.SHARED],
+                                                  "range": list(charts.PAIR_COLOURS)}
+
+
+def _comparison():
+    from risk import quantify
+
+    inherent = [quantify.RiskFigures("LEG-01", 0.3, 100_000, 1_000_000, derived=True),
+                quantify.RiskFigures("OPS-01", 1.0, 5_000, 80_000)]
+    residual = [quantify.RiskFigures("LEG-01", 0.1, 20_000, 200_000, derived=True),
+                quantify.RiskFigures("OPS-01", 1.0, 5_000, 80_000)]
+    return quantify.compare(inherent, residual, 20_000, 7)
+
+
+def test_expected_loss_marks_the_risks_priced_from_their_level():
+    comparison = _comparison()
+    frame = charts.expected_loss_frame(comparison.residual, {"LEG-01": "No agreement"})
+    assert dict(zip(frame["risk_id"], frame["priced"], strict=True)) == {"LEG-01": charts.PRICED_DERIVED,
+                                                                         "OPS-01": charts.PRICED_OWN}
+    spec = charts.expected_loss(frame, "USD").to_dict()
+    bars = spec["layer"][0]
+    assert spec["title"] == "Expected loss a year, risk by risk"
+    assert bars["encoding"]["x"]["title"] == "Expected annual loss (USD)" and bars["encoding"]["y"]["title"] == "Risk"
+    assert bars["encoding"]["color"]["scale"]["domain"] == [charts.PRICED_OWN, charts.PRICED_DERIVED]
+    assert bars["encoding"]["y"]["sort"][0] == frame.sort_values("eal", ascending=False)["risk_id"].iloc[0]
+
+
+def test_loss_exceedance_draws_inherent_and_residual_on_a_log_money_axis():
+    frame = charts.exceedance_frame(_comparison().exceedance(20))
+    assert set(frame["curve"]) == {charts.INHERENT_CURVE, charts.RESIDUAL_CURVE} and (frame["loss"] > 0).all()
+    spec = charts.loss_exceedance(frame, "USD").to_dict()
+    assert spec["title"] == "How likely is a bad year: the chance of losing more"
+    assert spec["encoding"]["x"]["scale"]["type"] == "log"
+    assert spec["encoding"]["x"]["title"] == "Loss in one year (USD, logarithmic scale)"
+    assert spec["encoding"]["y"]["title"] == "Chance a year's loss is higher"
+    assert spec["encoding"]["color"]["scale"]["range"] == list(charts.PAIR_COLOURS)
+
+
+def test_treatment_value_sets_the_loss_avoided_beside_the_actions_cost():
+    frame = charts.treatment_value_frame(_comparison().risks, {"OPS-01": 12_000.0})
+    by = {(r.risk_id, r.series): r.amount for r in frame.itertuples()}
+    assert by[("LEG-01", charts.AVOIDED)] > 0 and by[("LEG-01", charts.ACTIONS_COST)] == 0
+    assert by[("OPS-01", charts.AVOIDED)] == 0 and by[("OPS-01", charts.ACTIONS_COST)] == 12_000.0
+    spec = charts.treatment_value(frame, "USD").to_dict()
+    assert spec["title"] == "What the treatments buy: loss avoided a year beside what the actions cost"
+    assert spec["encoding"]["x"]["title"] == "Amount (USD)" and spec["encoding"]["y"]["title"] == "Risk"
