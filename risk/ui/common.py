@@ -43,6 +43,7 @@ PAGES = {
     "workshop": "risk/ui/pages/workshop.py",
     "register": "risk/ui/pages/register.py",
     "profile": "risk/ui/pages/profile.py",
+    "costs": "risk/ui/pages/costs.py",
     "review": "risk/ui/pages/review.py",
     "import": "risk/ui/pages/import_data.py",
     "activity": "risk/ui/pages/activity.py",
@@ -184,8 +185,8 @@ CARRIED = ("proposal",)
 NAV = (("portfolio", "Portfolio", ":material/dashboard:"), ("proposal", "Proposal", ":material/handshake:"),
        ("walkthrough", "Walkthrough", ":material/checklist:"), ("workshop", "Workshop", ":material/groups:"),
        ("register", "Register", ":material/table_rows:"), ("profile", "Profile", ":material/grid_on:"),
-       ("review", "Review", ":material/gavel:"), ("activity", "Activity", ":material/history:"),
-       ("import", "Import", ":material/upload_file:"))
+       ("costs", "Costs", ":material/payments:"), ("review", "Review", ":material/gavel:"),
+       ("activity", "Activity", ":material/history:"), ("import", "Import", ":material/upload_file:"))
 
 
 def _query_int(name: str) -> int | None:
