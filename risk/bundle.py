@@ -42,6 +42,10 @@ class ProposalBundle:
     strengths: list[tuple[str, str, int]] = field(default_factory=list)  # (partner, capability, score)
     # name, kind, amount, first_year, years, credit_partner (docs/COSTS.md)
     costs: list[dict[str, Any]] = field(default_factory=list)
+    # taken_at, taken_by, reason, sha256, audit_head, content; and partner, decision, rationale, by, recorded_by,
+    # recorded_at, snapshot (its sha256), reaffirms (a position in the list), conditions (docs/DECISIONS.md)
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _refuse(where: str, message: str) -> RefusedError:
@@ -185,6 +189,7 @@ def validate(bundle: ProposalBundle, where: str) -> None:
                     for k, line in enumerate(bundle.costs, start=1)]
     if bundle.proposal.get("allocation"):
         rules.check_allocation_partners(bundle.proposal["allocation"], partner_names, f"{where}, allocation")
+    _check_decisions(bundle, where, partner_names, risk_ids)
     strengths = []
     for k, (partner, capability, value) in enumerate(bundle.strengths, start=1):
         at = f"{where}, strength {k}"
@@ -195,3 +200,53 @@ def validate(bundle: ProposalBundle, where: str) -> None:
             raise rules.refusal(at, "capability", f"{partner.strip()} has a score for {row['capability']!r} already")
         strengths.append((partner.strip(), row["capability"], row["score"]))
     bundle.strengths = strengths
+
+
+_NAME_40 = rules.Rule("text", required=True, limit=40)
+_NAME_200 = rules.Rule("text", required=True, limit=200)
+
+
+def _check_decisions(bundle: ProposalBundle, where: str, partners: set[str], risk_ids: set[str]) -> None:
+    """Snapshots whose content matches their SHA-256, and decisions that name a partner, a snapshot and (when
+    re-affirmed) an earlier decision of the file, with their conditions (docs/DECISIONS.md)."""
+    from risk import snapshots
+
+    shas = set()
+    for k, x in enumerate(bundle.snapshots, start=1):
+        at = x.pop("at", None) or f"{where}, snapshot {k}"
+        if not isinstance(x.get("content"), dict):
+            raise rules.refusal(at, "content", f"expected the snapshot's content, an object, got "
+                                               f"{rules.described(x.get('content'))}")
+        if not isinstance(x.get("sha256"), str) or snapshots.digest(x["content"]) != x["sha256"]:
+            raise rules.refusal(at, "sha256", "the content does not match its SHA-256: the snapshot was changed "
+                                              "after it was taken")
+        x["taken_by"] = rules.check({"taken_by": _NAME_200}, "taken_by", x.get("taken_by"), at)
+        for name, limit in (("reason", 300), ("audit_head", 200)):
+            x[name] = rules.check({name: rules.Rule("text", limit=limit)}, name, x.get(name) or "", at)
+        shas.add(x["sha256"])
+    for k, d in enumerate(bundle.decisions, start=1):
+        at = d.pop("at", None) or f"{where}, decision {k}"
+        d.update(rules.check_row(rules.DECISION, d, at, whole=True))
+        _ref(d, "partner", partners, "a partner of this proposal", at)
+        if d["partner"] is None:
+            raise rules.refusal(at, "partner", "a value is required")
+        if d.get("snapshot") not in shas:
+            raise rules.refusal(at, "snapshot", f"expected the SHA-256 of one of the file's snapshots, got "
+                                                f"{rules.described(d.get('snapshot'))}")
+        d["by"] = rules.check({"by": _NAME_40}, "by", d.get("by"), at)
+        d["recorded_by"] = rules.check({"recorded_by": _NAME_200}, "recorded_by", d.get("recorded_by"), at)
+        again = d.get("reaffirms")
+        if again is not None and (isinstance(again, bool) or not isinstance(again, int) or not 1 <= again < k):
+            raise rules.refusal(at, "reaffirms", f"expected the position of an earlier decision (1 to {k - 1}), "
+                                                 f"got {rules.described(again)}")
+        conditions = d.get("conditions") or []
+        if (d["decision"] == "approve_with_conditions") != bool(conditions):
+            raise rules.refusal(at, "conditions", "an approval with conditions has at least one condition, and "
+                                                  "only it has conditions")
+        checked = []
+        for j, c in enumerate(conditions, start=1):
+            cat = f"{at}, condition {j}"
+            row = rules.check_row(rules.CONDITION, c, cat, whole=True)
+            _ref(c, "risk_id", risk_ids, "a risk of this proposal", cat)
+            checked.append({**row, "risk_id": c["risk_id"]})
+        d["conditions"] = checked

@@ -15,6 +15,8 @@ from typing import Any
 
 # bookkeeping, not assessment: left out of a snapshot's content
 _NOT_CONTENT = frozenset({"id", "created_at", "updated_at", "version"})
+# the record of decisions itself is not the assessment they were taken on
+_NOT_ASSESSMENT = frozenset({"decisions", "snapshots"})
 PHASES = ("inherent", "residual")
 # the parts of a risk compared on their own (the rest of its fields are compared one by one)
 _RISK_PARTS = ("scores", "consensus", "actions", *PHASES)
@@ -22,7 +24,7 @@ _RISK_PARTS = ("scores", "consensus", "actions", *PHASES)
 
 def content(proposal_doc: Mapping[str, Any], cost_shares: Mapping[str, Any] | None) -> dict[str, Any]:
     """A snapshot's content from the JSON export's document of one proposal and its cost shares (or None)."""
-    doc = {k: v for k, v in proposal_doc.items() if k not in _NOT_CONTENT}
+    doc = {k: v for k, v in proposal_doc.items() if k not in _NOT_CONTENT and k not in _NOT_ASSESSMENT}
     doc["risks"] = [{k: v for k, v in r.items() if k not in _NOT_CONTENT} for r in proposal_doc.get("risks", [])]
     doc["cost_shares"] = dict(cost_shares) if cost_shares is not None else None
     return doc

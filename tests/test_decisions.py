@@ -291,3 +291,68 @@ def test_the_decision_and_snapshot_commands(cli, sqlite_url):
     bad = cli("decisions", "record", "--proposal", "1", "--partner", "Harmon County", "--by", "karen",
               "--decision", "perhaps", "--rationale", "x")
     assert bad.exit_code == 1 and "decision: expected one of" in bad.output
+
+
+# --- the JSON door -------------------------------------------------------------------------------------------
+
+def _with_two_decisions(engine) -> None:
+    ds.record_decision(engine, actor="karen", proposal_id=PID, partner="Harmon County", decision="approve",
+                       rationale="First look")
+    ps.update_proposal(engine, actor=SYSTEM, proposal_id=PID, appetite={"legal": "Open"})
+    ds.reaffirm_decision(engine, actor="karen", proposal_id=PID,
+                         decision_id=_view(engine, "Harmon County").decision_id)
+    ds.record_decision(engine, actor="luis", proposal_id=PID, partner="City of Brookfield",
+                       decision="approve_with_conditions", rationale="With a report",
+                       conditions=[{"text": "Quarterly report", "owner": "City manager", "due_date": "2027-03-31",
+                                    "risk_id": "LEG-01"}])
+
+
+def test_decisions_conditions_and_snapshots_go_out_in_the_json_export_and_come_back(demo):
+    from risk.services.json_export import export_document
+    from risk.services.json_import import import_json
+
+    _with_two_decisions(demo)
+    doc = export_document(demo, [PID])
+    p = doc["proposals"][0]
+    assert len(p["snapshots"]) == 3 and [d["reaffirms"] for d in p["decisions"]] == [None, 1, None]
+    assert "decisions" not in p["snapshots"][0]["content"]  # the record of decisions is not the assessment
+    # into a database of its own, where the same proposal (same title) is new
+    from risk.db import make_engine, migrate
+
+    other = make_engine(str(demo.url).replace(".db", "-copy.db")) if demo.url.get_backend_name() == "sqlite" \
+        else None
+    if other is None:
+        pytest.skip("the copy goes into a second SQLite file")
+    migrate(other)
+    result = import_json(other, json.dumps(doc).encode(), actor=SYSTEM)
+    assert result["problems"] == [], result["problems"]
+    mine, theirs = ds.list_decisions(demo, PID), ds.list_decisions(other, result["proposal_ids"][0])
+    assert [(v.partner, v.decision, v.by, v.recorded_by, v.sha256, v.stale) for v in theirs] == \
+        [(v.partner, v.decision, v.by, v.recorded_by, v.sha256, v.stale) for v in mine]
+    assert [(c.text, c.owner, c.due_date, c.risk_id) for v in theirs for c in v.conditions] == \
+        [(c.text, c.owner, c.due_date, c.risk_id) for v in mine for c in v.conditions]
+    assert not any(v.stale for v in theirs if v.decision)  # the same assessment: nothing changed since
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda p: p["snapshots"][0]["content"]["risks"][0].update(title="Edited"),
+     "snapshot 1: sha256: the content does not match its SHA-256"),
+    (lambda p: p["decisions"][0].update(snapshot="0" * 64), "decision 1: snapshot: expected the SHA-256"),
+    (lambda p: p["decisions"][0].update(partner="Nowhere"), "decision 1: partner: expected a partner"),
+    (lambda p: p["decisions"][1].update(reaffirms=2), "decision 2: reaffirms: expected the position"),
+    (lambda p: p["decisions"][2].update(conditions=[]), "decision 3: conditions: an approval with conditions"),
+    (lambda p: p["decisions"][2]["conditions"][0].update(risk_id="NOPE-09"),
+     "decision 3, condition 1: risk_id: expected a risk of this proposal"),
+    (lambda p: p["decisions"][0].update(decision="maybe"), "decision 1: decision: expected one of"),
+])
+def test_a_bad_decision_in_a_json_file_is_refused_naming_it(demo, change, message):
+    from risk.services.json_export import export_document
+    from risk.services.json_import import import_json
+
+    _with_two_decisions(demo)
+    doc = export_document(demo, [PID])
+    change(doc["proposals"][0])
+    before = database_state(demo)
+    report = import_json(demo, json.dumps(doc).encode(), actor=SYSTEM, new_title="Copy")
+    assert len(report["problems"]) == 1 and message in report["problems"][0]["message"], report["problems"]
+    assert database_state(demo) == before

@@ -29,6 +29,8 @@ from risk.models import (
     ActionStatus,
     Consensus,
     CostLine,
+    Decision,
+    DecisionCondition,
     Partner,
     PartnerStrength,
     Proposal,
@@ -36,6 +38,7 @@ from risk.models import (
     Risk,
     Round,
     Score,
+    Snapshot,
     TeamMember,
     utcnow,
 )
@@ -307,4 +310,35 @@ def _write(unit: store.Unit, group: list[ProposalBundle], who: access.Principal)
          "due_date": a.get("due_date"), "status": a.get("status", ActionStatus.planned.value),
          "cost": a.get("cost"), "paying_partner_id": partner_id.get(a.get("paying_partner"))}
         for b, rpk in zip(group, risk_pks, strict=True) for a in b.actions], entity="action")
+    _write_decisions(unit, pids, group, partner_id, risk_pks)
     return pids
+
+
+def _write_decisions(unit: store.Unit, pids: list[int], group: list[ProposalBundle], partner_id: dict[str, int],
+                     risk_pks: list[dict[str, int]]) -> None:
+    """The bundles' snapshots, decisions and conditions (docs/DECISIONS.md). Decisions go one at a time, in their
+    order, since a re-affirmed one names an earlier one."""
+    for pid, b, rpk in zip(pids, group, risk_pks, strict=True):
+        if not b.snapshots and not b.decisions:
+            continue
+        shot_ids = store.insert_many(unit=unit, table=Snapshot, entity="snapshot", rows=[
+            {"proposal_id": pid, "taken_at": x.get("taken_at") or utcnow(), "taken_by": x["taken_by"],
+             "reason": x["reason"], "sha256": x["sha256"], "audit_head": x["audit_head"], "content": x["content"]}
+            for x in b.snapshots])
+        by_sha: dict[str, int] = {}
+        for x, sid in zip(b.snapshots, shot_ids, strict=True):
+            by_sha.setdefault(x["sha256"], sid)
+        decision_ids: list[int] = []
+        for d in b.decisions:
+            (did,) = store.insert_many(unit=unit, table=Decision, entity="decision", rows=[
+                {"proposal_id": pid, "partner_id": partner_id[d["partner"]], "decision": d["decision"],
+                 "rationale": d["rationale"], "decided_by": d["by"], "recorded_by": d["recorded_by"],
+                 "recorded_at": d.get("recorded_at") or utcnow(), "snapshot_id": by_sha[d["snapshot"]],
+                 "reaffirms_id": decision_ids[d["reaffirms"] - 1] if d.get("reaffirms") else None}])
+            decision_ids.append(did)
+            if d["conditions"]:
+                store.insert_many(unit=unit, table=DecisionCondition, entity="decision_condition", rows=[
+                    {"decision_id": did, "text": c["text"], "owner": c.get("owner", ""),
+                     "due_date": c.get("due_date"), "status": c.get("status", "open"),
+                     "risk_pk": rpk.get(c["risk_id"]) if c.get("risk_id") else None, "action_id": None}
+                    for c in d["conditions"]])

@@ -21,6 +21,8 @@ from risk.models import (
     Action,
     Consensus,
     CostLine,
+    Decision,
+    DecisionCondition,
     Partner,
     PartnerStrength,
     Proposal,
@@ -28,6 +30,7 @@ from risk.models import (
     Risk,
     Round,
     Score,
+    Snapshot,
     TeamMember,
     utcnow,
 )
@@ -205,4 +208,30 @@ def _proposal(session: Session, proposal: Proposal, partners: dict[int, Partner]
                 .where(PartnerStrength.proposal_id == pid).order_by(PartnerStrength.id))
         ],
         "risks": risk_docs,
+        **_decisions(session, pid, name_of, {r.id: r.risk_id for r in risks}),
+    }
+
+
+def _decisions(session: Session, pid: int, name_of: dict[int, str], risk_ids: dict[int, str]) -> dict:
+    """The proposal's snapshots and its partners' decisions with their conditions (docs/DECISIONS.md): a decision
+    names its snapshot by the snapshot's SHA-256, and a re-affirmed one by its position in the list."""
+    shots = session.execute(select(Snapshot).where(Snapshot.proposal_id == pid).order_by(Snapshot.id)).scalars().all()
+    sha_of = {x.id: x.sha256 for x in shots}
+    decisions = session.execute(select(Decision).where(Decision.proposal_id == pid).order_by(Decision.id)
+                                ).scalars().all()
+    position = {d.id: k for k, d in enumerate(decisions, start=1)}
+    conditions: dict[int, list[DecisionCondition]] = defaultdict(list)
+    if decisions:
+        for c in session.execute(select(DecisionCondition).where(DecisionCondition.decision_id.in_(list(position)))
+                                 .order_by(DecisionCondition.id)).scalars():
+            conditions[c.decision_id].append(c)
+    return {
+        "snapshots": [{"taken_at": _iso(x.taken_at), "taken_by": x.taken_by, "reason": x.reason,
+                       "sha256": x.sha256, "audit_head": x.audit_head, "content": x.content} for x in shots],
+        "decisions": [{"partner": name_of.get(d.partner_id), "decision": d.decision, "rationale": d.rationale,
+                       "by": d.decided_by, "recorded_by": d.recorded_by, "recorded_at": _iso(d.recorded_at),
+                       "snapshot": sha_of.get(d.snapshot_id), "reaffirms": position.get(d.reaffirms_id),
+                       "conditions": [{"text": c.text, "owner": c.owner, "due_date": _iso(c.due_date),
+                                       "status": c.status, "risk_id": risk_ids.get(c.risk_pk)}
+                                      for c in conditions[d.id]]} for d in decisions],
     }

@@ -152,8 +152,21 @@ def _bundle(p: Any, number: int) -> ProposalBundle:
         strengths.append((x.get("partner"), x.get("capability"), _need(x, "score", at)))
     costs = [_given(_object(x, f"{where}, cost {k}"), *rules.COST_LINE)
              for k, x in enumerate(_list(p, "costs", where), start=1)]
+    shots = []
+    for k, x in enumerate(_list(p, "snapshots", where), start=1):
+        at = f"{where}, snapshot {k}"
+        x = _object(x, at)
+        shots.append({**x, "taken_at": _when(x.get("taken_at"), f"{at}: taken_at"), "at": at})
+    decisions = []
+    for k, x in enumerate(_list(p, "decisions", where), start=1):
+        at = f"{where}, decision {k}"
+        x = _object(x, at)
+        decisions.append({**x, "recorded_at": _when(x.get("recorded_at"), f"{at}: recorded_at"), "at": at,
+                          "conditions": [_object(c, f"{at}, condition {j}")
+                                         for j, c in enumerate(_list(x, "conditions", at), start=1)]})
     return ProposalBundle(proposal=proposal, partners=partners, team=team, risks=risks, rounds=rounds,
-                          consensus=consensus, actions=actions, strengths=strengths, costs=costs)
+                          consensus=consensus, actions=actions, strengths=strengths, costs=costs, snapshots=shots,
+                          decisions=decisions)
 
 
 @access.audited("proposal")
