@@ -885,3 +885,24 @@ def snapshots_compare(
         return
     for line in snapshots.in_words(diff, limit=200) or ["nothing changed"]:
         typer.echo(line)
+
+
+review_app = typer.Typer(help="What needs review across the portfolio.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("due")
+def review_due_(fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table) -> None:
+    """Risks past their next review date, conditions of decisions open past their due date, and stale decisions,
+    across every proposal."""
+    from risk.services import decisions as ds
+
+    eng = engine()
+    items = ds.review_due(eng, actor=login_actor())
+    if fmt == Format.json:
+        print_json(items)
+        return
+    if not items:
+        say("nothing is due for review")
+        return
+    print_table(items, ["kind", "proposal_id", "item", "due", "detail"])

@@ -356,3 +356,30 @@ def test_a_bad_decision_in_a_json_file_is_refused_naming_it(demo, change, messag
     report = import_json(demo, json.dumps(doc).encode(), actor=SYSTEM, new_title="Copy")
     assert len(report["problems"]) == 1 and message in report["problems"][0]["message"], report["problems"]
     assert database_state(demo) == before
+
+
+def test_review_due_lists_stale_decisions_overdue_conditions_and_risks_past_review(demo):
+    import datetime as dt
+
+    ds.record_decision(demo, actor="luis", proposal_id=PID, partner="City of Brookfield",
+                       decision="approve_with_conditions", rationale="With a report",
+                       conditions=[{"text": "Quarterly report", "due_date": "2026-01-31"}])
+    ds.record_decision(demo, actor="karen", proposal_id=PID, partner="Harmon County", decision="approve",
+                       rationale="Yes")
+    assert [x["kind"] for x in ds.review_due(demo, actor=SYSTEM, today=dt.date(2026, 6, 1))] == ["condition"]
+    ps.update_proposal(demo, actor=SYSTEM, proposal_id=PID, appetite={"legal": "Open"})
+    items = ds.review_due(demo, actor=SYSTEM, today=dt.date(2040, 1, 1))
+    kinds = [x["kind"] for x in items]
+    assert kinds[:2] == ["decision", "decision"] and "condition" in kinds and "risk" in kinds
+    assert all(x["due"] < "2040-01-01" for x in items if x["kind"] == "risk")
+    assert "the appetites changed" in items[0]["detail"]
+    outsider = accounts.create_account(demo, actor=SYSTEM, username="otto", full_name="Otto Outsider")
+    assert ds.review_due(demo, actor=outsider.username, today=dt.date(2040, 1, 1)) == []
+
+
+def test_risk_review_due_prints_the_items_as_json(cli):
+    assert cli("demo").exit_code == 0
+    out = cli("review", "due", "--format", "json")
+    assert out.exit_code == 0, out.output
+    items = json.loads(out.stdout)
+    assert all(set(x) >= {"kind", "proposal_id", "proposal", "item", "due", "detail"} for x in items)

@@ -350,4 +350,43 @@ def standing(views: Sequence[DecisionView]) -> str:
 
 __all__ = ["ConditionView", "DecisionView", "SnapshotInfo", "WORDS", "compare_snapshots", "current_content",
            "list_decisions", "list_snapshots", "reaffirm_decision", "record_decision", "reviewers",
-           "set_condition_status", "snapshot_content", "standing"]
+           "review_due", "set_condition_status", "snapshot_content", "standing"]
+
+
+# --- what needs review across the portfolio ----------------------------------------------------------------------
+
+def review_due(engine: Engine, *, actor: str, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """What needs looking at, across the proposals `actor` may see: risks past their next review date, conditions
+    of standing decisions open past their due date, and stale decisions. Each item: kind (risk, condition,
+    decision), proposal_id, proposal, item, due (a date or None), detail (in words)."""
+    from risk.services.register_export import register_table
+
+    today = today or dt.date.today()
+    with Session(engine) as s:
+        visible = access.visible_proposal_ids(s, actor)
+        titles = dict(s.execute(select(Proposal.id, Proposal.title)).all())
+        proposal_of = dict(s.execute(select(Risk.id, Risk.proposal_id)).all())
+        with_decisions = set(s.execute(select(Decision.proposal_id).distinct()).scalars())
+    out: list[dict[str, Any]] = []
+    for row in register_table(engine, None, actor=actor):
+        due = row.get("next_review")
+        if due and dt.date.fromisoformat(str(due)[:10]) < today:
+            pid = proposal_of.get(row["risk_pk"])
+            out.append({"kind": "risk", "proposal_id": pid, "proposal": row["proposal"], "item": row["risk_id"],
+                        "due": str(due)[:10], "detail": f"{row['title']}: its review was due on {str(due)[:10]}"})
+    for pid in sorted(with_decisions):
+        if visible is not None and pid not in visible:
+            continue
+        for view in list_decisions(engine, pid):
+            if view.stale:
+                out.append({"kind": "decision", "proposal_id": pid, "proposal": titles[pid], "item": view.partner,
+                            "due": None, "detail": f"the decision of {view.partner} ({WORDS[view.decision]}) is "
+                                                   "stale: " + "; ".join(view.changed_since)})
+            for c in view.conditions:
+                if c.overdue:
+                    out.append({"kind": "condition", "proposal_id": pid, "proposal": titles[pid],
+                                "item": view.partner, "due": c.due_date.isoformat(),
+                                "detail": f"{view.partner}'s condition “{c.text}” was due on {c.due_date} "
+                                          f"({c.owner or 'no owner named'})"})
+    order = {"decision": 0, "condition": 1, "risk": 2}
+    return sorted(out, key=lambda x: (order[x["kind"]], x["due"] or "", x["proposal_id"] or 0, x["item"]))
