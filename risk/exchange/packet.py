@@ -1,12 +1,13 @@
 """The meeting packet: a few PDF pages a council can read (reportlab). Summary, heat maps, category profile, the
-top risks in plain sentences, open actions, and the SHA-256 of the data the packet was made from beside the audit
-log's head when it was read.
+top risks in plain sentences, open actions, then its sections (who pays for what, risk in money: headings,
+sentences and tables in the open actions' style), and the SHA-256 of the data the packet was made from beside the
+audit log's head when it was read.
 User text is escaped before it reaches reportlab's paragraph markup."""
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
@@ -14,6 +15,27 @@ from reportlab.lib.pagesizes import letter
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import inch
 from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+
+@dataclass
+class PacketTable:
+    """A table of a section: a header row and rows of text; `widths` are fractions of the text width; the columns
+    from `figures_from` on hold figures (right-aligned); with `total`, the last row is a total (bold)."""
+
+    columns: list[str]
+    rows: list[list[str]]
+    widths: list[float]
+    figures_from: int = 1
+    total: bool = False
+
+
+@dataclass
+class Section:
+    """A heading, then its parts in order: a sentence (str), a sentence after a bold label ((label, text)) or a
+    table."""
+
+    heading: str
+    parts: list[str | tuple[str, str] | PacketTable] = field(default_factory=list)
 
 
 @dataclass
@@ -28,6 +50,7 @@ class Packet:
     data_sha256: str
     made_at: str
     audit_head: str = ""  # the audit log's head (ID:HASH) when the data was read: `risk audit verify --head`
+    sections: list[Section] = field(default_factory=list)  # after the open actions, from a new page
 
 
 def _image(png: bytes, width: float) -> Image:
@@ -36,6 +59,28 @@ def _image(png: bytes, width: float) -> Image:
     reader = ImageReader(io.BytesIO(png))
     w, h = reader.getSize()
     return Image(io.BytesIO(png), width=width, height=width * h / w)
+
+
+def _table(t: PacketTable, width: float, style: ParagraphStyle) -> Table:
+    """A section's table in the open actions' style (grey grid, shaded header), figures right-aligned."""
+    right = ParagraphStyle("figures", parent=style, alignment=2)
+    bold = ParagraphStyle("total", parent=style, fontName="Helvetica-Bold")
+    bold_right = ParagraphStyle("total_figures", parent=right, fontName="Helvetica-Bold")
+    last = len(t.rows) if t.total else -1
+
+    def cell(text: str, r: int, c: int) -> Paragraph:
+        strong = r == last
+        if c >= t.figures_from:
+            return Paragraph(escape(str(text)), bold_right if strong else right)
+        return Paragraph(escape(str(text)), bold if strong else style)
+
+    rows = [t.columns, *t.rows]
+    table = Table([[cell(text, r, c) for c, text in enumerate(row)] for r, row in enumerate(rows)],
+                  colWidths=[f * width for f in t.widths], repeatRows=1)
+    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#cccccc")),
+                               ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f0f0f0")),
+                               ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    return table
 
 
 def packet_pdf(p: Packet) -> bytes:
@@ -88,5 +133,15 @@ def packet_pdf(p: Packet) -> bytes:
         story.append(actions)
     else:
         story.append(Paragraph("No open actions.", body))
+    for k, section in enumerate(p.sections):
+        story.append(PageBreak() if k == 0 else Spacer(1, 10))
+        story.append(Paragraph(escape(section.heading), styles["Heading2"]))
+        for part in section.parts:
+            if isinstance(part, PacketTable):
+                story += [_table(part, width, small), Spacer(1, 6)]
+            elif isinstance(part, tuple):
+                story += [Paragraph(f"<b>{escape(part[0])}</b>: {escape(part[1])}", body), Spacer(1, 4)]
+            else:
+                story += [Paragraph(escape(part), body), Spacer(1, 4)]
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return buffer.getvalue()

@@ -4,7 +4,11 @@ Text that a spreadsheet would run as a formula (beginning with =, +, -, @, tab, 
 with a leading ', and text that already begins with ' followed by one of those gets one more ', so that an import
 can remove exactly one and the round trip is exact. In XLSX as a string cell with the "quote prefix" style, the
 cell Excel makes when one types '=1+2: it shows =1+2, without the ', and stays text when edited; the cell holds the
-text as it is, so an import takes it as it is. Dates are date cells. Numbers stay numbers."""
+text as it is, so an import takes it as it is. Dates are date cells. Numbers stay numbers.
+
+The Costs and Quantified risk sheets are reports for people (one Section of Blocks per proposal): money is a number
+cell in the proposal's currency with 2 decimals, a percentage a percent cell; the register import does not read
+them."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import io
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from risk.scoring import IMPACT_SCALE, LEVEL_COLOURS, LIKELIHOOD_SCALE, SCORE_LABELS, Matrix
 
@@ -139,6 +144,49 @@ class Workbook:
     actions: list[dict] = field(default_factory=list)
     partners: list[dict] = field(default_factory=list)  # PARTNERS_COLUMNS
     team: list[dict] = field(default_factory=list)  # TEAM_COLUMNS
+    costs: list[Section] = field(default_factory=list)  # the Costs sheet (written when there is a section)
+    quantified: list[Section] = field(default_factory=list)  # the Quantified risk sheet (likewise)
+
+
+@dataclass
+class Block:
+    """One part of a report sheet: a bold `title`, `lines` of label and value, `notes` (sentences), then a table
+    of `columns` and `rows` (and a bold `total` row). `kinds` gives a column's cells a format: "money" (a number in
+    the section's currency, 2 decimals), "percent" (a fraction shown as a percentage, 2 decimals), "count" (a whole
+    number with thousands separators); other columns as written. A text value in such a column stays text."""
+
+    title: str = ""
+    lines: list[tuple[str, object]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # sentences under the lines, one a row
+    columns: Sequence[str] = ()
+    rows: list[Sequence[object]] = field(default_factory=list)
+    kinds: dict[str, str] = field(default_factory=dict)
+    total: Sequence[object] | None = None
+
+
+@dataclass
+class Section:
+    """One proposal's part of a report sheet: its `heading`, the `currency` of its money cells, its blocks."""
+
+    heading: str
+    currency: str = ""
+    blocks: list[Block] = field(default_factory=list)
+
+
+MONEY_FORMAT = "#,##0.00"
+PERCENT_FORMAT = "0.00%"
+COUNT_FORMAT = "#,##0"
+
+
+def _number(value: object) -> object:
+    """A Decimal (money as the cost arithmetic gives it) as a float for its number cell; anything else as it is."""
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def money_format(currency: str) -> str:
+    """`money_format("USD")` -> `#,##0.00 "USD"`: two decimals, thousands separated, the code after the number."""
+    code = "".join(ch for ch in currency if ch.isascii() and ch.isalpha())[:3].upper()
+    return f'{MONEY_FORMAT} "{code}"' if code else MONEY_FORMAT
 
 
 # OOXML writes a control character in text as _xHHHH_ and escapes the "_" of a literal _xHHHH_ as _x005F_ (ECMA-376
@@ -178,7 +226,8 @@ def continued_sheets(sheetnames: Iterable[str], name: str) -> list[str]:
 
 def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = None) -> bytes:
     """The workbook: Summary, Register (levels coloured, header frozen, filters, widths), Partners, Team, Method,
-    Heat maps, Scores and Actions. Text is always written as a string cell, never as a formula."""
+    Heat maps, Scores and Actions, then Costs and Quantified risk when the book has them. Text is always written as
+    a string cell, never as a formula."""
     import xlsxwriter
 
     _exact_escapes()
@@ -322,6 +371,61 @@ def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = Non
     for name, rows in (("Scores", book.scores), ("Actions", book.actions)):
         table(name, rows, list(rows[0]) if rows else SCORES_COLUMNS if name == "Scores" else ACTIONS_COLUMNS,
               ("description", "rationale"))
+
+    cell_props: dict[tuple[str, str, bool], dict] = {}  # one dict per cell style, made once (style() keys by id)
+    heading_props, label_props = {"bold": True, "font_size": 13}, {"bold": True}
+
+    def props_for(kind: str, currency: str, strong: bool) -> dict | None:
+        number = {"money": money_format(currency), "percent": PERCENT_FORMAT, "count": COUNT_FORMAT}.get(kind)
+        if number is None and not strong:
+            return None
+        key = (kind if number else "", currency if kind == "money" else "", strong)
+        if key not in cell_props:
+            cell_props[key] = {**({"num_format": number} if number else {}), **({"bold": True} if strong else {})}
+        return cell_props[key]
+
+    def report(name: str, sections: list[Section], widths: Sequence[int]) -> None:
+        """A sheet for people: each section a heading, then its blocks one under another."""
+        ws = wb.add_worksheet(name)
+        for c, w in enumerate(widths):
+            ws.set_column(c, c, w)
+        r = 0
+        for section in sections:
+            text(ws, r, 0, section.heading, heading_props)
+            r += 2
+            for block in section.blocks:
+                if block.title:
+                    text(ws, r, 0, block.title, label_props)
+                    r += 1
+                for label, value in block.lines:
+                    text(ws, r, 0, label, label_props)
+                    text(ws, r, 1, value)
+                    r += 1
+                for note in block.notes:
+                    text(ws, r, 0, note)
+                    r += 1
+                if block.columns:
+                    for c, col in enumerate(block.columns):
+                        ws.write_string(r, c, col, header)
+                    r += 1
+                    kinds = [block.kinds.get(col, "") for col in block.columns]
+                    plain = [props_for(k, section.currency, False) for k in kinds]
+                    for row in block.rows:
+                        for c, value in enumerate(row):
+                            text(ws, r, c, _number(value), plain[c] if c < len(plain) else None)
+                        r += 1
+                    if block.total is not None:
+                        strong = [props_for(k, section.currency, True) for k in kinds]
+                        for c, value in enumerate(block.total):
+                            text(ws, r, c, _number(value), strong[c] if c < len(strong) else None)
+                        r += 1
+                r += 1
+            r += 1
+
+    if book.costs:
+        report("Costs", book.costs, (42, 16, 16, 16, 16, 16, 16, 16, 16, 16))
+    if book.quantified:
+        report("Quantified risk", book.quantified, (36, 12, 40, 12, 16, 16, 22, 16, 16, 16, 16, 16))
     wb.close()
     if progress:
         progress(1.0)

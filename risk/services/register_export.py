@@ -1,4 +1,5 @@
-"""Scored registers for councils, auditors and records: CSV (the register) and XLSX (the whole assessment)."""
+"""Scored registers for councils, auditors and records: CSV (the register), XLSX (the whole assessment, with who
+pays for what and the risk in money) and the meeting packet (PDF)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,26 @@ import datetime as dt
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from risk import access, scoring
+from risk import access, costs, quantify, scoring
 from risk.errors import RefusedError
-from risk.exchange.spreadsheet import Workbook, register_csv, register_xlsx
+from risk.exchange.spreadsheet import Block, Workbook, register_csv, register_xlsx
+from risk.exchange.spreadsheet import Section as SheetSection
+from risk.services import costs as cost_service
+from risk.services import quantify as quantify_service
 from risk.services.json_export import export_document
 from risk.services.profile import proposal_profile
 from risk.services.proposals import list_proposals
 from risk.services.register_rows import REGISTER_COLUMNS, register_rows
 from risk.wording import count
+
+if TYPE_CHECKING:
+    from risk.exchange.packet import Section
 
 _NOT_ALNUM = re.compile(r"[\W_]+")  # letters and digits of any script stay
 
@@ -96,6 +106,286 @@ def _grid(profile, phase: str) -> list[list[str]]:
              for imp in range(1, 6)] for lik in range(5, 0, -1)]
 
 
+# --- who pays for what, and the risk in money (docs/COSTS.md) ------------------------------------------------------
+
+# The simulation behind the workbook's Quantified risk sheet and the packet's Risk in money: fixed, so that the same
+# data gives the same workbook and the same packet.
+EXPORT_ITERATIONS = 20_000
+EXPORT_SEED = 2026
+
+
+@dataclass
+class Money:
+    """One proposal's costs and risk in money, as the workbook and the packet show them. `allocation` is None when
+    there is nothing to split, and `no_split` says why in one sentence; `simulation` is None when no risk is
+    priced (or, said in `no_price`, when the priced risks cannot be simulated)."""
+
+    model: cost_service.CostModel
+    agreement: costs.Agreement | None
+    allocation: costs.Allocation | None
+    no_split: str
+    priced: quantify_service.PricedRisks
+    simulation: quantify.Simulation | None
+    levels: dict[str, str]  # risk_id -> its residual level (what a derived price was read at)
+    no_price: str = ""  # why there is no simulation, in one sentence, when risks are priced but cannot be simulated
+
+    def priced_from(self, result: quantify.RiskResult) -> str:
+        if not result.derived:
+            return "its own figures"
+        return f"its level ({self.levels.get(result.risk_id) or 'not scored'})"
+
+    def largest(self, n: int | None = None) -> list[quantify.RiskResult]:
+        """The priced risks by expected annual loss, largest first (ties by risk_id)."""
+        ranked = sorted(self.simulation.risks if self.simulation else [], key=lambda r: (-r.eal, r.risk_id))
+        return ranked if n is None else ranked[:n]
+
+
+def money_of(engine: Engine, profile) -> Money:
+    """The chosen allocation of the proposal's costs (none when it has no partners or no cost lines, or when the
+    stored figures cannot be split: said in words), and its priced risks simulated over EXPORT_ITERATIONS years
+    with EXPORT_SEED."""
+    pid = profile.proposal.id
+    model = cost_service.cost_model(engine, pid)
+    agreement = allocation = None
+    no_split = ""
+    if not model.partners:
+        no_split = f"“{model.title}” has no partner governments yet, so there is nothing to split."
+    elif not model.lines:
+        no_split = f"“{model.title}” has no cost lines yet, so there is nothing to split."
+    else:
+        try:
+            agreement = model.agreement()
+            allocation = costs.allocate(model.cost_lines(), model.partner_figures(), agreement)
+        except RefusedError as e:
+            no_split = f"The costs of “{model.title}” cannot be split as they stand: {e}"
+    priced = quantify_service.priced_risks(engine, pid)
+    simulation, no_price = None, ""
+    if priced.residual:
+        try:
+            simulation = quantify.simulate(priced.residual, EXPORT_ITERATIONS, EXPORT_SEED)
+        except RefusedError as e:
+            no_price = f"The priced risks of “{model.title}” cannot be simulated: {e}"
+    return Money(model=model, agreement=agreement, allocation=allocation, no_split=no_split, priced=priced,
+                 simulation=simulation, levels={v.risk.risk_id: v.residual.level for v in profile.risks},
+                 no_price=no_price)
+
+
+def _when(text: str | None) -> str:
+    """"2026-10-27T15:00:00+00:00" -> "2026-10-27 15:00 UTC"; other text as it is."""
+    if not text:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.tzinfo is not None else "")
+
+
+def _limits(agreement: costs.Agreement | None) -> str:
+    """Floors and caps in words: "City of Fenwick at least 20%; Harmon County at most 60%"."""
+    if agreement is None:
+        return ""
+    parts = [f"{name} at least {round(v, 2):g}%" for name, v in agreement.floors.items()]
+    parts += [f"{name} at most {round(v, 2):g}%" for name, v in agreement.caps.items()]
+    return "; ".join(parts)
+
+
+def _method_words(m: Money) -> str:
+    label = m.allocation.method if m.allocation else ""
+    if m.allocation is not None and not m.model.allocation.get("method"):
+        label += " (no allocation chosen yet)"
+    return label
+
+
+def _payback(share: costs.PartnerShare, horizon: int) -> object:
+    if share.payback_year is not None:
+        return share.payback_year
+    return "" if share.status_quo is None else f"not within {count(horizon, 'year')}"
+
+
+def _sum(values: list[Decimal | None]) -> Decimal | None:
+    return None if any(v is None for v in values) else sum(values, Decimal(0))  # type: ignore[arg-type]
+
+
+def costs_sheet_section(m: Money) -> SheetSection:
+    """The proposal's part of the Costs sheet."""
+    model, alloc = m.model, m.allocation
+    section = SheetSection(heading=model.title, currency=model.currency)
+    section.blocks.append(Block(lines=[("Currency", model.currency), ("Horizon (years)", model.horizon)]))
+    if not model.partners:
+        section.blocks.append(Block(notes=[m.no_split]))
+        return section
+    section.blocks.append(Block(
+        title="Cost lines", notes=[] if model.lines else ["No cost lines yet."],
+        columns=("Cost line", "Kind", "Amount (a year if recurring)", "First year", "Years", "Credit to partner"),
+        rows=[(x["name"], x["kind"].replace("_", " "), x["amount"], x["first_year"],
+               x["years"] if x["kind"] == "recurring" else None, x["credit_partner"] or "") for x in model.lines],
+        kinds={"Amount (a year if recurring)": "money"}))
+    drivers = sorted({name for p in model.partners for name in p.drivers})
+    section.blocks.append(Block(
+        title="Partners' figures",
+        columns=("Partner", "Role", "Population", "Assessed value", "Status-quo cost a year", "Exit charge",
+                 *(f"Usage: {name}" for name in drivers)),
+        rows=[(p.name, "lead/host" if p.role == "lead" else p.role, p.population, p.assessed_value,
+               p.status_quo_cost, p.exit_cost, *(p.drivers.get(name) for name in drivers)) for p in model.partners],
+        kinds={"Population": "count", "Assessed value": "money", "Status-quo cost a year": "money",
+               "Exit charge": "money"}))
+    chosen = model.allocation
+    lines: list[tuple[str, object]] = [("Method", _method_words(m) if alloc else chosen.get("method") or "none")]
+    if limits := _limits(m.agreement):
+        lines.append(("Floors and caps", limits))
+    lines += [("Rationale", chosen.get("rationale") or ""), ("Chosen by", chosen.get("chosen_by") or ""),
+              ("Chosen at", _when(chosen.get("chosen_at")))]
+    section.blocks.append(Block(title="Chosen allocation", lines=lines, notes=[m.no_split] if m.no_split else []))
+    if alloc is None:
+        return section
+    horizon = alloc.horizon
+    shares = alloc.partners
+    money_cols = ("Share", "Credit", "Pays", f"Status quo over {count(horizon, 'year')}", "Saving")
+    section.blocks.append(Block(
+        title=f"Who pays what over {count(horizon, 'year')}",
+        columns=("Partner", "Share", "Share %", "Credit", "Pays", money_cols[3], "Saving", "Payback year"),
+        rows=[(s.partner, s.share, s.share_pct / 100, s.credit, s.pays, s.status_quo, s.saving,
+               _payback(s, horizon)) for s in shares],
+        kinds={**dict.fromkeys(money_cols, "money"), "Share %": "percent"},
+        total=("Total", alloc.total, Decimal(1), _sum([s.credit for s in shares]), _sum([s.pays for s in shares]),
+               _sum([s.status_quo for s in shares]), _sum([s.saving for s in shares]), "")))
+    names = [s.partner for s in shares]
+    section.blocks.append(Block(
+        title="Year by year", columns=("Year", "Total", *names),
+        rows=[(y.year, y.total, *(amount for _name, amount in y.partners)) for y in alloc.years],
+        kinds=dict.fromkeys(("Total", *names), "money"),
+        total=("Total", alloc.total, *(s.share for s in shares))))
+    return section
+
+
+RISK_COLUMNS = ("Proposal", "Risk", "Title", "Events a year", "Loss low", "Loss high", "Priced from",
+                "Expected annual loss", "50th percentile", "90th percentile", "95th percentile", "99th percentile")
+
+
+def risk_sheet_section(m: Money) -> SheetSection:
+    """The proposal's part of the Quantified risk sheet."""
+    priced, sim, title = m.priced, m.simulation, m.model.title
+    section = SheetSection(heading=title, currency=m.model.currency)
+    lines: list[tuple[str, object]] = [
+        ("Currency", m.model.currency),
+        ("Simulated", f"{EXPORT_ITERATIONS:,} years with seed {EXPORT_SEED}, fixed for exports so that the same "
+                      "data gives the same figures"),
+    ]
+    if sim is None:
+        section.blocks.append(Block(lines=lines, notes=[m.no_price or (
+            f"No risk of “{title}” is priced: none has figures of its own (frequency and loss range) or a level "
+            "in a calibration table.")]))
+    else:
+        lines.append(("Losses split among partners", priced.split or "not split (no partners)"))
+        section.blocks.append(Block(lines=lines, notes=[
+            "Each risk as it stands (residual). Loss low and loss high: the 5th and 95th percentiles of one "
+            "event's loss; the percentiles: of a year's loss. The proposal's percentiles are those of its total "
+            "annual loss, not sums of the risks'."]))
+        money = dict.fromkeys(RISK_COLUMNS[4:6] + RISK_COLUMNS[7:], "money")
+        total = sim.proposal
+        section.blocks.append(Block(
+            title="Each priced risk", columns=RISK_COLUMNS,
+            rows=[(title, r.risk_id, priced.titles.get(r.risk_id, ""), r.frequency, r.loss_low, r.loss_high,
+                   m.priced_from(r), _cents(r.eal), _cents(r.p50), _cents(r.p90), _cents(r.p95), _cents(r.p99))
+                  for r in sim.risks],
+            kinds=money,
+            total=(title, "all", f"the proposal ({count(len(sim.risks), 'priced risk')})", None, None, None, "",
+                   _cents(total.eal), _cents(total.p50), _cents(total.p90), _cents(total.p95), _cents(total.p99))))
+        if sim.partners:
+            section.blocks.append(Block(
+                title="Each partner's expected annual loss",
+                columns=("Partner", "Expected annual loss", "Share of the expected loss"),
+                rows=[(p.partner, _cents(p.eal), p.eal / total.eal if total.eal else None) for p in sim.partners],
+                kinds={"Expected annual loss": "money", "Share of the expected loss": "percent"}))
+    if priced.unpriced:
+        section.blocks.append(Block(
+            title="Not priced", notes=["No figures of their own, and their level is not in a calibration table."],
+            columns=("Proposal", "Risk", "Title"),
+            rows=[(title, risk_id, priced.titles.get(risk_id, "")) for risk_id in priced.unpriced]))
+    return section
+
+
+def _cents(x: float) -> float:
+    return round(float(x), 2)
+
+
+def _amount(value: Decimal | float | None) -> str:
+    return "" if value is None else f"{value:,.2f}"
+
+
+def who_pays_section(m: Money) -> Section:
+    """The packet's "Who pays for what": the chosen method and why, each partner's share, saving and payback year,
+    and the total; one sentence when there is nothing to split."""
+    from risk.exchange.packet import PacketTable, Section  # reportlab, only when a packet is made
+
+    heading = "Who pays for what"
+    alloc, model = m.allocation, m.model
+    if alloc is None:
+        return Section(heading, [m.no_split])
+    chosen = model.allocation
+    parts: list = [("Method", _method_words(m))]
+    if limits := _limits(m.agreement):
+        parts.append(("Floors and caps", limits))
+    if chosen.get("rationale"):
+        parts.append(("Why", chosen["rationale"]))
+    if chosen.get("chosen_by") or chosen.get("chosen_at"):
+        parts.append(("Chosen", " on ".join(x for x in (chosen.get("chosen_by"), _when(chosen.get("chosen_at")))
+                                             if x)))
+    years = count(alloc.horizon, "year")
+    parts.append(f"Over {years}, in {model.currency}: each partner's share of the costs, the credit for the assets "
+                 f"it brings, what it pays in money, what doing the service alone would cost it over the same "
+                 f"{years}, the saving, and the first year its cumulative saving is no longer negative.")
+    shares = alloc.partners
+    rows = [[s.partner, _amount(s.share), f"{s.share_pct:.2f}%", _amount(s.credit), _amount(s.pays),
+             _amount(s.status_quo), _amount(s.saving), str(_payback(s, alloc.horizon))] for s in shares]
+    rows.append(["Total", _amount(alloc.total), "100.00%", _amount(_sum([s.credit for s in shares])),
+                 _amount(_sum([s.pays for s in shares])), _amount(_sum([s.status_quo for s in shares])),
+                 _amount(_sum([s.saving for s in shares])), ""])
+    parts.append(PacketTable(["Partner", "Share", "Share %", "Credit", "Pays", f"Alone, {years}", "Saving",
+                              "Payback year"], rows, [0.22, 0.12, 0.08, 0.1, 0.12, 0.12, 0.12, 0.12], total=True))
+    parts.append(("Total", f"{_amount(alloc.total)} {model.currency} over {years}"))
+    return Section(heading, parts)
+
+
+def risk_in_money_section(m: Money, largest: int = 5) -> Section:
+    """The packet's "Risk in money": the proposal's expected annual loss and bad years, its largest risks by
+    expected annual loss, each partner's expected loss; one sentence when no risk is priced."""
+    from risk.exchange.packet import PacketTable, Section
+
+    heading = "Risk in money"
+    sim, priced, currency = m.simulation, m.priced, m.model.currency
+    if sim is None:
+        return Section(heading, [m.no_price or "No risk of this proposal is priced yet: none has figures of its own "
+                                               "(frequency and loss range) or a level in a calibration table."])
+    own = sum(not r.derived for r in sim.risks)
+    total = len(sim.risks) + len(priced.unpriced)
+    parts: list = [
+        f"{len(sim.risks)} of {count(total, 'risk')} priced ({own} from their own figures, {len(sim.risks) - own} "
+        f"from their level in the calibration table), as they stand, in {currency}; {EXPORT_ITERATIONS:,} "
+        f"simulated years (seed {EXPORT_SEED}). A bad year: the loss exceeded one year in 10 (90th percentile), "
+        "in 20 (95th) and in 100 (99th).",
+        PacketTable(["", "Expected annual loss", "90th percentile", "95th percentile", "99th percentile"],
+                    [["The proposal", *(_amount(getattr(sim.proposal, k)) for k in ("eal", "p90", "p95", "p99"))]],
+                    [0.2, 0.2, 0.2, 0.2, 0.2]),
+        f"The {min(largest, len(sim.risks))} largest risks by expected annual loss:",
+        PacketTable(["Risk", "Title", "Priced from", "Expected annual loss", "90th percentile", "99th percentile"],
+                    [[r.risk_id, priced.titles.get(r.risk_id, ""), m.priced_from(r), _amount(r.eal),
+                      _amount(r.p90), _amount(r.p99)] for r in m.largest(largest)],
+                    [0.09, 0.37, 0.14, 0.14, 0.13, 0.13], figures_from=3),
+    ]
+    if sim.partners:
+        parts.append(f"Each partner's expected annual loss. Each risk's loss is split {priced.split}.")
+        parts.append(PacketTable(["Partner", "Expected annual loss", "Share"],
+                                 [[p.partner, _amount(p.eal), f"{p.eal / sim.proposal.eal:.2%}"
+                                   if sim.proposal.eal else ""] for p in sim.partners], [0.4, 0.3, 0.3]))
+    if priced.unpriced:
+        parts.append(("Not priced", ", ".join(priced.unpriced)))
+    return Section(heading, parts)
+
+
 def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
                 progress: Callable[[float], None] | None = None, *, actor: str | None = None) -> bytes:
     """One workbook; with several proposals, one row per risk of every proposal (the method and heat maps of the
@@ -134,6 +424,16 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
                for c in scoring.CATEGORIES]
     method += [("Disagreement", "; ".join(f"{word}: {meaning}" for word, meaning in FLAG_WORDS.values()))]
     method += [("Audit head", doc["audit_head"] or "none (no audit events yet)")]  # `risk audit verify --head`
+    method += [("Costs sheet", "one block per proposal: its currency and horizon, cost lines, partners' figures, "
+                               "the chosen allocation, each partner's share, and the year-by-year split; money in "
+                               "the proposal's currency with 2 decimals, percentages as percent cells. For "
+                               "reading: the register import does not read it back (the JSON export carries the "
+                               "costs)"),
+               ("Quantified risk sheet", f"each priced risk as it stands, simulated over {EXPORT_ITERATIONS:,} years "
+                                         f"with seed {EXPORT_SEED} (fixed for exports, so that the same data gives "
+                                         "the same workbook); the proposal's totals; each partner's expected loss; "
+                                         "the risks not priced. For reading, like the Costs sheet")]
+    money = [money_of(engine, p) for p in profiles]
     scores, actions = [], []
     # partners and team one row each (the Summary's lines are for people; a name may hold "; " or parentheses)
     partners = [{"proposal": p["title"], "name": x["name"], "kind": x["kind"], "role": x["role"]}
@@ -156,7 +456,8 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
                     heatmaps=[(f"Inherent risk: {first.proposal.title}", _grid(first, "inherent")),
                               (f"Residual risk: {first.proposal.title}", _grid(first, "residual"))],
                     scores=[_for_workbook(row) for row in scores], actions=[_for_workbook(row) for row in actions],
-                    partners=partners, team=team)
+                    partners=partners, team=team, costs=[costs_sheet_section(m) for m in money],
+                    quantified=[risk_sheet_section(m) for m in money])
     return register_xlsx(book, progress)
 
 
@@ -208,9 +509,12 @@ def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, s
     actions = [[risk["risk_id"], a["description"], a["owner"], a["due_date"] or "", a["status"],
                 a["paying_partner"] or ""]
                for risk in data["risks"] for a in risk["actions"] if a["status"] in OPEN_ACTION_STATUSES]
+    step(0.7, "Splitting the costs and pricing the risks")
+    money = money_of(engine, profile)
     packet = Packet(title=data["title"], subtitle=data["description"], summary=summary, heatmaps_png=heatmaps,
                     category_png=category, top_risks=top, actions=actions, data_sha256=digest,
-                    made_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"), audit_head=doc["audit_head"] or "none")
+                    made_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"), audit_head=doc["audit_head"] or "none",
+                    sections=[who_pays_section(money), risk_in_money_section(money)])
     step(0.85, "Laying out the pages")
     pdf = packet_pdf(packet)
     step(1.0, "Done")
