@@ -252,6 +252,7 @@ def _wrapped(text: str, width: int = 16) -> str:
     return "\n".join(textwrap.wrap(str(text), width)) or str(text)
 
 
+MONEY_LABELS = "datum.value == 0 ? '0' : replace(format(datum.value, '~s'), 'G', 'B')"
 _LINES_AXIS = dict(labelAngle=0, labelExpr="split(datum.value, '\\n')", labelOverlap=False, labelLimit=LABEL_ROOM,
                    labelLineHeight=13)
 
@@ -276,7 +277,8 @@ def method_shares(frame: pd.DataFrame, currency: str, horizon: int,
     chart = alt.Chart(frame).mark_bar().encode(
         x=alt.X("label:N", title="Partner government", sort=labels, axis=alt.Axis(**_LINES_AXIS)),
         xOffset=alt.XOffset("method:N", sort=methods),
-        y=alt.Y("share:Q", title=f"Share over {horizon} years ({currency})", axis=alt.Axis(format="~s")),
+        y=alt.Y("share:Q", title=f"Share over {horizon} years ({currency})",
+                axis=alt.Axis(labelExpr=MONEY_LABELS)),
         color=alt.Color("method:N", title="Method", sort=methods,
                         scale=alt.Scale(domain=methods, range=list(CATEGORY_COLOURS[:len(methods)])),
                         legend=legend("bottom", len(methods), columns=2)),
@@ -312,7 +314,8 @@ def going_alone(frame: pd.DataFrame, currency: str, horizon: int,
     return alt.Chart(frame).mark_bar().encode(
         x=alt.X("label:N", title="Partner government", sort=labels, axis=alt.Axis(**_LINES_AXIS)),
         xOffset=alt.XOffset("series:N", sort=[ALONE, SHARED]),
-        y=alt.Y("amount:Q", title=f"Cost over {horizon} years ({currency})", axis=alt.Axis(format="~s")),
+        y=alt.Y("amount:Q", title=f"Cost over {horizon} years ({currency})",
+                axis=alt.Axis(labelExpr=MONEY_LABELS)),
         color=alt.Color("series:N", title="Cost", sort=[ALONE, SHARED],
                         scale=alt.Scale(domain=[ALONE, SHARED], range=list(PAIR_COLOURS)), legend=legend("bottom")),
         tooltip=[alt.Tooltip("partner:N", title="Partner"), alt.Tooltip("series:N", title="Cost"),
@@ -340,7 +343,8 @@ def expected_loss(frame: pd.DataFrame, currency: str,
     room = alt.Scale(domain=[0, max(1.0, float(data["eal"].max() if len(data) else 1)) * 1.18])
     y = alt.Y("risk_id:N", title="Risk", sort=order, axis=alt.Axis(labelOverlap=False))
     bars = alt.Chart(data).mark_bar().encode(
-        x=alt.X("eal:Q", title=f"Expected annual loss ({currency})", scale=room, axis=alt.Axis(format="~s")),
+        x=alt.X("eal:Q", title=f"Expected annual loss ({currency})", scale=room,
+                axis=alt.Axis(labelExpr=MONEY_LABELS)),
         y=y,
         color=alt.Color("priced:N", title="Priced by", scale=alt.Scale(domain=[PRICED_OWN, PRICED_DERIVED],
                                                                        range=["#08519c", "#9ecae1"]),
@@ -371,16 +375,32 @@ def exceedance_frame(points: Sequence[tuple[float, float, float]]) -> pd.DataFra
     return pd.DataFrame(rows, columns=["loss", "chance", "curve"])
 
 
+def _log_ticks(low: float, high: float) -> list[float]:
+    """1, 2 and 5 times each power of ten from `low` to `high`: a log axis's labels as people count money."""
+    import math
+
+    if not (low > 0 and high > 0):
+        return []
+    return [m * 10.0 ** k for k in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+            for m in (1, 2, 5) if low <= m * 10.0 ** k <= high]
+
+
+BAD_YEARS = pd.DataFrame({"chance": [0.1, 0.01], "label": ["1 year in 10", "1 year in 100"]})
+
+
 def loss_exceedance(frame: pd.DataFrame, currency: str,
                     title: str = "How likely is a bad year: the chance of losing more"
-                    ) -> alt.Chart:
-    """Two lines (inherent orange, residual blue) over a logarithmic money axis; the chance in percent."""
+                    ) -> alt.LayerChart:
+    """Two lines (inherent orange and dashed, residual blue) over a logarithmic money axis, the chance in percent;
+    dotted rules mark the chances of one year in 10 and one in 100 (where a line crosses one, read the loss)."""
     curves = [INHERENT_CURVE, RESIDUAL_CURVE]
-    return alt.Chart(frame).mark_line(strokeWidth=2.5, interpolate="monotone").encode(
-        x=alt.X("loss:Q", title=f"Loss in one year ({currency}, logarithmic scale)",
-                scale=alt.Scale(type="log"), axis=alt.Axis(format="~s")),
-        y=alt.Y("chance:Q", title="Chance a year's loss is higher", axis=alt.Axis(format="%"),
-                scale=alt.Scale(domain=[0, 1])),
+    ticks = _log_ticks(float(frame["loss"].min()), float(frame["loss"].max())) if len(frame) else []
+    y = alt.Y("chance:Q", title="Chance a year's loss is higher", axis=alt.Axis(format="%"),
+              scale=alt.Scale(domain=[0, 1]))
+    lines = alt.Chart(frame).mark_line(strokeWidth=2.5, interpolate="monotone").encode(
+        x=alt.X("loss:Q", title=f"Loss in one year ({currency}, logarithmic scale)", scale=alt.Scale(type="log"),
+                axis=alt.Axis(values=ticks, labelExpr=MONEY_LABELS, labelOverlap=True)),
+        y=y,
         color=alt.Color("curve:N", title="Risks", sort=curves, scale=alt.Scale(domain=curves,
                                                                                range=list(PAIR_COLOURS)),
                         legend=legend("bottom")),
@@ -389,7 +409,13 @@ def loss_exceedance(frame: pd.DataFrame, currency: str,
         tooltip=[alt.Tooltip("curve:N", title="Risks"),
                  alt.Tooltip("loss:Q", title=f"A year's loss above ({currency})", format=",.0f"),
                  alt.Tooltip("chance:Q", title="Chance", format=".1%")],
-    ).properties(title=title, width=700, height=320, autosize=FIT_WIDTH)
+    )
+    rules = alt.Chart(BAD_YEARS).mark_rule(strokeDash=[2, 3], color="#636363").encode(y=y)
+    # at the left edge (a pixel position to the right would widen the chart past a column's width, and fit-x then
+    # squeezes the plot to nothing); both curves are near 100% there, so the labels stay clear of them
+    labels = alt.Chart(BAD_YEARS).mark_text(align="left", baseline="bottom", dx=4, dy=-2, fontSize=11,
+                                            color="#636363").encode(y=y, x=alt.value(0), text="label:N")
+    return (lines + rules + labels).properties(title=title, width=700, height=320, autosize=FIT_WIDTH)
 
 
 AVOIDED = "Expected loss avoided a year"
@@ -417,7 +443,7 @@ def treatment_value(frame: pd.DataFrame, currency: str,
     order = avoided["risk_id"].tolist()
     series = [AVOIDED, ACTIONS_COST]
     chart = alt.Chart(frame).mark_bar().encode(
-        x=alt.X("amount:Q", title=f"Amount ({currency})", axis=alt.Axis(format="~s")),
+        x=alt.X("amount:Q", title=f"Amount ({currency})", axis=alt.Axis(labelExpr=MONEY_LABELS)),
         y=alt.Y("risk_id:N", title="Risk", sort=order, axis=alt.Axis(labelOverlap=False)),
         yOffset=alt.YOffset("series:N", sort=series),
         color=alt.Color("series:N", title="Per risk", sort=series,

@@ -267,11 +267,20 @@ def test_loss_exceedance_draws_inherent_and_residual_on_a_log_money_axis():
     frame = charts.exceedance_frame(_comparison().exceedance(20))
     assert set(frame["curve"]) == {charts.INHERENT_CURVE, charts.RESIDUAL_CURVE} and (frame["loss"] > 0).all()
     spec = charts.loss_exceedance(frame, "USD").to_dict()
+    lines, rules, _labels = spec["layer"]
     assert spec["title"] == "How likely is a bad year: the chance of losing more"
-    assert spec["encoding"]["x"]["scale"]["type"] == "log"
-    assert spec["encoding"]["x"]["title"] == "Loss in one year (USD, logarithmic scale)"
-    assert spec["encoding"]["y"]["title"] == "Chance a year's loss is higher"
-    assert spec["encoding"]["color"]["scale"]["range"] == list(charts.PAIR_COLOURS)
+    assert lines["encoding"]["x"]["scale"]["type"] == "log"
+    assert lines["encoding"]["x"]["title"] == "Loss in one year (USD, logarithmic scale)"
+    assert lines["encoding"]["y"]["title"] == "Chance a year's loss is higher"
+    assert lines["encoding"]["color"]["scale"]["range"] == list(charts.PAIR_COLOURS)
+    ticks = lines["encoding"]["x"]["axis"]["values"]
+    assert ticks and all(str(t).lstrip("0.")[0] in "125" for t in ticks)  # 1, 2, 5 times a power of ten
+    assert [r["chance"] for r in spec["datasets"][rules["data"]["name"]]] == [0.1, 0.01]
+
+
+def test_a_log_axis_counts_money_in_ones_twos_and_fives():
+    assert charts._log_ticks(15_000, 1_200_000) == [20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000]
+    assert charts._log_ticks(0, 10) == []
 
 
 def test_treatment_value_sets_the_loss_avoided_beside_the_actions_cost():

@@ -8,7 +8,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from risk import charts, costs
+from risk import accounts, charts, costs
 from risk.errors import ConflictError, RefusedError
 from risk.services import costs as cs
 from risk.ui import common
@@ -65,7 +65,9 @@ with st.container(border=True, key=f"chosen_{pid}"):
     if chosen:
         when = dt.datetime.fromisoformat(chosen["chosen_at"]).strftime("%-d %B %Y") if chosen.get("chosen_at") else ""
         st.markdown(f"**The chosen split: {common.md(costs.agreement_label(agreement))}**")
-        st.markdown(f"Chosen by {common.md(chosen.get('chosen_by', 'somebody'))}"
+        by = chosen.get("chosen_by") or "somebody"
+        known = {a["username"]: a["name"] for a in accounts.list_accounts(eng)}  # who chose it, by name
+        st.markdown(f"Chosen by {common.md(f'{known[by]} ({by})' if by in known else by)}"
                     + (f" on {when}" if when else "") + f". Why: {common.md(chosen.get('rationale', ''))}")
     else:
         st.markdown("**No split has been chosen yet.** The figures below use equal shares until the partners record "
@@ -100,11 +102,11 @@ if result is not None:
         mark = costs.method_label(agreement.method) if chosen else None
         common.chart(lambda: charts.method_shares(charts.method_shares_frame(compared, mark), cur, result.horizon),
                      "costs_methods", "shares-by-method", pid)
+        # a static table: a method's name is long, and here it wraps instead of being cut off; the chosen one bold
         side = pd.DataFrame([{"Method": a.method + (" (chosen)" if a.method == mark else ""),
                               **{f"{p.partner} ({cur})": float(p.share) for p in a.partners}} for a in compared])
-        st.dataframe(side, hide_index=True, width="stretch", key=f"side_table_{pid}",
-                     column_config={"Method": st.column_config.TextColumn(pinned=True), **{
-                         c: st.column_config.NumberColumn(format=MONEY) for c in side.columns[1:]}})
+        st.table(side.style.hide(axis="index").format("{:,.2f}", subset=list(side.columns[1:])).apply(
+            lambda row: ["font-weight: bold" if row["Method"].endswith(" (chosen)") else ""] * len(row), axis=1))
         notes = []
         if agreement.floors or agreement.caps:
             notes.append("every method is shown with the chosen floors and caps")

@@ -123,12 +123,12 @@ else:
     stats = money["stats"]
     m1, m2, m3, m4 = st.columns(4)
     m1.metric(f"Expected loss a year ({cur})", f"{stats.eal:,.2f}", help="The average over the simulated years")
-    m2.metric(f"A bad year, 1 in 10 ({cur})", f"{stats.p90:,.2f}",
-              help="The 90th percentile: a year's losses exceed it one year in 10")
-    m3.metric(f"1 year in 20 ({cur})", f"{stats.p95:,.2f}",
-              help="The 95th percentile: a year's losses exceed it one year in 20")
-    m4.metric(f"1 year in 100 ({cur})", f"{stats.p99:,.2f}",
-              help="The 99th percentile: a year's losses exceed it one year in 100")
+    m2.metric(f"1 year in 10 is worse than ({cur})", f"{stats.p90:,.2f}",
+              help="The 90th percentile of a year's losses: a bad year")
+    m3.metric(f"1 year in 20 is worse than ({cur})", f"{stats.p95:,.2f}",
+              help="The 95th percentile of a year's losses")
+    m4.metric(f"1 year in 100 is worse than ({cur})", f"{stats.p99:,.2f}",
+              help="The 99th percentile of a year's losses: a very bad year")
     st.caption(f"{len(money['eal'])} risks priced, {iterations:,} simulated years, seed {seed}. Before controls the "
                f"expected loss would be {charts.money(money['inherent'], cur)} a year: the treatments avoid "
                f"{charts.money(money['reduction'], cur)} a year.")
