@@ -207,6 +207,28 @@ def test_moving_to_another_proposal_shows_its_own_figures(demo_db):
     assert frame_with(at, "name")["name"].tolist() == [x["name"] for x in cs.cost_model(demo_db, 2).lines]
 
 
+def test_a_new_proposal_gets_its_first_cost_line_and_horizon(app_db):
+    created = ps.create_proposal(app_db, actor=SYSTEM, title="Shared fleet garage", service_type="Other")
+    for name, population in (("Town of Ashford", 12_000), ("Town of Bexley", 8_000)):
+        partner = ps.add_partner(app_db, actor=SYSTEM, name=name, population=population)
+        ps.link_partner(app_db, actor=SYSTEM, proposal_id=created, partner_id=partner)
+    at = start(COSTS, proposal_id=created)
+    assert any("No cost lines yet" in i.value for i in at.info)
+    assert "No split has been chosen yet." in words(at)
+    edit_grid(at, f"cost_lines_{created}_0", added=[{"name": "Garage lease", "kind": "recurring", "amount": 60_000,
+                                                    "first_year": 1, "years": 10, "credit_partner": "Town of Bexley"}])
+    at.button(key=f"save_cost_lines_{created}_0").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert metrics(at)["Shared cost over 5 years"] == "USD 300,000.00"  # equal shares until a split is chosen
+    at.number_input(key=f"cost_horizon_{created}_0").set_value(10)
+    at.button(key=f"cost_settings_save_{created}_0").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert metrics(at)["Shared cost over 10 years"] == "USD 600,000.00"
+    chosen = frame_with(at, "Pays back in year").set_index("Partner")
+    assert chosen.loc["Town of Bexley", "Assets it brings (USD)"] == 600_000.0
+    assert chosen.loc["Town of Bexley", "Pays in money (USD)"] == -300_000.0  # the others owe it
+
+
 def test_a_proposal_without_partners_says_where_to_add_them(app_db):
     created = ps.create_proposal(app_db, actor=SYSTEM, title="Shared fleet garage", service_type="Other")
     at = start(COSTS, proposal_id=created)
@@ -295,3 +317,19 @@ def test_an_administrator_signed_in_sees_the_costs_page_of_any_proposal(demo_db)
 def test_the_costs_page_without_a_proposal_points_to_the_portfolio(app_db):
     at = start(COSTS)
     assert any("Choose a proposal" in i.value for i in at.info) and not at.metric
+
+
+def test_an_account_outside_the_proposal_sees_nothing_of_its_costs(demo_db):
+    from risk import accounts
+
+    accounts.create_account(demo_db, actor=SYSTEM, username="otto", full_name="Otto Outsider",
+                            password="a long enough passphrase")
+    token = accounts.start_session(demo_db, accounts.authenticate(demo_db, "otto", "a long enough passphrase").id)
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.query_params["proposal"] = "1"
+    at.session_state["_session_token"] = token
+    at.run()
+    at.switch_page(COSTS).run()
+    assert not at.exception
+    assert any("Choose a proposal" in i.value for i in at.info)
+    assert not at.metric and not at.dataframe and "Snohomish" not in words(at)

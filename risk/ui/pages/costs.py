@@ -388,6 +388,8 @@ def save_figures() -> None:
     now = figures_of(cs.cost_model(eng, pid).partners)
     saved = 0
     for row in figures.to_dict("records"):
+        if row["partner_id"] not in shown_figures:  # a partner added since the grid was drawn: not edited here
+            continue
         was, new = shown_figures[row["partner_id"]], {k: _cell(row[k]) for k in shown_figures[row["partner_id"]]}
         changed = [k for k in new if new[k] != was[k]]
         if not changed:
