@@ -17,7 +17,7 @@ from tests.signin import SYSTEM, admin_session, member_session, username_of
 PAGES = ["risk/ui/pages/portfolio.py", "risk/ui/pages/proposal.py", "risk/ui/pages/walkthrough.py",
          "risk/ui/pages/workshop.py", "risk/ui/pages/register.py", "risk/ui/pages/profile.py",
          "risk/ui/pages/review.py", "risk/ui/pages/import_data.py", "risk/ui/pages/accounts.py",
-         "risk/ui/pages/activity.py"]
+         "risk/ui/pages/activity.py", "risk/ui/pages/costs.py"]
 
 
 def start(page: str | None = None, proposal_id: int | None = None, actor: int | str | None = None,
