@@ -356,3 +356,18 @@ def test_risk_quantify_prints_the_simulation_as_json(cli):
     again = json.loads(cli("quantify", "--proposal", "1", "--iterations", "20000", "--seed", "3",
                            "--format", "json").stdout)
     assert again == data
+
+
+def test_a_stale_save_of_a_partners_figures_is_refused(two_partners):
+    engine, pid = two_partners
+    a = cs.cost_model(engine, pid).partners[0]
+    cs.set_partner_figures(engine, actor=SYSTEM, proposal_id=pid, partner_id=a.partner_id, status_quo_cost=70_000,
+                           expected={"status_quo_cost": None})
+    before = database_state(engine)
+    with pytest.raises(ConflictError, match="Town A, status_quo_cost: somebody saved 70000.0"):
+        cs.set_partner_figures(engine, actor=SYSTEM, proposal_id=pid, partner_id=a.partner_id,
+                               status_quo_cost=50_000, expected={"status_quo_cost": None})
+    assert database_state(engine) == before
+    # the same value sent twice (a double click) is no conflict
+    cs.set_partner_figures(engine, actor=SYSTEM, proposal_id=pid, partner_id=a.partner_id, status_quo_cost=70_000,
+                           expected={"status_quo_cost": None})

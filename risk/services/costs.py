@@ -243,9 +243,12 @@ def _comparable(line: Mapping[str, Any]) -> tuple:
 @access.audited("proposal")
 def set_partner_figures(engine: Engine, *, actor: str, proposal_id: int, partner_id: int,
                         population: Any = _UNSET, assessed_value: Any = _UNSET, status_quo_cost: Any = _UNSET,
-                        drivers: Any = _UNSET, exit_cost: Any = _UNSET) -> None:
+                        drivers: Any = _UNSET, exit_cost: Any = _UNSET,
+                        expected: Mapping[str, Any] | None = None) -> None:
     """A partner's figures for cost allocation. Population and assessed value are the government's (the same in
-    every proposal it takes part in); status-quo cost, usage figures and exit charge are its part in this one."""
+    every proposal it takes part in); status-quo cost, usage figures and exit charge are its part in this one.
+    `expected`: the figures that were on the user's screen (field -> value) for the fields given; when somebody
+    saved another value since, the change is refused rather than overwriting theirs."""
     given = {k: v for k, v in (("population", population), ("assessed_value", assessed_value),
                                ("status_quo_cost", status_quo_cost), ("drivers", drivers),
                                ("exit_cost", exit_cost)) if v is not _UNSET}
@@ -260,6 +263,15 @@ def set_partner_figures(engine: Engine, *, actor: str, proposal_id: int, partner
             raise RefusedError(f"partner: partner {partner_id} does not take part in proposal {proposal_id}")
         own = {k: v for k, v in values.items() if k in ("population", "assessed_value")}
         mine = {k: v for k, v in values.items() if k not in own}
+        for name, seen in (expected or {}).items():
+            if name not in values:
+                continue
+            stored = getattr(partner if name in own else link, name)
+            if name == "drivers":
+                stored = dict(stored or {}) or dict(partner.cost_drivers or {})  # as cost_model shows them
+            if stored != seen and stored != values[name]:
+                raise ConflictError(f"{partner.name}, {name}: somebody saved {stored!r} after you opened the "
+                                    f"figures (you saw {seen!r}); your change was not saved")
         if own:
             store.update(unit=unit, obj=partner, entity="partner", changes=own)
         if mine:

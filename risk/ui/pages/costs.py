@@ -403,7 +403,11 @@ def save_figures() -> None:
         if any(k.startswith("driver:") for k in changed):
             given["drivers"] = {k.removeprefix("driver:"): v for k, v in new.items()
                                 if k.startswith("driver:") and v is not None}
-        if common.run(cs.set_partner_figures, proposal_id=pid, partner_id=row["partner_id"],
+        seen = {k: was[k] for k in given if k != "drivers"}
+        if "drivers" in given:
+            seen["drivers"] = {k.removeprefix("driver:"): v for k, v in was.items()
+                               if k.startswith("driver:") and v is not None}
+        if common.run(cs.set_partner_figures, proposal_id=pid, partner_id=row["partner_id"], expected=seen,
                       **given) is common.FAILED:
             return
         saved += 1
