@@ -301,8 +301,12 @@ def my_roles(proposal_id_: int) -> frozenset[str]:
     name = actor()
     if not name:
         return frozenset()
-    with Session(engine()) as session:
-        return access.roles(session, access.principal(session, name), proposal_id_)
+
+    def read() -> frozenset[str]:
+        with Session(engine()) as session:
+            return access.roles(session, access.principal(session, name), proposal_id_)
+
+    return once_per_run(("roles", name, proposal_id_), read)
 
 
 def may(action: str, proposal_id_: int | None = None) -> bool:
@@ -315,8 +319,12 @@ def may(action: str, proposal_id_: int | None = None) -> bool:
     name = actor()
     if not name:
         return False
-    with Session(engine()) as session:
-        return access.may(session, name, action, proposal_id_)
+
+    def read() -> bool:
+        with Session(engine()) as session:
+            return access.may(session, name, action, proposal_id_)
+
+    return once_per_run(("may", name, action, proposal_id_), read)
 
 
 def sign_out() -> None:
@@ -540,10 +548,22 @@ def once_token(name: str) -> str:
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def _chart_spec(cache_key: tuple, _build: Callable[[], Any]) -> dict:
-    """A chart's Vega-Lite spec, built once per `cache_key` (which names the chart and the data version it shows).
-    Building an Altair chart and serialising it took 20-30 ms a chart here; a cached spec costs a copy."""
-    return _build().to_dict(validate=False)
+def _chart_spec(cache_key: tuple, _build: Callable[[], Any]) -> tuple[dict, dict]:
+    """A chart's Vega-Lite spec, built once per `cache_key` (which names the chart and the data version it shows):
+    the spec to draw, whose datasets are already Arrow IPC bytes (what Streamlit would convert them to on every
+    rerun, and passes on as they are when they are bytes), and the plain spec for the PNG and SVG downloads.
+    Building an Altair chart and serialising it took 20-30 ms a chart here, converting its data a few more."""
+    spec = _build().to_dict(validate=False)
+    shown = dict(spec)
+    if isinstance(spec.get("datasets"), dict):
+        try:
+            from streamlit import dataframe_util
+
+            shown["datasets"] = {name: dataframe_util.convert_anything_to_arrow_bytes(pd.DataFrame(rows))
+                                 if isinstance(rows, list) else rows for name, rows in spec["datasets"].items()}
+        except Exception:  # noqa: BLE001 - Streamlit converts them itself then, as before
+            shown = spec
+    return shown, spec
 
 
 def chart(build: Callable[[], Any], key: str, file_name: str, *parts: Any) -> None:
@@ -553,8 +573,8 @@ def chart(build: Callable[[], Any], key: str, file_name: str, *parts: Any) -> No
     data version they key the cached spec, so a rerun with nothing changed does not rebuild the chart."""
     from risk import charts
 
-    spec = _chart_spec((config.database_url(), data_version(), key, *parts), build)
-    st.vega_lite_chart(spec=spec, key=key)
+    shown, spec = _chart_spec((config.database_url(), data_version(), key, *parts), build)
+    st.vega_lite_chart(spec=shown, key=key)
     with st.container(horizontal=True):  # buttons as wide as their labels, also under a half-width chart
         st.download_button("PNG", data=lambda: charts.to_png(spec), file_name=f"{file_name}.png",
                            mime="image/png", key=f"{key}_png", on_click="ignore", icon=":material/download:")
