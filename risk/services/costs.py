@@ -278,6 +278,12 @@ def set_partner_figures(engine: Engine, *, actor: str, proposal_id: int, partner
             store.update(unit=unit, obj=link, entity="proposal_partner", changes=mine)
 
 
+def _settings(currency: str | None, cost_horizon: int | None) -> dict[str, Any]:
+    """The currency and horizon given, checked by the rules."""
+    given = {k: v for k, v in (("currency", currency), ("cost_horizon", cost_horizon)) if v is not None}
+    return rules.check_row(rules.PROPOSAL, given)
+
+
 @access.audited("proposal")
 def choose_allocation(engine: Engine, *, actor: str, proposal_id: int, allocation: Mapping[str, Any],
                       rationale: str, expected_version: int | None, currency: str | None = None,
@@ -290,11 +296,7 @@ def choose_allocation(engine: Engine, *, actor: str, proposal_id: int, allocatio
     if not rationale:
         raise RefusedError("rationale: a value is required (why the partners chose this split: the record a "
                            "council will ask for)")
-    changes: dict[str, Any] = {}
-    if currency is not None:
-        changes["currency"] = rules.check(rules.PROPOSAL, "currency", currency)
-    if cost_horizon is not None:
-        changes["cost_horizon"] = rules.check(rules.PROPOSAL, "cost_horizon", cost_horizon)
+    changes = _settings(currency, cost_horizon)
     with store.write(engine, actor, "the allocation") as unit:
         s = unit.session
         proposal = _proposal_for(s, actor, proposal_id)
@@ -315,11 +317,7 @@ def choose_allocation(engine: Engine, *, actor: str, proposal_id: int, allocatio
 def set_cost_settings(engine: Engine, *, actor: str, proposal_id: int, expected_version: int | None,
                       currency: str | None = None, cost_horizon: int | None = None) -> int:
     """The proposal's currency and horizon (years). Returns the new version."""
-    changes: dict[str, Any] = {}
-    if currency is not None:
-        changes["currency"] = rules.check(rules.PROPOSAL, "currency", currency)
-    if cost_horizon is not None:
-        changes["cost_horizon"] = rules.check(rules.PROPOSAL, "cost_horizon", cost_horizon)
+    changes = _settings(currency, cost_horizon)
     with store.write(engine, actor, "the cost settings") as unit:
         proposal = _proposal_for(unit.session, actor, proposal_id)
         return store.update_versioned(unit=unit, obj=proposal, entity="proposal", label=proposal.title,
