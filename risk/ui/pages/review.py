@@ -1,15 +1,28 @@
 """Review: one screen per proposal for the county managers who decide: the headline numbers, the ten highest
-residual risks in plain sentences, the category profile, both heat maps and partner exposure."""
+residual risks in plain sentences, the category profile, both heat maps and partner exposure, and each partner
+government's decision (docs/DECISIONS.md): where they stand, stale decisions with what changed, and for a
+reviewer the form to record their government's decision."""
 
 import streamlit as st
+from sqlmodel import Session
 
-from risk import charts
+from risk import charts, config
+from risk.services import decisions as ds
 from risk.services import proposals as ps
 from risk.services.profile import proposal_profile
 from risk.services.register_export import export_packet, file_stem
 from risk.services.summary import risk_line, top_risks
 from risk.services.views import partner_exposure_frame, risk_frame
 from risk.ui import common
+
+
+def _partner_id(session, name: str) -> int:
+    from sqlalchemy import select
+
+    from risk.models import Partner
+
+    return session.execute(select(Partner.id).where(Partner.name == name)).scalar_one()
+
 
 proposal = common.require_proposal()
 eng = common.engine()
@@ -62,3 +75,59 @@ st.download_button("Meeting packet (PDF)", data=lambda: export_packet(eng, pid, 
                    help="Summary, heat maps, category profile, the top risks in sentences and the open actions, "
                         "stamped with the SHA-256 of the data. Made when you click, from the data as it is then "
                         "(a few seconds, with a spinner on the button)")
+
+
+# --- each partner government's decision (docs/DECISIONS.md) ------------------------------------------------------
+st.subheader("Each government's decision")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _decisions(url: str, version: int, proposal_id: int) -> list:
+    """The decisions and where they stand, computed once per change of the data (a stale check compares the
+    snapshot with the assessment now)."""
+    return ds.list_decisions(common.engine(), proposal_id)
+
+
+decided = _decisions(config.database_url(), common.data_version(), pid)
+st.markdown(common.md(ds.standing(decided)))
+if any(v.decision for v in decided):
+    st.dataframe([{"Partner": v.partner, "Decision": ds.WORDS.get(v.decision or "", "not decided yet"),
+                   "By": v.by or "", "When": v.recorded_at.strftime("%Y-%m-%d %H:%M") if v.recorded_at else "",
+                   "Stale": "yes: the assessment changed since" if v.stale else "",
+                   "Conditions": "; ".join(f"{c.text} ({c.status}{', overdue' if c.overdue else ''})"
+                                           for c in v.conditions),
+                   "Snapshot SHA-256": (v.sha256 or "")[:16]} for v in decided],
+                 hide_index=True, width="stretch", key="review_decisions")
+    for v in decided:
+        if v.stale:
+            st.warning(f"**{common.md(v.partner)}** decided on an earlier state of the assessment. Changed since: "
+                       + common.md("; ".join(v.changed_since)), icon=":material/history:")
+        if v.decision and v.rationale:
+            st.caption(f"{common.md(v.partner)}: {common.md(v.rationale)}")
+
+me_roles = common.my_roles(pid)
+if "reviewer" in me_roles:  # a government's reviewer records its decision (an administrator: risk decisions record)
+    with Session(eng) as s_:
+        mine = [v for v in decided if common.actor() in ds.reviewers(s_, pid, _partner_id(s_, v.partner))]
+    if mine:
+        with st.form(f"decide_{pid}", clear_on_submit=False):
+            st.markdown(f"**Record the decision of {common.md(mine[0].partner)}** on the assessment as it stands "
+                        "now (a snapshot of it is kept with the decision)")
+            word = st.radio("Decision", list(ds.WORDS), format_func=lambda w: ds.WORDS[w].capitalize(),
+                            horizontal=True, key=f"decision_word_{pid}")
+            why = st.text_area("Rationale", key=f"decision_why_{pid}", max_chars=5000,
+                               placeholder="The council's resolution, the vote, the reasons")
+            conditions = st.text_area("Conditions (one per line, for an approval with conditions)",
+                                      key=f"decision_conditions_{pid}")
+            if st.form_submit_button("Record the decision", type="primary"):
+                lines = [x.strip() for x in conditions.splitlines() if x.strip()]
+                if common.run(ds.record_decision, proposal_id=pid, partner=mine[0].partner, decision=word,
+                              rationale=why, conditions=lines,
+                              success=f"Recorded the decision of {mine[0].partner}.") is not common.FAILED:
+                    st.rerun()
+        stale = [v for v in mine if v.stale and v.decision_id]
+        if stale and st.button(f"Re-affirm the decision of {stale[0].partner} on the assessment as it is now",
+                               key=f"reaffirm_{pid}"):
+            if common.run(ds.reaffirm_decision, proposal_id=pid, decision_id=stale[0].decision_id,
+                          success=f"Re-affirmed the decision of {stale[0].partner}.") is not common.FAILED:
+                st.rerun()

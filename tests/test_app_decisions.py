@@ -1,0 +1,66 @@
+"""AppTests of the review page's decisions (docs/DECISIONS.md): where the governments stand, a reviewer records
+their government's decision, a change makes it stale with what changed, re-affirming, and what others are offered."""
+
+from __future__ import annotations
+
+from risk import accounts
+from risk.services import decisions as ds
+from risk.services import proposals as ps
+from tests.signin import SYSTEM
+from tests.test_app_accounts import PASSWORD, _session, open_as
+
+REVIEW = "risk/ui/pages/review.py"
+
+
+def _karen(engine) -> str:
+    partners = {p.name: p.id for p, _ in ps.proposal_partners(engine, 1)}
+    ps.add_team_member(engine, actor=SYSTEM, proposal_id=1, name="Karen Holt", partner_id=partners["Harmon County"],
+                       team_role="reviewer")
+    accounts.create_account(engine, actor=SYSTEM, username="karen", full_name="Karen Holt",
+                            partner="Harmon County", password=PASSWORD)
+    return _session(engine, "karen")
+
+
+def test_a_reviewer_records_the_decision_sees_it_go_stale_and_reaffirms_it(demo_db):
+    at = open_as(_karen(demo_db), REVIEW, proposal_id=1)
+    assert any(m.value.startswith("Waiting for City of Brookfield, City of Lakeview, City of Millbrook, Harmon County")
+               for m in at.markdown)
+    at.radio(key="decision_word_1").set_value("approve_with_conditions")
+    at.text_area(key="decision_why_1").input("Commissioners, 4-1")
+    at.text_area(key="decision_conditions_1").input("Quarterly report to the board\n\n")
+    next(b for b in at.button if b.label == "Record the decision").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    harmon = next(v for v in ds.list_decisions(demo_db, 1) if v.partner == "Harmon County")
+    assert (harmon.decision, harmon.by, harmon.rationale) == ("approve_with_conditions", "karen",
+                                                               "Commissioners, 4-1")
+    assert [c.text for c in harmon.conditions] == ["Quarterly report to the board"]
+    table = next(d.value for d in at.dataframe if "Decision" in d.value.columns)
+    assert "approved with conditions" in table["Decision"].tolist()
+    ps.update_proposal(demo_db, actor=SYSTEM, proposal_id=1, appetite={"legal": "Open"})
+    at.run()
+    assert any("Harmon County" in w.value and "the appetites changed" in w.value for w in at.warning)
+    next(b for b in at.button if b.label.startswith("Re-affirm the decision of Harmon County")).click().run()
+    assert not at.exception
+    assert not next(v for v in ds.list_decisions(demo_db, 1) if v.partner == "Harmon County").stale
+    at.run()
+    assert not any("Harmon County" in w.value for w in at.warning)
+
+
+def test_a_refused_decision_says_why_and_records_nothing(demo_db):
+    at = open_as(_karen(demo_db), REVIEW, proposal_id=1)
+    at.radio(key="decision_word_1").set_value("approve")
+    at.text_area(key="decision_why_1").input("Yes")
+    at.text_area(key="decision_conditions_1").input("A condition on a plain approval")
+    next(b for b in at.button if b.label == "Record the decision").click().run()
+    assert any("only an approval with conditions has conditions" in e.value for e in at.error)
+    assert all(v.decision is None for v in ds.list_decisions(demo_db, 1))
+
+
+def test_only_a_governments_reviewer_is_offered_the_decision_form(demo_db):
+    _karen(demo_db)
+    facilitator = next(m for m in ps.team(demo_db, 1) if m.team_role == "facilitator")
+    accounts.create_account(demo_db, actor=SYSTEM, username="dana2", full_name=facilitator.name,
+                            partner="Harmon County", password=PASSWORD)
+    at = open_as(_session(demo_db, "dana2"), REVIEW, proposal_id=1)
+    assert not [b for b in at.button if b.label == "Record the decision"]
+    assert any(m.value.startswith("Waiting for") for m in at.markdown)
