@@ -383,3 +383,51 @@ def test_risk_review_due_prints_the_items_as_json(cli):
     assert out.exit_code == 0, out.output
     items = json.loads(out.stdout)
     assert all(set(x) >= {"kind", "proposal_id", "proposal", "item", "due", "detail"} for x in items)
+
+
+# --- the exports -----------------------------------------------------------------------------------------------
+
+def test_the_workbook_and_the_packet_say_each_governments_decision(demo, monkeypatch):
+    import io
+    import shutil
+    import subprocess
+
+    import openpyxl
+
+    from risk.services.register_export import export_packet, export_xlsx
+
+    if demo.url.get_backend_name() != "sqlite":
+        pytest.skip("the exports are the same on both engines; made once")
+    ds.record_decision(demo, actor="luis", proposal_id=PID, partner="City of Brookfield",
+                       decision="approve_with_conditions", rationale="With a report",
+                       conditions=[{"text": "Quarterly report", "owner": "City manager"}])
+    ds.record_decision(demo, actor="karen", proposal_id=PID, partner="Harmon County", decision="reject",
+                       rationale="Too costly")
+    ps.update_proposal(demo, actor=SYSTEM, proposal_id=PID, appetite={"legal": "Open"})
+    book = openpyxl.load_workbook(io.BytesIO(export_xlsx(demo, [PID, 2])))
+    cells = [str(c) for row in book["Decisions"].iter_rows(values_only=True) for c in row if c is not None]
+    assert "Out: Harmon County rejected it; sent back" not in " ".join(cells)
+    assert any(c.startswith("Out: Harmon County rejected it") for c in cells)
+    assert "approved with conditions" in cells and "rejected" in cells and "stale" in cells
+    assert any("Quarterly report (open)" in c for c in cells)
+    assert any("the appetites changed" in c for c in cells)
+    assert "Four Towns Shared ERP and Payroll" in cells  # the second proposal, nobody decided yet
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext is not installed")
+    from risk import charts
+
+    monkeypatch.setattr(charts, "to_png", lambda *a, **k: _blank_png())
+    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=export_packet(demo, PID), capture_output=True,
+                          check=True).stdout.decode()
+    assert "Each government's decision" in text and "rejected (stale)" in text
+    assert "Out: Harmon County rejected it" in " ".join(text.split())
+
+
+def _blank_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), "white").save(out, format="PNG")
+    return out.getvalue()

@@ -58,7 +58,7 @@ def _lines(rows: list[list[object]]) -> dict[str, object]:
 
 def test_the_costs_sheet_holds_each_proposals_split_with_shares_that_add_up_exactly(demo):
     book = openpyxl.load_workbook(io.BytesIO(export_xlsx(demo)))
-    assert book.sheetnames[-2:] == ["Costs", "Quantified risk"]
+    assert book.sheetnames[-3:] == ["Costs", "Quantified risk", "Decisions"]
     ws = book["Costs"]
     for pid in (1, 2, 3):
         model = cost_service.cost_model(demo, pid)
@@ -171,7 +171,7 @@ def test_the_packet_says_who_pays_for_what_and_the_risk_in_money(demo, monkeypat
     original = packet.packet_pdf
     monkeypatch.setattr(packet, "packet_pdf", lambda p: made.append(p) or original(p))
     pdf = export_packet(demo, NINE_ONE_ONE)
-    assert [s.heading for s in made[0].sections] == ["Who pays for what", "Risk in money"]
+    assert [s.heading for s in made[0].sections] == ["Who pays for what", "Risk in money", "Each government's decision"]
     allocation = cost_service.allocate(demo, NINE_ONE_ONE)
     _priced, sim = quantify_service.simulate(demo, NINE_ONE_ONE, EXPORT_ITERATIONS, EXPORT_SEED)
     text = _packet_text(pdf)

@@ -56,7 +56,7 @@ def test_csv_register_has_a_bom_the_domain_columns_and_a_format_version(demo):
 def test_xlsx_workbook_has_its_sheets_the_register_columns_and_no_formula(demo):
     book = openpyxl.load_workbook(io.BytesIO(export_xlsx(demo, [1])))
     assert book.sheetnames == ["Summary", "Register", "Partners", "Team", "Method", "Heat maps", "Scores", "Actions",
-                               "Costs", "Quantified risk"]
+                               "Costs", "Quantified risk", "Decisions"]
     register = book["Register"]
     header = [c.value for c in register[1]]
     assert header == list(REGISTER_COLUMNS)

@@ -146,6 +146,7 @@ class Workbook:
     team: list[dict] = field(default_factory=list)  # TEAM_COLUMNS
     costs: list[Section] = field(default_factory=list)  # the Costs sheet (written when there is a section)
     quantified: list[Section] = field(default_factory=list)  # the Quantified risk sheet (likewise)
+    decisions: list[Section] = field(default_factory=list)  # the Decisions sheet (likewise; docs/DECISIONS.md)
 
 
 @dataclass
@@ -426,6 +427,8 @@ def register_xlsx(book: Workbook, progress: Callable[[float], None] | None = Non
         report("Costs", book.costs, (42, 16, 16, 16, 16, 16, 16, 16, 16, 16))
     if book.quantified:
         report("Quantified risk", book.quantified, (36, 12, 40, 12, 16, 16, 22, 16, 16, 16, 16, 16))
+    if book.decisions:
+        report("Decisions", book.decisions, (30, 26, 14, 16, 17, 8, 50, 50, 66))
     wb.close()
     if progress:
         progress(1.0)

@@ -386,6 +386,76 @@ def risk_in_money_section(m: Money, largest: int = 5) -> Section:
     return Section(heading, parts)
 
 
+def decision_views(engine: Engine, proposal_id: int) -> list:
+    """Each partner government's standing decision (docs/DECISIONS.md); the stale check is made only for a
+    proposal that has decisions (it builds the proposal's document), so a whole-portfolio export stays quick."""
+    from sqlalchemy import select
+    from sqlmodel import Session
+
+    from risk.models import Decision, Partner, ProposalPartner
+    from risk.services import decisions as ds
+
+    with Session(engine) as s:
+        if s.execute(select(Decision.id).where(Decision.proposal_id == proposal_id).limit(1)).first():
+            return ds.list_decisions(engine, proposal_id)
+        names = s.execute(select(Partner.name).join(ProposalPartner, ProposalPartner.partner_id == Partner.id)
+                          .where(ProposalPartner.proposal_id == proposal_id).order_by(Partner.name)).scalars()
+        return [ds.DecisionView(partner=name) for name in names]
+
+
+_DECISION_COLUMNS = ("Partner", "Decision", "By", "Recorded by", "When", "Stale", "Changed since", "Conditions",
+                     "Snapshot SHA-256")
+
+
+def _decision_row(v) -> list[str]:
+    from risk.services import decisions as ds
+
+    return [v.partner, ds.WORDS.get(v.decision or "", "not decided yet"), v.by or "", v.recorded_by or "",
+            v.recorded_at.strftime("%Y-%m-%d %H:%M") if v.recorded_at else "", "stale" if v.stale else "",
+            "; ".join(v.changed_since),
+            "; ".join(f"{c.text} ({c.status}{', overdue' if c.overdue else ''}"
+                      f"{', due ' + c.due_date.isoformat() if c.due_date else ''})" for c in v.conditions),
+            v.sha256 or ""]
+
+
+def decisions_sheet_section(engine: Engine, proposal_id: int, title: str) -> SheetSection:
+    """The workbook's "Decisions" part of one proposal: where the governments stand, each one's decision."""
+    from risk.exchange.spreadsheet import Block
+    from risk.services import decisions as ds
+
+    views = decision_views(engine, proposal_id)
+    block = Block(title="Each government's decision", lines=[("Where they stand", ds.standing(views))],
+                  columns=_DECISION_COLUMNS, rows=[_decision_row(v) for v in views])
+    return SheetSection(heading=title, blocks=[block])
+
+
+def decisions_standing(engine: Engine, proposal_id: int) -> str:
+    from risk.services import decisions as ds
+
+    return ds.standing(decision_views(engine, proposal_id))
+
+
+def decisions_section(engine: Engine, proposal_id: int):
+    """The packet's "Each government's decision": where they stand, and a table of the decisions."""
+    from risk.exchange.packet import PacketTable, Section
+    from risk.services import decisions as ds
+
+    views = decision_views(engine, proposal_id)
+    parts: list = [("Where they stand", ds.standing(views))]
+    if any(v.decision for v in views):
+        parts.append(PacketTable(["Partner", "Decision", "By, when", "Conditions", "Snapshot"],
+                                 [[v.partner, ds.WORDS.get(v.decision or "", "not decided yet")
+                                   + (" (stale)" if v.stale else ""),
+                                   f"{v.by or ''} {v.recorded_at.strftime('%Y-%m-%d') if v.recorded_at else ''}",
+                                   "; ".join(f"{c.text} ({c.status})" for c in v.conditions),
+                                   (v.sha256 or "")[:16]] for v in views],
+                                 [0.2, 0.2, 0.18, 0.28, 0.14], figures_from=5))
+        for v in views:
+            if v.stale:
+                parts.append((f"{v.partner}: changed since its decision", "; ".join(v.changed_since)))
+    return Section("Each government's decision", parts)
+
+
 def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
                 progress: Callable[[float], None] | None = None, *, actor: str | None = None) -> bytes:
     """One workbook; with several proposals, one row per risk of every proposal (the method and heat maps of the
@@ -457,7 +527,9 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
                               (f"Residual risk: {first.proposal.title}", _grid(first, "residual"))],
                     scores=[_for_workbook(row) for row in scores], actions=[_for_workbook(row) for row in actions],
                     partners=partners, team=team, costs=[costs_sheet_section(m) for m in money],
-                    quantified=[risk_sheet_section(m) for m in money])
+                    quantified=[risk_sheet_section(m) for m in money],
+                    decisions=[decisions_sheet_section(engine, p.proposal.id, p.proposal.title)
+                               for p in profiles])
     return register_xlsx(book, progress)
 
 
@@ -487,7 +559,8 @@ def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, s
     matrix, views, data = profile.matrix, profile.risks, doc["proposals"][0]
     levels = Counter(v.residual.level or "not scored" for v in views)
     summary = [
-        ("Service", data["service_type"]), ("Status", data["status"]), ("Decision", "not decided"),
+        ("Service", data["service_type"]), ("Status", data["status"]),
+        ("Decisions", decisions_standing(engine, proposal_id)),
         ("Partners", "; ".join(f"{p['name']}{' (lead/host)' if p['role'] == 'lead' else ''}"
                                for p in data["partners"])),
         ("Assessment team", f"{count(len(data['team']), 'member')} from "
@@ -514,7 +587,8 @@ def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, s
     packet = Packet(title=data["title"], subtitle=data["description"], summary=summary, heatmaps_png=heatmaps,
                     category_png=category, top_risks=top, actions=actions, data_sha256=digest,
                     made_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"), audit_head=doc["audit_head"] or "none",
-                    sections=[who_pays_section(money), risk_in_money_section(money)])
+                    sections=[who_pays_section(money), risk_in_money_section(money),
+                              decisions_section(engine, proposal_id)])
     step(0.85, "Laying out the pages")
     pdf = packet_pdf(packet)
     step(1.0, "Done")
