@@ -145,6 +145,34 @@ def movement(frame: pd.DataFrame, levels: Sequence[str], title: str = "What the 
     return _rows(rule + points, title, len(data), 26)
 
 
+def level_moves_frame(moves: Sequence[dict]) -> pd.DataFrame:
+    """From a snapshot comparison's level_moves (risk/snapshots.py): risk, phase, before, after, direction."""
+    rows = [{"risk": f"{m['risk_id']} ({m['phase']})", "phase": m["phase"], "before": m["before"] or "Not scored",
+             "after": m["after"] or "Not scored", "direction": "Up (worse)" if m["direction"] == "up"
+             else "Down (better)"} for m in moves]
+    return pd.DataFrame(rows, columns=["risk", "phase", "before", "after", "direction"])
+
+
+def level_moves(frame: pd.DataFrame, levels: Sequence[str],
+                title: str = "Levels that moved between the two states") -> alt.LayerChart:
+    """Each risk whose standing level moved: a line from its level then to its level now, the point at now
+    coloured by direction (vermillion up, bluish green down: Okabe-Ito, safe for colour-blind readers)."""
+    order = ["Not scored", *levels]
+    x_then = alt.X("before:N", sort=order, scale=alt.Scale(domain=order), title="Level of risk",
+                   axis=alt.Axis(labelAngle=0))
+    y = alt.Y("risk:N", title="Risk (phase)", sort=None, axis=alt.Axis(labelOverlap=False))
+    direction = alt.Color("direction:N", title="Moved", scale=alt.Scale(domain=["Up (worse)", "Down (better)"],
+                                                                       range=["#D55E00", "#009E73"]),
+                          legend=legend("bottom"))
+    rule = alt.Chart(frame).mark_rule(color="#636363").encode(x=x_then, x2="after:N", y=y)
+    then = alt.Chart(frame).mark_point(size=70, color="#636363").encode(x=x_then, y=y)
+    now = alt.Chart(frame).mark_point(filled=True, size=110).encode(
+        x=alt.X("after:N", sort=order, scale=alt.Scale(domain=order)), y=y, color=direction,
+        tooltip=[alt.Tooltip("risk:N", title="Risk"), alt.Tooltip("before:N", title="Then"),
+                 alt.Tooltip("after:N", title="Now")])
+    return _rows(rule + then + now, title, len(frame), 26)
+
+
 def category_profile(frame: pd.DataFrame, levels: Sequence[str], title: str = "Each category: risks by residual "
                      "level, the worst, and the appetite") -> alt.LayerChart:
     """`frame`: one row per risk with category, level (residual, or "Not scored"), appetite, over_appetite."""

@@ -64,3 +64,21 @@ def test_only_a_governments_reviewer_is_offered_the_decision_form(demo_db):
     at = open_as(_session(demo_db, "dana2"), REVIEW, proposal_id=1)
     assert not [b for b in at.button if b.label == "Record the decision"]
     assert any(m.value.startswith("Waiting for") for m in at.markdown)
+
+
+def test_the_review_page_compares_a_snapshot_with_now_as_words_metrics_and_a_chart(demo_db):
+    token = _karen(demo_db)
+    ds.record_decision(demo_db, actor="karen", proposal_id=1, partner="Harmon County", decision="approve",
+                       rationale="Yes")
+    from risk.services import rounds as rs
+
+    risk = ps.list_risks(demo_db, 1)[0]
+    rs.record_consensus(demo_db, actor=SYSTEM, risk_pk=risk.id, phase="residual", likelihood=5, impact=5,
+                        rationale="The vendor failed")
+    ps.add_risk(demo_db, actor=SYSTEM, proposal_id=1, category="financial", title="Vendor failure")
+    at = open_as(token, REVIEW, proposal_id=1)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Risks added"] == "1" and metrics["Levels up"] == "1"
+    assert any(m.value.replace("\\", "").startswith(f"- {risk.risk_id}: residual level") for m in at.markdown)
+    charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert any("Levels that moved" in str(c.proto) for c in charts), [type(c) for c in charts]

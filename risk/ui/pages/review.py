@@ -131,3 +131,39 @@ if "reviewer" in me_roles:  # a government's reviewer records its decision (an a
             if common.run(ds.reaffirm_decision, proposal_id=pid, decision_id=stale[0].decision_id,
                           success=f"Re-affirmed the decision of {stale[0].partner}.") is not common.FAILED:
                 st.rerun()
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _snapshots(url: str, version: int, proposal_id: int) -> list:
+    return ds.list_snapshots(common.engine(), proposal_id)
+
+
+shots = _snapshots(config.database_url(), common.data_version(), pid)
+if shots:
+    with st.expander("What changed between two states of the assessment", icon=":material/compare_arrows:"):
+        choices = {f"Snapshot {x.id}: {x.taken_at:%Y-%m-%d %H:%M}, {x.reason}": x.id for x in shots}
+        left_, right_ = st.columns(2)
+        then = left_.selectbox("From", list(choices), key=f"compare_from_{pid}")
+        now_label = "The assessment as it is now"
+        upto = right_.selectbox("To", [now_label, *reversed(list(choices))], key=f"compare_to_{pid}")
+        try:
+            diff = ds.compare_snapshots(eng, pid, choices[then], "now" if upto == now_label else choices[upto])
+        except ds.RefusedError as exc:
+            st.error(common.md(exc), icon=":material/error:")
+            diff = None
+        if diff is not None:
+            from risk import snapshots as snapshot_words
+
+            if snapshot_words.is_empty(diff):
+                st.success("Nothing the snapshot covers has changed.", icon=":material/check_circle:")
+            else:
+                a_, b_, c_, d_ = st.columns(4)
+                a_.metric("Risks added", len(diff["added"]))
+                b_.metric("Risks removed", len(diff["removed"]))
+                c_.metric("Levels up", sum(m["direction"] == "up" for m in diff["level_moves"]))
+                d_.metric("Levels down", sum(m["direction"] == "down" for m in diff["level_moves"]))
+                for line in snapshot_words.in_words(diff, limit=40):
+                    st.markdown(f"- {common.md(line)}")
+                if diff["level_moves"]:
+                    moves = charts.level_moves_frame(diff["level_moves"])
+                    common.chart(lambda: charts.level_moves(moves, matrix.levels), f"review_moves_{pid}",
+                                 "level-moves", pid, choices[then], upto)
