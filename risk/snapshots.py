@@ -108,6 +108,12 @@ _SETTING_WORDS = {"appetite": "the appetites", "costs": "the cost lines", "alloc
                   "service_type": "the service type"}
 
 
+_RISK_FIELD_WORDS = {"next_review": "next review date", "over_appetite": "over appetite", "owner_partner": "owning "
+                     "partner", "target_likelihood": "target likelihood", "target_impact": "target impact",
+                     "loss_low": "loss range (low end)", "loss_high": "loss range (high end)",
+                     "template_id": "catalogue template"}
+
+
 def in_words(diff: Mapping[str, Any], limit: int = 12) -> list[str]:
     """The changes as short sentences for people ("LEG-01: residual level High → Moderate"), at most `limit` and
     a last one saying how many more."""
@@ -132,7 +138,7 @@ def in_words(diff: Mapping[str, Any], limit: int = 12) -> list[str]:
         elif c["field"] in _RISK_PARTS:
             out.append(f"{c['risk_id']}: {c['field']} changed ({c['before']} → {c['after']})")
         else:
-            out.append(f"{c['risk_id']}: {c['field']} changed")
+            out.append(f"{c['risk_id']}: {_RISK_FIELD_WORDS.get(c['field'], c['field'])} changed")
     if len(out) > limit:
         out = [*out[:limit], f"and {len(out) - limit} more changes"]
     return out
