@@ -906,3 +906,51 @@ def review_due_(fmt: Annotated[Format, typer.Option("--format", help="table or j
         say("nothing is due for review")
         return
     print_table(items, ["kind", "proposal_id", "item", "due", "detail"])
+
+
+cycle_app = typer.Typer(help="Assessment cycles: start next year's assessment from this year's (docs/DECISIONS.md).",
+                        no_args_is_help=True)
+app.add_typer(cycle_app, name="cycle")
+
+
+@cycle_app.command("start")
+def cycle_start(
+    proposal: Annotated[int, typer.Option("--proposal", help="The last cycle's proposal.")],
+    title: Annotated[str | None, typer.Option("--title", help="The new cycle's title (default: the last one's "
+                                              "with the year's review).")] = None,
+) -> None:
+    """Start the next assessment cycle from the last: every risk with every field, its actions, the partners,
+    team and costs carried; scores to be given afresh; the last cycle kept as the baseline."""
+    from risk.services import cycles
+
+    eng = engine()
+    try:
+        new_id = cycles.start_next_cycle(eng, actor=login_actor(), proposal_id=proposal, title=title)
+    except StorageError as exc:
+        raise fail(str(exc)) from None
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
+    typer.echo(new_id)
+    say(f"started the next cycle of proposal {proposal} as proposal {new_id}")
+
+
+@cycle_app.command("changes")
+def cycle_changes_(
+    proposal: Annotated[int, typer.Option("--proposal", help="A proposal started from a last cycle.")],
+    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """Each risk tagged New, Modified, Removed or Unchanged against the last cycle, with its previous levels."""
+    from risk.services import cycles
+
+    eng = engine()
+    try:
+        data = cycles.cycle_changes(eng, proposal)
+    except RefusedError as exc:
+        raise refuse(str(exc)) from None
+    if fmt == Format.json:
+        print_json(data)
+        return
+    print_table([{"risk_id": r["risk_id"], "tag": r["tag"], "changed": ", ".join(r["changed"]),
+                  "previous residual": (r["previous"] or {}).get("residual") or "",
+                  "now residual": (r["now"] or {}).get("residual") or ""} for r in data["risks"]],
+                ["risk_id", "tag", "previous residual", "now residual", "changed"])

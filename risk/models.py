@@ -97,6 +97,8 @@ class Proposal(SQLModel, table=True):
     cost_horizon: int = Field(default=5, sa_column_kwargs={"server_default": "5"})
     allocation: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     calibration: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    # the proposal of the last assessment cycle this one was started from (risk/services/cycles.py)
+    previous_id: int | None = Field(default=None, foreign_key="proposal.id", ondelete="SET NULL")
 
 
 class Partner(SQLModel, table=True):

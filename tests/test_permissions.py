@@ -26,6 +26,7 @@ from risk.errors import ForbiddenError
 from risk.models import Account, AuditEvent, ColumnMapping, Proposal, Round, TeamMember
 from risk.services import costs as cost_service
 from risk.services import (
+    cycles,
     decisions,
     json_export,
     json_import,
@@ -109,6 +110,8 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "record_decision": ("proposal", {"administrator", "reviewer"}),  # its own government's (docs/DECISIONS.md)
     "reaffirm_decision": ("proposal", {"administrator", "reviewer"}),
     "set_condition_status": ("proposal", {"administrator", "facilitator", "reviewer"}),
+    # the next cycle: a new proposal from one the account may see
+    "start_next_cycle": ("proposal", {"administrator", "facilitator", "assessor", "observer", "reviewer", "partner"}),
 }
 
 
@@ -336,6 +339,7 @@ WRITES: dict[str, Callable[[Engine, str, dict, dict], Any]] = {
         e, actor=a, proposal_id=w["proposal"], decision_id=w["decision"], by=w["reviewer"]),
     "set_condition_status": lambda e, a, w, world: decisions.set_condition_status(
         e, actor=a, proposal_id=w["proposal"], condition_id=w["condition"], status="met"),
+    "start_next_cycle": lambda e, a, w, world: cycles.start_next_cycle(e, actor=a, proposal_id=w["proposal"]),
 }
 assert set(WRITES) == set(EXPECTED)
 
