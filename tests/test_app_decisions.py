@@ -82,3 +82,19 @@ def test_the_review_page_compares_a_snapshot_with_now_as_words_metrics_and_a_cha
     assert any(m.value.replace("\\", "").startswith(f"- {risk.risk_id}: residual level") for m in at.markdown)
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert any("Levels that moved" in str(c.proto) for c in charts), [type(c) for c in charts]
+
+
+def test_the_next_cycle_is_started_from_the_review_page_and_shows_its_risks_against_the_last(demo_db):
+    from tests.test_app import start
+
+    at = start(REVIEW, proposal_id=2)
+    at.button(key="cycle_ask_2").click().run()
+    at.text_input(key="cycle_title_2").input("ERP: the 2027 review")
+    at.button(key="cycle_start_2").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    new = max(p.id for p in ps.list_proposals(demo_db))
+    assert str(at.query_params["proposal"]) in (str(new), str([str(new)]))
+    assert any(s.value == "Against the last cycle" for s in at.subheader)
+    table = next(d.value for d in at.dataframe if "Against the last cycle" in d.value.columns)
+    assert set(table["Against the last cycle"]) == {"Unchanged"}
+    assert set(table["Residual level now"]) == {"not scored yet"}

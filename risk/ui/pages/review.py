@@ -167,3 +167,49 @@ if shots:
                     moves = charts.level_moves_frame(diff["level_moves"])
                     common.chart(lambda: charts.level_moves(moves, matrix.levels), f"review_moves_{pid}",
                                  "level-moves", pid, choices[then], upto)
+
+# --- assessment cycles (risk/services/cycles.py) -------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _cycle(url: str, version: int, proposal_id: int) -> dict:
+    from risk.services import cycles
+
+    return cycles.cycle_changes(common.engine(), proposal_id)
+
+
+if proposal.previous_id:
+    st.subheader("Against the last cycle")
+    changes = _cycle(config.database_url(), common.data_version(), pid)
+    tags = [r["tag"] for r in changes["risks"]]
+    st.caption(f"Started from “{common.md(changes['previous_title'] or 'a proposal since removed')}”: "
+               f"{tags.count('New')} new, {tags.count('Modified')} modified, {tags.count('Removed')} removed, "
+               f"{tags.count('Unchanged')} unchanged. Scores are given afresh; the previous levels are last "
+               "cycle's.")
+    st.dataframe([{"Risk": r["risk_id"], "Title": r["title"], "Against the last cycle": r["tag"],
+                   "What changed": ", ".join(r["changed"]),
+                   "Previous residual level": (r["previous"] or {}).get("residual") or "",
+                   "Residual level now": (r["now"] or {}).get("residual") or "not scored yet"}
+                  for r in changes["risks"]], hide_index=True, width="stretch")
+if common.may("edit_proposal", pid):  # its facilitators (and administrators) start the next cycle
+    opened = f"cycle_open_{pid}"
+    if not st.session_state.get(opened):
+        if st.button("Start the next assessment cycle…", key=f"cycle_ask_{pid}", icon=":material/event_repeat:"):
+            st.session_state[opened] = True
+            st.rerun()
+    else:
+        with st.container(border=True):
+            st.caption("A new proposal with every risk and all its fields, its actions, the partners, team and costs "
+                       "carried; the scores are given afresh and this assessment is kept as its baseline.")
+            next_title = st.text_input("Title of the new cycle", key=f"cycle_title_{pid}", max_chars=200,
+                                       placeholder=f"{proposal.title} (review)")
+            if st.button("Start it", key=f"cycle_start_{pid}", type="primary"):
+                from risk.services import cycles
+
+                made = common.run(cycles.start_next_cycle, proposal_id=pid, title=next_title or None,
+                                  success="Started the next cycle: the risks are carried, the scores to be given "
+                                          "afresh.")
+                if made is not common.FAILED:
+                    st.session_state[opened] = False
+                    common.open_proposal(made)
+                    st.rerun()
