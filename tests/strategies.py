@@ -193,7 +193,9 @@ def facts(doc: dict) -> list[dict]:
             **{k: p[k] for k in ("title", "service_type", "description", "phase", "status", "matrix", "aggregation",
                                  "cybersecurity")},
             "appetite": rules.PROPOSAL["appetite"](p["appetite"]),
-            "partners": [{**x, "it_budget": _number(x["it_budget"])} for x in p["partners"]],
+            # a partner's cost figures (docs/COSTS.md), empty when a bundle does not give them
+            "partners": [{"assessed_value": None, "status_quo_cost": None, "drivers": {}, "exit_cost": None, **x,
+                          "it_budget": _number(x["it_budget"])} for x in p["partners"]],
             "team": p["team"],
             "rounds": sorted(({**r, **{k: _moment_text(r[k]) for k in ("opened_at", "revealed_at", "closed_at")}}
                               for r in p["rounds"]), key=lambda r: (r["phase"], r["number"])),
