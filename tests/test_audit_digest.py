@@ -24,7 +24,7 @@ from tests.builders import SYSTEM, member_account
 ROOT = Path(__file__).resolve().parent.parent
 # every table the demo load writes in bulk
 LOADED = {"proposal", "partner", "proposal_partner", "partner_strength", "team_member", "risk", "round", "score",
-          "round_result", "consensus", "action"}
+          "round_result", "consensus", "action", "cost_line"}
 
 
 def recorded(engine, since: int = 0) -> list[tuple[int, str, str, str]]:
