@@ -41,10 +41,11 @@ def _one_script_cache() -> None:
     each rerun would also time compiling the page (about 7 ms for the review page here). One cache for all runs, as
     in the server."""
     from streamlit.runtime.scriptrunner.script_cache import ScriptCache
-    from streamlit.testing.v1 import local_script_runner
+    from streamlit.testing.v1 import app_test, local_script_runner
 
     shared = ScriptCache()
-    local_script_runner.ScriptCache = lambda: shared
+    # AppTest makes one for its pages manager (which compiles the pages) and the runner one for the main script
+    app_test.ScriptCache = local_script_runner.ScriptCache = lambda: shared
 
 
 def time_page(db: Path, page: str, proposal_id: int | None, reruns: int = 20) -> dict:
