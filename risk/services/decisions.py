@@ -123,6 +123,17 @@ def reviewers(s: Session, proposal_id: int, partner_id: int) -> list[str]:
         TeamMember.partner_id == partner_id, Account.disabled.is_(False)).order_by(Account.username)).scalars())
 
 
+def governments_of(engine: Engine, actor: str | None, proposal_id: int) -> list[str]:
+    """The partner governments of the proposal whose decision `actor` may record as their reviewer."""
+    if not actor:
+        return []
+    with Session(engine) as s:
+        return list(s.execute(select(Partner.name).join(TeamMember, TeamMember.partner_id == Partner.id)
+                              .join(Account, TeamMember.account_id == Account.id).where(
+            TeamMember.proposal_id == proposal_id, TeamMember.team_role == "reviewer",
+            Account.username == actor, Account.disabled.is_(False)).order_by(Partner.name)).scalars())
+
+
 def _decider(s: Session, actor: str, by: str | None, proposal_id: int, partner: Partner) -> str:
     """The reviewer whose decision it is: the actor itself, or `by` when an administrator records it."""
     p = access.principal(s, actor)
@@ -349,7 +360,7 @@ def standing(views: Sequence[DecisionView]) -> str:
 
 
 __all__ = ["ConditionView", "DecisionView", "SnapshotInfo", "WORDS", "compare_snapshots", "current_content",
-           "list_decisions", "list_snapshots", "reaffirm_decision", "record_decision", "reviewers",
+           "governments_of", "list_decisions", "list_snapshots", "reaffirm_decision", "record_decision", "reviewers",
            "review_due", "set_condition_status", "snapshot_content", "standing"]
 
 

@@ -18,6 +18,7 @@ from risk.errors import RefusedError
 from risk.exchange.spreadsheet import Block, Workbook, register_csv, register_xlsx
 from risk.exchange.spreadsheet import Section as SheetSection
 from risk.services import costs as cost_service
+from risk.services import decisions as ds
 from risk.services import quantify as quantify_service
 from risk.services.json_export import export_document
 from risk.services.profile import proposal_profile
@@ -386,30 +387,11 @@ def risk_in_money_section(m: Money, largest: int = 5) -> Section:
     return Section(heading, parts)
 
 
-def decision_views(engine: Engine, proposal_id: int) -> list:
-    """Each partner government's standing decision (docs/DECISIONS.md); the stale check is made only for a
-    proposal that has decisions (it builds the proposal's document), so a whole-portfolio export stays quick."""
-    from sqlalchemy import select
-    from sqlmodel import Session
-
-    from risk.models import Decision, Partner, ProposalPartner
-    from risk.services import decisions as ds
-
-    with Session(engine) as s:
-        if s.execute(select(Decision.id).where(Decision.proposal_id == proposal_id).limit(1)).first():
-            return ds.list_decisions(engine, proposal_id)
-        names = s.execute(select(Partner.name).join(ProposalPartner, ProposalPartner.partner_id == Partner.id)
-                          .where(ProposalPartner.proposal_id == proposal_id).order_by(Partner.name)).scalars()
-        return [ds.DecisionView(partner=name) for name in names]
-
-
 _DECISION_COLUMNS = ("Partner", "Decision", "By", "Recorded by", "When", "Stale", "Changed since", "Conditions",
                      "Snapshot SHA-256")
 
 
 def _decision_row(v) -> list[str]:
-    from risk.services import decisions as ds
-
     return [v.partner, ds.WORDS.get(v.decision or "", "not decided yet"), v.by or "", v.recorded_by or "",
             v.recorded_at.strftime("%Y-%m-%d %H:%M") if v.recorded_at else "", "stale" if v.stale else "",
             "; ".join(v.changed_since),
@@ -421,26 +403,20 @@ def _decision_row(v) -> list[str]:
 def decisions_sheet_section(engine: Engine, proposal_id: int, title: str) -> SheetSection:
     """The workbook's "Decisions" part of one proposal: where the governments stand, each one's decision."""
     from risk.exchange.spreadsheet import Block
-    from risk.services import decisions as ds
-
-    views = decision_views(engine, proposal_id)
+    views = ds.list_decisions(engine, proposal_id)
     block = Block(title="Each government's decision", lines=[("Where they stand", ds.standing(views))],
                   columns=_DECISION_COLUMNS, rows=[_decision_row(v) for v in views])
     return SheetSection(heading=title, blocks=[block])
 
 
 def decisions_standing(engine: Engine, proposal_id: int) -> str:
-    from risk.services import decisions as ds
-
-    return ds.standing(decision_views(engine, proposal_id))
+    return ds.standing(ds.list_decisions(engine, proposal_id))
 
 
 def decisions_section(engine: Engine, proposal_id: int):
     """The packet's "Each government's decision": where they stand, and a table of the decisions."""
     from risk.exchange.packet import PacketTable, Section
-    from risk.services import decisions as ds
-
-    views = decision_views(engine, proposal_id)
+    views = ds.list_decisions(engine, proposal_id)
     parts: list = [("Where they stand", ds.standing(views))]
     if any(v.decision for v in views):
         parts.append(PacketTable(["Partner", "Decision", "By, when", "Conditions", "Snapshot"],

@@ -4,7 +4,6 @@ government's decision (docs/DECISIONS.md): where they stand, stale decisions wit
 reviewer the form to record their government's decision."""
 
 import streamlit as st
-from sqlmodel import Session
 
 from risk import charts, config
 from risk.services import decisions as ds
@@ -14,15 +13,6 @@ from risk.services.register_export import export_packet, file_stem
 from risk.services.summary import risk_line, top_risks
 from risk.services.views import partner_exposure_frame, risk_frame
 from risk.ui import common
-
-
-def _partner_id(session, name: str) -> int:
-    from sqlalchemy import select
-
-    from risk.models import Partner
-
-    return session.execute(select(Partner.id).where(Partner.name == name)).scalar_one()
-
 
 proposal = common.require_proposal()
 eng = common.engine()
@@ -107,8 +97,8 @@ if any(v.decision for v in decided):
 
 me_roles = common.my_roles(pid)
 if "reviewer" in me_roles:  # a government's reviewer records its decision (an administrator: risk decisions record)
-    with Session(eng) as s_:
-        mine = [v for v in decided if common.actor() in ds.reviewers(s_, pid, _partner_id(s_, v.partner))]
+    own = ds.governments_of(eng, common.actor(), pid)
+    mine = [v for v in decided if v.partner in own]
     if mine:
         with st.form(f"decide_{pid}", clear_on_submit=False):
             st.markdown(f"**Record the decision of {common.md(mine[0].partner)}** on the assessment as it stands "
