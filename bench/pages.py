@@ -4,8 +4,11 @@ with sleeps. The browser's drawing is not counted."""
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -70,3 +73,19 @@ def time_page(db: Path, page: str, proposal_id: int | None, reruns: int = 20) ->
         at.run()
         times.append(at.session_state["_rerun_ms"])  # measured inside the script run by app.py
     return {"median_ms": statistics.median(times), "p90_ms": _percentile(times, 0.9), "reruns": reruns}
+
+
+def time_pages_apart(db: Path, pages: list[tuple[str, int | None]]) -> list[dict]:
+    """`time_page` for each page, in a process apart from the bench, as a server serves them: not in the bench's process, which
+    by then holds the generated and loaded portfolio (about 475 MB) and measured the review page at twice its time
+    in a fresh process (docs/PERFORMANCE.md, 2026-12-01)."""
+    out = subprocess.run([sys.executable, "-m", "bench.pages", str(db), json.dumps(pages)], cwd=REPO,
+                         capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(f"timing the pages failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":  # python -m bench.pages DB '[["risk/ui/pages/review.py", 122], ...]'
+    timings = [time_page(Path(sys.argv[1]), page, pid) for page, pid in json.loads(sys.argv[2])]
+    print(json.dumps(timings))

@@ -386,7 +386,7 @@ def main() -> None:
         results.append(bench_allocation())  # who pays for what (issue 16): every method, 1,000 proposals
         results.append(bench_simulation())  # risk in money: 1,000,000 years of 40 risks beside plain numpy
         db_mb = sum(f.stat().st_size for f in Path(tmp).glob("ours.db*")) / 2**20
-        from bench.pages import time_page
+        from bench.pages import time_pages_apart
 
         pages = {
             "review page rerun (one proposal, all its charts)": ("risk/ui/pages/review.py", samples[0], 50, 100),
@@ -394,8 +394,8 @@ def main() -> None:
             "portfolio page rerun (all proposals)": ("risk/ui/pages/portfolio.py", None, 150, None),
         }
         page_results = []
-        for name, (page, pid, median_target, p90_target) in pages.items():
-            timing = time_page(db, page, pid)
+        timings = time_pages_apart(db, [(page, pid) for page, pid, _, _ in pages.values()])
+        for (name, (page, pid, median_target, p90_target)), timing in zip(pages.items(), timings, strict=True):
             page_results.append({"name": name, **timing, "median_target": median_target, "p90_target": p90_target})
             print(f"{name}: median {timing['median_ms']:.1f} ms, p90 {timing['p90_ms']:.1f} ms", flush=True)
 
