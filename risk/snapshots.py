@@ -39,7 +39,7 @@ def digest(doc: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(doc)).hexdigest()
 
 
-def _standing_words(standing: Mapping[str, Any] | None) -> str:
+def standing_words(standing: Mapping[str, Any] | None) -> str:
     if not standing or standing.get("level") is None:
         return "not scored"
     return (f"L{standing.get('likelihood')} I{standing.get('impact')} {standing.get('level')} "
@@ -48,7 +48,7 @@ def _standing_words(standing: Mapping[str, Any] | None) -> str:
 
 def _part_words(part: str, value: Any) -> Any:
     if part in PHASES:
-        return _standing_words(value)
+        return standing_words(value)
     if part == "scores":
         return f"{len(value or [])} scores"
     if part == "consensus":
@@ -146,3 +146,15 @@ def in_words(diff: Mapping[str, Any], limit: int = 12) -> list[str]:
 
 def is_empty(diff: Mapping[str, Any]) -> bool:
     return not any(diff[k] for k in ("added", "removed", "changed", "level_moves"))
+
+
+# what a proposal is called and where it is in its workflow: a change to them is shown by a compare, but a decision
+# taken on the assessment does not go stale over them (a rename, an import under another title, the status moved
+# to "Approved" once the governments have decided)
+NOT_STALING = frozenset({"title", "status"})
+
+
+def staling(diff: Mapping[str, Any]) -> dict[str, Any]:
+    """`diff` without the changes that do not make a decision stale (NOT_STALING)."""
+    return {**diff, "changed": [c for c in diff["changed"]
+                                if not (c["risk_id"] is None and c["field"] in NOT_STALING)]}

@@ -98,3 +98,46 @@ def test_the_next_cycle_is_started_from_the_review_page_and_shows_its_risks_agai
     table = next(d.value for d in at.dataframe if "Against the last cycle" in d.value.columns)
     assert set(table["Against the last cycle"]) == {"Unchanged"}
     assert set(table["Residual level now"]) == {"not scored yet"}
+
+
+def test_the_portfolio_shows_each_proposals_decisions_and_what_needs_review_with_links(demo_db):
+    from tests.test_app import start
+
+    token = _karen(demo_db)
+    ds.record_decision(demo_db, actor="karen", proposal_id=1, partner="Harmon County", decision="approve",
+                       rationale="Approved")
+    ps.update_proposal(demo_db, actor=SYSTEM, proposal_id=1, appetite={"legal": "Open"})
+    at = start("risk/ui/pages/portfolio.py")
+    table = next(d.value for d in at.dataframe if "Decisions" in d.value.columns).set_index("Proposal")
+    assert table.loc["Tri-County Regional 911/CAD Consolidation", "Decisions"] == "1 of 4 decided, 1 stale"
+    assert table.loc["Marsh County GIS Hub", "Decisions"] == ""
+    assert not [d for d in at.dataframe if "Detail" in d.value.columns]  # computed only when asked for
+    at.toggle(key="portfolio_due").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    due = next(d.value for d in at.dataframe if "Detail" in d.value.columns)
+    stale = due[due["What"] == "Stale decision"]
+    assert stale["Which"].tolist() == ["Harmon County"] and "the appetites changed" in stale["Detail"].iloc[0]
+    assert any(link.label == "Review: Tri-County Regional 911/CAD Consolidation" for link in at.get("page_link"))
+    # a reviewer sees what needs review on the proposals it may see
+    at = open_as(token, "risk/ui/pages/portfolio.py")
+    at.toggle(key="portfolio_due").set_value(True).run()
+    assert set(next(d.value for d in at.dataframe if "Detail" in d.value.columns)["Proposal"]) <= {"Tri-County Regional 911/CAD Consolidation"}
+
+
+def test_the_register_of_a_next_cycle_shows_last_cycles_values_and_tags(demo_db):
+    from risk.services import cycles
+    from tests.test_app import start
+
+    new = cycles.start_next_cycle(demo_db, actor=SYSTEM, proposal_id=2, title="ERP: the 2027 review")
+    first = ps.list_risks(demo_db, new)[0]
+    ps.update_risk(demo_db, actor=SYSTEM, risk_pk=first.id, expected_version=None, controls="A new control")
+    ps.add_risk(demo_db, actor=SYSTEM, proposal_id=new, category="legal", title="A risk new this cycle")
+    at = start("risk/ui/pages/register.py", proposal_id=new)
+    assert not at.exception, [e.value for e in at.exception]
+    grid = next(d.value for d in at.dataframe if "last_cycle" in d.value.columns).set_index("risk_id")
+    assert grid.loc[first.risk_id, "last_cycle"] == "Modified"
+    assert (grid["last_cycle"] == "New").sum() == 1
+    assert set(grid["last_cycle"]) == {"Modified", "New", "Unchanged"}
+    old = {r["risk_id"]: r for r in cycles.cycle_changes(demo_db, new)["risks"]}
+    assert grid.loc[first.risk_id, "previous_residual"] == old[first.risk_id]["previous_values"]["residual"]
+    assert grid.loc[first.risk_id, "previous_residual"].startswith("L")  # the demo ERP risks were scored

@@ -180,6 +180,35 @@ def test_what_a_decision_did_not_see_does_not_make_it_stale(demo):
     assert not _view(demo, "Harmon County").stale
 
 
+def test_renaming_the_proposal_or_moving_its_status_does_not_make_a_decision_stale(demo):
+    ds.record_decision(demo, actor="karen", proposal_id=PID, partner="Harmon County", decision="approve",
+                       rationale="Approved")
+    ps.update_proposal(demo, actor=SYSTEM, proposal_id=PID, title="Tri-County 911 (as adopted)", status="Approved")
+    assert not _view(demo, "Harmon County").stale
+    diff = ds.compare_snapshots(demo, PID, _view(demo, "Harmon County").snapshot, "now")
+    assert {c["field"] for c in diff["changed"]} == {"title", "status"}  # a compare still shows them
+    ps.update_proposal(demo, actor=SYSTEM, proposal_id=PID, appetite={"legal": "Open"})
+    words = _view(demo, "Harmon County").changed_since
+    assert "the appetites changed" in words and not any("title" in w or "status" in w for w in words), words
+
+
+def test_the_portfolio_counts_each_proposals_decisions_stale_rejected_and_sent_back(demo):
+    from risk.services.summary import portfolio_overview
+
+    assert ds.decision_counts(demo) == {}
+    ds.record_decision(demo, actor="karen", proposal_id=PID, partner="Harmon County", decision="approve",
+                       rationale="Approved")
+    ds.record_decision(demo, actor="luis", proposal_id=PID, partner="City of Brookfield", decision="reject",
+                       rationale="Too costly")
+    assert ds.decision_counts(demo) == {PID: "2 of 4 decided, 1 rejected"}
+    ps.update_proposal(demo, actor=SYSTEM, proposal_id=PID, appetite={"legal": "Open"})
+    assert ds.decision_counts(demo) == {PID: "2 of 4 decided, 2 stale, 1 rejected"}
+    assert ds.decision_counts(demo, [2, 3]) == {}
+    overview = portfolio_overview(demo).set_index("id")
+    assert overview.loc[PID, "Decisions"] == "2 of 4 decided, 2 stale, 1 rejected"
+    assert overview.loc[2, "Decisions"] == ""
+
+
 def test_a_stale_decision_is_reaffirmed_on_a_new_snapshot_keeping_its_conditions(demo):
     ds.record_decision(demo, actor="luis", proposal_id=PID, partner="City of Brookfield",
                        decision="approve_with_conditions", rationale="With a condition",

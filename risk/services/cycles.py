@@ -69,7 +69,8 @@ def _risk_fields(risk: dict[str, Any]) -> dict[str, Any]:
 
 def cycle_changes(engine: Engine, proposal_id: int) -> dict[str, Any]:
     """{"previous_id", "previous_title", "risks": [{"risk_id", "title", "tag", "changed": [fields],
-    "previous": {"inherent": level, "residual": level}, "now": {...}}]}; refused for a proposal that was not
+    "previous": {"inherent": level, "residual": level}, "now": {...}, "previous_values": {"inherent": "L4 I3 High
+    (consensus)", "residual": ...}}]}; refused for a proposal that was not
     started from a last cycle."""
     from risk.services.decisions import current_content
 
@@ -99,7 +100,9 @@ def cycle_changes(engine: Engine, proposal_id: int) -> dict[str, Any]:
                     "previous": {ph: (a or {}).get(ph, {}).get("level") for ph in ("inherent", "residual")}
                     if a else None,
                     "now": {ph: (b or {}).get(ph, {}).get("level") for ph in ("inherent", "residual")}
-                    if b else None})
+                    if b else None,
+                    "previous_values": {ph: snapshots.standing_words(a.get(ph)) for ph in ("inherent", "residual")}
+                    if a else None})
     return {"previous_id": proposal.previous_id, "previous_title": previous_title, "risks": out}
 
 

@@ -117,7 +117,8 @@ def category_summary(frame: pd.DataFrame) -> pd.DataFrame:
 def portfolio_overview(engine: Engine, frame: pd.DataFrame | None = None, *, actor: str | None = None
                        ) -> pd.DataFrame:
     """One row per proposal (with `actor`, per proposal it may see) for the home page: service, partners, status,
-    progress through the categories, risks by residual level and how many are over appetite."""
+    progress through the categories, risks by residual level, how many are over appetite, and the partner
+    governments' decisions (how many decided, stale, rejected or sent back)."""
     from risk.models import Partner, ProposalPartner
     from risk.services.proposals import walkthrough_state
 
@@ -133,6 +134,9 @@ def portfolio_overview(engine: Engine, frame: pd.DataFrame | None = None, *, act
             .order_by(ProposalPartner.proposal_id, ProposalPartner.role.desc(), Partner.name)
         ):
             partners.setdefault(pid, []).append(f"{name} (lead)" if role == "lead" else name)
+    from risk.services.decisions import decision_counts
+
+    decisions = decision_counts(engine, [p.id for p in proposals])
     by_level = frame.groupby(["proposal_id", "rank"]).size().unstack(fill_value=0) if len(frame) else None
     over = frame.groupby("proposal_id")["over_appetite"].sum() if len(frame) else None
     rows = []
@@ -147,9 +151,10 @@ def portfolio_overview(engine: Engine, frame: pd.DataFrame | None = None, *, act
         row["Not scored"] = int(by_level.loc[p.id, -1]) if by_level is not None and p.id in by_level.index \
             and -1 in by_level.columns else 0
         row["Over appetite"] = int(over.get(p.id, 0)) if over is not None else 0
+        row["Decisions"] = decisions.get(p.id, "")
         rows.append(row)
     columns = ["id", "Proposal", "Service", "Status", *reversed(RANK_NAMES), "Not scored", "Over appetite",
-               "Progress", "Partners"]
+               "Decisions", "Progress", "Partners"]
     return pd.DataFrame(rows, columns=columns)
 
 

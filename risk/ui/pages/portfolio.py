@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from risk import charts
+from risk import charts, config
 from risk.services.portfolio import load_demo
 from risk.services.summary import category_summary
 from risk.services.views import portfolio_chart_frame
@@ -58,6 +58,9 @@ st.dataframe(
         "Progress": st.column_config.TextColumn("Walkthrough", help="Categories the team has walked through"),
         "Proposal": st.column_config.TextColumn("Proposal", width="large"),
         "Partners": st.column_config.TextColumn("Partners", width="large"),
+        "Decisions": st.column_config.TextColumn("Decisions", help="The partner governments' decisions: how many "
+                                                 "decided, and how many are stale (the assessment changed since), "
+                                                 "rejected or sent back. The Review page has each one"),
     },
 )
 ids = overview["id"].tolist()
@@ -71,6 +74,32 @@ if open_col.button("Open its profile", icon=":material/grid_on:", key="open_prof
     common.go("profile", pid=chosen)
 if new_col.button("New proposal", icon=":material/add:", key="new_proposal"):
     common.go("proposal", pid=None)
+
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _needs_review(url: str, version: int, actor: str) -> list[dict]:
+    from risk.services.decisions import review_due
+
+    return review_due(common.engine(), actor=actor)
+
+
+if st.toggle("Show what needs review", key="portfolio_due",
+             help="Stale decisions, conditions past their due date and risks past their next review date, across "
+                  "the proposals you may see (risk review due prints the same)"):
+    due = _needs_review(config.database_url(), common.data_version(), common.actor() or "")
+    if not due:
+        st.success("Nothing needs review: no stale decision, no condition or risk past its date.",
+                   icon=":material/check_circle:")
+    else:
+        kinds = {"decision": "Stale decision", "condition": "Condition past due", "risk": "Risk past its review"}
+        st.dataframe([{"What": kinds[d["kind"]], "Proposal": d["proposal"], "Which": d["item"], "Due": d["due"] or "",
+                       "Detail": d["detail"]} for d in due], hide_index=True, width="stretch", key="needs_review")
+        links = st.container(horizontal=True)
+        for pid_, title in list(dict.fromkeys((d["proposal_id"], d["proposal"]) for d in due))[:12]:
+            page = "review" if any(d["proposal_id"] == pid_ and d["kind"] != "risk" for d in due) else "register"
+            links.page_link(common.PAGES[page], label=f"{'Review' if page == 'review' else 'Register'}: {title}",
+                            query_params=common.carried(proposal=pid_), icon=":material/arrow_forward:")
 
 st.subheader("Residual risk across the portfolio, by category")
 if len(frame):

@@ -4,7 +4,7 @@ that are checked by the services and refused with a message naming the row and t
 import pandas as pd
 import streamlit as st
 
-from risk import scoring
+from risk import config, scoring
 from risk.errors import ConflictError, RefusedError
 from risk.services import proposals as ps
 from risk.services.json_export import export_json
@@ -49,6 +49,32 @@ profile = proposal_profile(eng, proposal.id)
 frame = pd.DataFrame(register_rows(profile), columns=[*REGISTER_COLUMNS, "risk_pk", "version", "residual_rank",
                                                       "sentence"])
 levels = list(profile.matrix.levels)
+CYCLE_COLUMNS = ["last_cycle", "previous_inherent", "previous_residual"]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _last_cycle(url: str, version: int, proposal_id: int) -> dict:
+    from risk.services import cycles
+
+    return cycles.cycle_changes(common.engine(), proposal_id)
+
+
+extra: list[str] = []
+if proposal.previous_id:  # a cycle started from the last: its risks tagged against it, with last cycle's values
+    try:
+        changes = {r["risk_id"]: r for r in _last_cycle(config.database_url(), common.data_version(), proposal.id)[
+            "risks"]}
+    except RefusedError:
+        changes = {}
+    if changes:
+        extra = CYCLE_COLUMNS
+        frame["last_cycle"] = frame["risk_id"].map(lambda rid: changes.get(rid, {}).get("tag", "New"))
+        for phase in ("inherent", "residual"):
+            frame[f"previous_{phase}"] = frame["risk_id"].map(
+                lambda rid, phase=phase: ((changes.get(rid) or {}).get("previous_values") or {}).get(phase, ""))
+        removed = [r["risk_id"] for r in changes.values() if r["tag"] == "Removed"]
+        if removed:
+            st.info(f"Removed since the last cycle: {common.md(', '.join(removed))}.", icon=":material/history:")
 
 f1, f2, f3, f4, f5 = st.columns([2, 2, 2, 1.8, 2], vertical_alignment="bottom")
 categories = f1.multiselect("Category", sorted(frame["category"].unique()), key=f"reg_category_{proposal.id}",
@@ -87,24 +113,30 @@ c2.metric("Over appetite", int((view["over_appetite"] == "yes").sum()))
 c3.metric("With disagreement", int((view["disagreement"] != "").sum()))
 
 shown = list(zip(view["risk_pk"].tolist(), view["risk_id"].tolist(), view["version"].tolist(), strict=True))
-ON_SCREEN = ["risk_id", "title", "category", "inherent_level", "residual_level", "over_appetite", "appetite",
+ON_SCREEN = ["risk_id", "title", "category", "inherent_level", "residual_level", *extra, "over_appetite", "appetite",
              "disagreement", "owner_partner", "owner", "treatment", "status", "next_review", "cause", "event",
              "consequence", "controls", "inherent_likelihood", "inherent_impact", "residual_likelihood",
              "residual_impact", "assessors"]  # the proposal is in the title; exports keep every column in order
-config = {c: st.column_config.Column(c.replace("_", " ").capitalize(), disabled=c not in EDITABLE)
+column_setup = {c: st.column_config.Column(c.replace("_", " ").capitalize(), disabled=c not in EDITABLE)
           for c in REGISTER_COLUMNS}
-config |= {
+column_setup |= {
     "risk_id": st.column_config.TextColumn("Risk", disabled=True, pinned=True),
     "title": st.column_config.TextColumn("Title", required=True, width="medium"),
     "treatment": st.column_config.SelectboxColumn("Treatment", options=list(scoring.TREATMENTS)),
     "status": st.column_config.SelectboxColumn("Status", options=list(scoring.RISK_STATUSES)),
+    "last_cycle": st.column_config.TextColumn("Against the last cycle", disabled=True,
+                                              help="New, Modified or Unchanged against the last cycle"),
+    "previous_inherent": st.column_config.TextColumn("Previous inherent", disabled=True,
+                                                     help="The last cycle's standing inherent value"),
+    "previous_residual": st.column_config.TextColumn("Previous residual", disabled=True,
+                                                     help="The last cycle's standing residual value"),
     "disagreement": st.column_config.TextColumn(
         "Disagreement", disabled=True,
         help="How far apart the blind scores were: " + "; ".join(f"{w}: {m}" for w, m in FLAG_WORDS.values())),
 }
 can_edit = common.may("edit_risks", proposal.id)
-common.editable_grid(grid_name, view[list(REGISTER_COLUMNS)], shown, hide_index=True, width="stretch",
-                     column_config=config, column_order=ON_SCREEN, num_rows="fixed", disabled=not can_edit)
+common.editable_grid(grid_name, view[[*REGISTER_COLUMNS, *extra]], shown, hide_index=True, width="stretch",
+                     column_config=column_setup, column_order=ON_SCREEN, num_rows="fixed", disabled=not can_edit)
 st.caption("Title, cause, event, consequence, owner, controls, treatment and status can be edited here; scores "
            "and levels come from the walkthrough and the scoring rounds." if can_edit else
            "The team's facilitator and assessors edit the register; scores and levels come from the walkthrough "
