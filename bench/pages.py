@@ -76,9 +76,9 @@ def time_page(db: Path, page: str, proposal_id: int | None, reruns: int = 20) ->
 
 
 def time_pages_apart(db: Path, pages: list[tuple[str, int | None]]) -> list[dict]:
-    """`time_page` for each page, in a process apart from the bench, as a server serves them: not in the bench's process, which
-    by then holds the generated and loaded portfolio (about 475 MB) and measured the review page at twice its time
-    in a fresh process (docs/PERFORMANCE.md, 2026-12-01)."""
+    """`time_page` for each page, in a process apart from the bench, as a server serves them: not in the bench's
+    process, which by then holds the generated and loaded portfolio (about 475 MB) and measured the review page at
+    twice its time in a fresh process (docs/PERFORMANCE.md, 2026-12-01)."""
     out = subprocess.run([sys.executable, "-m", "bench.pages", str(db), json.dumps(pages)], cwd=REPO,
                          capture_output=True, text=True, check=False)
     if out.returncode:

@@ -395,7 +395,7 @@ def main() -> None:
         }
         page_results = []
         timings = time_pages_apart(db, [(page, pid) for page, pid, _, _ in pages.values()])
-        for (name, (page, pid, median_target, p90_target)), timing in zip(pages.items(), timings, strict=True):
+        for (name, (_page, _pid, median_target, p90_target)), timing in zip(pages.items(), timings, strict=True):
             page_results.append({"name": name, **timing, "median_target": median_target, "p90_target": p90_target})
             print(f"{name}: median {timing['median_ms']:.1f} ms, p90 {timing['p90_ms']:.1f} ms", flush=True)
 

@@ -21,19 +21,28 @@ def _karen(engine) -> str:
     return _session(engine, "karen")
 
 
+def _conditions(at, *rows: dict) -> None:
+    """Type condition rows into the decision form's table (the first over its blank row, the rest added)."""
+    at.session_state["decision_conditions_1_0"] = {"edited_rows": {0: rows[0]}, "added_rows": list(rows[1:]),
+                                                   "deleted_rows": []}
+
+
 def test_a_reviewer_records_the_decision_sees_it_go_stale_and_reaffirms_it(demo_db):
     at = open_as(_karen(demo_db), REVIEW, proposal_id=1)
     assert any(m.value.startswith("Waiting for City of Brookfield, City of Lakeview, City of Millbrook, Harmon County")
                for m in at.markdown)
-    at.radio(key="decision_word_1").set_value("approve_with_conditions")
-    at.text_area(key="decision_why_1").input("Commissioners, 4-1")
-    at.text_area(key="decision_conditions_1").input("Quarterly report to the board\n\n")
+    at.radio(key="decision_word_1_0").set_value("approve_with_conditions")
+    at.text_area(key="decision_why_1_0").input("Commissioners, 4-1")
+    _conditions(at, {"text": "Quarterly report to the board", "owner": "County administrator",
+                     "due_date": "2027-03-31", "risk_id": "FIN-01"}, {"text": "  "})
     next(b for b in at.button if b.label == "Record the decision").click().run()
     assert not at.exception, [e.value for e in at.exception]
     harmon = next(v for v in ds.list_decisions(demo_db, 1) if v.partner == "Harmon County")
     assert (harmon.decision, harmon.by, harmon.rationale) == ("approve_with_conditions", "karen",
                                                                "Commissioners, 4-1")
-    assert [c.text for c in harmon.conditions] == ["Quarterly report to the board"]
+    assert [(c.text, c.owner, str(c.due_date), c.risk_id, c.status) for c in harmon.conditions] == [
+        ("Quarterly report to the board", "County administrator", "2027-03-31", "FIN-01", "open")]
+    assert at.text_area(key="decision_why_1_1").value == ""  # the form is drawn afresh for the next decision
     table = next(d.value for d in at.dataframe if "Decision" in d.value.columns)
     assert "approved with conditions" in table["Decision"].tolist()
     ps.update_proposal(demo_db, actor=SYSTEM, proposal_id=1, appetite={"legal": "Open"})
@@ -48,9 +57,9 @@ def test_a_reviewer_records_the_decision_sees_it_go_stale_and_reaffirms_it(demo_
 
 def test_a_refused_decision_says_why_and_records_nothing(demo_db):
     at = open_as(_karen(demo_db), REVIEW, proposal_id=1)
-    at.radio(key="decision_word_1").set_value("approve")
-    at.text_area(key="decision_why_1").input("Yes")
-    at.text_area(key="decision_conditions_1").input("A condition on a plain approval")
+    at.radio(key="decision_word_1_0").set_value("approve")
+    at.text_area(key="decision_why_1_0").input("Yes")
+    _conditions(at, {"text": "A condition on a plain approval"})
     next(b for b in at.button if b.label == "Record the decision").click().run()
     assert any("only an approval with conditions has conditions" in e.value for e in at.error)
     assert all(v.decision is None for v in ds.list_decisions(demo_db, 1))
@@ -121,7 +130,8 @@ def test_the_portfolio_shows_each_proposals_decisions_and_what_needs_review_with
     # a reviewer sees what needs review on the proposals it may see
     at = open_as(token, "risk/ui/pages/portfolio.py")
     at.toggle(key="portfolio_due").set_value(True).run()
-    assert set(next(d.value for d in at.dataframe if "Detail" in d.value.columns)["Proposal"]) <= {"Tri-County Regional 911/CAD Consolidation"}
+    shown = next(d.value for d in at.dataframe if "Detail" in d.value.columns)["Proposal"]
+    assert set(shown) <= {"Tri-County Regional 911/CAD Consolidation"}
 
 
 def test_the_register_of_a_next_cycle_shows_last_cycles_values_and_tags(demo_db):
@@ -141,3 +151,43 @@ def test_the_register_of_a_next_cycle_shows_last_cycles_values_and_tags(demo_db)
     old = {r["risk_id"]: r for r in cycles.cycle_changes(demo_db, new)["risks"]}
     assert grid.loc[first.risk_id, "previous_residual"] == old[first.risk_id]["previous_values"]["residual"]
     assert grid.loc[first.risk_id, "previous_residual"].startswith("L")  # the demo ERP risks were scored
+
+
+def test_an_administrator_records_a_decision_for_a_governments_reviewer_and_marks_a_condition_met(demo_db):
+    from tests.test_app import start
+
+    at = start(REVIEW, proposal_id=1)  # an administrator; nobody reviews for any government yet
+    assert any("No partner government has a reviewer" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.label == "Record the decision"]
+    _karen(demo_db)
+    at.run()
+    assert at.selectbox(key="decision_partner_1").options == ["Harmon County"]  # only those with a reviewer
+    assert at.selectbox(key="decision_by_1").options == ["karen (Harmon County)"]
+    at.radio(key="decision_word_1_0").set_value("approve_with_conditions")
+    at.text_area(key="decision_why_1_0").input("Taken at the board meeting of 2 December")
+    _conditions(at, {"text": "Annual audit of the dispatch contract", "owner": "Finance director"})
+    next(b for b in at.button if b.label == "Record the decision").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    harmon = next(v for v in ds.list_decisions(demo_db, 1) if v.partner == "Harmon County")
+    assert (harmon.decision, harmon.by, harmon.recorded_by) == ("approve_with_conditions", "karen", "ada.admin")
+    condition = harmon.conditions[0]
+    at.selectbox(key="condition_pick_1").set_value(condition.id)
+    at.selectbox(key="condition_to_1").set_value("met")
+    next(b for b in at.button if b.label == "Save the status").click().run()
+    assert not at.exception
+    assert next(v for v in ds.list_decisions(demo_db, 1) if v.partner == "Harmon County").conditions[0].status == "met"
+    assert "Annual audit of the dispatch contract (met)" in next(
+        d.value for d in at.dataframe if "Conditions" in d.value.columns)["Conditions"].tolist()
+
+
+def test_an_assessor_is_not_offered_the_condition_status_form(demo_db):
+    _karen(demo_db)
+    ds.record_decision(demo_db, actor="karen", proposal_id=1, partner="Harmon County",
+                       decision="approve_with_conditions", rationale="x", conditions=["A condition"])
+    assessor = next(m for m in ps.team(demo_db, 1) if m.team_role == "assessor")
+    accounts.create_account(demo_db, actor=SYSTEM, username="marcus", full_name=assessor.name, password=PASSWORD)
+    ps.link_team_member(demo_db, actor=SYSTEM, member_id=assessor.id, username="marcus")
+    at = open_as(_session(demo_db, "marcus"), REVIEW, proposal_id=1)
+    assert not [b for b in at.button if b.label in ("Save the status", "Record the decision")]
+    assert any("A condition (open)" in x for x in next(
+        d.value for d in at.dataframe if "Conditions" in d.value.columns)["Conditions"].tolist())

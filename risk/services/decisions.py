@@ -123,6 +123,15 @@ def reviewers(s: Session, proposal_id: int, partner_id: int) -> list[str]:
         TeamMember.partner_id == partner_id, Account.disabled.is_(False)).order_by(Account.username)).scalars())
 
 
+def reviewers_by_partner(engine: Engine, proposal_id: int) -> dict[str, list[str]]:
+    """Each partner government of the proposal with the usernames that may decide for it (maybe none)."""
+    with Session(engine) as s:
+        partners = s.execute(select(Partner.id, Partner.name).join(
+            ProposalPartner, ProposalPartner.partner_id == Partner.id).where(
+            ProposalPartner.proposal_id == proposal_id).order_by(Partner.name)).all()
+        return {name: reviewers(s, proposal_id, partner_id) for partner_id, name in partners}
+
+
 def governments_of(engine: Engine, actor: str | None, proposal_id: int) -> list[str]:
     """The partner governments of the proposal whose decision `actor` may record as their reviewer."""
     if not actor:
@@ -386,9 +395,9 @@ def standing(views: Sequence[DecisionView]) -> str:
 
 
 __all__ = ["ConditionView", "DecisionView", "SnapshotInfo", "WORDS", "compare_snapshots", "current_content",
-           "decision_counts",
-           "governments_of", "list_decisions", "list_snapshots", "reaffirm_decision", "record_decision", "reviewers",
-           "review_due", "set_condition_status", "snapshot_content", "standing"]
+           "decision_counts", "governments_of", "list_decisions", "list_snapshots", "reaffirm_decision",
+           "record_decision", "review_due", "reviewers", "reviewers_by_partner", "set_condition_status",
+           "snapshot_content", "standing"]
 
 
 # --- what needs review across the portfolio ----------------------------------------------------------------------

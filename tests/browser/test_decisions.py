@@ -15,7 +15,7 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import Page, expect  # noqa: E402  (after the skip: dev-only)
 
-from .ui import TIMEOUT, click, settle, sign_in  # noqa: E402
+from .ui import TIMEOUT, click, edit_cell, settle, sign_in  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -47,8 +47,8 @@ def decide(page: Page, url: str, decision: str, rationale: str, conditions: str 
     expect(form).to_be_visible(timeout=TIMEOUT)
     form.get_by_text(decision, exact=True).click()
     form.get_by_label("Rationale").fill(rationale)
-    if conditions:
-        form.get_by_label("Conditions (one per line, for an approval with conditions)").fill(conditions)
+    if conditions:  # the first row of the conditions table, its Condition column
+        edit_cell(page, form.get_by_test_id("stDataFrame"), 0, 60, conditions, row_height=35)
     click(page, form.get_by_role("button", name="Record the decision"))
     settle(page)
 

@@ -27,13 +27,13 @@ from .ui import (  # noqa: E402
     PATHS,
     TIMEOUT,
     click,
+    edit_cell,
     expect_flash,
     expect_signed_in,
     go_to,
     keyed,
     keyed_like,
     nav,
-    open_cell_editor,
     settle,
     sign_in,
     table_with,
@@ -96,30 +96,6 @@ def sidebar_proposal(page: Page) -> Locator:
 def expect_no_traceback(page: Page) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
     assert "Traceback" not in page.get_by_test_id("stMain").inner_text()
-
-
-def edit_cell(page: Page, grid: Locator, row: int, x_offset: float, text: str) -> None:
-    """Type `text` into the cell of data row `row` (0-based) at `x_offset` px from the grid's left edge: a click
-    selects the cell, a double-click opens its editor (tried again when it does not open), Enter saves."""
-    canvas = grid.get_by_test_id("stDataFrameResizable")
-    canvas.scroll_into_view_if_needed()
-    page.wait_for_timeout(300)
-    box = canvas.bounding_box()
-    assert box is not None
-    header = grid.locator("thead tr").first
-    rows = grid.locator("tbody tr").count()
-    row_height = (box["height"] - 2) / (rows + 1) if rows < 10 else 35
-    assert header.count() == 1
-    x, y = box["x"] + x_offset, box["y"] + row_height * (row + 1.5)
-    editor = page.locator("#portal textarea, #portal input").first
-    open_cell_editor(page, x, y, editor)
-    editor.press("Control+a")
-    if text:
-        editor.press_sequentially(text)
-    else:
-        editor.press("Delete")
-    editor.press("Enter")
-    settle(page)
 
 
 def register_legal_by_id(page: Page) -> None:

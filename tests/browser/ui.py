@@ -165,3 +165,30 @@ def open_cell_editor(page: Page, x: float, y: float, editor: Locator) -> None:
         except AssertionError:
             page.keyboard.press("Escape")
     expect(editor).to_be_focused(timeout=TIMEOUT)
+
+
+def edit_cell(page: Page, grid: Locator, row: int, x_offset: float, text: str, row_height: float | None = None
+              ) -> None:
+    """Type `text` into the cell of data row `row` (0-based) at `x_offset` px from the grid's left edge: a click
+    selects the cell, a double-click opens its editor (tried again when it does not open), Enter saves.
+    `row_height`: the grid's row height in px when it is known (a grid with an "add row" line below its rows);
+    otherwise measured from the grid's height and its rows."""
+    canvas = grid.get_by_test_id("stDataFrameResizable")
+    canvas.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    box = canvas.bounding_box()
+    assert box is not None
+    header = grid.locator("thead tr").first
+    rows = grid.locator("tbody tr").count()
+    row_height = row_height or ((box["height"] - 2) / (rows + 1) if rows < 10 else 35)
+    assert header.count() == 1
+    x, y = box["x"] + x_offset, box["y"] + row_height * (row + 1.5)
+    editor = page.locator("#portal textarea, #portal input").first
+    open_cell_editor(page, x, y, editor)
+    editor.press("Control+a")
+    if text:
+        editor.press_sequentially(text)
+    else:
+        editor.press("Delete")
+    editor.press("Enter")
+    settle(page)

@@ -96,30 +96,78 @@ if any(v.decision for v in decided):
             st.caption(f"{common.md(v.partner)}: {common.md(v.rationale)}")
 
 me_roles = common.my_roles(pid)
-if "reviewer" in me_roles:  # a government's reviewer records its decision (an administrator: risk decisions record)
-    own = ds.governments_of(eng, common.actor(), pid)
+is_admin = "admin" in me_roles
+if "reviewer" in me_roles or is_admin:
+    # a government's reviewer records its own government's decision; an administrator records one for a reviewer
+    # (a decision taken in a meeting), naming the reviewer whose decision it is
+    deciders = ds.reviewers_by_partner(eng, pid)
+    own = list(deciders) if is_admin else ds.governments_of(eng, common.actor(), pid)
     mine = [v for v in decided if v.partner in own]
-    if mine:
+    if is_admin and not any(deciders.values()):
+        st.caption("No partner government has a reviewer on this proposal's team yet: add one with the reviewer "
+                   "role on the Proposal page, and link their account, to record their government's decision.")
+    elif mine:
+        gen = common.generation(f"decide_{pid}")  # drawn afresh once a decision is recorded
         with st.form(f"decide_{pid}", clear_on_submit=False):
-            st.markdown(f"**Record the decision of {common.md(mine[0].partner)}** on the assessment as it stands "
-                        "now (a snapshot of it is kept with the decision)")
+            if is_admin:
+                st.markdown("**Record a government's decision** on the assessment as it stands now (a snapshot of "
+                            "it is kept with the decision), for the reviewer whose decision it is")
+                g1, g2 = st.columns(2)
+                government = g1.selectbox("Government", [v.partner for v in mine if deciders.get(v.partner)],
+                                          key=f"decision_partner_{pid}")
+                government_of = {u: g for g, us in deciders.items() for u in us}
+                by = g2.selectbox("Decided by (its reviewer)", sorted(government_of), key=f"decision_by_{pid}",
+                                  format_func=lambda u: f"{u} ({government_of[u]})",
+                                  help="The reviewer of that government whose decision this is; the audit names "
+                                       "both you and them")
+            else:
+                government, by = mine[0].partner, None
+                st.markdown(f"**Record the decision of {common.md(government)}** on the assessment as it stands "
+                            "now (a snapshot of it is kept with the decision)")
             word = st.radio("Decision", list(ds.WORDS), format_func=lambda w: ds.WORDS[w].capitalize(),
-                            horizontal=True, key=f"decision_word_{pid}")
-            why = st.text_area("Rationale", key=f"decision_why_{pid}", max_chars=5000,
+                            horizontal=True, key=f"decision_word_{pid}_{gen}")
+            why = st.text_area("Rationale", key=f"decision_why_{pid}_{gen}", max_chars=5000,
                                placeholder="The council's resolution, the vote, the reasons")
-            conditions = st.text_area("Conditions (one per line, for an approval with conditions)",
-                                      key=f"decision_conditions_{pid}")
+            st.markdown("Conditions (for an approval with conditions): one per row, with who sees to it and by when")
+            conditions = st.data_editor(
+                [{"text": "", "owner": "", "due_date": None, "risk_id": None}], num_rows="dynamic",
+                key=f"decision_conditions_{pid}_{gen}", hide_index=True, width="stretch",
+                column_config={
+                    "text": st.column_config.TextColumn("Condition", width="large", max_chars=1000),
+                    "owner": st.column_config.TextColumn("Owner", max_chars=100),
+                    "due_date": st.column_config.DateColumn("Due", format="YYYY-MM-DD"),
+                    "risk_id": st.column_config.SelectboxColumn("Risk (if any)",
+                                                                options=[v.risk.risk_id for v in views])})
             if st.form_submit_button("Record the decision", type="primary"):
-                lines = [x.strip() for x in conditions.splitlines() if x.strip()]
-                if common.run(ds.record_decision, proposal_id=pid, partner=mine[0].partner, decision=word,
-                              rationale=why, conditions=lines,
-                              success=f"Recorded the decision of {mine[0].partner}.") is not common.FAILED:
+                rows = [{k: v.isoformat()[:10] if hasattr(v, "isoformat") else v for k, v in row.items()
+                         if v is not None and str(v).strip() not in ("", "NaT", "nan")}
+                        for row in conditions]
+                rows = [row for row in rows if row]
+                if common.run(ds.record_decision, proposal_id=pid, partner=government, decision=word,
+                              rationale=why, conditions=rows, by=by,
+                              success=f"Recorded the decision of {government}.") is not common.FAILED:
+                    common.renew(f"decide_{pid}")
                     st.rerun()
         stale = [v for v in mine if v.stale and v.decision_id]
         if stale and st.button(f"Re-affirm the decision of {stale[0].partner} on the assessment as it is now",
                                key=f"reaffirm_{pid}"):
             if common.run(ds.reaffirm_decision, proposal_id=pid, decision_id=stale[0].decision_id,
                           success=f"Re-affirmed the decision of {stale[0].partner}.") is not common.FAILED:
+                st.rerun()
+
+conditions_now = [(v.partner, c) for v in decided for c in v.conditions]
+if conditions_now and common.may("update_conditions", pid):
+    with st.form(f"condition_status_{pid}"):
+        st.markdown("**A condition met, missed or waived**")
+        k1, k2 = st.columns([3, 1])
+        labels = {c.id: f"{partner}: {c.text} ({c.status}{', overdue' if c.overdue else ''})"
+                  for partner, c in conditions_now}
+        which = k1.selectbox("Condition", list(labels), format_func=lambda i: labels.get(i, f"condition {i}"),
+                             key=f"condition_pick_{pid}")
+        status = k2.selectbox("Status", ["open", "met", "missed", "waived"], index=1, key=f"condition_to_{pid}")
+        if st.form_submit_button("Save the status"):
+            if common.run(ds.set_condition_status, proposal_id=pid, condition_id=which, status=status,
+                          success="Saved the condition's status.") is not common.FAILED:
                 st.rerun()
 
 @st.cache_data(show_spinner=False, max_entries=64)
