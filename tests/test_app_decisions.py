@@ -176,7 +176,7 @@ def test_an_administrator_records_a_decision_for_a_governments_reviewer_and_mark
     next(b for b in at.button if b.label == "Save the status").click().run()
     assert not at.exception
     assert next(v for v in ds.list_decisions(demo_db, 1) if v.partner == "Harmon County").conditions[0].status == "met"
-    assert "Annual audit of the dispatch contract (met)" in next(
+    assert "Annual audit of the dispatch contract (Finance director, met)" in next(
         d.value for d in at.dataframe if "Conditions" in d.value.columns)["Conditions"].tolist()
 
 

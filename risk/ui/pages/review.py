@@ -84,8 +84,10 @@ if any(v.decision for v in decided):
     st.dataframe([{"Partner": v.partner, "Decision": ds.WORDS.get(v.decision or "", "not decided yet"),
                    "By": v.by or "", "When": v.recorded_at.strftime("%Y-%m-%d %H:%M") if v.recorded_at else "",
                    "Stale": "yes: the assessment changed since" if v.stale else "",
-                   "Conditions": "; ".join(f"{c.text} ({c.status}{', overdue' if c.overdue else ''})"
-                                           for c in v.conditions),
+                   "Conditions": "; ".join(
+                       f"{c.text} ({', '.join(x for x in (c.owner, f'due {c.due_date}' if c.due_date else '') if x)}"
+                       f"{', ' if c.owner or c.due_date else ''}{c.status}{', overdue' if c.overdue else ''})"
+                       for c in v.conditions),
                    "Snapshot SHA-256": (v.sha256 or "")[:16]} for v in decided],
                  hide_index=True, width="stretch", key="review_decisions")
     for v in decided:
