@@ -12,8 +12,12 @@ $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
 	$(CURDIR)/.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
 
+# Compiled bytecode, written once here: without it (PYTHONDONTWRITEBYTECODE set, or a read-only install) every
+# process compiles what it imports again, which tripled the server's start and the CLI's time on this machine
+# (pandas 2.5 s to import, 0.8 s compiled; docs/PERFORMANCE.md)
 sync: $(UV)
-	$(UV) sync --locked
+	$(UV) sync --locked --compile-bytecode
+	$(UV) run --no-sync python -m compileall -q risk bench app.py serve.py >/dev/null
 
 run: sync
 	$(UV) run --no-sync risk init
