@@ -9,6 +9,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,9 +52,27 @@ def _one_script_cache() -> None:
     app_test.ScriptCache = local_script_runner.ScriptCache = lambda: shared
 
 
-def time_page(db: Path, page: str, proposal_id: int | None, reruns: int = 20) -> dict:
+def _change_elsewhere(db: Path, k: int, avoid: int | None) -> None:
+    """A change to one proposal other than `avoid`, as another person's edit: a risk's controls rewritten."""
+    from sqlalchemy import select
+    from sqlmodel import Session
+
+    from risk.db import get_engine
+    from risk.models import Risk
+    from risk.services import proposals as ps
+
+    engine = get_engine(f"sqlite:///{db}")
+    with Session(engine) as s:
+        pk = s.execute(select(Risk.id).where(Risk.proposal_id != (avoid or 0)).order_by(Risk.id)
+                       .offset(97 * k).limit(1)).scalar_one()
+    ps.update_risk(engine, actor="system:bench", risk_pk=pk, expected_version=None,
+                   controls=f"Reviewed, pass {k} at {time.time_ns()}")  # always a change, however often it runs
+
+
+def time_page(db: Path, page: str, proposal_id: int | None, reruns: int = 20, *, change_between: bool = False
+              ) -> dict:
     """Median and 90th percentile of `reruns` reruns of `page`, signed in as an administrator, after one warm-up
-    run."""
+    run. With `change_between`, another proposal is changed before each rerun (as when others work meanwhile)."""
     from streamlit.testing.v1 import AppTest
 
     _one_script_cache()
@@ -69,13 +88,15 @@ def time_page(db: Path, page: str, proposal_id: int | None, reruns: int = 20) ->
     if not any("Signed in as" in m.value for m in at.sidebar.markdown):
         raise RuntimeError(f"{page}: not signed in; the reruns would time the sign-in screen")
     times = []
-    for _ in range(reruns):
+    for k in range(reruns):
+        if change_between:
+            _change_elsewhere(db, k, proposal_id)
         at.run()
         times.append(at.session_state["_rerun_ms"])  # measured inside the script run by app.py
     return {"median_ms": statistics.median(times), "p90_ms": _percentile(times, 0.9), "reruns": reruns}
 
 
-def time_pages_apart(db: Path, pages: list[tuple[str, int | None]]) -> list[dict]:
+def time_pages_apart(db: Path, pages: list[tuple[str, int | None] | tuple[str, int | None, bool]]) -> list[dict]:
     """`time_page` for each page, in a process apart from the bench, as a server serves them: not in the bench's
     process, which by then holds the generated and loaded portfolio (about 475 MB) and measured the review page at
     twice its time in a fresh process (docs/PERFORMANCE.md, 2026-12-01)."""
@@ -87,5 +108,9 @@ def time_pages_apart(db: Path, pages: list[tuple[str, int | None]]) -> list[dict
 
 
 if __name__ == "__main__":  # python -m bench.pages DB '[["risk/ui/pages/review.py", 122], ...]'
-    timings = [time_page(Path(sys.argv[1]), page, pid) for page, pid in json.loads(sys.argv[2])]
+    timings = [time_page(Path(sys.argv[1]), page, pid, change_between=bool(rest and rest[0]))
+               for page, pid, *rest in json.loads(sys.argv[2])]
+    rss = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
+    for timing in timings:
+        timing["process_peak_mb"] = rss  # the whole process after all its pages: a server serving them
     print(json.dumps(timings))

@@ -4,6 +4,7 @@ groupby over it. Also the highest risks of one proposal in words, for the Review
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,16 +35,20 @@ def _visible(s: Session, actor: str | None) -> list[int] | None:
     return None if visible is None else sorted(visible)
 
 
-def portfolio_frame(engine: Engine, phase: str = "residual", *, actor: str | None = None) -> pd.DataFrame:
-    """One row per risk of every proposal (with `actor`, of those it may see): proposal, category, the standing
-    value of `phase` (likelihood, impact, level name, rank on the five-step scale, source), its flags, the appetite
-    and whether it is over it."""
+def portfolio_frame(engine: Engine, phase: str = "residual", *, actor: str | None = None,
+                    only: Collection[int] | None = None) -> pd.DataFrame:
+    """One row per risk of every proposal (with `actor`, of those it may see; with `only`, of those proposals),
+    in the order of proposal and risk: proposal, category, the standing value of `phase` (likelihood, impact,
+    level name, rank on the five-step scale, source), its flags, the appetite and whether it is over it."""
     with Session(engine) as s:
         visible = _visible(s, actor)
+        if only is not None:
+            visible = sorted(set(only) if visible is None else set(only) & set(visible))
         query = select(Proposal) if visible is None else select(Proposal).where(Proposal.id.in_(visible))
         proposals = {p.id: p for p in s.execute(query).scalars()}
         matrices = {name: get_matrix(s, name) for name in {p.matrix for p in proposals.values()}}
-        risks_q = select(Risk.id.label("risk_pk"), Risk.proposal_id, Risk.risk_id, Risk.category, Risk.status)
+        risks_q = select(Risk.id.label("risk_pk"), Risk.proposal_id, Risk.risk_id, Risk.category, Risk.status
+                         ).order_by(Risk.proposal_id, Risk.id)
         results_q = (select(RoundResultRow.risk_pk, Round.number, RoundResultRow.n,
                             *[getattr(RoundResultRow, c) for pair in _METHOD_COLS.values() for c in pair],
                             RoundResultRow.flags)
@@ -114,25 +119,28 @@ def category_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return counts
 
 
-def portfolio_overview(engine: Engine, frame: pd.DataFrame | None = None, *, actor: str | None = None
-                       ) -> pd.DataFrame:
+def portfolio_overview(engine: Engine, frame: pd.DataFrame | None = None, *, actor: str | None = None,
+                       only: Collection[int] | None = None) -> pd.DataFrame:
     """One row per proposal (with `actor`, per proposal it may see) for the home page: service, partners, status,
     progress through the categories, risks by residual level, how many are over appetite, and the partner
     governments' decisions (how many decided, stale, rejected or sent back)."""
     from risk.models import Partner, ProposalPartner
     from risk.services.proposals import walkthrough_state
 
-    frame = portfolio_frame(engine, actor=actor) if frame is None else frame
+    frame = portfolio_frame(engine, actor=actor, only=only) if frame is None else frame
     with Session(engine) as s:
         visible = _visible(s, actor)
+        if only is not None:
+            visible = sorted(set(only) if visible is None else set(only) & set(visible))
         query = select(Proposal).order_by(Proposal.id)
         proposals = list(s.execute(query if visible is None else query.where(Proposal.id.in_(visible))).scalars())
         partners: dict[int, list[str]] = {}
-        for pid, name, role in s.execute(
-            select(ProposalPartner.proposal_id, Partner.name, ProposalPartner.role)
-            .join(Partner, Partner.id == ProposalPartner.partner_id)
-            .order_by(ProposalPartner.proposal_id, ProposalPartner.role.desc(), Partner.name)
-        ):
+        partners_q = (select(ProposalPartner.proposal_id, Partner.name, ProposalPartner.role)
+                      .join(Partner, Partner.id == ProposalPartner.partner_id)
+                      .order_by(ProposalPartner.proposal_id, ProposalPartner.role.desc(), Partner.name))
+        if visible is not None:
+            partners_q = partners_q.where(ProposalPartner.proposal_id.in_(visible))
+        for pid, name, role in s.execute(partners_q):
             partners.setdefault(pid, []).append(f"{name} (lead)" if role == "lead" else name)
     from risk.services.decisions import decision_counts
 

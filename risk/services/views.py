@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
@@ -67,7 +68,7 @@ def portfolio_chart_frame(frame: pd.DataFrame) -> pd.DataFrame:
     grouped = scored.groupby(["proposal", "category"], observed=True).agg(
         count=("risk_id", "size"), worst_rank=("rank", "max"), over=("over", "sum")).reset_index()
     grouped["worst"] = grouped["worst_rank"].map(lambda r: scoring.SCORE_LABELS[r] if r >= 0 else NOT_SCORED)
-    grouped["label"] = grouped.apply(lambda r: f"{r['count']}" + (f" · {r['over']} over" if r["over"] else ""),
-                                     axis=1)
+    over = grouped["over"].astype(int)
+    grouped["label"] = grouped["count"].astype(str) + np.where(over > 0, " · " + over.astype(str) + " over", "")
     grouped["category"] = grouped["category"].map(scoring.CATEGORIES)
     return grouped[["proposal", "category", "count", "worst", "over", "label"]]

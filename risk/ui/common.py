@@ -99,11 +99,84 @@ def data_version() -> int:
     return once_per_run(("data_version",), lambda: newest_change(engine()))
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def portfolio_frame_cached(url: str, version: int) -> pd.DataFrame:
-    from risk.services.summary import portfolio_frame
+class _Portfolio:
+    """The portfolio's frames as of one data version, shared by every session of this process: after a change, only
+    the proposals the change touched are read again (risk/services/changes.py), and the rest is kept."""
 
-    return portfolio_frame(_engine_for(url))
+    # more proposals changed at once than this: read everything again (one query beats many small ones)
+    REBUILD_OVER = 100
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.version: int | None = None
+        self.frame: pd.DataFrame | None = None
+        self.overview: pd.DataFrame | None = None
+        self.refreshes = {"full": 0, "partial": 0}  # how each new version was read (tests and the bench look)
+        self.derived: dict[tuple, Any] = {}
+
+    def at(self, engine: Engine, version: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        from risk.services.changes import changed_proposals
+        from risk.services.summary import portfolio_frame, portfolio_overview
+
+        with self.lock:
+            if self.version is not None and self.version >= version:  # as new as asked for, or newer
+                return self.frame, self.overview
+            changed = None if self.version is None else changed_proposals(engine, self.version, version)
+            if changed is None or len(changed) > self.REBUILD_OVER:
+                frame = portfolio_frame(engine)
+                overview = portfolio_overview(engine, frame)
+                self.refreshes["full"] += 1
+            elif not changed:  # nothing the portfolio shows (an account, a sign-in): the frames stand
+                frame, overview = self.frame, self.overview
+            else:
+                ids = sorted(changed)
+                part = portfolio_frame(engine, only=ids)
+                frame = self._splice(self.frame, part, "proposal_id", ids)
+                overview = self._splice(self.overview, portfolio_overview(engine, part, only=ids), "id", ids)
+                self.refreshes["partial"] += 1
+            if frame is not self.frame or overview is not self.overview:
+                self.derived = {}
+            self.version, self.frame, self.overview = version, frame, overview
+            return frame, overview
+
+    @staticmethod
+    def _splice(old: pd.DataFrame, new: pd.DataFrame, column: str, ids: list[int]) -> pd.DataFrame:
+        """`old` (sorted by `column`) with the rows of proposals `ids` replaced by those of `new`, still sorted: cut
+        at the changed proposals instead of filtering and sorting the whole frame."""
+        import numpy as np
+
+        keys = old[column].to_numpy()
+        pieces, at = [], 0
+        for pid in ids:
+            low, high = np.searchsorted(keys, pid, "left"), np.searchsorted(keys, pid, "right")
+            pieces += [old.iloc[at:low], new[new[column] == pid]]
+            at = high
+        pieces.append(old.iloc[at:])
+        return pd.concat([p for p in pieces if len(p)] or [old.iloc[:0]], ignore_index=True)
+
+    def memo(self, name: Any, visible: frozenset[int] | None, make: Callable[[], Any]) -> Any:
+        """What the page derives from the frames (a summary, the chart's cells), made once per refresh of them and
+        per set of proposals the account sees."""
+        key = (name, visible)
+        if key not in self.derived:
+            if len(self.derived) > 64:
+                self.derived.clear()
+            self.derived[key] = make()
+        return self.derived[key]
+
+
+@st.cache_resource(show_spinner=False)
+def portfolio_state(url: str) -> _Portfolio:
+    return _Portfolio()
+
+
+def digest_of(frame: pd.DataFrame) -> str:
+    """A digest of a frame's index and values: to key what is built from it (a chart) by what it holds."""
+    import hashlib
+
+    return hashlib.sha256(pd.util.hash_pandas_object(frame).to_numpy().tobytes()).hexdigest()
 
 
 def _visible_rows(frame: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -112,20 +185,24 @@ def _visible_rows(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def portfolio_frame() -> pd.DataFrame:
-    """The risks of the proposals the signed-in account may see (the cached frame holds all of them)."""
-    return _visible_rows(portfolio_frame_cached(config.database_url(), data_version()), "proposal_id")
+    """The risks of the proposals the signed-in account may see (the shared frame holds all of them)."""
+    url = config.database_url()
+    return _visible_rows(portfolio_state(url).at(_engine_for(url), data_version())[0], "proposal_id")
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def portfolio_overview_cached(url: str, version: int) -> pd.DataFrame:
-    from risk.services.summary import portfolio_overview
-
-    return portfolio_overview(_engine_for(url), portfolio_frame_cached(url, version))
+def portfolio_derived(name: Any, make: Callable[[pd.DataFrame], Any]) -> Any:
+    """`make(portfolio_frame())`, kept until the portfolio next changes (per set of proposals the account sees)."""
+    visible = visible_ids()
+    frame = portfolio_frame()
+    return portfolio_state(config.database_url()).memo(name, None if visible is None else frozenset(visible),
+                                                        lambda: make(frame))
 
 
 def portfolio_overview() -> pd.DataFrame:
-    """One row per proposal the signed-in account may see, for the home page (rebuilt only after a change)."""
-    return _visible_rows(portfolio_overview_cached(config.database_url(), data_version()), "id")
+    """One row per proposal the signed-in account may see, for the home page (the rows of the proposals a change
+    touched are read again)."""
+    url = config.database_url()
+    return _visible_rows(portfolio_state(url).at(_engine_for(url), data_version())[1], "id")
 
 
 def proposal_titles() -> dict[int, str]:
@@ -566,14 +643,17 @@ def _chart_spec(cache_key: tuple, _build: Callable[[], Any]) -> tuple[dict, dict
     return shown, spec
 
 
-def chart(build: Callable[[], Any], key: str, file_name: str, *parts: Any) -> None:
+def chart(build: Callable[[], Any], key: str, file_name: str, *parts: Any, content: str | None = None) -> None:
     """Draw the chart `build()` makes, with PNG and SVG downloads rendered offline only when clicked.
 
     `parts` are what the chart depends on besides the database (for example the proposal and a setting); with the
-    data version they key the cached spec, so a rerun with nothing changed does not rebuild the chart."""
+    data version they key the cached spec, so a rerun with nothing changed does not rebuild the chart. `content`: a
+    digest of the chart's own data, to key it by instead of the data version (then a change elsewhere in the
+    database does not rebuild it)."""
     from risk import charts
 
-    shown, spec = _chart_spec((config.database_url(), data_version(), key, *parts), build)
+    version = data_version() if content is None else content
+    shown, spec = _chart_spec((config.database_url(), version, key, *parts), build)
     st.vega_lite_chart(spec=shown, key=key)
     with st.container(horizontal=True):  # buttons as wide as their labels, also under a half-width chart
         st.download_button("PNG", data=lambda: charts.to_png(spec), file_name=f"{file_name}.png",

@@ -103,14 +103,16 @@ if st.toggle("Show what needs review", key="portfolio_due",
 
 st.subheader("Residual risk across the portfolio, by category")
 if len(frame):
-    cells = portfolio_chart_frame(frame)
-    worst = frame.groupby("proposal")["rank"].max().sort_values(ascending=False)
+    worst = common.portfolio_derived("worst", lambda f: f.groupby("proposal")["rank"].max()
+                                     .sort_values(ascending=False))
     compare = st.multiselect("Compare proposals side by side (for example alternatives for one service)",
                              list(worst.index), default=list(worst.index[:MAX_IN_CHART]), key="portfolio_compare",
                              max_selections=MAX_IN_CHART,
                              help=f"Up to {MAX_IN_CHART} proposals; the ones with the worst residual risk are shown "
                                   "first.")
-    if compare:
-        common.chart(lambda: charts.portfolio(cells[cells["proposal"].isin(compare)]), "portfolio_chart", "portfolio",
-                     tuple(compare))
-st.dataframe(category_summary(frame), width="stretch", key="category_summary")
+    if compare:  # the cells of the proposals compared only; the chart is rebuilt when they change, not otherwise
+        cells = common.portfolio_derived(("cells", tuple(compare)),
+                                         lambda f: portfolio_chart_frame(f[f["proposal"].isin(compare)]))
+        common.chart(lambda: charts.portfolio(cells), "portfolio_chart", "portfolio", tuple(compare),
+                     content=common.digest_of(cells))
+st.dataframe(common.portfolio_derived("category_summary", category_summary), width="stretch", key="category_summary")

@@ -1,0 +1,116 @@
+"""Which proposals changed between two data versions, read from the audit log: what lets the portfolio refresh
+only the part of it that changed (risk/ui/common.py) instead of rebuilding all of it after every change anywhere.
+
+Every write appends its audit events in the same transaction (risk/store.py), and the events' ids grow in commit
+order (writers are serialised: SQLite's one writer, PostgreSQL's advisory lock in `store.write`), so the events
+with an id in (since, upto] are exactly the changes between the two versions. Each event names its proposal
+directly (a proposal's own events, or a row that holds `proposal_id`) or through its risk or round; a bulk event
+(a reveal's results, an import) through the rows its id ranges name. An event that cannot be placed (a partner or
+matrix shared by many proposals, rows since removed, a kind this module does not know) answers None: rebuild
+everything, which is always right."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from risk.models import AuditEvent, Risk, Round
+
+# kinds of rows that no proposal's portfolio figures show: accounts and sign-in, saved import mappings, the audit
+# log's own bookkeeping, a partner government's strengths, snapshots (a decision, which the portfolio counts, has
+# its own events), the conditions of decisions
+NOT_IN_PORTFOLIO = frozenset({"account", "account_session", "signin_link", "signin_attempt", "column_mapping",
+                              "audit", "partner_strength", "snapshot", "decision_condition"})
+# placed through the row's own proposal_id, its risk or its round
+_BY_RISK = ("risk_pk",)
+_BY_ROUND = ("round_id",)
+
+
+def _row(text: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}
+
+
+def _bulk(s: Session, summary: dict[str, Any]) -> set[int] | None:
+    """The proposals of the rows a bulk event wrote, found by their ids in its table (None: cannot be placed)."""
+    from sqlalchemy import and_, or_
+    from sqlmodel import SQLModel
+
+    t = SQLModel.metadata.tables.get(summary.get("table") or "")
+    ranges = summary.get("ids")
+    if t is None or not isinstance(ranges, list) or not ranges:
+        return None
+    if t.name in NOT_IN_PORTFOLIO:
+        return set()
+    within = or_(*[and_(t.c.id >= low, t.c.id <= high) for low, high in ranges])
+    if t.name == "proposal":
+        query = select(t.c.id).where(within)
+    elif "proposal_id" in t.c:
+        query = select(t.c.proposal_id).where(within)
+    elif "risk_pk" in t.c:
+        query = select(Risk.proposal_id).join(t, t.c.risk_pk == Risk.id).where(within)
+    elif "round_id" in t.c:
+        query = select(Round.proposal_id).join(t, t.c.round_id == Round.id).where(within)
+    else:
+        return None
+    found = set(s.execute(query.distinct()).scalars())
+    return found or None  # rows since removed: cannot tell whose they were
+
+
+def changed_proposals(engine: Engine, since: int, upto: int) -> set[int] | None:
+    """The ids of the proposals whose rows changed in the audit events (since, upto], or None when a change
+    cannot be placed on particular proposals (then everything is to be read again)."""
+    if upto <= since:
+        return set()
+    out: set[int] = set()
+    risks: set[int] = set()
+    rounds: set[int] = set()
+    with Session(engine) as s:
+        events = s.execute(select(AuditEvent.action, AuditEvent.entity, AuditEvent.entity_id, AuditEvent.before,
+                                  AuditEvent.after).where(AuditEvent.id > since, AuditEvent.id <= upto)).all()
+        for action, entity, entity_id, before, after in events:
+            if entity in NOT_IN_PORTFOLIO:
+                continue
+            if entity in ("partner", "matrix"):
+                return None  # rows shared by many proposals
+            if action.startswith("bulk"):  # many rows of one table, named by their id ranges (store._bulk_summary)
+                placed_bulk = _bulk(s, _row(after))
+                if placed_bulk is None:
+                    return None
+                out |= placed_bulk
+                continue
+            if entity == "proposal" and entity_id.isdigit():
+                out.add(int(entity_id))
+                continue
+            placed = False
+            for row in (_row(before), _row(after)):
+                if isinstance(row.get("proposal_id"), int):
+                    out.add(row["proposal_id"])
+                    placed = True
+                elif isinstance(row.get("risk_pk"), int):
+                    risks.add(row["risk_pk"])
+                    placed = True
+                elif isinstance(row.get("round_id"), int):
+                    rounds.add(row["round_id"])
+                    placed = True
+            if not placed:
+                return None
+        if risks:
+            found = dict(s.execute(select(Risk.id, Risk.proposal_id).where(Risk.id.in_(risks))).all())
+            if set(found) != risks:  # a risk since removed, and its row not in the events: cannot place it
+                return None
+            out |= set(found.values())
+        if rounds:
+            found = dict(s.execute(select(Round.id, Round.proposal_id).where(Round.id.in_(rounds))).all())
+            if set(found) != rounds:
+                return None
+            out |= set(found.values())
+    return out
+
+
+__all__ = ["NOT_IN_PORTFOLIO", "changed_proposals"]
