@@ -217,15 +217,16 @@ def export(
                                         "(json and csv only).")] = "-",
 ) -> None:
     """Export proposals: the full-fidelity JSON, the scored register as CSV or XLSX, or a meeting packet (PDF)."""
-    from risk.services.json_export import export_json
-    from risk.services.register_export import check_proposal_ids, export_csv, export_packet, export_xlsx
-
     if bool(proposal) == all_:
         raise typer.BadParameter("give --proposal ID or --all (one of them)")
     if fmt in (ExportFormat.xlsx, ExportFormat.pdf) and output == "-":
         raise typer.BadParameter(f"{fmt.value.upper()} needs a file: give -o FILE.{fmt.value}")
     if fmt == ExportFormat.pdf and (all_ or len(proposal or []) != 1):
         raise typer.BadParameter("a meeting packet is made for one proposal: give one --proposal ID")
+    # the services after the usage checks: wrong usage is told at once, without importing the database layer
+    from risk.services.json_export import export_json
+    from risk.services.register_export import check_proposal_ids, export_csv, export_packet, export_xlsx
+
     eng = engine()
     ids = None if all_ else proposal
     actor = login_actor()

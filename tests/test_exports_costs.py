@@ -115,7 +115,7 @@ def test_the_quantified_risk_sheet_matches_the_simulation_with_the_export_seed(d
     assert _rows(again["Quantified risk"]) == _rows(book["Quantified risk"])
 
 
-def test_a_proposal_without_cost_lines_or_prices_or_partners_exports_with_a_sentence_instead(demo, quick_charts):
+def test_a_proposal_without_cost_lines_or_prices_or_partners_exports_with_a_sentence_instead(demo):
     bare = make_proposal(demo, partners=2, risks=2, title="Nothing costed yet")
     alone = make_proposal(demo, partners=0, risks=1, title="No partners yet")
     book = openpyxl.load_workbook(io.BytesIO(export_xlsx(demo, [bare.proposal_id, alone.proposal_id, 1])))
@@ -144,18 +144,6 @@ def test_the_workbook_with_the_new_sheets_imports_as_a_new_proposal_without_prob
     assert sorted(r.risk_id for r in list_risks(demo, pid)) == sorted(r.risk_id for r in list_risks(demo, 1))
 
 
-@pytest.fixture
-def quick_charts(monkeypatch):
-    """The packet's charts as a blank image: they are not what these tests read, and rendering them takes seconds."""
-    from PIL import Image
-
-    from risk import charts
-
-    out = io.BytesIO()
-    Image.new("RGB", (40, 30), "white").save(out, "PNG")
-    monkeypatch.setattr(charts, "to_png", lambda chart, scale=2.0: out.getvalue())
-
-
 def _packet_text(pdf: bytes) -> str:
     if not shutil.which("pdftotext"):
         pytest.skip("pdftotext is not installed")
@@ -164,7 +152,7 @@ def _packet_text(pdf: bytes) -> str:
     return " ".join(out.decode().split())
 
 
-def test_the_packet_says_who_pays_for_what_and_the_risk_in_money(demo, monkeypatch, quick_charts):
+def test_the_packet_says_who_pays_for_what_and_the_risk_in_money(demo, monkeypatch):
     from risk.exchange import packet
 
     made = []

@@ -1,20 +1,34 @@
-"""The meeting packet: a few PDF pages a council can read (reportlab). Summary, heat maps, category profile, the
-top risks in plain sentences, open actions, then its sections (who pays for what, risk in money: headings,
+"""The meeting packet: a few PDF pages a council can read (reportlab). Summary, heat maps, the top risks in plain
+sentences, category profile, open actions, then its sections (who pays for what, risk in money: headings,
 sentences and tables in the open actions' style), and the SHA-256 of the data the packet was made from beside the
 audit log's head when it was read.
+The charts are reportlab drawings (risk/exchange/packet_charts.py): vector shapes and text, no images.
 User text is escaped before it reaches reportlab's paragraph markup."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape
+from typing import TYPE_CHECKING
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import letter
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import inch
-from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+if TYPE_CHECKING:
+    from reportlab.graphics.shapes import Drawing
+
+MARGIN = 0.6 * inch
+TEXT_WIDTH = letter[0] - 2 * MARGIN  # what a chart as wide as the page is drawn at
+HALF_WIDTH = (TEXT_WIDTH - 10) / 2  # the two heat maps side by side, 10 points apart
+
+
+def escape(text: str) -> str:
+    """Text for reportlab's paragraph markup: &, < and > as entities (xml.sax.saxutils.escape, whose import
+    pulls in urllib.request and the email package: 60 ms of a command-line packet)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @dataclass
@@ -43,22 +57,14 @@ class Packet:
     title: str
     subtitle: str
     summary: list[tuple[str, str]]
-    heatmaps_png: list[bytes]  # inherent, residual
-    category_png: bytes | None
+    heatmaps: list[Drawing]  # inherent, residual: HALF_WIDTH wide (packet_charts.heatmap)
+    category: Drawing | None  # the category profile: TEXT_WIDTH wide (packet_charts.category_profile)
     top_risks: list[tuple[str, str]]  # (heading, sentence)
     actions: list[list[str]]  # rows: risk, action, owner, due, status, paid by
     data_sha256: str
     made_at: str
     audit_head: str = ""  # the audit log's head (ID:HASH) when the data was read: `risk audit verify --head`
     sections: list[Section] = field(default_factory=list)  # after the open actions, from a new page
-
-
-def _image(png: bytes, width: float) -> Image:
-    from reportlab.lib.utils import ImageReader
-
-    reader = ImageReader(io.BytesIO(png))
-    w, h = reader.getSize()
-    return Image(io.BytesIO(png), width=width, height=width * h / w)
 
 
 def _table(t: PacketTable, width: float, style: ParagraphStyle) -> Table:
@@ -102,25 +108,27 @@ def packet_pdf(p: Packet) -> bytes:
         canvas.drawRightString(letter[0] - 0.6 * inch, 0.45 * inch, f"page {doc.page}")
         canvas.restoreState()
 
-    doc = SimpleDocTemplate(buffer, pagesize=letter, leftMargin=0.6 * inch, rightMargin=0.6 * inch,
-                            topMargin=0.6 * inch, bottomMargin=0.7 * inch, title=p.title, pageCompression=0)
-    width = letter[0] - 1.2 * inch
+    doc = SimpleDocTemplate(buffer, pagesize=letter, leftMargin=MARGIN, rightMargin=MARGIN,
+                            topMargin=MARGIN, bottomMargin=0.7 * inch, title=p.title, pageCompression=0)
+    width = TEXT_WIDTH
     story = [Paragraph(escape(p.title), styles["Title"]), Paragraph(escape(p.subtitle), body), Spacer(1, 8)]
     table = Table([[Paragraph(f"<b>{escape(k)}</b>", body), Paragraph(escape(str(v)), body)] for k, v in p.summary],
                   colWidths=[1.9 * inch, width - 1.9 * inch])
     table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#cccccc")),
                                ("VALIGN", (0, 0), (-1, -1), "TOP")]))
     story += [table, Spacer(1, 10)]
-    if p.heatmaps_png:
-        half = (width - 10) / 2
-        story.append(Table([[_image(png, half) for png in p.heatmaps_png]], colWidths=[half + 5] * len(p.heatmaps_png)))
+    if p.heatmaps:
+        maps = Table([p.heatmaps], colWidths=[HALF_WIDTH + 5] * len(p.heatmaps))
+        maps.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 5),
+                                  ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+        story.append(maps)
     story.append(PageBreak())
     story.append(Paragraph("The highest residual risks", styles["Heading2"]))
     for heading, sentence in p.top_risks:
         story.append(Paragraph(f"<b>{escape(heading)}</b>: {escape(sentence)}", body))
         story.append(Spacer(1, 4))
-    if p.category_png:
-        story += [Spacer(1, 8), _image(p.category_png, width)]
+    if p.category is not None:
+        story += [Spacer(1, 8), p.category, Spacer(1, 4)]
     story.append(Paragraph("Open actions", styles["Heading2"]))
     if p.actions:
         rows = [["Risk", "Action", "Owner", "Due", "Status", "Paid by"]] + p.actions

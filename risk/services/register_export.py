@@ -13,21 +13,23 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from risk import access, costs, quantify, scoring
+from risk import access, scoring
 from risk.errors import RefusedError
 from risk.exchange.spreadsheet import Block, Workbook, register_csv, register_xlsx
 from risk.exchange.spreadsheet import Section as SheetSection
-from risk.services import costs as cost_service
-from risk.services import decisions as ds
-from risk.services import quantify as quantify_service
 from risk.services.json_export import export_document
 from risk.services.profile import proposal_profile
 from risk.services.proposals import list_proposals
 from risk.services.register_rows import REGISTER_COLUMNS, register_rows
 from risk.wording import count
 
+# The costs, the risk in money and the decisions are imported where they are used: the CSV and JSON exports need
+# none of them (the workbook and the packet need all).
 if TYPE_CHECKING:
+    from risk import costs, quantify
     from risk.exchange.packet import Section
+    from risk.services import costs as cost_service
+    from risk.services import quantify as quantify_service
 
 _NOT_ALNUM = re.compile(r"[\W_]+")  # letters and digits of any script stay
 
@@ -145,6 +147,10 @@ def money_of(engine: Engine, profile) -> Money:
     """The chosen allocation of the proposal's costs (none when it has no partners or no cost lines, or when the
     stored figures cannot be split: said in words), and its priced risks simulated over EXPORT_ITERATIONS years
     with EXPORT_SEED."""
+    from risk import costs, quantify
+    from risk.services import costs as cost_service
+    from risk.services import quantify as quantify_service
+
     pid = profile.proposal.id
     model = cost_service.cost_model(engine, pid)
     agreement = allocation = None
@@ -392,6 +398,8 @@ _DECISION_COLUMNS = ("Partner", "Decision", "By", "Recorded by", "When", "Stale"
 
 
 def _decision_row(v) -> list[str]:
+    from risk.services import decisions as ds
+
     return [v.partner, ds.WORDS.get(v.decision or "", "not decided yet"), v.by or "", v.recorded_by or "",
             v.recorded_at.strftime("%Y-%m-%d %H:%M") if v.recorded_at else "", "stale" if v.stale else "",
             "; ".join(v.changed_since),
@@ -402,7 +410,8 @@ def _decision_row(v) -> list[str]:
 
 def decisions_sheet_section(engine: Engine, proposal_id: int, title: str) -> SheetSection:
     """The workbook's "Decisions" part of one proposal: where the governments stand, each one's decision."""
-    from risk.exchange.spreadsheet import Block
+    from risk.services import decisions as ds
+
     views = ds.list_decisions(engine, proposal_id)
     block = Block(title="Each government's decision", lines=[("Where they stand", ds.standing(views))],
                   columns=_DECISION_COLUMNS, rows=[_decision_row(v) for v in views])
@@ -410,12 +419,16 @@ def decisions_sheet_section(engine: Engine, proposal_id: int, title: str) -> She
 
 
 def decisions_standing(engine: Engine, proposal_id: int) -> str:
+    from risk.services import decisions as ds
+
     return ds.standing(ds.list_decisions(engine, proposal_id))
 
 
 def decisions_section(engine: Engine, proposal_id: int):
     """The packet's "Each government's decision": where they stand, and a table of the decisions."""
     from risk.exchange.packet import PacketTable, Section
+    from risk.services import decisions as ds
+
     views = ds.list_decisions(engine, proposal_id)
     parts: list = [("Where they stand", ds.standing(views))]
     if any(v.decision for v in views):
@@ -509,19 +522,42 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
     return register_xlsx(book, progress)
 
 
+def packet_top_risks(profile, n: int = 10) -> list[tuple[str, str]]:
+    """(heading, sentence) of the `n` highest risks, as the Review page shows them: risk.services.summary's
+    top_risks and risk_line, which the packet cannot import without pandas (summary.py imports it at its top for the
+    portfolio frame). tests/test_packet_charts.py checks the two give the same lines for the demo proposals."""
+    def level(index: int | None) -> int:
+        return -1 if index is None else index
+
+    lines = []
+    for view in sorted(profile.risks, key=lambda v: (-level(v.residual.level_index), -level(v.inherent.level_index),
+                                                     v.risk.risk_id))[:n]:
+        r = view.risk
+        heading = " · ".join([r.risk_id, view.residual.level or "not scored",
+                              *(["over appetite"] if view.over_appetite else [])])
+        if view.owner_partner and r.owner:
+            owner = f" Owner: {view.owner_partner} ({r.owner})."
+        elif view.owner_partner or r.owner:
+            owner = f" Owner: {view.owner_partner or r.owner}."
+        else:
+            owner = ""
+        treatment = f" Treatment: {r.treatment}." if r.treatment else ""
+        lines.append((heading, scoring.risk_sentence(r.cause, r.event, r.consequence) + owner + treatment))
+    return lines
+
+
 def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, str], None] | None = None, *,
                   actor: str | None = None) -> bytes:
     """The meeting packet (PDF) of one proposal, stamped with the SHA-256 of the data it was made from (the
-    proposals part of the JSON export, with sorted keys) and the audit log's head when it was read."""
+    proposals part of the JSON export, with sorted keys) and the audit log's head when it was read. Its charts are
+    reportlab drawings (risk/exchange/packet_charts.py): no Altair, pandas or vl-convert on this path."""
     import hashlib
     import json
 
-    from risk import charts
-    from risk.exchange.packet import Packet, packet_pdf
+    from risk.exchange import packet_charts
+    from risk.exchange.packet import HALF_WIDTH, TEXT_WIDTH, Packet, packet_pdf
     from risk.models import utcnow
     from risk.services.proposals import OPEN_ACTION_STATUSES
-    from risk.services.summary import risk_line, top_risks
-    from risk.services.views import risk_frame
 
     def step(done: float, what: str) -> None:
         if progress:
@@ -546,26 +582,24 @@ def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, s
         ("Over appetite", str(sum(v.over_appetite for v in views))),
         ("Matrix and method", f"{matrix.title or matrix.name}; {data['aggregation'].replace('_', ' ')}"),
     ]
-    step(0.2, "Drawing the heat maps")
-    heatmaps = [charts.to_png(charts.heatmap(charts.heatmap_cells(
-        matrix, [(v.risk.risk_id, getattr(v, phase).likelihood, getattr(v, phase).impact) for v in views]),
-        matrix.levels, title), scale=2) for phase, title in (("inherent", "Inherent risk (before controls)"),
-                                                             ("residual", "Residual risk (with controls)"))]
-    frame = risk_frame(profile)
-    step(0.6, "Drawing the category profile")
-    category = charts.to_png(charts.category_profile(frame, matrix.levels), scale=2) if len(frame) else None
-    top = [(line.heading, line.sentence) for line in map(risk_line, top_risks(profile, 10))]
+    step(0.2, "Drawing the heat maps and the category profile")
+    heatmaps = [packet_charts.heatmap(packet_charts.heatmap_cells(matrix, packet_charts.phase_points(views, phase)),
+                                      matrix.levels, title, width=HALF_WIDTH)
+                for phase, title in packet_charts.HEATMAP_TITLES]
+    category = (packet_charts.category_profile(packet_charts.category_rows(views), matrix.levels, width=TEXT_WIDTH)
+                if views else None)
+    top = packet_top_risks(profile, 10)
     actions = [[risk["risk_id"], a["description"], a["owner"], a["due_date"] or "", a["status"],
                 a["paying_partner"] or ""]
                for risk in data["risks"] for a in risk["actions"] if a["status"] in OPEN_ACTION_STATUSES]
-    step(0.7, "Splitting the costs and pricing the risks")
+    step(0.4, "Splitting the costs and pricing the risks")
     money = money_of(engine, profile)
-    packet = Packet(title=data["title"], subtitle=data["description"], summary=summary, heatmaps_png=heatmaps,
-                    category_png=category, top_risks=top, actions=actions, data_sha256=digest,
+    packet = Packet(title=data["title"], subtitle=data["description"], summary=summary, heatmaps=heatmaps,
+                    category=category, top_risks=top, actions=actions, data_sha256=digest,
                     made_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"), audit_head=doc["audit_head"] or "none",
                     sections=[who_pays_section(money), risk_in_money_section(money),
                               decisions_section(engine, proposal_id)])
-    step(0.85, "Laying out the pages")
+    step(0.7, "Laying out the pages")
     pdf = packet_pdf(packet)
     step(1.0, "Done")
     return pdf
