@@ -202,7 +202,7 @@ def test_the_packet_draws_its_charts_as_text_and_shapes_not_images(demo, tmp_pat
     finally:
         packet.packet_pdf = original
     assert [d.width for d in made[0].heatmaps] == [packet.HALF_WIDTH] * 2
-    assert made[0].category.width == packet.TEXT_WIDTH
+    assert made[0].category.width == packet.CHART_WIDTH
     assert b"/Subtype /Image" not in pdf
     if not shutil.which("pdftotext"):
         pytest.skip("pdftotext is not installed")

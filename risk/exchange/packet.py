@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from reportlab.graphics.shapes import Drawing
 
 MARGIN = 0.6 * inch
-TEXT_WIDTH = letter[0] - 2 * MARGIN  # what a chart as wide as the page is drawn at
-HALF_WIDTH = (TEXT_WIDTH - 10) / 2  # the two heat maps side by side, 10 points apart
+TEXT_WIDTH = letter[0] - 2 * MARGIN  # the tables' width
+CHART_WIDTH = TEXT_WIDTH - 12  # a chart as wide as the page: the frame's width inside its padding (6 points a side)
+HALF_WIDTH = (CHART_WIDTH - 10) / 2  # the two heat maps side by side, 10 points apart
 
 
 def escape(text: str) -> str:
@@ -58,7 +59,7 @@ class Packet:
     subtitle: str
     summary: list[tuple[str, str]]
     heatmaps: list[Drawing]  # inherent, residual: HALF_WIDTH wide (packet_charts.heatmap)
-    category: Drawing | None  # the category profile: TEXT_WIDTH wide (packet_charts.category_profile)
+    category: Drawing | None  # the category profile: CHART_WIDTH wide (packet_charts.category_profile)
     top_risks: list[tuple[str, str]]  # (heading, sentence)
     actions: list[list[str]]  # rows: risk, action, owner, due, status, paid by
     data_sha256: str
@@ -118,8 +119,9 @@ def packet_pdf(p: Packet) -> bytes:
                                ("VALIGN", (0, 0), (-1, -1), "TOP")]))
     story += [table, Spacer(1, 10)]
     if p.heatmaps:
-        maps = Table([p.heatmaps], colWidths=[HALF_WIDTH + 5] * len(p.heatmaps))
-        maps.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 5),
+        maps = Table([p.heatmaps], colWidths=[HALF_WIDTH + 10] * (len(p.heatmaps) - 1) + [HALF_WIDTH])
+        maps.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 10),
+                                  ("RIGHTPADDING", (-1, 0), (-1, -1), 0), ("TOPPADDING", (0, 0), (-1, -1), 0),
                                   ("VALIGN", (0, 0), (-1, -1), "TOP")]))
         story.append(maps)
     story.append(PageBreak())

@@ -195,7 +195,7 @@ def heatmap(cells: Sequence[Mapping], levels: Sequence[str], title: str, width: 
     cell_w = plot_w / 5
     cell_h = round(cell_w * 1.15, 1)
     plot_h = 5 * cell_h
-    legend, legend_h = _legend(width - left, "Level of risk", [(name, colours[name]) for name in levels])
+    legend, legend_h = _legend(width, "Level of risk", [(name, colours[name]) for name in levels])
     x_labels_h = 3 * (LABEL_SIZE + 1)  # "1" / "Very" / "Low"
     bottom = legend_h + 8 + AXIS_TITLE_SIZE + 4 + x_labels_h + 4  # the plot's lower edge
     height = bottom + plot_h + 6 + TITLE_SIZE + 2
@@ -226,7 +226,7 @@ def heatmap(cells: Sequence[Mapping], levels: Sequence[str], title: str, width: 
     d.add(_vertical(AXIS_TITLE_SIZE - 1, bottom + plot_h / 2, "Likelihood", AXIS_TITLE_SIZE))
     d.add(_text(left + plot_w / 2, bottom - 4 - x_labels_h - 4 - AXIS_TITLE_SIZE + 1, "Impact", AXIS_TITLE_SIZE,
                 font=BOLD, anchor="middle"))
-    legend.translate(left, legend_h)
+    legend.translate(0, legend_h)
     d.add(legend)
     return d
 

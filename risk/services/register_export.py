@@ -418,18 +418,13 @@ def decisions_sheet_section(engine: Engine, proposal_id: int, title: str) -> She
     return SheetSection(heading=title, blocks=[block])
 
 
-def decisions_standing(engine: Engine, proposal_id: int) -> str:
-    from risk.services import decisions as ds
-
-    return ds.standing(ds.list_decisions(engine, proposal_id))
-
-
-def decisions_section(engine: Engine, proposal_id: int):
-    """The packet's "Each government's decision": where they stand, and a table of the decisions."""
+def decisions_section(engine: Engine, proposal_id: int, views: Sequence | None = None):
+    """The packet's "Each government's decision": where they stand, and a table of the decisions (`views`: the
+    proposal's list_decisions when the caller has read them already)."""
     from risk.exchange.packet import PacketTable, Section
     from risk.services import decisions as ds
 
-    views = ds.list_decisions(engine, proposal_id)
+    views = ds.list_decisions(engine, proposal_id) if views is None else views
     parts: list = [("Where they stand", ds.standing(views))]
     if any(v.decision for v in views):
         parts.append(PacketTable(["Partner", "Decision", "By, when", "Conditions", "Snapshot"],
@@ -555,8 +550,9 @@ def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, s
     import json
 
     from risk.exchange import packet_charts
-    from risk.exchange.packet import HALF_WIDTH, TEXT_WIDTH, Packet, packet_pdf
+    from risk.exchange.packet import CHART_WIDTH, HALF_WIDTH, Packet, packet_pdf
     from risk.models import utcnow
+    from risk.services import decisions as ds
     from risk.services.proposals import OPEN_ACTION_STATUSES
 
     def step(done: float, what: str) -> None:
@@ -570,9 +566,10 @@ def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, s
     profile = proposal_profile(engine, proposal_id)
     matrix, views, data = profile.matrix, profile.risks, doc["proposals"][0]
     levels = Counter(v.residual.level or "not scored" for v in views)
+    decisions = ds.list_decisions(engine, proposal_id)  # read once: the summary's line and the section
     summary = [
         ("Service", data["service_type"]), ("Status", data["status"]),
-        ("Decisions", decisions_standing(engine, proposal_id)),
+        ("Decisions", ds.standing(decisions)),
         ("Partners", "; ".join(f"{p['name']}{' (lead/host)' if p['role'] == 'lead' else ''}"
                                for p in data["partners"])),
         ("Assessment team", f"{count(len(data['team']), 'member')} from "
@@ -586,7 +583,7 @@ def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, s
     heatmaps = [packet_charts.heatmap(packet_charts.heatmap_cells(matrix, packet_charts.phase_points(views, phase)),
                                       matrix.levels, title, width=HALF_WIDTH)
                 for phase, title in packet_charts.HEATMAP_TITLES]
-    category = (packet_charts.category_profile(packet_charts.category_rows(views), matrix.levels, width=TEXT_WIDTH)
+    category = (packet_charts.category_profile(packet_charts.category_rows(views), matrix.levels, width=CHART_WIDTH)
                 if views else None)
     top = packet_top_risks(profile, 10)
     actions = [[risk["risk_id"], a["description"], a["owner"], a["due_date"] or "", a["status"],
@@ -598,7 +595,7 @@ def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, s
                     category=category, top_risks=top, actions=actions, data_sha256=digest,
                     made_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"), audit_head=doc["audit_head"] or "none",
                     sections=[who_pays_section(money), risk_in_money_section(money),
-                              decisions_section(engine, proposal_id)])
+                              decisions_section(engine, proposal_id, decisions)])
     step(0.7, "Laying out the pages")
     pdf = packet_pdf(packet)
     step(1.0, "Done")
