@@ -252,11 +252,13 @@ def test_workshop_facilitator_opens_a_round_and_an_assessor_sees_only_their_own_
                     risk_pk=current.scope[0], likelihood=5, impact=5, rationale="Owen's secret view")
     page = start("risk/ui/pages/workshop.py", proposal_id=2, actor=greg)
     first = current.scope[0]
-    page.selectbox(key=f"b_l_{current.id}_{first}_{greg}").select(2)
-    page.selectbox(key=f"b_i_{current.id}_{first}_{greg}").select(3)
-    page.button(key=f"FormSubmitter:blind_{current.id}_{first}_{greg}-Save my score").click().run()
+    assert page.selectbox(key=f"score_pick_{current.id}_{greg}").value == first  # the first risk to score
+    page.button_group(key=f"b_l_{current.id}_{first}_{greg}").set_value(2)
+    page.button_group(key=f"b_i_{current.id}_{first}_{greg}").set_value(3)
+    page.button(key=f"FormSubmitter:blind_{current.id}_{greg}-Save my score").click().run()
     assert not page.exception, [e.value for e in page.exception]
     assert rs.my_scores(demo_db, round_id=current.id, assessor_id=greg) == {first: (2, 3, "")}
+    assert page.selectbox(key=f"score_pick_{current.id}_{greg}").value == current.scope[1]  # on to the next
     everything = " ".join(str(e.proto) for e in _walk(page.main))
     assert "Owen's secret view" not in everything and "Owen Price" not in everything
     board = start("risk/ui/pages/workshop.py", proposal_id=2, actor=facilitator)

@@ -141,9 +141,14 @@ def test_a_risk_id_with_markdown_is_shown_as_plain_text_in_the_blind_form_and_th
         conn.execute(text("UPDATE risk SET risk_id = :a WHERE id = :i"), {"a": "[t](http://x)", "i": b.risks[1]})
     rid = rs.open_round(app_db, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
     at = open_workshop(b.proposal_id, b.members[0])
+    at.selectbox(key=f"score_pick_{rid}_{b.members[0]}").set_value(b.risks[1])
+    at.run()
     # nothing chosen
-    at.button(key=f"FormSubmitter:blind_{rid}_{b.risks[1]}_{b.members[0]}-Save my score").click().run()
-    assert [e.value for e in at.error] == ["\\[t\\]\\(http\\://x\\): choose both a likelihood and an impact"]
+    at.button(key=f"FormSubmitter:blind_{rid}_{b.members[0]}-Save my score").click().run()
+    from risk.ui.common import md
+
+    assert [e.value for e in at.error] == [md("[t](http://x): choose both a likelihood and an impact")]
+    assert "\\[t\\]\\(http\\://x\\)" in at.error[0].value  # shown as text, not as a link
     rs.submit_score(app_db, actor=username_of(app_db, b.members[0]), round_id=rid, assessor_id=b.members[0],
                     risk_pk=b.risks[0], likelihood=3, impact=3)
     rs.reveal_round(app_db, actor=ACTOR, round_id=rid)
@@ -192,10 +197,10 @@ def test_the_blind_form_shows_the_score_as_stored_after_a_save(app_db):
     pk = b.risks[0]
     rid = rs.open_round(app_db, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
     at = open_workshop(b.proposal_id, b.members[0])
-    widget(at, "selectbox", f"b_l_{rid}_{pk}_{b.members[0]}").select(2)
-    widget(at, "selectbox", f"b_i_{rid}_{pk}_{b.members[0]}").select(3)
+    widget(at, "button_group", f"b_l_{rid}_{pk}_{b.members[0]}").set_value(2)
+    widget(at, "button_group", f"b_i_{rid}_{pk}_{b.members[0]}").set_value(3)
     widget(at, "text_input", f"b_why_{rid}_{pk}_{b.members[0]}").input("  Two towns already share it  ")
-    at.button(key=f"FormSubmitter:blind_{rid}_{pk}_{b.members[0]}-Save my score").click().run()
+    at.button(key=f"FormSubmitter:blind_{rid}_{b.members[0]}-Save my score").click().run()
     assert not at.exception and not at.error
     assert rs.my_scores(app_db, round_id=rid, assessor_id=b.members[0]) == {pk: (2, 3, "Two towns already share it")}
     assert widget(at, "text_input", f"b_why_{rid}_{pk}_{b.members[0]}").value == "Two towns already share it"
@@ -203,7 +208,7 @@ def test_the_blind_form_shows_the_score_as_stored_after_a_save(app_db):
                     likelihood=5, impact=5)  # from the assessor's other device
     at.run()
     v = f"{rid}_{pk}_{b.members[0]}"
-    assert (widget(at, "selectbox", f"b_l_{v}").value, widget(at, "text_input", f"b_why_{v}").value) == (5, "")
+    assert (widget(at, "button_group", f"b_l_{v}").value, widget(at, "text_input", f"b_why_{v}").value) == (5, "")
 
 
 def test_a_consensus_recorded_elsewhere_while_the_form_was_open_is_not_overwritten(app_db):
@@ -236,3 +241,43 @@ def test_a_screen_that_was_not_clicked_never_undoes_a_colleagues_names_choice(ap
     assert at.toggle(key=f"names_{rid}").value is True
     at.toggle(key=f"names_{rid}").set_value(False).run()  # a click on this screen does change it
     assert rs.current_round(app_db, b.proposal_id).show_names is False
+
+
+def test_the_scoring_panel_shows_one_risk_at_a_time_and_moves_on_to_the_next_not_scored(app_db):
+    b = make_proposal(app_db, partners=1, risks=3)
+    me = b.members[0]
+    rid = rs.open_round(app_db, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
+    rs.submit_score(app_db, actor=username_of(app_db, me), round_id=rid, assessor_id=me, risk_pk=b.risks[1],
+                    likelihood=4, impact=4)  # the second one scored earlier (another device)
+    at = open_workshop(b.proposal_id, me)
+    assert len(at.get("form")) == 1  # one risk's form open, not one per risk
+    pick = at.selectbox(key=f"score_pick_{rid}_{me}")
+    assert pick.value == b.risks[0] and pick.options[1].startswith("✓ ")
+    widget(at, "button_group", f"b_l_{rid}_{b.risks[0]}_{me}").set_value(1)
+    widget(at, "button_group", f"b_i_{rid}_{b.risks[0]}_{me}").set_value(2)
+    at.button(key=f"FormSubmitter:blind_{rid}_{me}-Save my score").click().run()
+    assert not at.exception and not at.error
+    assert [s.value for s in at.success][-1].startswith("Saved your score for")
+    assert at.selectbox(key=f"score_pick_{rid}_{me}").value == b.risks[2]  # past the one scored already
+    [bar] = [e for e in _walk(at.main) if type(e.proto).__name__ == "Progress"]
+    assert bar.proto.text == "You have scored 2 of 3 risks"
+    # back to the risk scored elsewhere: its stored score is what the buttons show
+    at.selectbox(key=f"score_pick_{rid}_{me}").set_value(b.risks[1]).run()
+    assert (widget(at, "button_group", f"b_l_{rid}_{b.risks[1]}_{me}").value,
+            widget(at, "button_group", f"b_i_{rid}_{b.risks[1]}_{me}").value) == (4, 4)
+
+
+def test_a_score_refused_because_the_round_was_revealed_meanwhile_says_so_and_saves_nothing(app_db):
+    b = make_proposal(app_db, partners=1, risks=2)
+    me = b.members[0]
+    rid = rs.open_round(app_db, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
+    at = open_workshop(b.proposal_id, me)
+    widget(at, "button_group", f"b_l_{rid}_{b.risks[0]}_{me}").set_value(3)
+    widget(at, "button_group", f"b_i_{rid}_{b.risks[0]}_{me}").set_value(3)
+    rs.submit_score(app_db, actor=username_of(app_db, me), round_id=rid, assessor_id=me, risk_pk=b.risks[1],
+                    likelihood=2, impact=2)
+    rs.reveal_round(app_db, actor=ACTOR, round_id=rid)  # the facilitator reveals it while the form is open
+    at.button(key=f"FormSubmitter:blind_{rid}_{me}-Save my score").click().run()
+    assert not at.exception
+    assert at.error and "round" in at.error[0].value.lower()
+    assert set(rs.my_scores(app_db, round_id=rid, assessor_id=me)) == {b.risks[1]}

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from risk import scoring
+from risk.errors import RefusedError
 from risk.models import TeamRole
 from risk.services import proposals as ps
 from risk.services import rounds as rs
@@ -244,6 +245,10 @@ def comparison() -> None:
                            "in 10 scores are within one step of the middle score.")
 
 
+LIKELIHOOD_SHORT = {p.score: f"{p.score} {p.label}" for p in scoring.LIKELIHOOD_SCALE}
+IMPACT_SHORT = {int(p["score"]): f"{p['score']} {p['label']}" for p in scoring.IMPACT_SCALE}
+
+
 def assessor_view() -> None:
     wait_for_round((current.id, current.status) if current else None)
     if current is None:
@@ -251,43 +256,90 @@ def assessor_view() -> None:
                 icon=":material/hourglass_empty:")
         return
     if current.status != "open":
+        _said(current.id, me.id)  # a save refused as the round was revealed
         show_reveal(current.id, facilitator=False)
         return
-    mine = rs.my_scores(eng, round_id=current.id, assessor_id=me.id)
-    earlier = rs.previous_scores(eng, round_id=current.id, assessor_id=me.id)  # only this assessor's own
-    in_round = current.scope or list(risks)
     st.subheader(f"{round_label(current)}: your blind scores")
-    st.progress(len(mine) / len(in_round), text=f"You have scored {len(mine)} of {count(len(in_round), 'risk')}")
     st.caption("Nobody sees your scores until the facilitator reveals the round; you can change them until then."
                + (" Score the impact on your own government." if current.per_partner else ""))
-    for risk_pk in in_round:
-        risk = risks.get(risk_pk)
-        if risk is None:  # removed from the proposal while the round was open
-            continue
-        lik0, imp0, why0 = mine.get(risk_pk, (None, None, ""))
-        # keyed by the round and the risk, and once a score is stored by whose score it is and its value, so the
-        # form shows what is stored after a save, and never one assessor's score to another on the same device
-        v = f"{current.id}_{risk_pk}_{me.id}" + (f"_{stored_version(mine[risk_pk])}" if risk_pk in mine else "")
-        with st.form(f"blind_{current.id}_{risk_pk}_{me.id}"):
-            st.markdown(f"**{common.md(risk.risk_id)}** {common.md(risk.title)}" + ("  ✓" if risk_pk in mine else ""))
-            st.caption(common.md(scoring.risk_sentence(risk.cause, risk.event, risk.consequence)))
-            before = earlier.get(risk_pk)
-            if before:
-                st.caption(f"Your round {before.round_number} score: {before.likelihood}×{before.impact} "
-                           f"({matrix.level(before.likelihood, before.impact)})")
-            a, b = st.columns(2)
-            lik = a.selectbox("Likelihood", list(LIKELIHOOD_TEXT), index=lik0 - 1 if lik0 else None,
-                              format_func=LIKELIHOOD_TEXT.get, key=f"b_l_{v}", placeholder="Your score")
-            imp = b.selectbox("Impact", list(IMPACT_TEXT), index=imp0 - 1 if imp0 else None,
-                              format_func=IMPACT_TEXT.get, key=f"b_i_{v}", placeholder="Your score")
-            why = st.text_input("Why (optional)", value=why0, key=f"b_why_{v}")
-            if st.form_submit_button("Save my score"):
-                if lik is None or imp is None:
-                    st.error(f"{common.md(risk.risk_id)}: choose both a likelihood and an impact")
-                elif common.run(rs.submit_score, round_id=current.id, assessor_id=me.id, risk_pk=risk_pk,
-                                likelihood=lik, impact=imp, rationale=why,
-                                success=f"Saved your score for {risk.risk_id}.") is not common.FAILED:
-                    st.rerun()
+    scoring_panel(current.id, me.id)
+
+
+def _save_score(round_id: int, member_id: int, risk_pk: int, risk_id: str, v: str, order: list[int]) -> None:
+    """"Save my score" (a callback: it runs before the panel is drawn again, so one run of the panel saves the
+    score, says so and moves on to the next risk not yet scored)."""
+    said = f"score_said_{round_id}_{member_id}"
+    lik, imp = st.session_state.get(f"b_l_{v}"), st.session_state.get(f"b_i_{v}")
+    if lik is None or imp is None:
+        st.session_state[said] = ("error", f"{risk_id}: choose both a likelihood and an impact")
+        return
+    name = common.actor()
+    if not name:
+        st.session_state[said] = ("error", "Sign in again to make changes: your session has ended.")
+        return
+    try:
+        rs.submit_score(common.engine(), actor=name, round_id=round_id, assessor_id=member_id, risk_pk=risk_pk,
+                        likelihood=lik, impact=imp, rationale=st.session_state.get(f"b_why_{v}") or "")
+    except RefusedError as exc:
+        st.session_state[said] = ("error", str(exc))
+        return
+    st.session_state[said] = ("success", f"Saved your score for {risk_id}.")
+    mine = rs.my_scores(common.engine(), round_id=round_id, assessor_id=member_id)
+    k = order.index(risk_pk)
+    upcoming = next((pk for pk in order[k + 1:] + order[:k] if pk not in mine), None)
+    if upcoming is not None:
+        st.session_state[f"score_pick_{round_id}_{member_id}"] = upcoming
+
+
+def _said(round_id: int, member_id: int) -> None:
+    """What the last "Save my score" came to (once)."""
+    kind, message = st.session_state.pop(f"score_said_{round_id}_{member_id}", (None, None))
+    if message:
+        (st.success if kind == "success" else st.error)(
+            common.md(message), icon=":material/check_circle:" if kind == "success" else ":material/error:")
+
+
+@st.fragment
+def scoring_panel(round_id: int, member_id: int) -> None:
+    """One risk at a time, its form the only one open, with two rows of buttons for the scores: a save runs this
+    panel once (not the page, and not twice), which matters on a phone in a workshop of many."""
+    mine = rs.my_scores(eng, round_id=round_id, assessor_id=member_id)
+    earlier = rs.previous_scores(eng, round_id=round_id, assessor_id=member_id)  # only this assessor's own
+    order = [pk for pk in (current.scope or list(risks)) if pk in risks]  # a risk removed meanwhile is left out
+    if not order:
+        st.info("This round has no risks to score.")
+        return
+    st.progress(len(set(mine) & set(order)) / len(order),
+                text=f"You have scored {len(set(mine) & set(order))} of {count(len(order), 'risk')}")
+    _said(round_id, member_id)
+    pick = f"score_pick_{round_id}_{member_id}"
+    if st.session_state.get(pick) not in order:  # the first risk not scored yet
+        st.session_state[pick] = next((pk for pk in order if pk not in mine), order[0])
+    risk_pk = st.selectbox(
+        "Risk", order, key=pick,
+        format_func=lambda pk: f"{'✓ ' if pk in mine else ''}{risks[pk].risk_id}: {risks[pk].title}",
+        help="The next risk not yet scored comes up after each save; choose any risk to score it or change your "
+             "score")
+    risk = risks[risk_pk]
+    lik0, imp0, why0 = mine.get(risk_pk, (None, None, ""))
+    # keyed by the round and the risk, and once a score is stored by whose score it is and its value, so the
+    # form shows what is stored after a save, and never one assessor's score to another on the same device
+    v = f"{round_id}_{risk_pk}_{member_id}" + (f"_{stored_version(mine[risk_pk])}" if risk_pk in mine else "")
+    with st.form(f"blind_{round_id}_{member_id}", border=True):
+        st.markdown(f"**{common.md(risk.risk_id)}** {common.md(risk.title)}" + ("  ✓" if risk_pk in mine else ""))
+        st.caption(common.md(scoring.risk_sentence(risk.cause, risk.event, risk.consequence)))
+        before = earlier.get(risk_pk)
+        if before:
+            st.caption(f"Your round {before.round_number} score: {before.likelihood}×{before.impact} "
+                       f"({matrix.level(before.likelihood, before.impact)})")
+        st.pills("Likelihood", list(LIKELIHOOD_SHORT), format_func=LIKELIHOOD_SHORT.get,
+                 default=lik0, key=f"b_l_{v}",
+                 help="; ".join(LIKELIHOOD_TEXT.values()))
+        st.pills("Impact", list(IMPACT_SHORT), format_func=IMPACT_SHORT.get, default=imp0,
+                 key=f"b_i_{v}", help="; ".join(IMPACT_TEXT.values()))
+        st.text_input("Why (optional)", value=why0, key=f"b_why_{v}")
+        st.form_submit_button("Save my score", type="primary", on_click=_save_score,
+                              args=(round_id, member_id, risk_pk, risk.risk_id, v, order))
 
 
 def signin_links_section() -> None:
