@@ -5,11 +5,16 @@ import time
 
 import streamlit as st
 
+from risk.services.setup import SchemaMismatchError
 from risk.ui import common
 
 started = time.perf_counter()
 st.set_page_config(page_title="Shared-Service Risk Workbench", page_icon=":material/shield:", layout="wide")
-common.engine()  # created and migrated once per process
+try:
+    common.engine()  # created and migrated once per process
+except SchemaMismatchError as exc:  # this server and the database are of different versions (docs/DEPLOYMENT.md)
+    st.error(f"The workbench is being upgraded: {common.md(exc)}", icon=":material/upgrade:")
+    st.stop()
 
 # Printing from the browser (the review page is printed for council packets): no sidebar, no buttons, and charts
 # kept whole on a page. A fixed stylesheet: no user text goes into it.

@@ -17,6 +17,11 @@ SETTINGS = {
     "RISK_IMPORT_MAX_ROWS": "Most rows a spreadsheet import takes (default 50,000).",
     "RISK_AUDIT_KEY": "The audit chain's key, as hexadecimal digits (at least 64: 32 bytes); overrides the key file.",
     "RISK_AUDIT_KEY_FILE": "Where the audit chain's key file is (default: data/audit.key in the project folder).",
+    "RISK_DB_POOL_SIZE": "PostgreSQL: connections each process keeps open (default 5; docs/DEPLOYMENT.md sizes it).",
+    "RISK_DB_MAX_OVERFLOW": "PostgreSQL: connections a process may open beyond the pool while busy (default 10).",
+    "RISK_MIGRATE_ON_START": "Whether an app server brings a database that is behind up to date when it starts "
+                             "(default 1, for `make run`; 0 where several servers share one database: "
+                             "`risk init` migrates, once, with every server stopped).",
 }
 DEFAULT_AUDIT_KEY_FILE = PROJECT_ROOT / "data" / "audit.key"
 
@@ -57,3 +62,26 @@ def import_max_bytes() -> int:
 
 def import_max_rows() -> int:
     return _positive("RISK_IMPORT_MAX_ROWS", 50_000)
+
+
+def db_pool_size() -> int:
+    return _positive("RISK_DB_POOL_SIZE", 5)
+
+
+def db_max_overflow() -> int:
+    raw = os.environ.get("RISK_DB_MAX_OVERFLOW", "").strip()
+    if not raw:
+        return 10
+    if not raw.isdigit():
+        raise ValueError(f"RISK_DB_MAX_OVERFLOW: expected a whole number of 0 or more, got {raw!r}")
+    return int(raw)
+
+
+def migrate_on_start() -> bool:
+    """RISK_MIGRATE_ON_START: 1 (the default), or 0 where several servers share one database."""
+    raw = os.environ.get("RISK_MIGRATE_ON_START", "").strip().lower()
+    if raw in ("", "1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"RISK_MIGRATE_ON_START: expected 1 or 0, got {raw!r}")

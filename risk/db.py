@@ -43,7 +43,11 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True)
+    from risk import config
+
+    # one pool per process: N app servers hold up to N x (pool size + overflow) connections (docs/DEPLOYMENT.md)
+    return create_engine(url, pool_pre_ping=True, pool_size=config.db_pool_size(),
+                         max_overflow=config.db_max_overflow())
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -35,6 +35,7 @@ from starlette.routing import Route
 
 from risk import accounts, config
 from risk.errors import RefusedError
+from risk.services.setup import SchemaMismatchError
 
 log = logging.getLogger("risk.web")
 
@@ -53,7 +54,7 @@ def engine():
 
     eng = get_engine(config.database_url())
     if not getattr(eng, "_risk_schema_checked", False):
-        ensure_schema(eng)
+        ensure_schema(eng, may_migrate=config.migrate_on_start())
         eng._risk_schema_checked = True  # type: ignore[attr-defined]
     return eng
 
@@ -324,7 +325,12 @@ class SignInGate:
             await self.app(scope, receive, send)
             return
         token = request.cookies.get(SESSION_COOKIE)
-        eng = await run_in_threadpool(engine)
+        try:
+            eng = await run_in_threadpool(engine)
+        except SchemaMismatchError as exc:  # this server and the database are of different versions: say so
+            await _page("The workbench is being upgraded", f"<p>{html.escape(str(exc))}</p><p>Try again in a few "
+                        "minutes; if this stays, tell the administrator.</p>", status=503)(scope, receive, send)
+            return
         if token and await run_in_threadpool(accounts.session_account, eng, token) is not None:
             await self.app(scope, receive, send)
             return

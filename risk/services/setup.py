@@ -60,10 +60,27 @@ def head_revision() -> str:
     return _alembic_head()
 
 
-def ensure_schema(engine: Engine) -> str | None:
+class SchemaMismatchError(RuntimeError):
+    """The database's schema is not the one this version of the workbench was written for, and it was not to be
+    changed here: a message for the operator, in words."""
+
+
+def ensure_schema(engine: Engine, *, may_migrate: bool = True) -> str | None:
     """Migrate when the database is new or behind, and make the audit key when a new database has none (risk/audit.py,
-    `ensure_key`); a no-op (one read) otherwise. Returns a sentence when it made the key."""
-    if current_revision(engine) != head_revision():
+    `ensure_key`); a no-op (one read) otherwise. Returns a sentence when it made the key. With `may_migrate` False
+    (an app server among several, RISK_MIGRATE_ON_START=0) a database that is behind is refused, not migrated; and
+    a database ahead of this version (another server upgraded it) is always refused, in words."""
+    found, head = current_revision(engine), head_revision()
+    if found != head:
+        chain = revision_chain()
+        if chain is not None and found is not None and found not in chain:
+            raise SchemaMismatchError(
+                f"the database's schema is at revision {found}, newer than this version of the workbench knows "
+                f"(its newest is {head}): another server was upgraded; upgrade this one too (docs/DEPLOYMENT.md)")
+        if not may_migrate and found is not None:
+            raise SchemaMismatchError(
+                f"the database's schema is at revision {found} and this version of the workbench needs {head}: run "
+                "`risk init` once, with every app server stopped, then start them (docs/DEPLOYMENT.md, Upgrading)")
         migrate(engine)
     from risk.audit import ensure_key
 

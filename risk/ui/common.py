@@ -56,7 +56,7 @@ def _engine_for(url: str) -> Engine:
     from risk.services.setup import ensure_schema
 
     engine = get_engine(url)
-    ensure_schema(engine)
+    ensure_schema(engine, may_migrate=config.migrate_on_start())
     return engine
 
 
