@@ -253,8 +253,8 @@ def test_workshop_facilitator_opens_a_round_and_an_assessor_sees_only_their_own_
     page = start("risk/ui/pages/workshop.py", proposal_id=2, actor=greg)
     first = current.scope[0]
     assert page.selectbox(key=f"score_pick_{current.id}_{greg}").value == first  # the first risk to score
-    page.button_group(key=f"b_l_{current.id}_{first}_{greg}").set_value(2)
-    page.button_group(key=f"b_i_{current.id}_{first}_{greg}").set_value(3)
+    page.button_group(key=f"b_l_{current.id}_{greg}").set_value(2)
+    page.button_group(key=f"b_i_{current.id}_{greg}").set_value(3)
     page.button(key=f"FormSubmitter:blind_{current.id}_{greg}-Save my score").click().run()
     assert not page.exception, [e.value for e in page.exception]
     assert rs.my_scores(demo_db, round_id=current.id, assessor_id=greg) == {first: (2, 3, "")}

@@ -197,17 +197,17 @@ def test_the_blind_form_shows_the_score_as_stored_after_a_save(app_db):
     pk = b.risks[0]
     rid = rs.open_round(app_db, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
     at = open_workshop(b.proposal_id, b.members[0])
-    widget(at, "button_group", f"b_l_{rid}_{pk}_{b.members[0]}").set_value(2)
-    widget(at, "button_group", f"b_i_{rid}_{pk}_{b.members[0]}").set_value(3)
-    widget(at, "text_input", f"b_why_{rid}_{pk}_{b.members[0]}").input("  Two towns already share it  ")
+    widget(at, "button_group", f"b_l_{rid}_{b.members[0]}").set_value(2)
+    widget(at, "button_group", f"b_i_{rid}_{b.members[0]}").set_value(3)
+    widget(at, "text_input", f"b_why_{rid}_{b.members[0]}").input("  Two towns already share it  ")
     at.button(key=f"FormSubmitter:blind_{rid}_{b.members[0]}-Save my score").click().run()
     assert not at.exception and not at.error
     assert rs.my_scores(app_db, round_id=rid, assessor_id=b.members[0]) == {pk: (2, 3, "Two towns already share it")}
-    assert widget(at, "text_input", f"b_why_{rid}_{pk}_{b.members[0]}").value == "Two towns already share it"
+    assert widget(at, "text_input", f"b_why_{rid}_{b.members[0]}").value == "Two towns already share it"
     rs.submit_score(app_db, actor=username_of(app_db, b.members[0]), round_id=rid, assessor_id=b.members[0], risk_pk=pk,
                     likelihood=5, impact=5)  # from the assessor's other device
     at.run()
-    v = f"{rid}_{pk}_{b.members[0]}"
+    v = f"{rid}_{b.members[0]}"
     assert (widget(at, "button_group", f"b_l_{v}").value, widget(at, "text_input", f"b_why_{v}").value) == (5, "")
 
 
@@ -253,8 +253,8 @@ def test_the_scoring_panel_shows_one_risk_at_a_time_and_moves_on_to_the_next_not
     assert len(at.get("form")) == 1  # one risk's form open, not one per risk
     pick = at.selectbox(key=f"score_pick_{rid}_{me}")
     assert pick.value == b.risks[0] and pick.options[1].startswith("✓ ")
-    widget(at, "button_group", f"b_l_{rid}_{b.risks[0]}_{me}").set_value(1)
-    widget(at, "button_group", f"b_i_{rid}_{b.risks[0]}_{me}").set_value(2)
+    widget(at, "button_group", f"b_l_{rid}_{me}").set_value(1)
+    widget(at, "button_group", f"b_i_{rid}_{me}").set_value(2)
     at.button(key=f"FormSubmitter:blind_{rid}_{me}-Save my score").click().run()
     assert not at.exception and not at.error
     assert [s.value for s in at.success][-1].startswith("Saved your score for")
@@ -263,8 +263,14 @@ def test_the_scoring_panel_shows_one_risk_at_a_time_and_moves_on_to_the_next_not
     assert bar.proto.text == "You have scored 2 of 3 risks"
     # back to the risk scored elsewhere: its stored score is what the buttons show
     at.selectbox(key=f"score_pick_{rid}_{me}").set_value(b.risks[1]).run()
-    assert (widget(at, "button_group", f"b_l_{rid}_{b.risks[1]}_{me}").value,
-            widget(at, "button_group", f"b_i_{rid}_{b.risks[1]}_{me}").value) == (4, 4)
+    assert (widget(at, "button_group", f"b_l_{rid}_{me}").value,
+            widget(at, "button_group", f"b_i_{rid}_{me}").value) == (4, 4)
+    # a choice not saved does not follow to another risk: the one not scored yet shows nothing chosen
+    widget(at, "button_group", f"b_l_{rid}_{me}").set_value(1)
+    at.selectbox(key=f"score_pick_{rid}_{me}").set_value(b.risks[2]).run()
+    assert (widget(at, "button_group", f"b_l_{rid}_{me}").value,
+            widget(at, "button_group", f"b_i_{rid}_{me}").value) == (None, None)
+    assert rs.my_scores(app_db, round_id=rid, assessor_id=me)[b.risks[1]][:2] == (4, 4)
 
 
 def test_a_score_refused_because_the_round_was_revealed_meanwhile_says_so_and_saves_nothing(app_db):
@@ -272,8 +278,8 @@ def test_a_score_refused_because_the_round_was_revealed_meanwhile_says_so_and_sa
     me = b.members[0]
     rid = rs.open_round(app_db, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
     at = open_workshop(b.proposal_id, me)
-    widget(at, "button_group", f"b_l_{rid}_{b.risks[0]}_{me}").set_value(3)
-    widget(at, "button_group", f"b_i_{rid}_{b.risks[0]}_{me}").set_value(3)
+    widget(at, "button_group", f"b_l_{rid}_{me}").set_value(3)
+    widget(at, "button_group", f"b_i_{rid}_{me}").set_value(3)
     rs.submit_score(app_db, actor=username_of(app_db, me), round_id=rid, assessor_id=me, risk_pk=b.risks[1],
                     likelihood=2, impact=2)
     rs.reveal_round(app_db, actor=ACTOR, round_id=rid)  # the facilitator reveals it while the form is open

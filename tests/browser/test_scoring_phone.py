@@ -1,7 +1,7 @@
-"""An assessor scores on a phone (docs/WORKSHOP.md): the demo's 911 proposal has a blind round open; Priya Raman, an
-assessor of the City of Brookfield, signs in on a phone-sized screen, sees one risk at a time, taps a likelihood and
-an impact, saves, and the panel moves on to the next risk she has not scored; her scores are stored once each.
-Saves docs/screenshots/scoring-phone.png."""
+"""An assessor scores on a phone (docs/USER_GUIDE.md, Running a workshop): the demo's 911 proposal has a blind
+round open; Priya Raman, an assessor of the City of Brookfield, signs in on a phone-sized screen, sees one risk at
+a time, taps a likelihood and an impact, saves, and the panel moves on to the next risk she has not scored; her
+scores are stored once each. Saves docs/screenshots/scoring-phone.png."""
 
 from __future__ import annotations
 

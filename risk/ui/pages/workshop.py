@@ -269,6 +269,9 @@ def _save_score(round_id: int, member_id: int, risk_pk: int, risk_id: str, v: st
     """"Save my score" (a callback: it runs before the panel is drawn again, so one run of the panel saves the
     score, says so and moves on to the next risk not yet scored)."""
     said = f"score_said_{round_id}_{member_id}"
+    if st.session_state.get(f"score_loaded_{v}", (None,))[0] != risk_pk:  # drawn for another risk: never save it
+        st.session_state[said] = ("error", f"{risk_id}: not saved, the form was showing another risk; try again")
+        return
     lik, imp = st.session_state.get(f"b_l_{v}"), st.session_state.get(f"b_i_{v}")
     if lik is None or imp is None:
         st.session_state[said] = ("error", f"{risk_id}: choose both a likelihood and an impact")
@@ -321,10 +324,15 @@ def scoring_panel(round_id: int, member_id: int) -> None:
         help="The next risk not yet scored comes up after each save; choose any risk to score it or change your "
              "score")
     risk = risks[risk_pk]
-    lik0, imp0, why0 = mine.get(risk_pk, (None, None, ""))
-    # keyed by the round and the risk, and once a score is stored by whose score it is and its value, so the
-    # form shows what is stored after a save, and never one assessor's score to another on the same device
-    v = f"{round_id}_{risk_pk}_{member_id}" + (f"_{stored_version(mine[risk_pk])}" if risk_pk in mine else "")
+    # One set of widgets for the panel, keyed by the round and the assessor (never one assessor's score shown to
+    # another on the same device), whose values are set from what is stored whenever the risk on screen or its
+    # stored score changes: after a save, another device's save, a choice in the picker. The browser then updates
+    # the same buttons instead of drawing a new form for each risk (a save replaced 100 of its 126 elements).
+    v = f"{round_id}_{member_id}"
+    shown = (risk_pk, stored_version(mine[risk_pk]) if risk_pk in mine else "")
+    if st.session_state.get(f"score_loaded_{v}") != shown:
+        lik0, imp0, why0 = mine.get(risk_pk, (None, None, ""))
+        st.session_state.update({f"b_l_{v}": lik0, f"b_i_{v}": imp0, f"b_why_{v}": why0, f"score_loaded_{v}": shown})
     with st.form(f"blind_{round_id}_{member_id}", border=True):
         st.markdown(f"**{common.md(risk.risk_id)}** {common.md(risk.title)}" + ("  ✓" if risk_pk in mine else ""))
         st.caption(common.md(scoring.risk_sentence(risk.cause, risk.event, risk.consequence)))
@@ -332,12 +340,11 @@ def scoring_panel(round_id: int, member_id: int) -> None:
         if before:
             st.caption(f"Your round {before.round_number} score: {before.likelihood}×{before.impact} "
                        f"({matrix.level(before.likelihood, before.impact)})")
-        st.pills("Likelihood", list(LIKELIHOOD_SHORT), format_func=LIKELIHOOD_SHORT.get,
-                 default=lik0, key=f"b_l_{v}",
+        st.pills("Likelihood", list(LIKELIHOOD_SHORT), format_func=LIKELIHOOD_SHORT.get, key=f"b_l_{v}",
                  help="; ".join(LIKELIHOOD_TEXT.values()))
-        st.pills("Impact", list(IMPACT_SHORT), format_func=IMPACT_SHORT.get, default=imp0,
-                 key=f"b_i_{v}", help="; ".join(IMPACT_TEXT.values()))
-        st.text_input("Why (optional)", value=why0, key=f"b_why_{v}")
+        st.pills("Impact", list(IMPACT_SHORT), format_func=IMPACT_SHORT.get, key=f"b_i_{v}",
+                 help="; ".join(IMPACT_TEXT.values()))
+        st.text_input("Why (optional)", key=f"b_why_{v}")
         st.form_submit_button("Save my score", type="primary", on_click=_save_score,
                               args=(round_id, member_id, risk_pk, risk.risk_id, v, order))
 
