@@ -410,7 +410,10 @@ def main() -> None:
             from bench.first_page import table as first_page_table
 
             if CHROMIUM.exists():
-                browser_table = first_page_table(measure(3, db))
+                from bench.scoring import measure as measure_scoring
+                from bench.scoring import table as scoring_table
+
+                browser_table = first_page_table(measure(3, db)) + "\n\n" + scoring_table(measure_scoring(8))
             else:
                 browser_table = f"{CHROMIUM} is not installed: the measurements in a browser are left out"
 
