@@ -386,6 +386,9 @@ def main() -> None:
 
         results.append(bench_allocation())  # who pays for what (issue 16): every method, 1,000 proposals
         results.append(bench_simulation())  # risk in money: 1,000,000 years of 40 risks beside plain numpy
+        from bench.cli import bench_cli
+
+        results += bench_cli()  # issue 18: the packet and the workbook from the CLI, whole processes
         db_mb = sum(f.stat().st_size for f in Path(tmp).glob("ours.db*")) / 2**20
         from bench.pages import time_pages_apart
 
