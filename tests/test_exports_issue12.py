@@ -33,7 +33,7 @@ from risk.services.register_export import (
 )
 from risk.services.register_import import import_register
 from risk.services.register_rows import REGISTER_COLUMNS
-from risk.services.summary import risk_line, top_risks
+from risk.services.toplines import risk_line, top_risks
 from tests.builders import SYSTEM
 
 HOSTILE = {"title": "=1+2", "cause": "'=already quoted", "event": "@SUM(A1:A9)", "consequence": "-10% budget",

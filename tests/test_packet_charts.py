@@ -149,17 +149,6 @@ def test_the_category_profile_drawing_has_its_words_and_bars_in_the_palette(demo
             assert 0 <= shape.y + dy <= small.height, shape.text
 
 
-def test_the_packet_top_risks_are_the_review_pages(demo):
-    from risk.services.register_export import packet_top_risks
-    from risk.services.summary import risk_line, top_risks
-
-    for pid in DEMO:
-        profile = proposal_profile(demo, pid)
-        for n in (10, len(profile.risks)):
-            assert packet_top_risks(profile, n) == [(x.heading, x.sentence) for x in map(risk_line,
-                                                                                         top_risks(profile, n))]
-
-
 def _run_cli(url: str, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
     """`risk ARGS` in a new process; the modules it imported by its end."""
     script = ("import json, sys\n"

@@ -517,30 +517,6 @@ def export_xlsx(engine: Engine, proposal_ids: Sequence[int] | None = None,
     return register_xlsx(book, progress)
 
 
-def packet_top_risks(profile, n: int = 10) -> list[tuple[str, str]]:
-    """(heading, sentence) of the `n` highest risks, as the Review page shows them: risk.services.summary's
-    top_risks and risk_line, which the packet cannot import without pandas (summary.py imports it at its top for the
-    portfolio frame). tests/test_packet_charts.py checks the two give the same lines for the demo proposals."""
-    def level(index: int | None) -> int:
-        return -1 if index is None else index
-
-    lines = []
-    for view in sorted(profile.risks, key=lambda v: (-level(v.residual.level_index), -level(v.inherent.level_index),
-                                                     v.risk.risk_id))[:n]:
-        r = view.risk
-        heading = " · ".join([r.risk_id, view.residual.level or "not scored",
-                              *(["over appetite"] if view.over_appetite else [])])
-        if view.owner_partner and r.owner:
-            owner = f" Owner: {view.owner_partner} ({r.owner})."
-        elif view.owner_partner or r.owner:
-            owner = f" Owner: {view.owner_partner or r.owner}."
-        else:
-            owner = ""
-        treatment = f" Treatment: {r.treatment}." if r.treatment else ""
-        lines.append((heading, scoring.risk_sentence(r.cause, r.event, r.consequence) + owner + treatment))
-    return lines
-
-
 def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, str], None] | None = None, *,
                   actor: str | None = None) -> bytes:
     """The meeting packet (PDF) of one proposal, stamped with the SHA-256 of the data it was made from (the
@@ -585,7 +561,9 @@ def export_packet(engine: Engine, proposal_id: int, progress: Callable[[float, s
                 for phase, title in packet_charts.HEATMAP_TITLES]
     category = (packet_charts.category_profile(packet_charts.category_rows(views), matrix.levels, width=CHART_WIDTH)
                 if views else None)
-    top = packet_top_risks(profile, 10)
+    from risk.services.toplines import risk_line, top_risks
+
+    top = [(line.heading, line.sentence) for line in map(risk_line, top_risks(profile, 10))]
     actions = [[risk["risk_id"], a["description"], a["owner"], a["due_date"] or "", a["status"],
                 a["paying_partner"] or ""]
                for risk in data["risks"] for a in risk["actions"] if a["status"] in OPEN_ACTION_STATUSES]

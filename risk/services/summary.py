@@ -1,11 +1,10 @@
 """The whole portfolio at a glance: one row per risk with its standing residual value (a DataFrame built in a
 few vectorised steps), and summaries per category from it. The frame is what the app caches; the summary is a
-groupby over it. Also the highest risks of one proposal in words, for the Review page and the meeting packet."""
+groupby over it. The highest risks of one proposal in words are in toplines.py."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -16,7 +15,7 @@ from risk import access, scoring
 from risk.models import Consensus, Proposal, Risk, Round
 from risk.models import RoundResult as RoundResultRow
 from risk.services.matrices import get_matrix
-from risk.services.profile import FEEDING, ProposalProfile, RiskView
+from risk.services.profile import FEEDING
 
 RANK_NAMES = scoring.SCORE_LABELS  # the five-step scale appetite is stated on
 _METHOD_COLS = scoring.AGGREGATION_RESULT_COLUMNS
@@ -164,40 +163,3 @@ def portfolio_overview(engine: Engine, frame: pd.DataFrame | None = None, *, act
     columns = ["id", "Proposal", "Service", "Status", *reversed(RANK_NAMES), "Not scored", "Over appetite",
                "Decisions", "Progress", "Partners"]
     return pd.DataFrame(rows, columns=columns)
-
-
-# --- the highest risks of one proposal, in words (the Review page and the meeting packet) ----------------
-
-def top_risks(profile: ProposalProfile, n: int = 10) -> list[RiskView]:
-    """The `n` highest risks of a proposal: residual level first, then inherent level (both highest first,
-    unscored last), then risk id."""
-    def level(index: int | None) -> int:
-        return -1 if index is None else index
-
-    return sorted(profile.risks, key=lambda v: (-level(v.residual.level_index), -level(v.inherent.level_index),
-                                                v.risk.risk_id))[:n]
-
-
-@dataclass(frozen=True)
-class RiskLine:
-    """One risk in plain words: `heading` ("LEG-01 · High · over appetite") and `sentence` (cause, event and
-    consequence, then owner and treatment). Both are plain text, for the caller to escape."""
-
-    heading: str
-    sentence: str
-
-
-def risk_line(view: RiskView) -> RiskLine:
-    """The line the Review page and the meeting packet show for a risk; the owner is the partner with the
-    person in brackets (either alone when only one is known)."""
-    r = view.risk
-    heading = " · ".join([r.risk_id, view.residual.level or "not scored",
-                          *(["over appetite"] if view.over_appetite else [])])
-    if view.owner_partner and r.owner:
-        owner = f" Owner: {view.owner_partner} ({r.owner})."
-    elif view.owner_partner or r.owner:
-        owner = f" Owner: {view.owner_partner or r.owner}."
-    else:
-        owner = ""
-    treatment = f" Treatment: {r.treatment}." if r.treatment else ""
-    return RiskLine(heading, scoring.risk_sentence(r.cause, r.event, r.consequence) + owner + treatment)

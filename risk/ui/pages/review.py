@@ -10,7 +10,7 @@ from risk.services import decisions as ds
 from risk.services import proposals as ps
 from risk.services.profile import proposal_profile
 from risk.services.register_export import export_packet, file_stem
-from risk.services.summary import risk_line, top_risks
+from risk.services.toplines import risk_line, top_risks
 from risk.services.views import partner_exposure_frame, risk_frame
 from risk.ui import common
 
