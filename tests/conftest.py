@@ -155,3 +155,19 @@ def cli(sqlite_url, monkeypatch):
         return runner.invoke(app, list(args))
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium, one for the whole session: the browser tests and the deployment test share it
+    (Playwright's sync API runs one event loop; a second sync_playwright() in the same session is refused)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()

@@ -58,19 +58,6 @@ def demo_server(tmp_path_factory) -> Iterator[AppServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """Headless Debian Chromium, shared by the session."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
 @pytest.fixture
 def page(browser, app_server):
     """A fresh browser context and page (a new Streamlit session) for each test."""

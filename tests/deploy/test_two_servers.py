@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 
 from tests.appserver import free_port, healthy
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DEMO_ACCOUNTS, PASSWORD, SYSTEM, VIEWPORT
+from tests.browser.conftest import CHROMIUM, DEMO_ACCOUNTS, PASSWORD, SYSTEM, VIEWPORT
 
 PG_URL = os.environ.get("RISK_TEST_POSTGRES_URL", "")
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
@@ -369,18 +369,6 @@ def route_to(deployed: Deployment) -> dict[str, str]:
 
 
 # --- the browsers -------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
 
 class Browsers:
     """Browser contexts (each a person's own browser), closed at the end whatever happens."""
