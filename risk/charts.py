@@ -9,9 +9,8 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
-from risk.scoring import CATEGORIES, LEVEL_COLOURS, SCORE_LABELS, Matrix
+from risk.scoring import CATEGORIES, LEVEL_COLOURS, SCORE_LABELS, Matrix, heatmap_cell_rows
 
-MAX_IDS_IN_CELL = 4
 # Charts with one row per proposal, risk or partner size their plot (`step` pixels a row) and let the page fit
 # only their width: under Streamlit's default autosize "fit" the height also had to hold the title, axes and
 # legend, which in Streamlit's theme took all of a one-row chart's height: its row was 0-9 px high (blank).
@@ -21,25 +20,7 @@ LABEL_ROOM = 400  # px: legend and axis labels are never cut (Streamlit's theme 
 
 def heatmap_cells(matrix: Matrix, points: Sequence[tuple[str, int | None, int | None]]) -> pd.DataFrame:
     """The 25 cells of a matrix with the risks that fall in each: `points` are (risk_id, likelihood, impact)."""
-    rows = []
-    placed: dict[tuple[int, int], list[str]] = {}
-    for risk_id, lik, imp in points:
-        if lik is not None and imp is not None:
-            placed.setdefault((int(lik), int(imp)), []).append(risk_id)
-    for lik in range(1, 6):
-        for imp in range(1, 6):
-            ids = sorted(placed.get((lik, imp), []))
-            shown = ids[:MAX_IDS_IN_CELL] + ([f"+{len(ids) - MAX_IDS_IN_CELL} more"] if len(ids) > MAX_IDS_IN_CELL
-                                              else [])
-            rows.append({
-                "likelihood": lik, "impact": imp,
-                "likelihood_label": f"{lik} {SCORE_LABELS[lik - 1]}", "impact_label": f"{imp} {SCORE_LABELS[imp - 1]}",
-                "level": matrix.level(lik, imp), "count": len(ids),
-                "label": "\n".join([str(len(ids))] + [", ".join(shown[k:k + 2]) for k in range(0, len(shown), 2)])
-                if ids else "",
-                "risks": ", ".join(ids),
-            })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(heatmap_cell_rows(matrix, points))
 
 
 NOT_SCORED = "Not scored"

@@ -720,3 +720,33 @@ def risk_sentence(cause: str, event: str, consequence: str) -> str:
 
 def default_appetite() -> dict[str, str]:
     return {key: DEFAULT_APPETITE for key in CATEGORIES}
+
+
+# --- heat-map cells -------------------------------------------------------------------------------------------
+
+MAX_IDS_IN_CELL = 4
+
+
+def heatmap_cell_rows(matrix: Matrix, points: Iterable[tuple[str, int | None, int | None]]) -> list[dict]:
+    """The 25 cells of a heat map with the risks that fall in each (likelihood 1-5, impact 1-5 within it), for the
+    app's charts (risk/charts.py) and the packet's (risk/exchange/packet_charts.py): `points` are (risk_id,
+    likelihood, impact); unscored points are left out. A cell's label is its count and up to MAX_IDS_IN_CELL ids."""
+    placed: dict[tuple[int, int], list[str]] = {}
+    for risk_id, lik, imp in points:
+        if lik is not None and imp is not None:
+            placed.setdefault((int(lik), int(imp)), []).append(risk_id)
+    rows = []
+    for lik in range(1, 6):
+        for imp in range(1, 6):
+            ids = sorted(placed.get((lik, imp), []))
+            more = len(ids) - MAX_IDS_IN_CELL
+            shown = ids[:MAX_IDS_IN_CELL] + ([f"+{more} more"] if more > 0 else [])
+            rows.append({
+                "likelihood": lik, "impact": imp,
+                "likelihood_label": f"{lik} {SCORE_LABELS[lik - 1]}", "impact_label": f"{imp} {SCORE_LABELS[imp - 1]}",
+                "level": matrix.level(lik, imp), "count": len(ids),
+                "label": "\n".join([str(len(ids))] + [", ".join(shown[k:k + 2]) for k in range(0, len(shown), 2)])
+                if ids else "",
+                "risks": ", ".join(ids),
+            })
+    return rows

@@ -62,7 +62,6 @@ def _inside(rect: Rect, drawing) -> list[String]:
 def test_the_cells_are_the_apps_for_the_demo_proposals_and_a_crowded_cell(demo):
     from risk import charts
 
-    assert pc.MAX_IDS_IN_CELL == charts.MAX_IDS_IN_CELL
     for pid in DEMO:
         profile = proposal_profile(demo, pid)
         for phase, _title in pc.HEATMAP_TITLES:

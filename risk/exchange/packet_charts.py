@@ -21,9 +21,10 @@ from reportlab.graphics.shapes import Drawing, Group, Line, Rect, String
 from reportlab.lib.colors import Color, HexColor, black, white
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
-from risk.scoring import CATEGORIES, LEVEL_COLOURS, SCORE_LABELS, Matrix
+from risk import scoring
+from risk.scoring import CATEGORIES, LEVEL_COLOURS, SCORE_LABELS
 
-MAX_IDS_IN_CELL = 4  # as risk/charts.py (a test checks they are the same)
+MAX_IDS_IN_CELL = scoring.MAX_IDS_IN_CELL
 NOT_SCORED = "Not scored"
 NOT_SCORED_COLOUR = "#d9d9d9"
 HEATMAP_TITLES = (("inherent", "Inherent risk (before controls)"), ("residual", "Residual risk (with controls)"))
@@ -37,28 +38,7 @@ GREY, GRID = HexColor("#555555"), HexColor("#e6e6e6")
 
 # --- the data, in plain Python --------------------------------------------------------------------------------------
 
-def heatmap_cells(matrix: Matrix, points: Iterable[tuple[str, int | None, int | None]]) -> list[dict]:
-    """The 25 cells of a matrix with the risks that fall in each, as risk.charts.heatmap_cells's rows (likelihood
-    1-5, impact 1-5 within it): `points` are (risk_id, likelihood, impact); unscored points are left out."""
-    placed: dict[tuple[int, int], list[str]] = {}
-    for risk_id, lik, imp in points:
-        if lik is not None and imp is not None:
-            placed.setdefault((int(lik), int(imp)), []).append(risk_id)
-    rows = []
-    for lik in range(1, 6):
-        for imp in range(1, 6):
-            ids = sorted(placed.get((lik, imp), []))
-            more = len(ids) - MAX_IDS_IN_CELL
-            shown = ids[:MAX_IDS_IN_CELL] + ([f"+{more} more"] if more > 0 else [])
-            rows.append({
-                "likelihood": lik, "impact": imp,
-                "likelihood_label": f"{lik} {SCORE_LABELS[lik - 1]}", "impact_label": f"{imp} {SCORE_LABELS[imp - 1]}",
-                "level": matrix.level(lik, imp), "count": len(ids),
-                "label": "\n".join([str(len(ids))] + [", ".join(shown[k:k + 2]) for k in range(0, len(shown), 2)])
-                if ids else "",
-                "risks": ", ".join(ids),
-            })
-    return rows
+heatmap_cells = scoring.heatmap_cell_rows  # the cells, as the app's charts have them (one home: risk/scoring.py)
 
 
 def phase_points(views: Iterable, phase: str) -> list[tuple[str, int | None, int | None]]:
