@@ -55,7 +55,8 @@ def _free_port() -> int:
 def _server(script: Path, env: dict[str, str]):
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log = open(script.with_suffix(".log"), "wb")  # noqa: SIM115 - closed below
+    log_path = Path(tempfile.gettempdir()) / f"risk-bench-{script.stem}-{port}.log"  # never in the repository
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen([str(REPO / ".venv" / "bin" / "streamlit"), "run", str(script), "--server.port",
                                 str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
                                 "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
@@ -70,7 +71,7 @@ def _server(script: Path, env: dict[str, str]):
             except OSError:
                 pass
             if process.poll() is not None or time.perf_counter() - started > 90:
-                raise RuntimeError(f"{script.name} did not start:\n{script.with_suffix('.log').read_text()}")
+                raise RuntimeError(f"{script.name} did not start:\n{log_path.read_text()}")
             time.sleep(0.1)
         yield url, time.perf_counter() - started
     finally:
