@@ -6,6 +6,7 @@ reviewer the form to record their government's decision."""
 import streamlit as st
 
 from risk import charts, config
+from risk.rules import ConditionStatus
 from risk.services import decisions as ds
 from risk.services import proposals as ps
 from risk.services.profile import proposal_profile
@@ -166,7 +167,8 @@ if conditions_now and common.may("update_conditions", pid):
                   for partner, c in conditions_now}
         which = k1.selectbox("Condition", list(labels), format_func=lambda i: labels.get(i, f"condition {i}"),
                              key=f"condition_pick_{pid}")
-        status = k2.selectbox("Status", ["open", "met", "missed", "waived"], index=1, key=f"condition_to_{pid}")
+        statuses = [s.value for s in ConditionStatus]  # the rule's own list (risk/rules.py)
+        status = k2.selectbox("Status", statuses, index=statuses.index("met"), key=f"condition_to_{pid}")
         if st.form_submit_button("Save the status"):
             if common.run(ds.set_condition_status, proposal_id=pid, condition_id=which, status=status,
                           success="Saved the condition's status.") is not common.FAILED:
