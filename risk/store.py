@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +33,6 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy import update as sql_update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel
 
@@ -54,6 +52,16 @@ from risk.models import AuditEvent, Consensus, CreationToken, Risk, Score, utcno
 AUDIT_LOCK = 0x41554449  # "AUDI": serialises the hash chain on PostgreSQL
 GENESIS = "0" * 64
 _MISSING = object()
+
+
+def _dialect_insert(bind: Any) -> Callable[..., Any]:
+    """The INSERT of the database's own dialect (for ON CONFLICT); imported on first use, so that a command that only
+    reads does not load the PostgreSQL dialect."""
+    if is_sqlite(bind):
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
+    return insert
 
 
 def canonical(value: Any) -> str:
@@ -382,7 +390,7 @@ def remember_creation(*, unit: Unit, token: str | None, entity: str, entity_id: 
 def _upsert(unit: Unit, table: type[SQLModel], values: dict[str, Any], keys: Sequence[str],
             update_cols: Sequence[str]) -> int:
     """Insert or update one row on its unique `keys`; returns its id (RETURNING, SQLite 3.35 and later)."""
-    dialect_insert = sqlite_insert if is_sqlite(unit.session.get_bind()) else pg_insert
+    dialect_insert = _dialect_insert(unit.session.get_bind())
     stmt = dialect_insert(table).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(keys), set_={c: stmt.excluded[c] for c in update_cols}
@@ -544,7 +552,7 @@ def bulk_upsert(*, unit: Unit, table: type[SQLModel], rows: list[dict[str, Any]]
     wanted = {tuple(r[k] for k in keys) for r in rows}
     there = sorted(i for key, i in _ids_by_keys(unit, t, keys, rows).items() if key in wanted)
     stored = _stored_values(unit.session.connection(), t, there, sorted(rows[0])) if there else None
-    dialect_insert = sqlite_insert if is_sqlite(unit.session.get_bind()) else pg_insert
+    dialect_insert = _dialect_insert(unit.session.get_bind())
     stmt = dialect_insert(table)
     stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update_cols})
     unit.session.execute(stmt, rows)

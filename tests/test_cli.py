@@ -132,3 +132,47 @@ def test_the_installed_console_script_runs(sqlite_url):
                                  "RISK_AUDIT_KEY": os.environ["RISK_AUDIT_KEY"]}, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["name"] == "nist-800-30"
+
+
+SPY_ON_THE_COLLECTOR = """
+import gc, sys
+import risk.cli as cli
+
+seen = []
+real = cli.started
+
+
+def spy():
+    seen.append(gc.isenabled())
+    real()
+    seen.append(gc.isenabled())
+
+
+cli.started = spy
+sys.argv = ["risk", *sys.argv[1:]]
+try:
+    cli.main()
+finally:
+    print("seen", seen, "at the end", gc.isenabled(), "frozen", gc.get_freeze_count() > 0, file=sys.stderr)
+"""
+
+
+def test_a_command_pauses_the_collector_while_it_starts_and_turns_it_on_for_the_work(sqlite_url, tmp_path):
+    """The collector is off from the command's start to the opening of the database (the imports), then on again
+    with what was loaded frozen; a test calling the commands in its own process keeps its collector as it was."""
+    script = tmp_path / "spy.py"
+    script.write_text(SPY_ON_THE_COLLECTOR)
+    env = {**os.environ, "RISK_DATABASE_URL": sqlite_url}
+    for args in (["proposals", "list", "--format", "json"], ["init"]):
+        done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "seen [False, True] at the end True frozen True" in done.stderr, (args, done.stderr)
+
+
+def test_the_commands_run_in_a_test_process_leave_its_collector_alone(cli):
+    import gc
+
+    assert gc.isenabled()
+    assert cli("proposals", "list").exit_code == 0
+    assert gc.isenabled()

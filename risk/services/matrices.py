@@ -7,7 +7,6 @@ from sqlmodel import Session
 
 from risk import access, store
 from risk.errors import NotFoundError, RefusedError
-from risk.exchange.ciso_matrix import read_matrices
 from risk.models import Matrix as MatrixRow
 from risk.scoring import BUILTIN_MATRICES, Matrix
 
@@ -45,6 +44,8 @@ def import_matrix_file(engine: Engine, data: bytes, *, actor: str, name: str | N
                        source: str = "") -> list[Matrix]:
     """Store every matrix in a CISO Assistant file, or none: a bad or clashing matrix refuses the whole file.
     Matrices are shared by every proposal: only an administrator (or the operator) imports them."""
+    from risk.exchange.ciso_matrix import read_matrices  # PyYAML only when a matrix file is read
+
     matrices = read_matrices(data, name=name, source=source)
     with store.write(engine, actor) as unit:
         access.require(unit.session, actor, "manage_matrices")
