@@ -96,3 +96,78 @@ def test_an_older_version_asked_for_gets_the_newer_frames_and_the_same_version_r
     assert held.at(demo, first)[0] is newer[0]  # a session that read the version before the change
     assert held.at(demo, store.data_version(demo))[1] is newer[1]
     assert held.refreshes == {"full": 1, "partial": 1}
+
+
+def _derived(compare):
+    """What the home page derives: (name, make, after), as risk/ui/pages/portfolio.py asks for them."""
+    from risk.services import summary as sm
+
+    return [("worst", sm.worst_by_proposal, sm.worst_by_proposal_after),
+            ("category_summary", sm.category_summary, sm.category_summary_after),
+            (("cells", tuple(compare)), lambda f: sm.chart_cells(f, compare), sm.chart_cells_after(compare))]
+
+
+def _assert_same(got, fresh):
+    if isinstance(fresh, pd.Series):
+        pd.testing.assert_series_equal(got, fresh)
+    else:
+        pd.testing.assert_frame_equal(got, fresh)
+
+
+@pytest.mark.parametrize("visible", [None, frozenset({1, 2})], ids=["all proposals", "two of them"])
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_what_the_page_derives_is_carried_over_a_change_and_equals_it_made_afresh(demo, change, visible):
+    held = _Portfolio()
+    frame, _ = held.at(demo, store.data_version(demo))
+    compare = sorted(set(frame["proposal"]))[:2]
+    made = []
+
+    def counted(make):
+        return lambda f: made.append(1) or make(f)
+
+    for name, make, after in _derived(compare):
+        held.memo(name, visible, frame, counted(make), after)
+    assert len(made) == 3
+    make_change, touched = CHANGES[change]
+    make_change(demo)
+    frame, _ = held.at(demo, store.data_version(demo))
+    made.clear()
+    seen = frame if visible is None else frame[frame["proposal_id"].isin(visible)]
+    for name, make, after in _derived(compare):
+        _assert_same(held.memo(name, visible, frame, counted(make), after), make(seen))
+    if touched:  # carried from the changed proposals' rows: nothing made again over the whole frame
+        assert made == []
+    elif touched is None:  # read afresh: made afresh
+        assert len(made) == 3
+
+
+def test_a_derived_value_two_changes_behind_or_from_older_frames_is_made_again(demo):
+    from risk.services.summary import category_summary, category_summary_after
+
+    held = _Portfolio()
+    old_frame, _ = held.at(demo, store.data_version(demo))
+    held.memo("s", None, old_frame, category_summary, category_summary_after)
+    for title in ("One", "Two"):  # two changes before the page asks again: the one step kept does not reach back
+        ps.update_proposal(demo, actor=SYSTEM, proposal_id=3, title=title)
+        frame, _ = held.at(demo, store.data_version(demo))
+    made = []
+    got = held.memo("s", None, frame, lambda f: made.append(1) or category_summary(f), category_summary_after)
+    assert made == [1]
+    pd.testing.assert_frame_equal(got, category_summary(frame))
+    # a session still holding the frames from before the changes gets its own value, not kept for the others
+    assert held.memo("s", None, old_frame, category_summary, category_summary_after).equals(
+        category_summary(old_frame))
+    assert held.memo("s", None, frame, lambda f: made.append(1), None) is got
+
+
+def test_a_title_two_proposals_share_makes_the_worst_list_again(demo):
+    from risk.services.summary import worst_by_proposal, worst_by_proposal_after
+
+    ps.update_proposal(demo, actor=SYSTEM, proposal_id=3, title=ps.get_proposal(demo, 2).title)
+    held = _Portfolio()
+    frame, _ = held.at(demo, store.data_version(demo))
+    held.memo("worst", None, frame, worst_by_proposal, worst_by_proposal_after)
+    ps.update_risk(demo, actor=SYSTEM, risk_pk=_first_risk(demo, 3).id, expected_version=None, status="Closed")
+    frame, _ = held.at(demo, store.data_version(demo))
+    pd.testing.assert_series_equal(held.memo("worst", None, frame, worst_by_proposal, worst_by_proposal_after),
+                                   worst_by_proposal(frame))

@@ -103,19 +103,34 @@ def portfolio_frame(engine: Engine, phase: str = "residual", *, actor: str | Non
     return out
 
 
+SUMMARY_COLUMNS = ["Risks", "Not scored", *RANK_NAMES, "Over appetite", "Disagreement"]
+
+
+def category_counts(frame: pd.DataFrame) -> np.ndarray:
+    """The numbers of `category_summary`, one row per category (in scoring.CATEGORIES order): counts add up, so the
+    summary of a portfolio after a change is the one before, less the changed proposals' rows as they were, plus
+    their rows now (category_summary_after)."""
+    codes = pd.Categorical(frame["category"], categories=list(scoring.CATEGORIES)).codes.astype(np.int64)
+    rank = frame["rank"].to_numpy(dtype=np.int64)
+    out = np.zeros((len(scoring.CATEGORIES), len(SUMMARY_COLUMNS)), dtype=np.int64)
+    known = codes >= 0
+    on_scale = known & (rank >= -1) & (rank < len(RANK_NAMES))
+    np.add.at(out, (codes[on_scale], rank[on_scale] + 2), 1)  # rank -1 (not scored) is column 1, rank 0 column 2
+    out[:, 0] = out[:, 1:2 + len(RANK_NAMES)].sum(axis=1)
+    for column, name in ((-2, "over_appetite"), (-1, "disagreement")):
+        np.add.at(out[:, column], codes[known], frame[name].to_numpy(dtype=bool)[known].astype(np.int64))
+    return out
+
+
+def _summary_frame(counts: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(counts, columns=SUMMARY_COLUMNS,
+                        index=pd.Index([scoring.CATEGORIES[c] for c in scoring.CATEGORIES], name="Category"))
+
+
 def category_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """Per category: how many risks, how many at each level of the five-step scale, how many unscored, how
     many over appetite and how many with disagreement flags."""
-    counts = frame.groupby(["category", "rank"], observed=True).size().unstack(fill_value=0)
-    counts = counts.reindex(index=list(scoring.CATEGORIES), columns=range(-1, 5), fill_value=0)
-    counts.columns = ["Not scored", *RANK_NAMES]
-    sums = frame.groupby("category", observed=False)[["over_appetite", "disagreement"]].sum()
-    counts.insert(0, "Risks", counts.sum(axis=1))
-    counts["Over appetite"] = sums["over_appetite"].astype(int)
-    counts["Disagreement"] = sums["disagreement"].astype(int)
-    counts = counts.rename(index=scoring.CATEGORIES)
-    counts.index.name = "Category"
-    return counts
+    return _summary_frame(category_counts(frame))
 
 
 def portfolio_overview(engine: Engine, frame: pd.DataFrame | None = None, *, actor: str | None = None,
@@ -163,3 +178,55 @@ def portfolio_overview(engine: Engine, frame: pd.DataFrame | None = None, *, act
     columns = ["id", "Proposal", "Service", "Status", *reversed(RANK_NAMES), "Not scored", "Over appetite",
                "Decisions", "Progress", "Partners"]
     return pd.DataFrame(rows, columns=columns)
+
+
+# --- what the home page derives from the frame, kept up to date after a change to a few proposals -------------
+# Each `*_after` takes the value as it was, the changed proposals' rows before the change and now, and the whole
+# frame now, and returns what the plain function gives on the frame now, without going over the whole frame again
+# (risk/ui/common.py, _Portfolio.memo). Tests compare the two after every kind of change.
+
+def worst_by_proposal(frame: pd.DataFrame) -> pd.Series:
+    """Each proposal's worst residual rank (by title, as the chart names them), worst first."""
+    return frame.groupby("proposal")["rank"].max().sort_values(ascending=False)
+
+
+def _title_shared(before: pd.DataFrame, after: pd.DataFrame, frame: pd.DataFrame) -> bool:
+    """Whether a changed proposal's title (old or new) is also an unchanged proposal's: then a value kept by title
+    cannot be taken apart, and is made again."""
+    titles = set(before["proposal"]) | set(after["proposal"])
+    changed = set(before["proposal_id"]) | set(after["proposal_id"])
+    return bool((frame["proposal"].isin(titles) & ~frame["proposal_id"].isin(changed)).any())
+
+
+def worst_by_proposal_after(old: pd.Series, before: pd.DataFrame, after: pd.DataFrame,
+                            frame: pd.DataFrame) -> pd.Series:
+    if _title_shared(before, after, frame):
+        return worst_by_proposal(frame)
+    gone = set(before["proposal"]) | set(after["proposal"])
+    parts = [s for s in (old[~old.index.isin(gone)], after.groupby("proposal")["rank"].max()) if len(s)]
+    if not parts:
+        return worst_by_proposal(frame)
+    # in the order the plain function sorts (by title, then by rank), so that ties come out the same
+    return pd.concat(parts).sort_index().sort_values(ascending=False)
+
+
+def category_summary_after(old: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame,
+                           frame: pd.DataFrame) -> pd.DataFrame:
+    """Counts add up: the summary less the changed proposals' rows as they were, plus their rows now."""
+    return _summary_frame(old.to_numpy() - category_counts(before) + category_counts(after))
+
+
+def chart_cells(frame: pd.DataFrame, compare: Collection[str]) -> pd.DataFrame:
+    """The portfolio chart's cells for the proposals `compare` (by title)."""
+    from risk.services.views import portfolio_chart_frame
+
+    return portfolio_chart_frame(frame[frame["proposal"].isin(list(compare))])
+
+
+def chart_cells_after(compare: Collection[str]):
+    """The update of `chart_cells(frame, compare)`: as it was when no compared proposal changed."""
+    def after_change(old: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame,
+                     frame: pd.DataFrame) -> pd.DataFrame:
+        touched = set(before["proposal"]) | set(after["proposal"])
+        return old if touched.isdisjoint(compare) else chart_cells(frame, compare)
+    return after_change

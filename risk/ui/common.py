@@ -114,7 +114,11 @@ class _Portfolio:
         self.frame: pd.DataFrame | None = None
         self.overview: pd.DataFrame | None = None
         self.refreshes = {"full": 0, "partial": 0}  # how each new version was read (tests and the bench look)
-        self.derived: dict[tuple, Any] = {}
+        self.generation = 0  # counts the frames read: each new frame gets the next number
+        # what the page derives, by (name, the proposals the account sees): (the generation it was made from, value)
+        self.derived: dict[tuple, tuple[int, Any]] = {}
+        # the last partial refresh: (generation before, generation after, the changed proposals' rows before, now)
+        self.step: tuple[int, int, pd.DataFrame, pd.DataFrame] | None = None
 
     def at(self, engine: Engine, version: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         from risk.services.changes import changed_proposals
@@ -136,8 +140,13 @@ class _Portfolio:
                 frame = self._splice(self.frame, part, "proposal_id", ids)
                 overview = self._splice(self.overview, portfolio_overview(engine, part, only=ids), "id", ids)
                 self.refreshes["partial"] += 1
-            if frame is not self.frame or overview is not self.overview:
-                self.derived = {}
+                # what was derived is brought up to date from these rows when next asked for (memo)
+                before = self.frame[self.frame["proposal_id"].isin(ids)]
+                self.step = (self.generation, self.generation + 1, before, part)
+            if frame is not self.frame:
+                self.generation += 1
+                if changed is None or len(changed) > self.REBUILD_OVER:
+                    self.derived, self.step = {}, None
             self.version, self.frame, self.overview = version, frame, overview
             return frame, overview
 
@@ -156,15 +165,30 @@ class _Portfolio:
         pieces.append(old.iloc[at:])
         return pd.concat([p for p in pieces if len(p)] or [old.iloc[:0]], ignore_index=True)
 
-    def memo(self, name: Any, visible: frozenset[int] | None, make: Callable[[], Any]) -> Any:
-        """What the page derives from the frames (a summary, the chart's cells), made once per refresh of them and
-        per set of proposals the account sees."""
+    def memo(self, name: Any, visible: frozenset[int] | None, base: pd.DataFrame,
+             make: Callable[[pd.DataFrame], Any], after: Callable[..., Any] | None = None) -> Any:
+        """What the page derives from the frames (a summary, the chart's cells): `make(frame)`, where `frame` is
+        `base` (the whole frame the caller holds) cut to the proposals `visible`. Made once and kept; after a change
+        to a few proposals, `after(value, rows before, rows now, frame)` brings it up to date from the changed
+        proposals' rows alone (made again when there is no `after`, or when more than one change came since)."""
+        def cut(rows: pd.DataFrame) -> pd.DataFrame:
+            return rows if visible is None else rows[rows["proposal_id"].isin(visible)]
+
         key = (name, visible)
-        if key not in self.derived:
-            if len(self.derived) > 64:
-                self.derived.clear()
-            self.derived[key] = make()
-        return self.derived[key]
+        with self.lock:
+            if base is not self.frame:  # a session still on frames older than the newest: made, not kept
+                return make(cut(base))
+            made_at, value = self.derived.get(key, (None, None))
+            if made_at != self.generation and after is not None and self.step is not None \
+                    and made_at == self.step[0] and self.step[1] == self.generation:  # one change since: carried
+                _, _, before, now = self.step
+                value, made_at = after(value, cut(before), cut(now), cut(base)), self.generation
+            if made_at != self.generation:
+                if len(self.derived) > 64:
+                    self.derived.clear()
+                value = make(cut(base))
+            self.derived[key] = (self.generation, value)
+            return value
 
 
 @st.cache_resource(show_spinner=False)
@@ -207,12 +231,14 @@ def portfolio_frame() -> pd.DataFrame:
     return _visible_rows(portfolio_state(url).at(_engine_for(url), data_version())[0], "proposal_id")
 
 
-def portfolio_derived(name: Any, make: Callable[[pd.DataFrame], Any]) -> Any:
-    """`make(portfolio_frame())`, kept until the portfolio next changes (per set of proposals the account sees)."""
+def portfolio_derived(name: Any, make: Callable[[pd.DataFrame], Any],
+                      after: Callable[..., Any] | None = None) -> Any:
+    """`make(portfolio_frame())`, kept until the portfolio next changes (per set of proposals the account sees);
+    with `after` (risk/services/summary.py), brought up to date from the changed proposals' rows then."""
+    url = config.database_url()
     visible = visible_ids()
-    frame = portfolio_frame()
-    return portfolio_state(config.database_url()).memo(name, None if visible is None else frozenset(visible),
-                                                        lambda: make(frame))
+    base = portfolio_state(url).at(_engine_for(url), data_version())[0]
+    return portfolio_state(url).memo(name, None if visible is None else frozenset(visible), base, make, after)
 
 
 def portfolio_overview() -> pd.DataFrame:
