@@ -287,3 +287,28 @@ def test_a_score_refused_because_the_round_was_revealed_meanwhile_says_so_and_sa
     assert not at.exception
     assert at.error and "round" in at.error[0].value.lower()
     assert set(rs.my_scores(app_db, round_id=rid, assessor_id=me)) == {b.risks[1]}
+
+
+def test_the_word_of_a_save_outlasts_a_run_stopped_for_a_rerun_and_goes_when_another_risk_is_picked(app_db):
+    """The page's own timer may stop the panel's run to rerun it: the "Saved" message must not be taken by the run
+    that was stopped. It stays while the panel shows the risk the save moved on to, and goes with a pick."""
+    b = make_proposal(app_db, partners=1, risks=3)
+    me = b.members[0]
+    rid = rs.open_round(app_db, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
+    at = open_workshop(b.proposal_id, me)
+    widget(at, "button_group", f"b_l_{rid}_{me}").set_value(2)
+    widget(at, "button_group", f"b_i_{rid}_{me}").set_value(5)
+    at.button(key=f"FormSubmitter:blind_{rid}_{me}-Save my score").click().run()
+    saved = [s.value for s in at.success]
+    assert saved and saved[-1].startswith("Saved your score for")
+    at.run()  # the rerun that follows a stopped run (or any rerun before the next tap)
+    assert [s.value for s in at.success][-1:] == saved[-1:]
+    assert at.selectbox(key=f"score_pick_{rid}_{me}").value == b.risks[1]
+    at.selectbox(key=f"score_pick_{rid}_{me}").set_value(b.risks[2]).run()  # another risk picked: the word goes
+    assert not [s.value for s in at.success if s.value.startswith("Saved your score")]
+    # a refusal stays with the risk it is about until the assessor does something else
+    widget(at, "button_group", f"b_l_{rid}_{me}").set_value(3)
+    at.button(key=f"FormSubmitter:blind_{rid}_{me}-Save my score").click().run()
+    assert at.error and "choose both" in at.error[0].value
+    at.run()
+    assert at.error and "choose both" in at.error[0].value

@@ -270,33 +270,42 @@ def _save_score(round_id: int, member_id: int, risk_pk: int, risk_id: str, v: st
     score, says so and moves on to the next risk not yet scored)."""
     said = f"score_said_{round_id}_{member_id}"
     if st.session_state.get(f"score_loaded_{v}", (None,))[0] != risk_pk:  # drawn for another risk: never save it
-        st.session_state[said] = ("error", f"{risk_id}: not saved, the form was showing another risk; try again")
+        st.session_state[said] = ("error", f"{risk_id}: not saved, the form was showing another risk; try again",
+                                  risk_pk)
         return
     lik, imp = st.session_state.get(f"b_l_{v}"), st.session_state.get(f"b_i_{v}")
     if lik is None or imp is None:
-        st.session_state[said] = ("error", f"{risk_id}: choose both a likelihood and an impact")
+        st.session_state[said] = ("error", f"{risk_id}: choose both a likelihood and an impact", risk_pk)
         return
     name = common.actor()
     if not name:
-        st.session_state[said] = ("error", "Sign in again to make changes: your session has ended.")
+        st.session_state[said] = ("error", "Sign in again to make changes: your session has ended.", risk_pk)
         return
     try:
         rs.submit_score(common.engine(), actor=name, round_id=round_id, assessor_id=member_id, risk_pk=risk_pk,
                         likelihood=lik, impact=imp, rationale=st.session_state.get(f"b_why_{v}") or "")
     except RefusedError as exc:
-        st.session_state[said] = ("error", str(exc))
+        st.session_state[said] = ("error", str(exc), risk_pk)
         return
-    st.session_state[said] = ("success", f"Saved your score for {risk_id}.")
     mine = rs.my_scores(common.engine(), round_id=round_id, assessor_id=member_id)
     k = order.index(risk_pk)
     upcoming = next((pk for pk in order[k + 1:] + order[:k] if pk not in mine), None)
     if upcoming is not None:
         st.session_state[f"score_pick_{round_id}_{member_id}"] = upcoming
+    st.session_state[said] = ("success", f"Saved your score for {risk_id}.", upcoming or risk_pk)
 
 
-def _said(round_id: int, member_id: int) -> None:
-    """What the last "Save my score" came to (once)."""
-    kind, message = st.session_state.pop(f"score_said_{round_id}_{member_id}", (None, None))
+def _said(round_id: int, member_id: int, on_screen: int | None = None) -> None:
+    """What the last "Save my score" came to, for as long as the panel shows the risk it left on screen (the next
+    one after a save, the same one after a refusal); gone once the assessor picks another risk. Kept in the session
+    until then, not taken at the first showing: a run stopped for a rerun (the page's timer) would lose it, and the
+    assessor would see no word of a save that was made."""
+    key = f"score_said_{round_id}_{member_id}"
+    kind, message, risk_pk = st.session_state.get(key, (None, None, None))
+    if on_screen is None or risk_pk != on_screen:  # no panel (the round was revealed meanwhile): said once
+        st.session_state.pop(key, None)
+        if on_screen is not None:
+            return
     if message:
         (st.success if kind == "success" else st.error)(
             common.md(message), icon=":material/check_circle:" if kind == "success" else ":material/error:")
@@ -314,10 +323,10 @@ def scoring_panel(round_id: int, member_id: int) -> None:
         return
     st.progress(len(set(mine) & set(order)) / len(order),
                 text=f"You have scored {len(set(mine) & set(order))} of {count(len(order), 'risk')}")
-    _said(round_id, member_id)
     pick = f"score_pick_{round_id}_{member_id}"
     if st.session_state.get(pick) not in order:  # the first risk not scored yet
         st.session_state[pick] = next((pk for pk in order if pk not in mine), order[0])
+    _said(round_id, member_id, st.session_state[pick])
     risk_pk = st.selectbox(
         "Risk", order, key=pick,
         format_func=lambda pk: f"{'✓ ' if pk in mine else ''}{risks[pk].risk_id}: {risks[pk].title}",
