@@ -273,13 +273,24 @@ def test_the_scoring_panel_shows_one_risk_at_a_time_and_moves_on_to_the_next_not
     assert rs.my_scores(app_db, round_id=rid, assessor_id=me)[b.risks[1]][:2] == (4, 4)
 
 
-def test_a_score_refused_because_the_round_was_revealed_meanwhile_says_so_and_saves_nothing(app_db):
-    b = make_proposal(app_db, partners=1, risks=2)
+def scoring(app_db, risks: int):
+    """A proposal of `risks` risks with a blind round open, and its first assessor's workshop page."""
+    b = make_proposal(app_db, partners=1, risks=risks)
     me = b.members[0]
     rid = rs.open_round(app_db, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
-    at = open_workshop(b.proposal_id, me)
-    widget(at, "button_group", f"b_l_{rid}_{me}").set_value(3)
-    widget(at, "button_group", f"b_i_{rid}_{me}").set_value(3)
+    return b, me, rid, open_workshop(b.proposal_id, me)
+
+
+def tap(at: AppTest, rid: int, me: int, likelihood: int | None, impact: int | None) -> None:
+    """Tap a likelihood and an impact (None: leave it)."""
+    for axis, value in (("l", likelihood), ("i", impact)):
+        if value is not None:
+            widget(at, "button_group", f"b_{axis}_{rid}_{me}").set_value(value)
+
+
+def test_a_score_refused_because_the_round_was_revealed_meanwhile_says_so_and_saves_nothing(app_db):
+    b, me, rid, at = scoring(app_db, risks=2)
+    tap(at, rid, me, 3, 3)
     rs.submit_score(app_db, actor=username_of(app_db, me), round_id=rid, assessor_id=me, risk_pk=b.risks[1],
                     likelihood=2, impact=2)
     rs.reveal_round(app_db, actor=ACTOR, round_id=rid)  # the facilitator reveals it while the form is open
@@ -292,12 +303,8 @@ def test_a_score_refused_because_the_round_was_revealed_meanwhile_says_so_and_sa
 def test_the_word_of_a_save_outlasts_a_run_stopped_for_a_rerun_and_goes_when_another_risk_is_picked(app_db):
     """The page's own timer may stop the panel's run to rerun it: the "Saved" message must not be taken by the run
     that was stopped. It stays while the panel shows the risk the save moved on to, and goes with a pick."""
-    b = make_proposal(app_db, partners=1, risks=3)
-    me = b.members[0]
-    rid = rs.open_round(app_db, actor=ACTOR, proposal_id=b.proposal_id, phase="inherent")
-    at = open_workshop(b.proposal_id, me)
-    widget(at, "button_group", f"b_l_{rid}_{me}").set_value(2)
-    widget(at, "button_group", f"b_i_{rid}_{me}").set_value(5)
+    b, me, rid, at = scoring(app_db, risks=3)
+    tap(at, rid, me, 2, 5)
     at.button(key=f"FormSubmitter:blind_{rid}_{me}-Save my score").click().run()
     saved = [s.value for s in at.success]
     assert saved and saved[-1].startswith("Saved your score for")
@@ -307,7 +314,7 @@ def test_the_word_of_a_save_outlasts_a_run_stopped_for_a_rerun_and_goes_when_ano
     at.selectbox(key=f"score_pick_{rid}_{me}").set_value(b.risks[2]).run()  # another risk picked: the word goes
     assert not [s.value for s in at.success if s.value.startswith("Saved your score")]
     # a refusal stays with the risk it is about until the assessor does something else
-    widget(at, "button_group", f"b_l_{rid}_{me}").set_value(3)
+    tap(at, rid, me, 3, None)
     at.button(key=f"FormSubmitter:blind_{rid}_{me}-Save my score").click().run()
     assert at.error and "choose both" in at.error[0].value
     at.run()
