@@ -363,10 +363,12 @@ def board_row(page: Page, name: str) -> Locator:
 
 
 def reveal_block(page: Page, risk_id: str) -> Locator:
-    """The bordered container of one risk in the reveal."""
-    return page.get_by_test_id("stVerticalBlock").filter(
+    """The bordered container of one risk in the reveal: the innermost block that holds the risk's line and a table
+    (not the last such block in the page: an outer block holding several risks' tables matched too)."""
+    holding = page.get_by_test_id("stVerticalBlock").filter(
         has=page.get_by_test_id("stMarkdown").filter(has_text=re.compile(f"^{risk_id} "))).filter(
-        has=page.get_by_test_id("stDataFrame")).last
+        has=page.get_by_test_id("stDataFrame"))
+    return holding.filter(has_not=holding).last
 
 
 def wait_for(condition, what: str, timeout_s: float = TIMEOUT / 1000) -> None:
