@@ -53,3 +53,12 @@ def test_a_database_that_cannot_be_read_at_the_start_is_left_to_the_first_page(m
     assert "could not be opened at start" in caplog.text
     assert "could not be read at start" in caplog.text
     common.portfolio_state.clear()
+
+
+def test_the_start_on_an_empty_database_reads_an_empty_portfolio(app_db):
+    """A fresh `make run`: nothing to read yet, and nothing logged as a failure."""
+    common.portfolio_state.clear()
+    warm()
+    held = common.portfolio_state(config.database_url())
+    assert held.version == store.data_version(app_db) and len(held.overview) == 0 and len(held.frame) == 0
+    common.portfolio_state.clear()
