@@ -4,8 +4,14 @@ import streamlit as st
 
 from risk import charts, config
 from risk.services.portfolio import load_demo
-from risk.services.summary import (category_summary, category_summary_after, chart_cells, chart_cells_after,
-                                   worst_by_proposal, worst_by_proposal_after)
+from risk.services.summary import (
+    category_summary,
+    category_summary_after,
+    chart_cells,
+    chart_cells_after,
+    worst_by_proposal,
+    worst_by_proposal_after,
+)
 from risk.ui import common
 from risk.wording import count
 
