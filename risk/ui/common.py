@@ -201,15 +201,14 @@ def warm_portfolio() -> int:
     newest change, and one chart of them built (Altair's first chart pays for its own start), so that the first
     person to open the home page finds them ready. Returns how many proposals were read."""
     from risk import charts
-    from risk.services.views import portfolio_chart_frame
+    from risk.services.summary import chart_cells
     from risk.store import data_version as newest_change
 
     url = config.database_url()
     eng = _engine_for(url)
     frame, overview = portfolio_state(url).at(eng, newest_change(eng))
     if len(frame):
-        first = frame[frame["proposal_id"] == frame["proposal_id"].iloc[0]]
-        charts.portfolio(portfolio_chart_frame(first)).to_dict(validate=False)
+        charts.portfolio(chart_cells(frame, [frame["proposal"].iloc[0]])).to_dict(validate=False)
     return len(overview)
 
 
