@@ -77,6 +77,18 @@ def db_max_overflow() -> int:
     return int(raw)
 
 
+def portfolio_refresh_ms() -> int:
+    """RISK_PORTFOLIO_REFRESH_MS: how often an app server looks for changes to bring its portfolio frames up to
+    date in the background (default 500); 0 turns the background refresh off (pages then read a change
+    themselves, on their next run)."""
+    raw = os.environ.get("RISK_PORTFOLIO_REFRESH_MS", "").strip()
+    if not raw:
+        return 500
+    if not raw.isdigit():
+        raise ValueError(f"RISK_PORTFOLIO_REFRESH_MS: expected a whole number of milliseconds, 0 or more, got {raw!r}")
+    return int(raw)
+
+
 def migrate_on_start() -> bool:
     """RISK_MIGRATE_ON_START: 1 (the default), or 0 where several servers share one database."""
     raw = os.environ.get("RISK_MIGRATE_ON_START", "").strip().lower()

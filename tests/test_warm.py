@@ -7,12 +7,20 @@ from __future__ import annotations
 import inspect
 import logging
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from risk import config, store
 from risk.ui import common
 from risk.warm import warm
 from tests import signin
+
+
+@pytest.fixture(autouse=True)
+def _no_refresh_left_running():
+    """A start also starts the background refresh (tests/test_portfolio_background.py): stopped after each test."""
+    yield
+    common.stop_refresher()
 
 
 def test_the_start_reads_the_portfolio_and_the_first_home_page_uses_it(demo_db):

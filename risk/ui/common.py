@@ -105,6 +105,8 @@ class _Portfolio:
 
     # more proposals changed at once than this: read everything again (one query beats many small ones)
     REBUILD_OVER = 100
+    # the values the background refresh keeps up to date: the most recently asked for
+    KEEP_FRESH = 16
 
     def __init__(self) -> None:
         import threading
@@ -119,6 +121,10 @@ class _Portfolio:
         self.derived: dict[tuple, tuple[int, Any]] = {}
         # the last partial refresh: (generation before, generation after, the changed proposals' rows before, now)
         self.step: tuple[int, int, pd.DataFrame, pd.DataFrame] | None = None
+        # how each kept value is made and carried, by the same key, most recently asked for last: what `refresh`
+        # brings up to date off the request path
+        self.recipes: dict[tuple, tuple[Callable[..., Any], Callable[..., Any] | None]] = {}
+        self._titles: tuple[int, dict[int, str]] | None = None  # (generation, every proposal's title by id)
 
     def at(self, engine: Engine, version: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         from risk.services.changes import changed_proposals
@@ -188,7 +194,34 @@ class _Portfolio:
                     self.derived.clear()
                 value = make(cut(base))
             self.derived[key] = (self.generation, value)
+            self.recipes.pop(key, None)
+            self.recipes[key] = (make, after)
+            while len(self.recipes) > self.KEEP_FRESH:
+                self.recipes.pop(next(iter(self.recipes)))
             return value
+
+    def titles_at(self, version: int) -> dict[int, str] | None:
+        """Every proposal's title by id (ordered by id) from the overview, when the frames are as new as `version`
+        (None when they are older or were never read): after a change, the titles come with the refresh instead of
+        a read of their own."""
+        with self.lock:
+            if self.version is None or self.version < version:
+                return None
+            if self._titles is None or self._titles[0] != self.generation:
+                ids = self.overview["id"].tolist()
+                self._titles = (self.generation, dict(zip(ids, self.overview["Proposal"].tolist(), strict=True)))
+            return self._titles[1]
+
+    def refresh(self, engine: Engine, version: int) -> bool:
+        """Bring the frames, and every value kept from them, up to `version` (the background refresh). Returns
+        whether anything was read. Frames never read are left alone: the first page reads them."""
+        if self.version is None or self.version >= version:
+            return False
+        frame, _ = self.at(engine, version)
+        for (name, visible), (make, after) in list(self.recipes.items()):
+            self.memo(name, visible, frame, make, after)
+        self.titles_at(version)
+        return True
 
 
 @st.cache_resource(show_spinner=False)
@@ -199,17 +232,74 @@ def portfolio_state(url: str) -> _Portfolio:
 def warm_portfolio() -> int:
     """At the server's start (risk/warm.py), before anyone arrives: the shared portfolio frames read as of the
     newest change, and one chart of them built (Altair's first chart pays for its own start), so that the first
-    person to open the home page finds them ready. Returns how many proposals were read."""
+    person to open the home page finds them ready; then the background refresh that keeps them so
+    (RISK_PORTFOLIO_REFRESH_MS). Returns how many proposals were read."""
     from risk import charts
     from risk.services.summary import chart_cells
     from risk.store import data_version as newest_change
 
     url = config.database_url()
     eng = _engine_for(url)
-    frame, overview = portfolio_state(url).at(eng, newest_change(eng))
+    state = portfolio_state(url)
+    frame, overview = state.at(eng, newest_change(eng))
     if len(frame):
         charts.portfolio(chart_cells(frame, [frame["proposal"].iloc[0]])).to_dict(validate=False)
+    if seconds := config.portfolio_refresh_ms() / 1000:
+        start_refresher(state, eng, seconds)
     return len(overview)
+
+
+class _Refresher:
+    """The background refresh of one server process: every `seconds` it reads the data version (one indexed
+    query), and when it moved it brings the shared portfolio frames and the values kept from them up to date
+    (_Portfolio.refresh), off the request path. Another person's change, made through this server or another
+    one on the same database, is then usually read before anyone's next page run needs it; a run that comes
+    first waits for the refresh under way instead of reading it twice."""
+
+    def __init__(self, state: _Portfolio, eng: Engine, seconds: float) -> None:
+        import threading
+
+        self.state, self.engine, self.seconds = state, eng, seconds
+        self.refreshed = 0  # refreshes that read something (tests look)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="portfolio-refresh", daemon=True)
+
+    def _loop(self) -> None:
+        import logging
+
+        from risk.store import data_version as newest_change
+
+        failing = False
+        while not self.stopping.wait(self.seconds):
+            try:
+                if self.state.refresh(self.engine, newest_change(self.engine)):
+                    self.refreshed += 1
+                failing = False
+            except Exception:  # noqa: BLE001 - the database away for a moment: said once, tried again next tick
+                if not failing:
+                    logging.getLogger(__name__).exception("the background portfolio refresh failed; retrying")
+                failing = True
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=10)
+
+
+_REFRESHER: list[_Refresher] = []  # the running one, if any (one per process)
+
+
+def start_refresher(state: _Portfolio, eng: Engine, seconds: float) -> _Refresher:
+    """Start the process's background refresh of `state` (stopping one already running)."""
+    stop_refresher()
+    refresher = _Refresher(state, eng, seconds)
+    _REFRESHER.append(refresher)
+    refresher.thread.start()
+    return refresher
+
+
+def stop_refresher() -> None:
+    while _REFRESHER:
+        _REFRESHER.pop().stop()
 
 
 def digest_of(frame: pd.DataFrame) -> str:
@@ -249,7 +339,7 @@ def portfolio_overview() -> pd.DataFrame:
 
 def proposal_titles() -> dict[int, str]:
     """The title of every proposal the signed-in account may see, by id (cached until the next change)."""
-    titles = _proposal_titles(config.database_url(), data_version())
+    titles = _all_titles()
     visible = visible_ids()
     return titles if visible is None else {i: t for i, t in titles.items() if i in visible}
 
@@ -266,7 +356,16 @@ def unique_labels(titles: dict[int, str]) -> dict[int, str]:
 
 def any_proposal() -> bool:
     """Whether the workbench holds any proposal at all, seen or not."""
-    return bool(_proposal_titles(config.database_url(), data_version()))
+    return bool(_all_titles())
+
+
+def _all_titles() -> dict[int, str]:
+    """Every proposal's title by id: from the shared portfolio frames when they are current (the server's start and
+    the background refresh keep them so), else read and cached until the next change."""
+    url = config.database_url()
+    version = data_version()
+    held = portfolio_state(url).titles_at(version)
+    return held if held is not None else _proposal_titles(url, version)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
