@@ -18,6 +18,7 @@ import secrets
 from typing import Any
 
 from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -48,7 +49,11 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 FULL_NAME = rules.Rule("text", required=True, limit=200)
 ADDRESS_LIMIT = 100  # characters of an address kept
 
-_hasher = PasswordHash.recommended()
+# Argon2id at OWASP's recommended minimum (19 MiB of memory, 2 passes, 1 lane), not the library's default of 64 MiB:
+# each sign-in holds that memory while it hashes, and a workshop signs in together. Twenty people at once held
+# 1.3 GB on the default settings; a hash made with other settings is replaced at its next successful sign-in.
+ARGON2 = {"memory_cost": 19_456, "time_cost": 2, "parallelism": 1}  # memory in KiB
+_hasher = PasswordHash((Argon2Hasher(**ARGON2),))
 # checked when there is no account (or no password), so that an unknown username takes as long as a wrong password
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 

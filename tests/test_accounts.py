@@ -72,6 +72,23 @@ def test_a_password_is_stored_as_its_argon2_hash_and_verifies(engine):
     assert accounts.authenticate(engine, "ann", PASSWORD).username == "ann"
 
 
+def test_a_password_is_hashed_with_owasps_minimum_and_an_older_hash_is_replaced_at_sign_in(engine):
+    """19 MiB, 2 passes, 1 lane (docs/ACCOUNTS.md): the library's default held 64 MiB for every sign-in."""
+    _add(engine)
+    assert "$m=19456,t=2,p=1$" in _stored(engine, Account, username="ann").password_hash
+    from pwdlib.hashers.argon2 import Argon2Hasher
+
+    older = Argon2Hasher().hash(PASSWORD)  # as accounts made before were hashed: the library's default settings
+    assert "$m=65536,t=3,p=4$" in older
+    with Session(engine) as s:
+        s.execute(text("UPDATE account SET password_hash = :h WHERE username = 'ann'"), {"h": older})
+        s.commit()
+    assert accounts.authenticate(engine, "ann", PASSWORD).username == "ann"
+    renewed = _stored(engine, Account, username="ann").password_hash
+    assert "$m=19456,t=2,p=1$" in renewed and renewed != older
+    assert accounts.authenticate(engine, "ann", PASSWORD).username == "ann"  # the new hash verifies
+
+
 @pytest.mark.parametrize("password", ["short", "x" * 11, "x" * 1025, ""])
 def test_a_password_too_short_or_too_long_is_refused_naming_its_length_only(engine, password):
     with pytest.raises(RefusedError, match=rf"^password: expected 12 to 1,024 characters, got {len(password):,}$"):
