@@ -69,10 +69,12 @@ def _change_elsewhere(db: Path, k: int, avoid: int | None) -> None:
                    controls=f"Reviewed, pass {k} at {time.time_ns()}")  # always a change, however often it runs
 
 
-def time_page(db: Path, page: str, proposal_id: int | None, reruns: int = 20, *, change_between: bool = False
-              ) -> dict:
+def time_page(db: Path, page: str, proposal_id: int | None, reruns: int = 20, *, change_between: bool = False,
+              pause: float = 0.0) -> dict:
     """Median and 90th percentile of `reruns` reruns of `page`, signed in as an administrator, after one warm-up
-    run. With `change_between`, another proposal is changed before each rerun (as when others work meanwhile)."""
+    run. With `change_between`, another proposal is changed before each rerun (as when others work meanwhile),
+    `pause` seconds before it (0: the rerun comes at once, before the server's background refresh has read the
+    change)."""
     from streamlit.testing.v1 import AppTest
 
     _one_script_cache()
@@ -91,13 +93,15 @@ def time_page(db: Path, page: str, proposal_id: int | None, reruns: int = 20, *,
     for k in range(reruns):
         if change_between:
             _change_elsewhere(db, k, proposal_id)
+            time.sleep(pause)
         at.run()
         times.append(at.session_state["_rerun_ms"])  # measured inside the script run by app.py
     return {"median_ms": statistics.median(times), "p90_ms": _percentile(times, 0.9), "reruns": reruns}
 
 
-def time_pages_apart(db: Path, pages: list[tuple[str, int | None] | tuple[str, int | None, bool]]) -> list[dict]:
-    """`time_page` for each page, in a process apart from the bench, as a server serves them: not in the bench's
+def time_pages_apart(db: Path, pages: list[tuple]) -> list[dict]:
+    """`time_page` for each (page, proposal id[, change between, pause]), in a process apart from the bench and
+    started as a server starts, as a server serves them: not in the bench's
     process, which by then holds the generated and loaded portfolio (about 475 MB) and measured the review page at
     twice its time in a fresh process (docs/PERFORMANCE.md, 2026-12-01)."""
     out = subprocess.run([sys.executable, "-m", "bench.pages", str(db), json.dumps(pages)], cwd=REPO,
@@ -107,8 +111,19 @@ def time_pages_apart(db: Path, pages: list[tuple[str, int | None] | tuple[str, i
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-if __name__ == "__main__":  # python -m bench.pages DB '[["risk/ui/pages/review.py", 122], ...]'
-    timings = [time_page(Path(sys.argv[1]), page, pid, change_between=bool(rest and rest[0]))
+def _start_as_a_server(db: Path) -> None:
+    """What serve.py does before it listens (risk/warm.py): the portfolio read, and its background refresh
+    started (RISK_PORTFOLIO_REFRESH_MS, 500 ms by default)."""
+    from risk.ui import common
+
+    os.environ["RISK_DATABASE_URL"] = f"sqlite:///{db}"
+    common.warm_portfolio()
+
+
+if __name__ == "__main__":  # python -m bench.pages DB '[["risk/ui/pages/review.py", 122, false, 0], ...]'
+    _start_as_a_server(Path(sys.argv[1]))
+    timings = [time_page(Path(sys.argv[1]), page, pid, change_between=bool(rest and rest[0]),
+                         pause=rest[1] if len(rest) > 1 else 0.0)
                for page, pid, *rest in json.loads(sys.argv[2])]
     rss = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
     for timing in timings:

@@ -396,17 +396,22 @@ def main() -> None:
             "review page rerun (one proposal, all its charts)": ("risk/ui/pages/review.py", samples[0], 50, 100),
             "profile page rerun (one proposal, seven charts)": ("risk/ui/pages/profile.py", samples[0], None, None),
             "portfolio page rerun (all proposals)": ("risk/ui/pages/portfolio.py", None, 150, None),
-            # issue 18: after another person changed one proposal, ≤ 1.2x the warm rerun above
+            # issue 18: after another person changed one proposal, ≤ 1.2x the warm rerun above: a second after
+            # the change (the server's background refresh has read it), and at once (the rerun waits for it)
             PORTFOLIO_AFTER_CHANGE: ("risk/ui/pages/portfolio.py", None, None, None),
+            PORTFOLIO_RIGHT_AFTER_CHANGE: ("risk/ui/pages/portfolio.py", None, None, None),
         }
+        after = {PORTFOLIO_AFTER_CHANGE: (True, 1.0), PORTFOLIO_RIGHT_AFTER_CHANGE: (True, 0.0)}
         page_results = []
-        timings = time_pages_apart(db, [(page, pid, name == PORTFOLIO_AFTER_CHANGE)
+        timings = time_pages_apart(db, [(page, pid, *after.get(name, (False, 0.0)))
                                         for name, (page, pid, _, _) in pages.items()])
         for (name, (_page, _pid, median_target, p90_target)), timing in zip(pages.items(), timings, strict=True):
             page_results.append({"name": name, **timing, "median_target": median_target, "p90_target": p90_target})
             print(f"{name}: median {timing['median_ms']:.1f} ms, p90 {timing['p90_ms']:.1f} ms", flush=True)
         warm = next(r["median_ms"] for r in page_results if r["name"] == "portfolio page rerun (all proposals)")
-        page_results[-1]["ratio_target"] = (warm, 1.2)
+        for r in page_results:
+            if r["name"] in after:
+                r["ratio_target"] = (warm, 1.2 if r["name"] == PORTFOLIO_AFTER_CHANGE else None)
         browser_table = None
         if not args.no_browser:  # in Chromium: the first page beside a bare app, each page's first visit, and the
             from bench.first_page import CHROMIUM, measure  # portfolio above after a change
@@ -449,7 +454,8 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
-PORTFOLIO_AFTER_CHANGE = "portfolio page rerun after another proposal changed"
+PORTFOLIO_AFTER_CHANGE = "portfolio page rerun a second after another proposal changed"
+PORTFOLIO_RIGHT_AFTER_CHANGE = "portfolio page rerun at once after another proposal changed (no target)"
 
 
 def page_table(rows: list[dict]) -> str:
@@ -460,7 +466,8 @@ def page_table(rows: list[dict]) -> str:
         if r.get("ratio_target"):
             warm, most = r["ratio_target"]
             ratio = r["median_ms"] / warm
-            r["name"] += f" ({ratio:.2f}x the warm rerun; target ≤ {most}x: {'met' if ratio <= most else 'NOT met'})"
+            r["name"] += f" ({ratio:.2f}x the warm rerun" + (
+                ")" if most is None else f"; target ≤ {most}x: {'met' if ratio <= most else 'NOT met'})")
 
     lines = ["| page rerun (server time, AppTest) | median | 90th percentile | median target | p90 target |",
              "|---|---:|---:|---|---|"]
