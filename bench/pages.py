@@ -69,12 +69,20 @@ def _change_elsewhere(db: Path, k: int, avoid: int | None) -> None:
                    controls=f"Reviewed, pass {k} at {time.time_ns()}")  # always a change, however often it runs
 
 
-def time_page(db: Path, page: str, proposal_id: int | None, reruns: int = 20, *, change_between: bool = False,
-              pause: float = 0.0) -> dict:
+# how a rerun is preceded: (change another proposal first, seconds to wait before the rerun)
+WAYS = {
+    "warm": (False, 0.0),  # at once after the run before: nothing changed
+    "idle": (False, 1.0),  # a second after the run before, nothing changed: the control of "after"
+    "after": (True, 1.0),  # a second after another person's change: the server's background refresh has read it
+    "at once": (True, 0.0),  # at once after the change: the rerun waits for the refresh under way
+}
+
+
+def time_page(db: Path, page: str, proposal_id: int | None, reruns: int = 20, *, ways: tuple[str, ...] = ("warm",)
+              ) -> dict | dict[str, dict]:
     """Median and 90th percentile of `reruns` reruns of `page`, signed in as an administrator, after one warm-up
-    run. With `change_between`, another proposal is changed before each rerun (as when others work meanwhile),
-    `pause` seconds before it (0: the rerun comes at once, before the server's background refresh has read the
-    change)."""
+    run. With several `ways` (WAYS), the reruns of each way take turns in one session, so that all of them are
+    timed under the same conditions, and the timings come by way."""
     from streamlit.testing.v1 import AppTest
 
     _one_script_cache()
@@ -89,18 +97,22 @@ def time_page(db: Path, page: str, proposal_id: int | None, reruns: int = 20, *,
         raise RuntimeError(f"{page}: {[e.value for e in at.exception]}")
     if not any("Signed in as" in m.value for m in at.sidebar.markdown):
         raise RuntimeError(f"{page}: not signed in; the reruns would time the sign-in screen")
-    times = []
-    for k in range(reruns):
-        if change_between:
+    times: dict[str, list[float]] = {way: [] for way in ways}
+    for k in range(reruns * len(ways)):
+        way = ways[k % len(ways)]
+        change, pause = WAYS[way]
+        if change:
             _change_elsewhere(db, k, proposal_id)
-            time.sleep(pause)
+        time.sleep(pause)
         at.run()
-        times.append(at.session_state["_rerun_ms"])  # measured inside the script run by app.py
-    return {"median_ms": statistics.median(times), "p90_ms": _percentile(times, 0.9), "reruns": reruns}
+        times[way].append(at.session_state["_rerun_ms"])  # measured inside the script run by app.py
+    out = {way: {"median_ms": statistics.median(t), "p90_ms": _percentile(t, 0.9), "reruns": reruns}
+           for way, t in times.items()}
+    return out[ways[0]] if len(ways) == 1 else out
 
 
 def time_pages_apart(db: Path, pages: list[tuple]) -> list[dict]:
-    """`time_page` for each (page, proposal id[, change between, pause]), in a process apart from the bench and
+    """`time_page` for each (page, proposal id[, ways]), in a process apart from the bench and
     started as a server starts, as a server serves them: not in the bench's
     process, which by then holds the generated and loaded portfolio (about 475 MB) and measured the review page at
     twice its time in a fresh process (docs/PERFORMANCE.md, 2026-12-01)."""
@@ -120,12 +132,12 @@ def _start_as_a_server(db: Path) -> None:
     common.warm_portfolio()
 
 
-if __name__ == "__main__":  # python -m bench.pages DB '[["risk/ui/pages/review.py", 122, false, 0], ...]'
+if __name__ == "__main__":  # python -m bench.pages DB '[["risk/ui/pages/review.py", 122], [PAGE, null, [WAYS]]]'
     _start_as_a_server(Path(sys.argv[1]))
-    timings = [time_page(Path(sys.argv[1]), page, pid, change_between=bool(rest and rest[0]),
-                         pause=rest[1] if len(rest) > 1 else 0.0)
+    timings = [time_page(Path(sys.argv[1]), page, pid, ways=tuple(rest[0]) if rest else ("warm",))
                for page, pid, *rest in json.loads(sys.argv[2])]
     rss = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
     for timing in timings:
-        timing["process_peak_mb"] = rss  # the whole process after all its pages: a server serving them
+        for one in timing.values() if "median_ms" not in timing else [timing]:
+            one["process_peak_mb"] = rss  # the whole process after all its pages: a server serving them
     print(json.dumps(timings))
