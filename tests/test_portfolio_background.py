@@ -30,10 +30,12 @@ def held(demo_db):
     common.portfolio_state.clear()
 
 
-def _caught_up(state, engine, timeout: float = 10.0) -> None:
+def _caught_up(state, engine, refresher=None, refreshes: int = 0, timeout: float = 10.0) -> None:
+    """Until the frames are as of the newest change (and `refresher` has counted `refreshes`, which it does once
+    its refresh has also carried what the page keeps)."""
     newest = store.data_version(engine)
     until = time.monotonic() + timeout
-    while state.version != newest:
+    while state.version != newest or (refresher is not None and refresher.refreshed < refreshes):
         assert time.monotonic() < until, f"the refresh stayed at version {state.version}, newest {newest}"
         time.sleep(0.01)
 
@@ -44,7 +46,7 @@ def test_another_persons_change_is_read_in_the_background_with_what_the_page_kee
     kept = state.memo("category_summary", None, frame, category_summary, category_summary_after)
     risk = ps.list_risks(demo_db, 2)[0]
     ps.update_risk(demo_db, actor=SYSTEM, risk_pk=risk.id, expected_version=None, category="societal")
-    _caught_up(state, demo_db)
+    _caught_up(state, demo_db, refresher, 1)
     assert state.refreshes == {"full": 1, "partial": 1}  # the start read all, the refresh the changed proposal
     assert refresher.refreshed == 1
     fresh = portfolio_frame(demo_db)
@@ -119,6 +121,21 @@ def test_a_database_away_is_said_once_and_the_refresh_goes_on(demo_db, held, cap
     assert len(failures) > 5
     assert caplog.text.count("the background portfolio refresh failed") == 1
     assert refresher.thread.is_alive()
+
+
+def test_frames_no_page_asked_for_lately_are_left_to_the_next_page(demo_db, held):
+    """A workshop's saves are not each read into a portfolio nobody is looking at."""
+    state, refresher = held
+    state.asked_at -= state.IN_USE_S + 1  # the last page to ask for the frames did so over two minutes ago
+    ps.update_proposal(demo_db, actor=SYSTEM, proposal_id=2, title="Nobody looking")
+    time.sleep(0.3)  # fifteen ticks of the refresh
+    assert state.version < store.data_version(demo_db) and refresher.refreshed == 0
+    frame, overview = state.at(demo_db, store.data_version(demo_db))  # a page asks: read then, and in use again
+    assert "Nobody looking" in overview["Proposal"].tolist() and state.in_use()
+    before = refresher.refreshed  # 0, or 1 when a tick came in just as the page asked
+    ps.update_proposal(demo_db, actor=SYSTEM, proposal_id=2, title="Looking again")
+    _caught_up(state, demo_db, refresher, before + 1)
+    assert refresher.refreshed == before + 1
 
 
 def test_frames_never_read_are_left_to_the_first_page(demo_db):

@@ -107,6 +107,9 @@ class _Portfolio:
     REBUILD_OVER = 100
     # the values the background refresh keeps up to date: the most recently asked for
     KEEP_FRESH = 16
+    # the background refresh runs while a page has asked for the frames within this many seconds: a workshop's many
+    # saves are not each read into a portfolio nobody is looking at (the next page to ask reads them then)
+    IN_USE_S = 120.0
 
     def __init__(self) -> None:
         import threading
@@ -125,36 +128,51 @@ class _Portfolio:
         # brings up to date off the request path
         self.recipes: dict[tuple, tuple[Callable[..., Any], Callable[..., Any] | None]] = {}
         self._titles: tuple[int, dict[int, str]] | None = None  # (generation, every proposal's title by id)
+        self.asked_at: float | None = None  # when a page (or the server's start) last asked for the frames
+
+    def in_use(self) -> bool:
+        import time
+
+        return self.asked_at is not None and time.monotonic() - self.asked_at <= self.IN_USE_S
 
     def at(self, engine: Engine, version: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The frames as of `version` or newer, read (in part) when they are older."""
+        import time
+
+        self.asked_at = time.monotonic()
+        with self.lock:
+            self._read(engine, version)
+            return self.frame, self.overview
+
+    def _read(self, engine: Engine, version: int) -> bool:
+        """Bring the frames up to `version` (the lock held); whether they were older."""
         from risk.services.changes import changed_proposals
         from risk.services.summary import portfolio_frame, portfolio_overview
 
-        with self.lock:
-            if self.version is not None and self.version >= version:  # as new as asked for, or newer
-                return self.frame, self.overview
-            changed = None if self.version is None else changed_proposals(engine, self.version, version)
+        if self.version is not None and self.version >= version:  # as new as asked for, or newer
+            return False
+        changed = None if self.version is None else changed_proposals(engine, self.version, version)
+        if changed is None or len(changed) > self.REBUILD_OVER:
+            frame = portfolio_frame(engine)
+            overview = portfolio_overview(engine, frame)
+            self.refreshes["full"] += 1
+        elif not changed:  # nothing the portfolio shows (an account, a sign-in): the frames stand
+            frame, overview = self.frame, self.overview
+        else:
+            ids = sorted(changed)
+            part = portfolio_frame(engine, only=ids)
+            frame = self._splice(self.frame, part, "proposal_id", ids)
+            overview = self._splice(self.overview, portfolio_overview(engine, part, only=ids), "id", ids)
+            self.refreshes["partial"] += 1
+            # what was derived is brought up to date from these rows when next asked for (memo)
+            before = self.frame[self.frame["proposal_id"].isin(ids)]
+            self.step = (self.generation, self.generation + 1, before, part)
+        if frame is not self.frame:
+            self.generation += 1
             if changed is None or len(changed) > self.REBUILD_OVER:
-                frame = portfolio_frame(engine)
-                overview = portfolio_overview(engine, frame)
-                self.refreshes["full"] += 1
-            elif not changed:  # nothing the portfolio shows (an account, a sign-in): the frames stand
-                frame, overview = self.frame, self.overview
-            else:
-                ids = sorted(changed)
-                part = portfolio_frame(engine, only=ids)
-                frame = self._splice(self.frame, part, "proposal_id", ids)
-                overview = self._splice(self.overview, portfolio_overview(engine, part, only=ids), "id", ids)
-                self.refreshes["partial"] += 1
-                # what was derived is brought up to date from these rows when next asked for (memo)
-                before = self.frame[self.frame["proposal_id"].isin(ids)]
-                self.step = (self.generation, self.generation + 1, before, part)
-            if frame is not self.frame:
-                self.generation += 1
-                if changed is None or len(changed) > self.REBUILD_OVER:
-                    self.derived, self.step = {}, None
-            self.version, self.frame, self.overview = version, frame, overview
-            return frame, overview
+                self.derived, self.step = {}, None
+        self.version, self.frame, self.overview = version, frame, overview
+        return True
 
     @staticmethod
     def _splice(old: pd.DataFrame, new: pd.DataFrame, column: str, ids: list[int]) -> pd.DataFrame:
@@ -214,10 +232,12 @@ class _Portfolio:
 
     def refresh(self, engine: Engine, version: int) -> bool:
         """Bring the frames, and every value kept from them, up to `version` (the background refresh). Returns
-        whether anything was read. Frames never read are left alone: the first page reads them."""
-        if self.version is None or self.version >= version:
-            return False
-        frame, _ = self.at(engine, version)
+        whether anything was read. Frames never read, or no page asked for lately (in_use), are left alone: the
+        next page to ask reads them."""
+        with self.lock:
+            if self.version is None or not self.in_use() or not self._read(engine, version):
+                return False
+            frame = self.frame
         for (name, visible), (make, after) in list(self.recipes.items()):
             self.memo(name, visible, frame, make, after)
         self.titles_at(version)
