@@ -146,6 +146,20 @@ def test_frames_never_read_are_left_to_the_first_page(demo_db):
     common.portfolio_state.clear()
 
 
+def test_after_the_start_the_refresh_waits_for_a_page_to_ask_for_the_portfolio(demo_db):
+    """A workshop right after a start (its saves) is not read into frames no page has asked for."""
+    common.portfolio_state.clear()
+    common.warm_portfolio()
+    state = common.portfolio_state(config.database_url())
+    assert state.version == store.data_version(demo_db) and not state.in_use()
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.session_state["_session_token"] = signin.admin_session(demo_db)
+    at.run()  # the home page
+    assert not at.exception and state.in_use()
+    common.stop_refresher()
+    common.portfolio_state.clear()
+
+
 def test_the_server_start_runs_the_refresh_unless_it_is_turned_off(demo_db, monkeypatch):
     common.portfolio_state.clear()
     common.warm_portfolio()

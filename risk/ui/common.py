@@ -135,11 +135,13 @@ class _Portfolio:
 
         return self.asked_at is not None and time.monotonic() - self.asked_at <= self.IN_USE_S
 
-    def at(self, engine: Engine, version: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The frames as of `version` or newer, read (in part) when they are older."""
+    def at(self, engine: Engine, version: int, *, by_page: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The frames as of `version` or newer, read (in part) when they are older. `by_page`: a page asked for
+        them (not the server's start), which keeps the background refresh going (in_use)."""
         import time
 
-        self.asked_at = time.monotonic()
+        if by_page:
+            self.asked_at = time.monotonic()
         with self.lock:
             self._read(engine, version)
             return self.frame, self.overview
@@ -261,7 +263,7 @@ def warm_portfolio() -> int:
     url = config.database_url()
     eng = _engine_for(url)
     state = portfolio_state(url)
-    frame, overview = state.at(eng, newest_change(eng))
+    frame, overview = state.at(eng, newest_change(eng), by_page=False)  # kept fresh once a page asks for them
     if len(frame):
         charts.portfolio(chart_cells(frame, [frame["proposal"].iloc[0]])).to_dict(validate=False)
     if seconds := config.portfolio_refresh_ms() / 1000:
