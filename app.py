@@ -32,6 +32,8 @@ page = st.navigation([st.Page(common.PAGES[key], title=title, icon=icon, default
                       for key, title, icon in common.NAV]
                      + [st.Page(common.ACCOUNTS_PAGE, title="Accounts", icon=":material/manage_accounts:")],
                      position="hidden")
+if page.url_path != "":  # not the home page (the portfolio): this session no longer keeps its refresh going
+    common.left_portfolio()
 try:
     signed_in = common.account()
     if signed_in is None:  # nothing of the workbench without a valid session, whatever the address says

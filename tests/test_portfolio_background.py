@@ -23,7 +23,7 @@ def held(demo_db):
     """The home page's frames read as at a server's start, and a fast background refresh of them."""
     common.portfolio_state.clear()
     state = common.portfolio_state(config.database_url())
-    state.at(demo_db, store.data_version(demo_db))
+    state.at(demo_db, store.data_version(demo_db), "someone on the home page")
     refresher = common.start_refresher(state, demo_db, 0.02)
     yield state, refresher
     common.stop_refresher()
@@ -123,19 +123,38 @@ def test_a_database_away_is_said_once_and_the_refresh_goes_on(demo_db, held, cap
     assert refresher.thread.is_alive()
 
 
-def test_frames_no_page_asked_for_lately_are_left_to_the_next_page(demo_db, held):
+def test_with_nobody_on_the_portfolio_page_changes_are_left_to_the_next_visit(demo_db, held):
     """A workshop's saves are not each read into a portfolio nobody is looking at."""
     state, refresher = held
-    state.asked_at -= state.IN_USE_S + 1  # the last page to ask for the frames did so over two minutes ago
+    state.leave("someone on the home page")  # they went to the workshop
     ps.update_proposal(demo_db, actor=SYSTEM, proposal_id=2, title="Nobody looking")
     time.sleep(0.3)  # fifteen ticks of the refresh
     assert state.version < store.data_version(demo_db) and refresher.refreshed == 0
-    frame, overview = state.at(demo_db, store.data_version(demo_db))  # a page asks: read then, and in use again
+    frame, overview = state.at(demo_db, store.data_version(demo_db), "back home")  # read then, and in use again
     assert "Nobody looking" in overview["Proposal"].tolist() and state.in_use()
     before = refresher.refreshed  # 0, or 1 when a tick came in just as the page asked
     ps.update_proposal(demo_db, actor=SYSTEM, proposal_id=2, title="Looking again")
     _caught_up(state, demo_db, refresher, before + 1)
     assert refresher.refreshed == before + 1
+    state.viewers["back home"] -= state.IN_USE_S + 1  # gone quiet for over ten minutes: forgotten
+    assert not state.in_use() and not state.viewers
+
+
+def test_a_session_that_opens_another_page_leaves_the_portfolio(demo_db):
+    common.portfolio_state.clear()
+    common.warm_portfolio()
+    state = common.portfolio_state(config.database_url())
+    assert not state.in_use()  # the server's start is nobody on the page
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.session_state["_session_token"] = signin.admin_session(demo_db)
+    at.run()  # the home page
+    assert not at.exception and state.in_use()
+    at.switch_page("risk/ui/pages/workshop.py").run()
+    assert not at.exception and not state.in_use()
+    at.switch_page("risk/ui/pages/portfolio.py").run()
+    assert state.in_use()
+    common.stop_refresher()
+    common.portfolio_state.clear()
 
 
 def test_frames_never_read_are_left_to_the_first_page(demo_db):
@@ -143,20 +162,6 @@ def test_frames_never_read_are_left_to_the_first_page(demo_db):
     state = common.portfolio_state(config.database_url())
     assert state.refresh(demo_db, store.data_version(demo_db)) is False
     assert state.version is None and state.refreshes == {"full": 0, "partial": 0}
-    common.portfolio_state.clear()
-
-
-def test_after_the_start_the_refresh_waits_for_a_page_to_ask_for_the_portfolio(demo_db):
-    """A workshop right after a start (its saves) is not read into frames no page has asked for."""
-    common.portfolio_state.clear()
-    common.warm_portfolio()
-    state = common.portfolio_state(config.database_url())
-    assert state.version == store.data_version(demo_db) and not state.in_use()
-    at = AppTest.from_file("../app.py", default_timeout=60)
-    at.session_state["_session_token"] = signin.admin_session(demo_db)
-    at.run()  # the home page
-    assert not at.exception and state.in_use()
-    common.stop_refresher()
     common.portfolio_state.clear()
 
 

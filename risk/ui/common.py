@@ -107,9 +107,10 @@ class _Portfolio:
     REBUILD_OVER = 100
     # the values the background refresh keeps up to date: the most recently asked for
     KEEP_FRESH = 16
-    # the background refresh runs while a page has asked for the frames within this many seconds: a workshop's many
-    # saves are not each read into a portfolio nobody is looking at (the next page to ask reads them then)
-    IN_USE_S = 120.0
+    # the background refresh runs while someone is on the portfolio page (their last run of it within this many
+    # seconds, and no run of another page since): a workshop's many saves are not each read into a portfolio nobody
+    # is looking at (the next person to open it reads them then)
+    IN_USE_S = 600.0
 
     def __init__(self) -> None:
         import threading
@@ -128,20 +129,32 @@ class _Portfolio:
         # brings up to date off the request path
         self.recipes: dict[tuple, tuple[Callable[..., Any], Callable[..., Any] | None]] = {}
         self._titles: tuple[int, dict[int, str]] | None = None  # (generation, every proposal's title by id)
-        self.asked_at: float | None = None  # when a page (or the server's start) last asked for the frames
+        # the browser sessions on the portfolio page: when each last ran it
+        self.viewers: dict[str, float] = {}
+
+    def look(self, viewer: str) -> None:
+        import time
+
+        self.viewers[viewer] = time.monotonic()
+
+    def leave(self, viewer: str) -> None:
+        self.viewers.pop(viewer, None)
 
     def in_use(self) -> bool:
+        """Whether someone is on the portfolio page (the sessions gone quiet for IN_USE_S are forgotten)."""
         import time
 
-        return self.asked_at is not None and time.monotonic() - self.asked_at <= self.IN_USE_S
+        now = time.monotonic()
+        for viewer, seen_at in list(self.viewers.items()):
+            if now - seen_at > self.IN_USE_S:
+                self.viewers.pop(viewer, None)
+        return bool(self.viewers)
 
-    def at(self, engine: Engine, version: int, *, by_page: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The frames as of `version` or newer, read (in part) when they are older. `by_page`: a page asked for
-        them (not the server's start), which keeps the background refresh going (in_use)."""
-        import time
-
-        if by_page:
-            self.asked_at = time.monotonic()
+    def at(self, engine: Engine, version: int, viewer: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The frames as of `version` or newer, read (in part) when they are older. `viewer`: the browser session
+        of the portfolio page asking, which keeps the background refresh going (in_use)."""
+        if viewer is not None:
+            self.look(viewer)
         with self.lock:
             self._read(engine, version)
             return self.frame, self.overview
@@ -234,8 +247,8 @@ class _Portfolio:
 
     def refresh(self, engine: Engine, version: int) -> bool:
         """Bring the frames, and every value kept from them, up to `version` (the background refresh). Returns
-        whether anything was read. Frames never read, or no page asked for lately (in_use), are left alone: the
-        next page to ask reads them."""
+        whether anything was read. Frames never read, or with nobody on the portfolio page (in_use), are left
+        alone: the next page to ask reads them."""
         with self.lock:
             if self.version is None or not self.in_use() or not self._read(engine, version):
                 return False
@@ -263,7 +276,7 @@ def warm_portfolio() -> int:
     url = config.database_url()
     eng = _engine_for(url)
     state = portfolio_state(url)
-    frame, overview = state.at(eng, newest_change(eng), by_page=False)  # kept fresh once a page asks for them
+    frame, overview = state.at(eng, newest_change(eng))  # kept fresh while someone is on the portfolio page
     if len(frame):
         charts.portfolio(chart_cells(frame, [frame["proposal"].iloc[0]])).to_dict(validate=False)
     if seconds := config.portfolio_refresh_ms() / 1000:
@@ -336,10 +349,23 @@ def _visible_rows(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return frame if visible is None else frame[frame[column].isin(visible)]
 
 
+def _viewer() -> str:
+    """This browser session, as a viewer of the portfolio page (_Portfolio.viewers)."""
+    import uuid
+
+    return st.session_state.setdefault("_portfolio_viewer", uuid.uuid4().hex)
+
+
+def left_portfolio() -> None:
+    """This session runs a page other than the portfolio: it no longer keeps the background refresh going."""
+    if "_portfolio_viewer" in st.session_state:
+        portfolio_state(config.database_url()).leave(st.session_state["_portfolio_viewer"])
+
+
 def portfolio_frame() -> pd.DataFrame:
     """The risks of the proposals the signed-in account may see (the shared frame holds all of them)."""
     url = config.database_url()
-    return _visible_rows(portfolio_state(url).at(_engine_for(url), data_version())[0], "proposal_id")
+    return _visible_rows(portfolio_state(url).at(_engine_for(url), data_version(), _viewer())[0], "proposal_id")
 
 
 def portfolio_derived(name: Any, make: Callable[[pd.DataFrame], Any],
@@ -348,7 +374,7 @@ def portfolio_derived(name: Any, make: Callable[[pd.DataFrame], Any],
     with `after` (risk/services/summary.py), brought up to date from the changed proposals' rows then."""
     url = config.database_url()
     visible = visible_ids()
-    base = portfolio_state(url).at(_engine_for(url), data_version())[0]
+    base = portfolio_state(url).at(_engine_for(url), data_version(), _viewer())[0]
     return portfolio_state(url).memo(name, None if visible is None else frozenset(visible), base, make, after)
 
 
@@ -356,7 +382,7 @@ def portfolio_overview() -> pd.DataFrame:
     """One row per proposal the signed-in account may see, for the home page (the rows of the proposals a change
     touched are read again)."""
     url = config.database_url()
-    return _visible_rows(portfolio_state(url).at(_engine_for(url), data_version())[1], "id")
+    return _visible_rows(portfolio_state(url).at(_engine_for(url), data_version(), _viewer())[1], "id")
 
 
 def proposal_titles() -> dict[int, str]:
