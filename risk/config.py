@@ -68,25 +68,24 @@ def db_pool_size() -> int:
     return _positive("RISK_DB_POOL_SIZE", 5)
 
 
-def db_max_overflow() -> int:
-    raw = os.environ.get("RISK_DB_MAX_OVERFLOW", "").strip()
+def _zero_or_more(name: str, default: int, expected: str = "a whole number of 0 or more") -> int:
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return 10
+        return default
     if not raw.isdigit():
-        raise ValueError(f"RISK_DB_MAX_OVERFLOW: expected a whole number of 0 or more, got {raw!r}")
+        raise ValueError(f"{name}: expected {expected}, got {raw!r}")
     return int(raw)
+
+
+def db_max_overflow() -> int:
+    return _zero_or_more("RISK_DB_MAX_OVERFLOW", 10)
 
 
 def portfolio_refresh_ms() -> int:
     """RISK_PORTFOLIO_REFRESH_MS: how often an app server looks for changes to bring its portfolio frames up to
     date in the background (default 500); 0 turns the background refresh off (pages then read a change
     themselves, on their next run)."""
-    raw = os.environ.get("RISK_PORTFOLIO_REFRESH_MS", "").strip()
-    if not raw:
-        return 500
-    if not raw.isdigit():
-        raise ValueError(f"RISK_PORTFOLIO_REFRESH_MS: expected a whole number of milliseconds, 0 or more, got {raw!r}")
-    return int(raw)
+    return _zero_or_more("RISK_PORTFOLIO_REFRESH_MS", 500, "a whole number of milliseconds, 0 or more")
 
 
 def migrate_on_start() -> bool:
