@@ -347,6 +347,27 @@ def _active(row: AccountSession, now: dt.datetime) -> bool:
             and now - _aware(row.last_seen_at) < IDLE_TIMEOUT)
 
 
+def views_of_signed_in(engine: Engine, limit: int) -> list[frozenset[int]]:
+    """The sets of proposals seen by the accounts signed in now (a session still active), those most recently seen
+    first; distinct, at most `limit`, without the accounts that see every proposal (administrators). What a
+    server that starts makes ready for the people likely to come back first (risk/ui/common.py warm_portfolio)."""
+    now = _now()
+    views: list[frozenset[int]] = []
+    with Session(engine) as session:
+        rows = session.execute(select(AccountSession, Account).join(Account, AccountSession.account_id == Account.id)
+                               .where(AccountSession.ended_at.is_(None), Account.disabled.is_(False))
+                               .order_by(AccountSession.last_seen_at.desc()).limit(200)).all()
+        for row, account in rows:
+            if len(views) >= limit:
+                break
+            if not _active(row, now):
+                continue
+            seen = access.visible_proposal_ids(session, account.username)
+            if seen is not None and frozenset(seen) not in views:
+                views.append(frozenset(seen))
+    return views
+
+
 def session_account(engine: Engine, token: str) -> Account | None:
     """The account signed in with `token`, or None when the session does not exist, ended, was not used for
     IDLE_TIMEOUT, is older than SESSION_LIFETIME or its account is disabled. Notes the use (at most every

@@ -99,12 +99,10 @@ def test_an_older_version_asked_for_gets_the_newer_frames_and_the_same_version_r
 
 
 def _derived(compare):
-    """What the home page derives: (name, make, after), as risk/ui/pages/portfolio.py asks for them."""
-    from risk.services import summary as sm
+    """What the home page derives: (name, make, after), the recipes risk/ui/pages/portfolio.py asks for."""
+    from risk.ui.common import home_recipe
 
-    return [("worst", sm.worst_by_proposal, sm.worst_by_proposal_after),
-            ("category_summary", sm.category_summary, sm.category_summary_after),
-            (("cells", tuple(compare)), lambda f: sm.chart_cells(f, compare), sm.chart_cells_after(compare))]
+    return [(name, *home_recipe(name)) for name in ("worst", "category_summary", ("cells", tuple(compare)))]
 
 
 def _assert_same(got, fresh):

@@ -70,3 +70,55 @@ def test_the_start_on_an_empty_database_reads_an_empty_portfolio(app_db):
     held = common.portfolio_state(config.database_url())
     assert held.version == store.data_version(app_db) and len(held.overview) == 0 and len(held.frame) == 0
     common.portfolio_state.clear()
+
+
+def test_the_start_makes_the_home_page_for_everyone_and_for_those_signed_in(demo_db, monkeypatch):
+    """What the home page derives, and its chart, are made at the start for the whole portfolio (administrators)
+    and for the accounts signed in: their first home page after a restart makes none of it again."""
+    from sqlmodel import Session, select
+
+    from risk import access, accounts, charts
+    from risk.models import TeamMember
+    from risk.services import summary
+
+    with Session(demo_db) as s:
+        member = s.execute(select(TeamMember).where(TeamMember.proposal_id == 1)).scalars().first()
+        other = s.execute(select(TeamMember).where(TeamMember.proposal_id == 3)).scalars().first()
+    admin_token = signin.admin_session(demo_db)
+    member_token = signin.member_session(demo_db, member.id)
+    accounts.end_session(demo_db, signin.member_session(demo_db, other.id))  # signed out: not made for
+    with Session(demo_db) as s:
+        member_sees = frozenset(access.visible_proposal_ids(s, signin.username_of(demo_db, member.id)))
+        other_sees = frozenset(access.visible_proposal_ids(s, signin.username_of(demo_db, other.id)))
+    assert member_sees != other_sees
+
+    common.portfolio_state.clear()
+    common._chart_spec.clear()
+    common.warm_portfolio()
+    held = common.portfolio_state(config.database_url())
+    views = {visible for _, visible in held.derived}
+    assert None in views and member_sees in views and other_sees not in views
+    assert {name for name, visible in held.derived if visible is None} == {
+        "worst", "category_summary", ("cells", tuple(held.derived[("worst", None)][1].index[:common.MAX_IN_CHART]))}
+
+    made = []
+
+    def counted(module, name):
+        make = getattr(module, name)
+
+        def count(*args, **kwargs):
+            made.append(name)
+            return make(*args, **kwargs)
+        monkeypatch.setattr(module, name, count)
+
+    for name in ("worst_by_proposal", "category_summary", "chart_cells"):
+        counted(summary, name)
+    counted(charts, "portfolio")
+    for token in (admin_token, member_token):
+        at = AppTest.from_file("../app.py", default_timeout=60)
+        at.session_state["_session_token"] = token
+        at.run()
+        assert not at.exception and at.title[0].value == "Shared-service risk portfolio"
+        assert at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart")
+    assert made == []  # the first home page of each found everything made
+    common.portfolio_state.clear()

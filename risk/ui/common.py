@@ -266,22 +266,67 @@ def portfolio_state(url: str) -> _Portfolio:
 
 def warm_portfolio() -> int:
     """At the server's start (risk/warm.py), before anyone arrives: the shared portfolio frames read as of the
-    newest change, and one chart of them built (Altair's first chart pays for its own start), so that the first
-    person to open the home page finds them ready; then the background refresh that keeps them so
-    (RISK_PORTFOLIO_REFRESH_MS). Returns how many proposals were read."""
-    from risk import charts
-    from risk.services.summary import chart_cells
+    newest change, and what the home page derives from them made, chart included (warm_home), for the whole
+    portfolio and for the people signed in when the server stopped; then the background refresh that keeps them
+    so (RISK_PORTFOLIO_REFRESH_MS). Returns how many proposals were read."""
+    from risk import accounts
     from risk.store import data_version as newest_change
 
     url = config.database_url()
     eng = _engine_for(url)
     state = portfolio_state(url)
-    frame, overview = state.at(eng, newest_change(eng))  # kept fresh while someone is on the portfolio page
-    if len(frame):
-        charts.portfolio(chart_cells(frame, [frame["proposal"].iloc[0]])).to_dict(validate=False)
+    state.at(eng, newest_change(eng))  # kept fresh while someone is on the portfolio page
+    for visible in [None, *accounts.views_of_signed_in(eng, WARM_VIEWS - 1)]:
+        warm_home(state, visible)
     if seconds := config.portfolio_refresh_ms() / 1000:
         start_refresher(state, eng, seconds)
-    return len(overview)
+    return len(state.overview)
+
+
+# the views of the home page made at the server's start: the whole portfolio, and the sets of proposals of the
+# accounts most recently signed in (a server restarted in the middle of a workshop: they come back first)
+WARM_VIEWS = 4
+# the home page's chart compares at most this many proposals (the worst first by default)
+MAX_IN_CHART = 25
+
+
+def home_recipe(name: Any) -> tuple[Callable[[pd.DataFrame], Any], Callable[..., Any]]:
+    """What the home page derives from the portfolio frames, by name: how to make it, and how to bring it up to date
+    after a change (risk/services/summary.py). Names: "worst", "category_summary", ("cells", proposals compared)."""
+    from risk.services import summary
+
+    if name == "worst":
+        return summary.worst_by_proposal, summary.worst_by_proposal_after
+    if name == "category_summary":
+        return summary.category_summary, summary.category_summary_after
+    compared = list(name[1])
+    return (lambda frame: summary.chart_cells(frame, compared)), summary.chart_cells_after(compared)
+
+
+def portfolio_chart(cells: pd.DataFrame, compared: tuple[str, ...]) -> None:
+    """The home page's chart of the proposals `compared` (their cells from home_recipe), keyed by what it shows."""
+    from risk import charts
+
+    chart(lambda: charts.portfolio(cells), "portfolio_chart", "portfolio", compared, content=digest_of(cells))
+
+
+def warm_home(state: _Portfolio, visible: frozenset[int] | None) -> None:
+    """Make what the home page derives for an account that sees `visible` (None: every proposal), as its first
+    visit would, its chart's spec included: the worst-first list, the cells of the proposals compared by
+    default and the category summary."""
+    from risk import charts
+
+    with state.lock:
+        base = state.frame
+    if base is None or not len(base):
+        return
+    worst = state.memo("worst", visible, base, *home_recipe("worst"))
+    compared = tuple(worst.index[:MAX_IN_CHART])
+    if compared:
+        cells = state.memo(("cells", compared), visible, base, *home_recipe(("cells", compared)))
+        _chart_spec(_chart_key(config.database_url(), digest_of(cells), "portfolio_chart", compared),
+                    lambda: charts.portfolio(cells))
+    state.memo("category_summary", visible, base, *home_recipe("category_summary"))
 
 
 class _Refresher:
@@ -368,10 +413,13 @@ def portfolio_frame() -> pd.DataFrame:
     return _visible_rows(portfolio_state(url).at(_engine_for(url), data_version(), _viewer())[0], "proposal_id")
 
 
-def portfolio_derived(name: Any, make: Callable[[pd.DataFrame], Any],
+def portfolio_derived(name: Any, make: Callable[[pd.DataFrame], Any] | None = None,
                       after: Callable[..., Any] | None = None) -> Any:
     """`make(portfolio_frame())`, kept until the portfolio next changes (per set of proposals the account sees);
-    with `after` (risk/services/summary.py), brought up to date from the changed proposals' rows then."""
+    with `after` (risk/services/summary.py), brought up to date from the changed proposals' rows then. Without
+    `make`: the home page's value of that name (home_recipe)."""
+    if make is None:
+        make, after = home_recipe(name)
     url = config.database_url()
     visible = visible_ids()
     base = portfolio_state(url).at(_engine_for(url), data_version(), _viewer())[0]
@@ -832,6 +880,12 @@ def _chart_spec(cache_key: tuple, _build: Callable[[], Any]) -> tuple[dict, dict
     return shown, spec
 
 
+def _chart_key(url: str, version: int | str, key: str, *parts: Any) -> tuple:
+    """What a chart's spec is cached under (_chart_spec): the database, the data version or a digest of the chart's
+    data, the chart's key and what else it depends on."""
+    return (url, version, key, *parts)
+
+
 def chart(build: Callable[[], Any], key: str, file_name: str, *parts: Any, content: str | None = None) -> None:
     """Draw the chart `build()` makes, with PNG and SVG downloads rendered offline only when clicked.
 
@@ -841,8 +895,8 @@ def chart(build: Callable[[], Any], key: str, file_name: str, *parts: Any, conte
     database does not rebuild it)."""
     from risk import charts
 
-    version = data_version() if content is None else content
-    shown, spec = _chart_spec((config.database_url(), version, key, *parts), build)
+    shown, spec = _chart_spec(_chart_key(config.database_url(), data_version() if content is None else content, key,
+                                         *parts), build)
     st.vega_lite_chart(spec=shown, key=key)
     with st.container(horizontal=True):  # buttons as wide as their labels, also under a half-width chart
         st.download_button("PNG", data=lambda: charts.to_png(spec), file_name=f"{file_name}.png",

@@ -2,20 +2,11 @@
 
 import streamlit as st
 
-from risk import charts, config
+from risk import config
 from risk.services.portfolio import load_demo
-from risk.services.summary import (
-    category_summary,
-    category_summary_after,
-    chart_cells,
-    chart_cells_after,
-    worst_by_proposal,
-    worst_by_proposal_after,
-)
 from risk.ui import common
+from risk.ui.common import MAX_IN_CHART
 from risk.wording import count
-
-MAX_IN_CHART = 25
 
 st.title("Shared-service risk portfolio")
 st.caption("Proposals to share technology between counties, cities and districts, and the risks their "
@@ -109,16 +100,12 @@ if st.toggle("Show what needs review", key="portfolio_due",
 
 st.subheader("Residual risk across the portfolio, by category")
 if len(frame):
-    worst = common.portfolio_derived("worst", worst_by_proposal, worst_by_proposal_after)
+    worst = common.portfolio_derived("worst")  # what it derives is made at the server's start (common.warm_home)
     compare = st.multiselect("Compare proposals side by side (for example alternatives for one service)",
                              list(worst.index), default=list(worst.index[:MAX_IN_CHART]), key="portfolio_compare",
                              max_selections=MAX_IN_CHART,
                              help=f"Up to {MAX_IN_CHART} proposals; the ones with the worst residual risk are shown "
                                   "first.")
     if compare:  # the cells of the proposals compared only; the chart is rebuilt when they change, not otherwise
-        cells = common.portfolio_derived(("cells", tuple(compare)), lambda f: chart_cells(f, compare),
-                                         chart_cells_after(compare))
-        common.chart(lambda: charts.portfolio(cells), "portfolio_chart", "portfolio", tuple(compare),
-                     content=common.digest_of(cells))
-st.dataframe(common.portfolio_derived("category_summary", category_summary, category_summary_after), width="stretch",
-             key="category_summary")
+        common.portfolio_chart(common.portfolio_derived(("cells", tuple(compare))), tuple(compare))
+st.dataframe(common.portfolio_derived("category_summary"), width="stretch", key="category_summary")
