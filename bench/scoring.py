@@ -37,6 +37,7 @@ from bench.first_page import ARGS, BARE_APP, CHROMIUM, DONE, REPO, _demo_databas
 
 ACTOR = "system:bench"
 PROPOSAL = 1
+FAILURES = Path(__file__).resolve().parent / "out" / "failures"  # screenshots of a page a measurement gave up on
 SCOPE = 4  # risks in the round: each assessor saves this many scores
 ASSESSORS = 10  # N, scoring at once
 REFRESH_S = 3.0  # the board's @st.fragment(run_every=3)
@@ -332,7 +333,18 @@ async def _at_once(browser, url: str, people: list[dict | None], step, ready, bo
         await asyncio.sleep(2)  # the pages' first runs and paints over
 
         async def one(page) -> list[dict]:
-            return [await step(page, k) for k in range(SCOPE)]
+            k = 0
+            try:
+                out = []
+                for k in range(SCOPE):
+                    out.append(await step(page, k))
+                return out
+            except Exception as exc:  # what the page showed, kept for whoever reads the failure
+                shot = FAILURES / f"at-once-{pages.index(page) + 1}-save-{k + 1}.png"
+                shot.parent.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(shot), full_page=True)
+                raise RuntimeError(f"person {pages.index(page) + 1} of {len(pages)}, save {k + 1}: {exc}; the page "
+                                   f"as it was: {shot}") from exc
 
         saves = await asyncio.gather(*(one(p) for p in pages))
         out = {"saves": [s for person in saves for s in person], "last": [person[-1]["done"] for person in saves],

@@ -59,6 +59,7 @@ from tests.browser.test_workshop_live import (  # noqa: E402  (the one-server wo
     expect_no_error,
     reveal_block,
     score_blind,
+    score_table,
     scroll_to_top,
 )
 from tests.browser.ui import TIMEOUT, click, expect_flash, expect_signed_in, keyed, settle, sign_in  # noqa: E402
@@ -444,7 +445,7 @@ def revealed(page: Page) -> list[tuple[str, str]]:
     expect(headlines).to_have_count(len(RISK_IDS), timeout=TIMEOUT)
     shown = []
     for line in headlines.all_inner_texts():
-        table = reveal_block(page, line.split(" ", 1)[0]).get_by_test_id("stDataFrame")
+        table = score_table(reveal_block(page, line.split(" ", 1)[0]))
         expect(table).to_contain_text(re.compile(r"Assessor [A-E]"), timeout=TIMEOUT)
         shown.append((line.strip(), table.text_content() or ""))
     return shown
