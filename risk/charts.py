@@ -78,8 +78,8 @@ def heatmap(cells: pd.DataFrame, levels: Sequence[str], title: str, *, likelihoo
     dark = list(levels)[len(levels) // 2 + 1:]  # text in white on the darker half of the palette
     text = base.mark_text(baseline="middle", fontSize=10, lineBreak="\n").encode(
         text=alt.Text("label"),
-        color=alt.condition(alt.FieldOneOfPredicate(field="level", oneOf=dark), alt.value("white"),
-                            alt.value("black")),
+        color=alt.ColorValue("black", condition={"test": alt.FieldOneOfPredicate(field="level", oneOf=dark),
+                                                 "value": "white"}),
     )
     return (rects + text).properties(title=title, width=420, height=520)
 
@@ -114,7 +114,7 @@ def movement(frame: pd.DataFrame, levels: Sequence[str], title: str = "What the 
     rule = alt.Chart(data).mark_rule(color="#636363").encode(
         x=alt.X("inherent_level:N", sort=order, scale=alt.Scale(domain=order), title="Level of risk",
                 axis=alt.Axis(labelAngle=0)),
-        x2="residual_level:N", y=y)
+        x2=alt.X2("residual_level"), y=y)
     points = alt.Chart(long).mark_point(filled=True, size=90).encode(
         x=x, y=y,
         shape=alt.Shape("stage:N", title="Stage", legend=legend("bottom")),
@@ -145,7 +145,7 @@ def level_moves(frame: pd.DataFrame, levels: Sequence[str],
     direction = alt.Color("direction:N", title="Moved", scale=alt.Scale(domain=["Up (worse)", "Down (better)"],
                                                                        range=["#D55E00", "#009E73"]),
                           legend=legend("bottom"))
-    rule = alt.Chart(frame).mark_rule(color="#636363").encode(x=x_then, x2="after:N", y=y)
+    rule = alt.Chart(frame).mark_rule(color="#636363").encode(x=x_then, x2=alt.X2("after"), y=y)
     then = alt.Chart(frame).mark_point(size=70, color="#636363").encode(x=x_then, y=y)
     now = alt.Chart(frame).mark_point(filled=True, size=110).encode(
         x=alt.X("after:N", sort=order, scale=alt.Scale(domain=order)), y=y, color=direction,
@@ -180,7 +180,7 @@ def category_profile(frame: pd.DataFrame, levels: Sequence[str], title: str = "E
                  alt.Tooltip("count:Q", title="Risks")],
     )
     notes = alt.Chart(summary).mark_text(align="left", dx=6, fontSize=12).encode(
-        x=alt.X("total:Q", scale=room), y=y, text="note:N")
+        x=alt.X("total:Q", scale=room), y=y, text=alt.Text("note:N"))
     return _rows(bars + notes, title, len(order), 36)
 
 
@@ -233,9 +233,9 @@ def portfolio(frame: pd.DataFrame, title: str = "Proposals by category, coloured
                  alt.Tooltip("over:Q", title="Over appetite")],
     )
     text = base.mark_text(fontSize=11).encode(
-        text="label:N",
-        color=alt.condition(alt.FieldOneOfPredicate(field="worst", oneOf=["High", "Very High"]), alt.value("white"),
-                            alt.value("black")))
+        text=alt.Text("label:N"),
+        color=alt.ColorValue("black", condition={
+            "test": alt.FieldOneOfPredicate(field="worst", oneOf=["High", "Very High"]), "value": "white"}))
     return _rows(rects + text, title, frame["proposal"].nunique(), 40)
 
 
@@ -365,7 +365,7 @@ def expected_loss(frame: pd.DataFrame, currency: str,
                  alt.Tooltip("priced:N", title="Priced by")],
     )
     text = alt.Chart(data).mark_text(align="left", dx=4, fontSize=11).encode(
-        x=alt.X("eal:Q", scale=room), y=y, text="text:N")
+        x=alt.X("eal:Q", scale=room), y=y, text=alt.Text("text:N"))
     return _rows(bars + text, title, len(data), 22)
 
 
@@ -423,7 +423,7 @@ def loss_exceedance(frame: pd.DataFrame, currency: str,
     # at the left edge (a pixel position to the right would widen the chart past a column's width, and fit-x then
     # squeezes the plot to nothing); both curves are near 100% there, so the labels stay clear of them
     labels = alt.Chart(BAD_YEARS).mark_text(align="left", baseline="bottom", dx=4, dy=-2, fontSize=11,
-                                            color="#636363").encode(y=y, x=alt.value(0), text="label:N")
+                                            color="#636363").encode(y=y, x=alt.XValue(0), text=alt.Text("label:N"))
     return (lines + rules + labels).properties(title=title, width=700, height=320, autosize=FIT_WIDTH)
 
 
