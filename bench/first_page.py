@@ -186,8 +186,10 @@ def table(result: dict) -> str:
              "", "| page | first visit | warm visit | ratio | target |", "|---|---:|---:|---:|---|"]
     for name, v in result["pages"].items():
         r = v["first_ms"] / v["warm_ms"]
-        lines.append(f"| {name} | {v['first_ms']:,.0f} ms | {v['warm_ms']:,.0f} ms | {r:.2f}x | ≤ 1.5x: "
-                     f"{'met' if r <= 1.5 else 'NOT met'} |")
+        # the portfolio's first visit is the first page, in a browser that has loaded nothing yet: its target is
+        # the bare app's first page (above); the target here is for every other page
+        target = "the first page: above" if name == "portfolio" else f"≤ 1.5x: {'met' if r <= 1.5 else 'NOT met'}"
+        lines.append(f"| {name} | {v['first_ms']:,.0f} ms | {v['warm_ms']:,.0f} ms | {r:.2f}x | {target} |")
     if result["portfolio_warm_ms"]:
         r = result["portfolio_changed_ms"] / result["portfolio_warm_ms"]
         lines += ["", "| the 1,000-proposal portfolio in the browser, opened to drawn | ms | ratio | target |",
