@@ -413,17 +413,13 @@ def portfolio_frame() -> pd.DataFrame:
     return _visible_rows(portfolio_state(url).at(_engine_for(url), data_version(), _viewer())[0], "proposal_id")
 
 
-def portfolio_derived(name: Any, make: Callable[[pd.DataFrame], Any] | None = None,
-                      after: Callable[..., Any] | None = None) -> Any:
-    """`make(portfolio_frame())`, kept until the portfolio next changes (per set of proposals the account sees);
-    with `after` (risk/services/summary.py), brought up to date from the changed proposals' rows then. Without
-    `make`: the home page's value of that name (home_recipe)."""
-    if make is None:
-        make, after = home_recipe(name)
+def portfolio_derived(name: Any) -> Any:
+    """The home page's value `name` (home_recipe) made from portfolio_frame(), kept until the portfolio next changes
+    (per set of proposals the account sees), then brought up to date from the changed proposals' rows."""
     url = config.database_url()
     visible = visible_ids()
     base = portfolio_state(url).at(_engine_for(url), data_version(), _viewer())[0]
-    return portfolio_state(url).memo(name, None if visible is None else frozenset(visible), base, make, after)
+    return portfolio_state(url).memo(name, None if visible is None else frozenset(visible), base, *home_recipe(name))
 
 
 def portfolio_overview() -> pd.DataFrame:
