@@ -69,12 +69,18 @@ def _change_elsewhere(db: Path, k: int, avoid: int | None) -> None:
                    controls=f"Reviewed, pass {k} at {time.time_ns()}")  # always a change, however often it runs
 
 
-# how a rerun is preceded: (change another proposal first, seconds to wait before the rerun)
+def _sign_in_elsewhere(db: Path) -> None:
+    """Another person signs in: a new session of the bench's administrator (a write, audited, that no page shows)."""
+    _admin_session(db)
+
+
+# how a rerun is preceded: (what changes first, seconds to wait before the rerun)
 WAYS = {
-    "warm": (False, 0.0),  # at once after the run before: nothing changed
-    "idle": (False, 1.0),  # a second after the run before, nothing changed: the control of "after"
-    "after": (True, 1.0),  # a second after another person's change: the server's background refresh has read it
-    "at once": (True, 0.0),  # at once after the change: the rerun waits for the refresh under way
+    "warm": (None, 0.0),  # at once after the run before: nothing changed
+    "idle": (None, 1.0),  # a second after the run before, nothing changed: the control of "after"
+    "after": ("proposal", 1.0),  # a second after another person's change: the background refresh has read it
+    "at once": ("proposal", 0.0),  # at once after the change: the rerun waits for the refresh under way
+    "sign-in": ("sign-in", 1.0),  # a second after another person signed in
 }
 
 
@@ -101,8 +107,10 @@ def time_page(db: Path, page: str, proposal_id: int | None, reruns: int = 20, *,
     for k in range(reruns * len(ways)):
         way = ways[k % len(ways)]
         change, pause = WAYS[way]
-        if change:
+        if change == "proposal":
             _change_elsewhere(db, k, proposal_id)
+        elif change == "sign-in":
+            _sign_in_elsewhere(db)
         time.sleep(pause)
         at.run()
         times[way].append(at.session_state["_rerun_ms"])  # measured inside the script run by app.py

@@ -403,14 +403,19 @@ def main() -> None:
         # issue 18: the portfolio after another person changed one proposal, ≤ 1.2x its warm rerun; the ways of
         # rerunning it take turns in one session (bench/pages.py WAYS), so that they are compared under the same
         # conditions: in separate sessions the same warm rerun measured 24-29 ms
-        *timings, turns = time_pages_apart(db, [(page, pid) for page, pid, _, _ in pages.values()]
-                                           + [("risk/ui/pages/portfolio.py", None, list(AFTER_CHANGE))])
+        # and a proposal's profile while others change other proposals or sign in (a workshop elsewhere): what it
+        # keeps is keyed by its own proposal's changes, so neither builds its charts again
+        *timings, turns, profile_turns = time_pages_apart(
+            db, [(page, pid) for page, pid, _, _ in pages.values()]
+            + [("risk/ui/pages/portfolio.py", None, list(AFTER_CHANGE)),
+               ("risk/ui/pages/profile.py", samples[0], list(PROFILE_AFTER_CHANGE))])
         for (name, (_page, _pid, median_target, p90_target)), timing in zip(pages.items(), timings, strict=True):
             page_results.append({"name": name, **timing, "median_target": median_target, "p90_target": p90_target})
-        warm = turns["warm"]["median_ms"]
-        for way, (name, most) in AFTER_CHANGE.items():
-            page_results.append({"name": name, **turns[way], "median_target": None, "p90_target": None,
-                                 "ratio_target": None if way == "warm" else (warm, most)})
+        for ways, timed in ((AFTER_CHANGE, turns), (PROFILE_AFTER_CHANGE, profile_turns)):
+            warm = timed["warm"]["median_ms"]
+            for way, (name, most) in ways.items():
+                page_results.append({"name": name, **timed[way], "median_target": None, "p90_target": None,
+                                     "ratio_target": None if way == "warm" else (warm, most)})
         for r in page_results:
             print(f"{r['name']}: median {r['median_ms']:.1f} ms, p90 {r['p90_ms']:.1f} ms", flush=True)
         browser_table = None
@@ -468,6 +473,12 @@ AFTER_CHANGE = {
     "after": ("portfolio page, in turns: rerun a second after another proposal changed", 1.2),
     "idle": ("portfolio page, in turns: rerun a second after the run before, nothing changed (control)", None),
     "at once": ("portfolio page, in turns: rerun at once after another proposal changed", None),
+}
+# the same for one proposal's profile page
+PROFILE_AFTER_CHANGE = {
+    "warm": ("profile page, in turns: warm rerun (at once after the run before)", None),
+    "after": ("profile page, in turns: rerun a second after another proposal changed", None),
+    "sign-in": ("profile page, in turns: rerun a second after another person signed in", None),
 }
 
 

@@ -19,11 +19,12 @@ from sqlmodel import Session
 
 from risk.models import AuditEvent, Risk, Round
 
-# kinds of rows that no proposal's portfolio figures show: accounts and sign-in, saved import mappings, the audit
-# log's own bookkeeping, a partner government's strengths, snapshots (a decision, which the portfolio counts, has
-# its own events), the conditions of decisions
-NOT_IN_PORTFOLIO = frozenset({"account", "account_session", "signin_link", "signin_attempt", "column_mapping",
-                              "audit", "partner_strength", "snapshot", "decision_condition"})
+# kinds of rows that no proposal's pages show: accounts and sign-in, saved import mappings, the audit log's own
+# bookkeeping
+NOT_IN_PROPOSALS = frozenset({"account", "account_session", "signin_link", "signin_attempt", "column_mapping", "audit"})
+# and those that no proposal's portfolio figures show besides: a partner government's strengths, snapshots (a
+# decision, which the portfolio counts, has its own events), the conditions of decisions
+NOT_IN_PORTFOLIO = NOT_IN_PROPOSALS | {"partner_strength", "snapshot", "decision_condition"}
 # placed through the row's own proposal_id, its risk or its round
 _BY_RISK = ("risk_pk",)
 _BY_ROUND = ("round_id",)
@@ -36,7 +37,7 @@ def _row(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _bulk(s: Session, summary: dict[str, Any]) -> set[int] | None:
+def _bulk(s: Session, summary: dict[str, Any], ignore: frozenset[str]) -> set[int] | None:
     """The proposals of the rows a bulk event wrote, found by their ids in its table (None: cannot be placed)."""
     from sqlalchemy import and_, or_
     from sqlmodel import SQLModel
@@ -45,7 +46,7 @@ def _bulk(s: Session, summary: dict[str, Any]) -> set[int] | None:
     ranges = summary.get("ids")
     if t is None or not isinstance(ranges, list) or not ranges:
         return None
-    if t.name in NOT_IN_PORTFOLIO:
+    if t.name in ignore:
         return set()
     within = or_(*[and_(t.c.id >= low, t.c.id <= high) for low, high in ranges])
     if t.name == "proposal":
@@ -62,9 +63,11 @@ def _bulk(s: Session, summary: dict[str, Any]) -> set[int] | None:
     return found or None  # rows since removed: cannot tell whose they were
 
 
-def changed_proposals(engine: Engine, since: int, upto: int) -> set[int] | None:
+def changed_proposals(engine: Engine, since: int, upto: int, ignore: frozenset[str] = NOT_IN_PORTFOLIO
+                      ) -> set[int] | None:
     """The ids of the proposals whose rows changed in the audit events (since, upto], or None when a change
-    cannot be placed on particular proposals (then everything is to be read again)."""
+    cannot be placed on particular proposals (then everything is to be read again). Changes to the kinds of rows
+    in `ignore` count for no proposal."""
     if upto <= since:
         return set()
     out: set[int] = set()
@@ -74,12 +77,12 @@ def changed_proposals(engine: Engine, since: int, upto: int) -> set[int] | None:
         events = s.execute(select(AuditEvent.action, AuditEvent.entity, AuditEvent.entity_id, AuditEvent.before,
                                   AuditEvent.after).where(AuditEvent.id > since, AuditEvent.id <= upto)).all()
         for action, entity, entity_id, before, after in events:
-            if entity in NOT_IN_PORTFOLIO:
+            if entity in ignore:
                 continue
             if entity in ("partner", "matrix"):
                 return None  # rows shared by many proposals
             if action.startswith("bulk"):  # many rows of one table, named by their id ranges (store._bulk_summary)
-                placed_bulk = _bulk(s, _row(after))
+                placed_bulk = _bulk(s, _row(after), ignore)
                 if placed_bulk is None:
                     return None
                 out |= placed_bulk
@@ -113,4 +116,38 @@ def changed_proposals(engine: Engine, since: int, upto: int) -> set[int] | None:
     return out
 
 
-__all__ = ["NOT_IN_PORTFOLIO", "changed_proposals"]
+class ProposalVersions:
+    """For each proposal, the data version of the newest change to what its pages show, as one process has followed
+    the audit log: what keys the charts and summaries those pages keep, so that a change elsewhere (another
+    proposal, a sign-in, an account) builds none of them again. Shared by every session of a process; the log is
+    read once for each new data version, whoever asks first.
+
+    Versions before the first one asked for are not known: every proposal then counts as changed at that first
+    version, as after a change that cannot be placed on particular proposals (a partner, a matrix)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._seen: int | None = None  # the newest data version followed
+        self._floor = 0  # every proposal changed at this version (the first followed, or a change not placed)
+        self._last: dict[int, int] = {}  # the newest change since the floor, by proposal
+
+    def of(self, engine: Engine, version: int, proposal_id: int) -> int:
+        """The version of the newest change to proposal `proposal_id` at data version `version` or before."""
+        with self._lock:
+            if self._seen is None:
+                self._seen = self._floor = version
+            elif version > self._seen:
+                changed = changed_proposals(engine, self._seen, version, NOT_IN_PROPOSALS)
+                if changed is None:
+                    self._floor, self._last = version, {}
+                else:
+                    self._last.update(dict.fromkeys(changed, version))
+                self._seen = version
+            elif version < self._seen:  # read before a change this process has already followed: that version
+                return version  # itself stands for the proposal as it was then, as precisely
+            return max(self._floor, self._last.get(proposal_id, self._floor))
+
+
+__all__ = ["NOT_IN_PORTFOLIO", "NOT_IN_PROPOSALS", "ProposalVersions", "changed_proposals"]

@@ -99,6 +99,48 @@ def data_version() -> int:
     return once_per_run(("data_version",), lambda: newest_change(engine()))
 
 
+@st.cache_resource(show_spinner=False)
+def _proposal_versions(url: str) -> Any:
+    from risk.services.changes import ProposalVersions
+
+    return ProposalVersions()
+
+
+def proposal_version(proposal_id: int) -> int:
+    """The data version of the newest change to what proposal `proposal_id`'s pages show: the key of what they
+    keep (charts, the simulation), so that a change elsewhere, another proposal's or a sign-in, builds none of it
+    again. Read once per script run (and again after a change in it)."""
+    url = config.database_url()
+    return once_per_run(("proposal_version", proposal_id),
+                        lambda: _proposal_versions(url).of(_engine_for(url), data_version(), proposal_id))
+
+
+@st.cache_resource(show_spinner=False)
+def _shared_results() -> dict[tuple, Any]:
+    return {}
+
+
+# results kept by `shared`, the most recently used
+SHARED_KEEP = 32
+
+
+def shared(key: tuple, make: Callable[[], Any]) -> Any:
+    """`make()` once for `key` in this process, its result shared by every browser session: for what costs seconds
+    and is the same for everyone allowed to see it (the profile's simulation of years of losses), so that a second
+    tab or a colleague does not pay for it again. `key` holds all it depends on (the database, the proposal's
+    version, the settings); the SHARED_KEEP most recently used results are kept. Two sessions asking at the same
+    moment may each make it once."""
+    kept = _shared_results()
+    if key in kept:
+        value = kept.pop(key)  # moved to the end: the most recently used
+    else:
+        value = make()
+    kept[key] = value
+    while len(kept) > SHARED_KEEP:
+        kept.pop(next(iter(kept)), None)
+    return value
+
+
 class _Portfolio:
     """The portfolio's frames as of one data version, shared by every session of this process: after a change, only
     the proposals the change touched are read again (risk/services/changes.py), and the rest is kept."""
@@ -882,17 +924,23 @@ def _chart_key(url: str, version: int | str, key: str, *parts: Any) -> tuple:
     return (url, version, key, *parts)
 
 
-def chart(build: Callable[[], Any], key: str, file_name: str, *parts: Any, content: str | None = None) -> None:
+def chart(build: Callable[[], Any], key: str, file_name: str, *parts: Any, content: str | None = None,
+          proposal: int | None = None) -> None:
     """Draw the chart `build()` makes, with PNG and SVG downloads rendered offline only when clicked.
 
-    `parts` are what the chart depends on besides the database (for example the proposal and a setting); with the
-    data version they key the cached spec, so a rerun with nothing changed does not rebuild the chart. `content`: a
-    digest of the chart's own data, to key it by instead of the data version (then a change elsewhere in the
-    database does not rebuild it)."""
+    `parts` are what the chart depends on besides the database (for example a setting); with the data version they
+    key the cached spec, so a rerun with nothing changed does not rebuild the chart. `proposal`: the chart shows
+    this proposal only, and is keyed by its newest change (proposal_version) instead of the whole database's.
+    `content`: a digest of the chart's own data, to key it by instead (then no change elsewhere rebuilds it)."""
     from risk import charts
 
-    shown, spec = _chart_spec(_chart_key(config.database_url(), data_version() if content is None else content, key,
-                                         *parts), build)
+    if content is not None:
+        version: int | str = content
+    elif proposal is not None:
+        version, parts = proposal_version(proposal), (proposal, *parts)
+    else:
+        version = data_version()
+    shown, spec = _chart_spec(_chart_key(config.database_url(), version, key, *parts), build)
     st.vega_lite_chart(spec=shown, key=key)
     with st.container(horizontal=True):  # buttons as wide as their labels, also under a half-width chart
         st.download_button("PNG", data=lambda: charts.to_png(spec), file_name=f"{file_name}.png",

@@ -77,7 +77,7 @@ if result is not None:
     st.subheader("What each partner pays, and saves against going alone")
     going = charts.going_alone_frame(result)
     if len(going):
-        common.chart(lambda: charts.going_alone(going, cur, result.horizon), "costs_alone", "going-alone", pid)
+        common.chart(lambda: charts.going_alone(going, cur, result.horizon), "costs_alone", "going-alone", proposal=pid)
     st.dataframe(pd.DataFrame([{
         "Partner": p.partner, "Share (%)": float(p.share_pct), f"Share ({cur})": float(p.share),
         f"Assets it brings ({cur})": float(p.credit), f"Pays in money ({cur})": float(p.pays),
@@ -101,7 +101,7 @@ if result is not None:
     if compared:
         mark = costs.method_label(agreement.method) if chosen else None
         common.chart(lambda: charts.method_shares(charts.method_shares_frame(compared, mark), cur, result.horizon),
-                     "costs_methods", "shares-by-method", pid)
+                     "costs_methods", "shares-by-method", proposal=pid)
         # a static table: a method's name is long, and here it wraps instead of being cut off; the chosen one bold
         side = pd.DataFrame([{"Method": a.method + (" (chosen)" if a.method == mark else ""),
                               **{f"{p.partner} ({cur})": float(p.share) for p in a.partners}} for a in compared])

@@ -42,14 +42,14 @@ for column, kind in zip(st.columns(2), ["inherent", "residual"], strict=True):
     with column:
         common.chart(lambda kind=kind: charts.heatmap(charts.heatmap_cells(matrix, points[kind]), matrix.levels,
                                                       titles[kind], likelihood_axis=axis),
-                     f"heat_{kind}", f"{kind}-heat-map", proposal.id, axis)
+                     f"heat_{kind}", f"{kind}-heat-map", axis, proposal=proposal.id)
 shown = ["inherent", "residual", *(["target"] if has_target else [])]
 left, right = st.columns(2)
 if has_target:
     with left:
         common.chart(lambda: charts.heatmap(charts.heatmap_cells(matrix, points["target"]), matrix.levels,
                                             titles["target"], likelihood_axis=axis),
-                     "heat_target", "target-heat-map", proposal.id, axis)
+                     "heat_target", "target-heat-map", axis, proposal=proposal.id)
 with right:
     st.markdown("**Which risks are in a cell?**")
     p, l_col, i_col = st.columns(3)
@@ -66,22 +66,23 @@ with right:
 pid = proposal.id
 if views:
     common.chart(lambda: charts.category_profile(risk_frame(profile), matrix.levels), "category_profile",
-                 "category-profile", pid)
-    common.chart(lambda: charts.movement(risk_frame(profile), matrix.levels), "movement", "movement", pid)
+                 "category-profile", proposal=pid)
+    common.chart(lambda: charts.movement(risk_frame(profile), matrix.levels), "movement", "movement", proposal=pid)
 rounds = rs.list_rounds(eng, pid)
 if views and (any(v.owner_partner for v in views) or any(r.per_partner and r.status != "open" for r in rounds)):
     common.chart(lambda: charts.partner_exposure(partner_exposure_frame(eng, profile), matrix.levels),
-                 "partner_exposure", "partner-exposure", pid)
+                 "partner_exposure", "partner-exposure", proposal=pid)
 elif views:
     st.markdown("**Each partner: the risks it owns and those where it is hit hardest**")
     st.caption("Nothing to show yet: no risk has an owner partner (set one on a risk's card in the walkthrough), "
                "and no workshop round has scored the impact on each partner.")
 if any(r.status != "open" for r in rounds):
-    common.chart(lambda: charts.disagreement(disagreement_frame(eng, pid)), "disagreement", "disagreement", pid)
+    common.chart(lambda: charts.disagreement(disagreement_frame(eng, pid)), "disagreement", "disagreement",
+                 proposal=pid)
 
 # --- risk in money (docs/COSTS.md, Risk in money) ---------------------------------------------------------------------
-# The simulation runs by itself, once per data version and setting in this browser session: its small summary (not
-# the simulated years) is kept under the session_state key "_money_<proposal id>".
+# The simulation runs by itself, once per version of the proposal and setting in this server process, for every
+# browser session (common.shared): its small summary is kept, not the simulated years.
 st.header("Risk in money", anchor="risk-in-money")
 model = cost_service.cost_model(eng, pid)
 cur = model.currency
@@ -106,16 +107,16 @@ def _summary(priced: qs.PricedRisks, comparison: quantify.Comparison) -> dict:
             "treatments": charts.treatment_value_frame(comparison.risks, priced.action_costs)}
 
 
-wanted = (config.database_url(), common.data_version(), iterations, seed)
-kept = st.session_state.get(f"_money_{pid}")
-if kept is None or kept[0] != wanted:
+def _simulate() -> dict:
     bar = st.progress(0.0, text=f"Simulating {iterations:,} years…")
     priced, comparison = qs.compare(eng, pid, iterations, seed, progress=lambda done: bar.progress(
         min(1.0, done), text=f"Simulating {iterations:,} years: {done:.0%}"))
     bar.empty()
-    kept = (wanted, _summary(priced, comparison))
-    st.session_state[f"_money_{pid}"] = kept
-money = kept[1]
+    return _summary(priced, comparison)
+
+
+money = common.shared(("money", config.database_url(), pid, common.proposal_version(pid), iterations, seed),
+                      _simulate)
 if not money["risks"]:
     st.info("No risk is priced yet: give risks their own figures on their cards, or fill in the calibration table "
             "below so that risks are priced by their level.", icon=":material/info:")
@@ -134,11 +135,11 @@ else:
                f"{charts.money(money['reduction'], cur)} a year.")
     left, right = st.columns(2)
     with left:
-        common.chart(lambda: charts.expected_loss(money["eal"], cur), "money_eal", "expected-annual-loss", pid,
-                     iterations, seed)
+        common.chart(lambda: charts.expected_loss(money["eal"], cur), "money_eal", "expected-annual-loss",
+                     iterations, seed, proposal=pid)
     with right:
         common.chart(lambda: charts.loss_exceedance(money["curves"], cur), "money_exceedance", "loss-exceedance",
-                     pid, iterations, seed)
+                     iterations, seed, proposal=pid)
 
     st.markdown("**Each partner's expected loss beside its share of the costs**")
     shares = {}
@@ -161,7 +162,7 @@ else:
     st.caption(f"Each risk's loss is split {common.md(money['split'])}.")
     if len(money["treatments"]):
         common.chart(lambda: charts.treatment_value(money["treatments"], cur), "money_treatments",
-                     "treatments-value", pid, iterations, seed)
+                     "treatments-value", iterations, seed, proposal=pid)
         st.caption("The loss avoided is each risk's expected loss a year before controls less that with them; the "
                    "cost of its actions is what the team entered on them.")
 if money["unpriced"]:

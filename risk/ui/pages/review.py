@@ -46,16 +46,16 @@ for line in map(risk_line, top_risks(profile, 10)):
 pid = proposal.id
 if views:
     common.chart(lambda: charts.category_profile(risk_frame(profile), matrix.levels), "review_categories",
-                 "category-profile", pid)
+                 "category-profile", proposal=pid)
     common.chart(lambda: charts.partner_exposure(partner_exposure_frame(eng, profile), matrix.levels),
-                 "review_partners", "partner-exposure", pid)
+                 "review_partners", "partner-exposure", proposal=pid)
 left, right = st.columns(2)
 for column, kind, title in ((left, "inherent", "Inherent risk (before controls)"),
                             (right, "residual", "Residual risk (with controls)")):
     with column:
         common.chart(lambda kind=kind, title=title: charts.heatmap(charts.heatmap_cells(
             matrix, [(v.risk.risk_id, getattr(v, kind).likelihood, getattr(v, kind).impact) for v in views]),
-            matrix.levels, title), f"review_{kind}", f"{kind}-heat-map", pid)
+            matrix.levels, title), f"review_{kind}", f"{kind}-heat-map", proposal=pid)
 
 # One click: Streamlit calls `data` when the button is pressed, in a worker thread where st commands are ignored, so
 # the button's own spinner stands in for a progress bar (2-8 s for the demo proposals)
@@ -208,7 +208,7 @@ if shots:
                 if diff["level_moves"]:
                     moves = charts.level_moves_frame(diff["level_moves"])
                     common.chart(lambda: charts.level_moves(moves, matrix.levels), f"review_moves_{pid}",
-                                 "level-moves", pid, choices[then], upto)
+                                 "level-moves", choices[then], upto, proposal=pid)
 
 # --- assessment cycles (risk/services/cycles.py) -------------------------------------------------------------------
 
