@@ -5,7 +5,9 @@ work here).
 Each server is started the way `make run` starts it, on a fresh copy of the demo portfolio, and measured once it
 answers its health check (that is when a proxy or a person can reach it). A visit is timed from the browser asking
 for the page to the page's title drawn with the script finished: a new Streamlit session each time, as a person
-opening a link gets. The bare app is a title and a two-field form writing a row to SQLite."""
+opening a link gets. The first page is also timed until every element is drawn (DRAWN): the workbench's home page
+holds a chart and data grids, whose code the browser loads and runs after the page's content has arrived. The bare
+app is a title and a two-field form writing a row to SQLite."""
 
 from __future__ import annotations
 
@@ -86,13 +88,26 @@ def _address(url: str, name: str) -> str:
     return f"{url}/" if name == "portfolio" else f"{url}/{name}?proposal=1"
 
 
-def _visit(context, url: str, title: str) -> float:
+# Every element drawn: Streamlit loads the code of most elements (a select box, a button, a data grid, a chart) the
+# first time a page shows one, and draws a grey placeholder (stSkeleton) until then; a chart is drawn once it holds
+# its canvas or SVG, a data grid once it holds its canvas.
+DRAWN = """() => !document.querySelector("[data-testid='stSkeleton']")
+  && [...document.querySelectorAll("[data-testid='stVegaLiteChart']")].every(c => c.querySelector("canvas, svg"))
+  && [...document.querySelectorAll("[data-testid='stDataFrame']")].every(c => c.querySelector("canvas"))"""
+
+
+def _visit(context, url: str, title: str, *, drawn: list[float] | None = None) -> float:
+    """Milliseconds from asking for the page to its title drawn with the script finished; with `drawn`, the time
+    until every element is drawn as well (DRAWN) is appended to it."""
     page = context.new_page()
     t = time.perf_counter()
     page.goto(url)
     page.locator("h1", has_text=title).first.wait_for(timeout=60_000)
     page.wait_for_selector(DONE, timeout=60_000)
     took = (time.perf_counter() - t) * 1000
+    if drawn is not None:
+        page.wait_for_function(DRAWN, polling="raf", timeout=60_000)
+        drawn.append((time.perf_counter() - t) * 1000)
     page.close()
     return took
 
@@ -122,6 +137,8 @@ def measure(runs: int = 3, big_db: Path | None = None) -> dict:
     from risk.web import SESSION_COOKIE
 
     ours_first, bare_first, bare_warm, start_s = [], [], [], {"ours": [], "bare": []}
+    ours_drawn: list[float] = []
+    bare_drawn: list[float] = []
     portfolio_warm: list[float] = []
     portfolio_changed: list[float] = []
     big_first = None
@@ -137,7 +154,7 @@ def measure(runs: int = 3, big_db: Path | None = None) -> dict:
                 start_s["ours"].append(took)
                 context = browser.new_context(viewport={"width": 1440, "height": 1000})
                 context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": url}])
-                ours_first.append(_visit(context, _address(url, "portfolio"), PAGES["portfolio"]))
+                ours_first.append(_visit(context, _address(url, "portfolio"), PAGES["portfolio"], drawn=ours_drawn))
                 pages["portfolio"]["first"].append(ours_first[-1])
                 for name, title in PAGES.items():
                     if name != "portfolio":
@@ -148,7 +165,7 @@ def measure(runs: int = 3, big_db: Path | None = None) -> dict:
             with _server(bare, {}) as (url, took):
                 start_s["bare"].append(took)
                 context = browser.new_context(viewport={"width": 1440, "height": 1000})
-                bare_first.append(_visit(context, url, "Bare form"))
+                bare_first.append(_visit(context, url, "Bare form", drawn=bare_drawn))
                 bare_warm.append(_visit(context, url, "Bare form"))
                 context.close()
             print(f"first page, run {run + 1}: ours {ours_first[-1]:.0f} ms, bare {bare_first[-1]:.0f} ms",
@@ -169,6 +186,7 @@ def measure(runs: int = 3, big_db: Path | None = None) -> dict:
         browser.close()
     med = statistics.median
     return {"runs": runs, "ours_first_ms": med(ours_first), "bare_first_ms": med(bare_first),
+            "ours_drawn_ms": med(ours_drawn), "bare_drawn_ms": med(bare_drawn),
             "bare_warm_ms": med(bare_warm), "ours_start_s": med(start_s["ours"]), "bare_start_s": med(start_s["bare"]),
             "pages": {name: {"first_ms": med(v["first"]), "warm_ms": med(v["warm"])} for name, v in pages.items()},
             "big_first_ms": big_first, "portfolio_warm_ms": med(portfolio_warm) if portfolio_warm else None,
@@ -181,6 +199,9 @@ def table(result: dict) -> str:
              "|---|---:|---:|---:|---|",
              f"| the portfolio, signed in (bare: its form page) | {result['ours_first_ms']:,.0f} ms | "
              f"{result['bare_first_ms']:,.0f} ms | {ratio:.2f}x | ≤ 1.5x: {'met' if ratio <= 1.5 else 'NOT met'} |",
+             f"| the same, until every element is drawn (no placeholder left: the code of the grids, the chart and "
+             f"the widgets loaded) | {result['ours_drawn_ms']:,.0f} ms | {result['bare_drawn_ms']:,.0f} ms | "
+             f"{result['ours_drawn_ms'] / result['bare_drawn_ms']:.2f}x | – |",
              f"| the server's start, to its health check answering | {result['ours_start_s']:.1f} s | "
              f"{result['bare_start_s']:.1f} s | {result['ours_start_s'] / result['bare_start_s']:.2f}x | – |",
              "", "| page | first visit | warm visit | ratio | target |", "|---|---:|---:|---:|---|"]
