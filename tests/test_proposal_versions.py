@@ -166,3 +166,53 @@ def test_a_progress_bar_is_shown_only_while_simulating(demo_db, monkeypatch):
     assert first >= 1
     start(PROFILE, proposal_id=3, actor="other", name="Cal Colleague")
     assert len(shown) == first  # the second session found the result: no bar
+
+
+def test_recently_changed_lists_the_proposals_changed_last_first_and_only_those_that_exist(demo):
+    from risk.services.changes import recently_changed
+
+    assert set(recently_changed(demo, 3)) == {1, 2, 3}
+    ps.update_risk(demo, actor=SYSTEM, risk_pk=_risk_of(demo, 2), expected_version=None, controls="Newest")
+    assert recently_changed(demo, 1) == [2]
+    signin.admin_session(demo)  # no proposal's change
+    assert recently_changed(demo, 1) == [2]
+    ps.update_risk(demo, actor=SYSTEM, risk_pk=_risk_of(demo, 1), expected_version=None, controls="Newer still")
+    assert recently_changed(demo, 2) == [1, 2]
+    # a proposal since deleted is not offered
+    with store.write(demo, SYSTEM) as unit:
+        from risk.models import Proposal
+        store.delete(unit=unit, obj=unit.session.get(Proposal, 1), entity="proposal")
+    assert 1 not in recently_changed(demo, 3)
+
+
+def test_the_start_makes_the_recent_profiles_and_their_first_visit_builds_nothing(demo_db, monkeypatch):
+    from risk.services.changes import recently_changed
+    from risk.ui import profile_charts
+
+    common._chart_spec.clear()
+    common._shared_results.clear()
+    ps.update_risk(demo_db, actor=SYSTEM, risk_pk=_risk_of(demo_db, 2), expected_version=None, controls="Latest")
+    assert recently_changed(demo_db, 1) == [2]
+    monkeypatch.setattr(profile_charts, "WARM_PROFILES", 1)
+    assert profile_charts.warm_profiles(1) == [2]
+
+    calls = _counting(monkeypatch)
+    at = start(PROFILE, proposal_id=2)
+    assert not at.exception
+    assert calls == {}  # its charts and its simulation were made at the start
+    assert specs_titles(at) >= {"Inherent risk (before controls)", "Residual risk (with controls)"}
+    other = start(PROFILE, proposal_id=3)  # not among the recent: made on its first visit
+    assert not other.exception and calls.get("heatmap", 0) >= 2 and calls.get("compare") == 1
+
+
+def specs_titles(at) -> set[str]:
+    import json
+
+    from tests.test_app import _walk
+
+    titles = set()
+    for e in _walk(at.main):
+        if type(e.proto).__name__ == "VegaLiteChart":
+            title = json.loads(e.proto.spec).get("title")
+            titles.add(title if isinstance(title, str) else (title or {}).get("text"))
+    return titles

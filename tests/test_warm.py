@@ -26,7 +26,7 @@ def _no_refresh_left_running():
 def test_the_start_reads_the_portfolio_and_the_first_home_page_uses_it(demo_db):
     common.portfolio_state.clear()
     took = warm()
-    assert set(took) == {"libraries", "workbench", "module map", "database", "portfolio"}
+    assert set(took) == {"libraries", "workbench", "module map", "database", "portfolio", "profiles"}
     held = common.portfolio_state(config.database_url())
     assert held.version == store.data_version(demo_db)  # the frames as of the newest change, read at the start
     assert held.refreshes == {"full": 1, "partial": 0}

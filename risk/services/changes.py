@@ -63,6 +63,47 @@ def _bulk(s: Session, summary: dict[str, Any], ignore: frozenset[str]) -> set[in
     return found or None  # rows since removed: cannot tell whose they were
 
 
+def _placed(s: Session, events: list, ignore: frozenset[str]) -> list[set[int] | None]:
+    """Where each audit event (action, entity, entity_id, before, after) falls: the ids of the proposals whose rows
+    it changed (empty: none of them), or None when it cannot be placed on particular proposals. Changes to the kinds
+    of rows in `ignore` count for no proposal."""
+    pending: list[tuple[set[int], set[int], set[int]] | None] = []  # (proposals, risks, rounds) by event
+    for action, entity, entity_id, before, after in events:
+        if entity in ignore:
+            pending.append((set(), set(), set()))
+        elif entity in ("partner", "matrix"):
+            pending.append(None)  # rows shared by many proposals
+        elif action.startswith("bulk"):  # many rows of one table, named by their id ranges (store._bulk_summary)
+            placed_bulk = _bulk(s, _row(after), ignore)
+            pending.append(None if placed_bulk is None else (placed_bulk, set(), set()))
+        elif entity == "proposal" and entity_id.isdigit():
+            pending.append(({int(entity_id)}, set(), set()))
+        else:
+            direct, risks, rounds = set(), set(), set()
+            for row in (_row(before), _row(after)):
+                if isinstance(row.get("proposal_id"), int):
+                    direct.add(row["proposal_id"])
+                elif isinstance(row.get("risk_pk"), int):
+                    risks.add(row["risk_pk"])
+                elif isinstance(row.get("round_id"), int):
+                    rounds.add(row["round_id"])
+            pending.append((direct, risks, rounds) if direct or risks or rounds else None)
+    all_risks = set().union(*(p[1] for p in pending if p))
+    all_rounds = set().union(*(p[2] for p in pending if p))
+    risk_of = dict(s.execute(select(Risk.id, Risk.proposal_id).where(Risk.id.in_(all_risks))).all()) \
+        if all_risks else {}
+    round_of = dict(s.execute(select(Round.id, Round.proposal_id).where(Round.id.in_(all_rounds))).all()) \
+        if all_rounds else {}
+    out: list[set[int] | None] = []
+    for p in pending:
+        # a risk or round since removed, and its row not in the event: cannot be placed
+        if p is None or not p[1] <= risk_of.keys() or not p[2] <= round_of.keys():
+            out.append(None)
+        else:
+            out.append(p[0] | {risk_of[r] for r in p[1]} | {round_of[r] for r in p[2]})
+    return out
+
+
 def changed_proposals(engine: Engine, since: int, upto: int, ignore: frozenset[str] = NOT_IN_PORTFOLIO
                       ) -> set[int] | None:
     """The ids of the proposals whose rows changed in the audit events (since, upto], or None when a change
@@ -70,50 +111,31 @@ def changed_proposals(engine: Engine, since: int, upto: int, ignore: frozenset[s
     in `ignore` count for no proposal."""
     if upto <= since:
         return set()
-    out: set[int] = set()
-    risks: set[int] = set()
-    rounds: set[int] = set()
     with Session(engine) as s:
         events = s.execute(select(AuditEvent.action, AuditEvent.entity, AuditEvent.entity_id, AuditEvent.before,
                                   AuditEvent.after).where(AuditEvent.id > since, AuditEvent.id <= upto)).all()
-        for action, entity, entity_id, before, after in events:
-            if entity in ignore:
-                continue
-            if entity in ("partner", "matrix"):
-                return None  # rows shared by many proposals
-            if action.startswith("bulk"):  # many rows of one table, named by their id ranges (store._bulk_summary)
-                placed_bulk = _bulk(s, _row(after), ignore)
-                if placed_bulk is None:
-                    return None
-                out |= placed_bulk
-                continue
-            if entity == "proposal" and entity_id.isdigit():
-                out.add(int(entity_id))
-                continue
-            placed = False
-            for row in (_row(before), _row(after)):
-                if isinstance(row.get("proposal_id"), int):
-                    out.add(row["proposal_id"])
-                    placed = True
-                elif isinstance(row.get("risk_pk"), int):
-                    risks.add(row["risk_pk"])
-                    placed = True
-                elif isinstance(row.get("round_id"), int):
-                    rounds.add(row["round_id"])
-                    placed = True
-            if not placed:
-                return None
-        if risks:
-            found = dict(s.execute(select(Risk.id, Risk.proposal_id).where(Risk.id.in_(risks))).all())
-            if set(found) != risks:  # a risk since removed, and its row not in the events: cannot place it
-                return None
-            out |= set(found.values())
-        if rounds:
-            found = dict(s.execute(select(Round.id, Round.proposal_id).where(Round.id.in_(rounds))).all())
-            if set(found) != rounds:
-                return None
-            out |= set(found.values())
-    return out
+        placed = _placed(s, events, ignore)
+    if any(p is None for p in placed):
+        return None
+    return set().union(*placed)
+
+
+def recently_changed(engine: Engine, limit: int, scan: int = 2000) -> list[int]:
+    """The ids of at most `limit` proposals that still exist, those changed most recently first, from the newest
+    `scan` audit events (an event that cannot be placed on particular proposals, a partner's or a matrix's, is
+    passed over)."""
+    from risk.models import Proposal
+
+    out: list[int] = []
+    with Session(engine) as s:
+        existing = set(s.execute(select(Proposal.id)).scalars())
+        events = s.execute(select(AuditEvent.action, AuditEvent.entity, AuditEvent.entity_id, AuditEvent.before,
+                                  AuditEvent.after).order_by(AuditEvent.id.desc()).limit(scan)).all()
+        for placed in _placed(s, events, NOT_IN_PROPOSALS):
+            out += [pid for pid in sorted(placed or (), reverse=True) if pid in existing and pid not in out]
+            if len(out) >= limit:
+                break
+    return out[:limit]
 
 
 class ProposalVersions:
@@ -150,4 +172,4 @@ class ProposalVersions:
             return max(self._floor, self._last.get(proposal_id, self._floor))
 
 
-__all__ = ["NOT_IN_PORTFOLIO", "NOT_IN_PROPOSALS", "ProposalVersions", "changed_proposals"]
+__all__ = ["NOT_IN_PORTFOLIO", "NOT_IN_PROPOSALS", "ProposalVersions", "changed_proposals", "recently_changed"]

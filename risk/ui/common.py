@@ -924,6 +924,19 @@ def _chart_key(url: str, version: int | str, key: str, *parts: Any) -> tuple:
     return (url, version, key, *parts)
 
 
+def chart_spec(build: Callable[[], Any], key: str, *parts: Any, content: str | None = None,
+               proposal: int | None = None) -> tuple[dict, dict]:
+    """The spec of the chart `build()` makes, from the cache when it holds it (as `chart` keys it): the spec to
+    draw (its datasets as Arrow) and the plain one. Also what the server's start calls to make a page's charts."""
+    if content is not None:
+        version: int | str = content
+    elif proposal is not None:
+        version, parts = proposal_version(proposal), (proposal, *parts)
+    else:
+        version = data_version()
+    return _chart_spec(_chart_key(config.database_url(), version, key, *parts), build)
+
+
 def chart(build: Callable[[], Any], key: str, file_name: str, *parts: Any, content: str | None = None,
           proposal: int | None = None) -> None:
     """Draw the chart `build()` makes, with PNG and SVG downloads rendered offline only when clicked.
@@ -934,13 +947,7 @@ def chart(build: Callable[[], Any], key: str, file_name: str, *parts: Any, conte
     `content`: a digest of the chart's own data, to key it by instead (then no change elsewhere rebuilds it)."""
     from risk import charts
 
-    if content is not None:
-        version: int | str = content
-    elif proposal is not None:
-        version, parts = proposal_version(proposal), (proposal, *parts)
-    else:
-        version = data_version()
-    shown, spec = _chart_spec(_chart_key(config.database_url(), version, key, *parts), build)
+    shown, spec = chart_spec(build, key, *parts, content=content, proposal=proposal)
     st.vega_lite_chart(spec=shown, key=key)
     with st.container(horizontal=True):  # buttons as wide as their labels, also under a half-width chart
         st.download_button("PNG", data=lambda: charts.to_png(spec), file_name=f"{file_name}.png",

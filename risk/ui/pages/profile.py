@@ -4,14 +4,13 @@ treatments buy, how far apart the assessors were, and each category and partner'
 import pandas as pd
 import streamlit as st
 
-from risk import charts, config, quantify
+from risk import charts, quantify
 from risk.errors import RefusedError
 from risk.services import costs as cost_service
 from risk.services import quantify as qs
 from risk.services import rounds as rs
 from risk.services.profile import proposal_profile
-from risk.services.views import disagreement_frame, partner_exposure_frame, risk_frame
-from risk.ui import common
+from risk.ui import common, profile_charts
 
 proposal = common.require_proposal()
 eng = common.engine()
@@ -28,32 +27,31 @@ b.metric("Scored after controls", sum(bool(v.residual.level) for v in views))
 c.metric("Over appetite", sum(v.over_appetite for v in views))
 d.metric("With disagreement", sum(bool(v.inherent.flags) for v in views))
 
-axis = st.segmented_control("Likelihood on the", ["vertical", "horizontal"], default="vertical", key="likelihood_axis",
-                            format_func=lambda a: f"{a} axis") or "vertical"
-points = {
-    "inherent": [(v.risk.risk_id, v.inherent.likelihood, v.inherent.impact) for v in views],
-    "residual": [(v.risk.risk_id, v.residual.likelihood, v.residual.impact) for v in views],
-    "target": [(v.risk.risk_id, v.risk.target_likelihood, v.risk.target_impact) for v in views],
-}
-titles = {"inherent": "Inherent risk (before controls)", "residual": "Residual risk (with controls)",
-          "target": "Target risk (set by the owners)"}
-has_target = any(lik and imp for _r, lik, imp in points["target"])
+axis = st.segmented_control("Likelihood on the", ["vertical", "horizontal"], default=profile_charts.AXIS,
+                            key="likelihood_axis", format_func=lambda a: f"{a} axis") or profile_charts.AXIS
+pid = proposal.id
+rounds = rs.list_rounds(eng, pid)
+recipes = profile_charts.chart_recipes(eng, profile, rounds, axis)  # the charts this profile shows, by key
+
+
+def draw(key: str) -> None:
+    profile_charts.draw(pid, recipes[key])
+
+
+points = profile_charts.points(profile)
 for column, kind in zip(st.columns(2), ["inherent", "residual"], strict=True):
     with column:
-        common.chart(lambda kind=kind: charts.heatmap(charts.heatmap_cells(matrix, points[kind]), matrix.levels,
-                                                      titles[kind], likelihood_axis=axis),
-                     f"heat_{kind}", f"{kind}-heat-map", axis, proposal=proposal.id)
+        draw(f"heat_{kind}")
+has_target = "heat_target" in recipes
 shown = ["inherent", "residual", *(["target"] if has_target else [])]
 left, right = st.columns(2)
 if has_target:
     with left:
-        common.chart(lambda: charts.heatmap(charts.heatmap_cells(matrix, points["target"]), matrix.levels,
-                                            titles["target"], likelihood_axis=axis),
-                     "heat_target", "target-heat-map", axis, proposal=proposal.id)
+        draw("heat_target")
 with right:
     st.markdown("**Which risks are in a cell?**")
     p, l_col, i_col = st.columns(3)
-    kind = p.selectbox("Heat map", shown, format_func=titles.get, key="cell_kind")
+    kind = p.selectbox("Heat map", shown, format_func=profile_charts.TITLES.get, key="cell_kind")
     lik = l_col.selectbox("Likelihood", [1, 2, 3, 4, 5], index=2, key="cell_likelihood")
     imp = i_col.selectbox("Impact", [1, 2, 3, 4, 5], index=2, key="cell_impact")
     ids = {r for r, li, im in points[kind] if (li, im) == (lik, imp)}
@@ -63,22 +61,17 @@ with right:
     else:
         st.caption(f"No risk sits at likelihood {lik}, impact {imp} ({matrix.level(lik, imp)}).")
 
-pid = proposal.id
-if views:
-    common.chart(lambda: charts.category_profile(risk_frame(profile), matrix.levels), "category_profile",
-                 "category-profile", proposal=pid)
-    common.chart(lambda: charts.movement(risk_frame(profile), matrix.levels), "movement", "movement", proposal=pid)
-rounds = rs.list_rounds(eng, pid)
-if views and (any(v.owner_partner for v in views) or any(r.per_partner and r.status != "open" for r in rounds)):
-    common.chart(lambda: charts.partner_exposure(partner_exposure_frame(eng, profile), matrix.levels),
-                 "partner_exposure", "partner-exposure", proposal=pid)
+for key in ("category_profile", "movement"):
+    if key in recipes:
+        draw(key)
+if "partner_exposure" in recipes:
+    draw("partner_exposure")
 elif views:
     st.markdown("**Each partner: the risks it owns and those where it is hit hardest**")
     st.caption("Nothing to show yet: no risk has an owner partner (set one on a risk's card in the walkthrough), "
                "and no workshop round has scored the impact on each partner.")
-if any(r.status != "open" for r in rounds):
-    common.chart(lambda: charts.disagreement(disagreement_frame(eng, pid)), "disagreement", "disagreement",
-                 proposal=pid)
+if "disagreement" in recipes:
+    draw("disagreement")
 
 # --- risk in money (docs/COSTS.md, Risk in money) ---------------------------------------------------------------------
 # The simulation runs by itself, once per version of the proposal and setting in this server process, for every
@@ -96,27 +89,22 @@ seed = int(s2.number_input("Seed (the same seed, the same figures)", 0, 2**31 - 
                            key="money_seed"))
 
 
-def _summary(priced: qs.PricedRisks, comparison: quantify.Comparison) -> dict:
-    """What the section shows, small enough to keep: no simulated years."""
-    return {"risks": len(priced.residual), "unpriced": priced.unpriced, "titles": priced.titles,
-            "split": priced.split, "stats": comparison.residual.proposal,
-            "reduction": comparison.total.reduction, "inherent": comparison.total.inherent_eal,
-            "eal": charts.expected_loss_frame(comparison.residual, priced.titles),
-            "curves": charts.exceedance_frame(comparison.exceedance(60)),
-            "partners": [(p.partner, p.eal) for p in comparison.residual.partners],
-            "treatments": charts.treatment_value_frame(comparison.risks, priced.action_costs)}
+bar: list = []  # the progress bar, drawn when a simulation runs (a kept result needs none)
 
 
-def _simulate() -> dict:
-    bar = st.progress(0.0, text=f"Simulating {iterations:,} years…")
-    priced, comparison = qs.compare(eng, pid, iterations, seed, progress=lambda done: bar.progress(
-        min(1.0, done), text=f"Simulating {iterations:,} years: {done:.0%}"))
-    bar.empty()
-    return _summary(priced, comparison)
+def _progress(done: float) -> None:
+    if not bar:
+        bar.append(st.progress(0.0, text=f"Simulating {iterations:,} years…"))
+    bar[0].progress(min(1.0, done), text=f"Simulating {iterations:,} years: {done:.0%}")
 
 
-money = common.shared(("money", config.database_url(), pid, common.proposal_version(pid), iterations, seed),
-                      _simulate)
+money = profile_charts.money(eng, pid, iterations, seed, progress=_progress)
+if bar:
+    bar[0].empty()
+money_recipes = profile_charts.money_recipes(money, cur, iterations, seed)
+recipes.update(money_recipes)
+
+
 if not money["risks"]:
     st.info("No risk is priced yet: give risks their own figures on their cards, or fill in the calibration table "
             "below so that risks are priced by their level.", icon=":material/info:")
@@ -135,11 +123,9 @@ else:
                f"{charts.money(money['reduction'], cur)} a year.")
     left, right = st.columns(2)
     with left:
-        common.chart(lambda: charts.expected_loss(money["eal"], cur), "money_eal", "expected-annual-loss",
-                     iterations, seed, proposal=pid)
+        draw("money_eal")
     with right:
-        common.chart(lambda: charts.loss_exceedance(money["curves"], cur), "money_exceedance", "loss-exceedance",
-                     iterations, seed, proposal=pid)
+        draw("money_exceedance")
 
     st.markdown("**Each partner's expected loss beside its share of the costs**")
     shares = {}
@@ -160,9 +146,8 @@ else:
                        for c in (f"Expected loss a year ({cur})", "Share of the expected loss (%)",
                                  "Share of the costs (%)", f"Cost a year, on average ({cur})")})
     st.caption(f"Each risk's loss is split {common.md(money['split'])}.")
-    if len(money["treatments"]):
-        common.chart(lambda: charts.treatment_value(money["treatments"], cur), "money_treatments",
-                     "treatments-value", iterations, seed, proposal=pid)
+    if "money_treatments" in money_recipes:
+        draw("money_treatments")
         st.caption("The loss avoided is each risk's expected loss a year before controls less that with them; the "
                    "cost of its actions is what the team entered on them.")
 if money["unpriced"]:
