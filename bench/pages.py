@@ -133,11 +133,12 @@ def time_pages_apart(db: Path, pages: list[tuple]) -> list[dict]:
 
 def _start_as_a_server(db: Path) -> None:
     """What serve.py does before it listens (risk/warm.py): the portfolio read, and its background refresh
-    started (RISK_PORTFOLIO_REFRESH_MS, 500 ms by default)."""
-    from risk.ui import common
+    started (RISK_PORTFOLIO_REFRESH_MS, 500 ms by default); the profiles of the proposals changed most recently."""
+    from risk.ui import common, profile_charts
 
     os.environ["RISK_DATABASE_URL"] = f"sqlite:///{db}"
     common.warm_portfolio()
+    profile_charts.warm_profiles()
 
 
 if __name__ == "__main__":  # python -m bench.pages DB '[["risk/ui/pages/review.py", 122], [PAGE, null, [WAYS]]]'
