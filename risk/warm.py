@@ -13,6 +13,7 @@ import inspect
 import logging
 import pkgutil
 import time
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -53,29 +54,40 @@ def warm() -> dict[str, float]:
     # page's question costs a few milliseconds.
     inspect.stack()
     took["module map"] = time.perf_counter() - t
-    t = time.perf_counter()
-    try:
-        from risk import web
-
-        web.engine()
-    except Exception:  # noqa: BLE001 - the database may be down at start; the first page says so in words
-        log.exception("warm: the database could not be opened at start; the first page will try again")
-    took["database"] = time.perf_counter() - t
-    t = time.perf_counter()
-    try:
-        from risk.ui import common
-
-        common.warm_portfolio()
-    except Exception:  # noqa: BLE001 - as above: the home page reads the portfolio itself then
-        log.exception("warm: the portfolio could not be read at start; the home page will read it")
-    took["portfolio"] = time.perf_counter() - t
-    t = time.perf_counter()
-    try:
-        from risk.ui import profile_charts
-
-        profile_charts.warm_profiles()
-    except Exception:  # noqa: BLE001 - as above: each profile page makes its own charts then
-        log.exception("warm: the profiles could not be made at start; each profile page will make its own")
-    took["profiles"] = time.perf_counter() - t
+    _step(took, "database", _open_database,
+          "warm: the database could not be opened at start; the first page will try again")
+    _step(took, "portfolio", _read_portfolio,
+          "warm: the portfolio could not be read at start; the home page will read it")
+    _step(took, "profiles", _make_profiles,
+          "warm: the profiles could not be made at start; each profile page will make its own")
     log.info("warm: %s", ", ".join(f"{k} {v:.2f} s" for k, v in took.items()))
     return took
+
+
+def _step(took: dict[str, float], name: str, do: Callable[[], object], failed: str) -> None:
+    """One step of the start, timed under `name`. A failure is logged with `failed` and left to the pages, which
+    say what is wrong in words (the database may be down at start)."""
+    t = time.perf_counter()
+    try:
+        do()
+    except Exception:  # noqa: BLE001 - the first page tries again and reports it
+        log.exception(failed)
+    took[name] = time.perf_counter() - t
+
+
+def _open_database() -> None:
+    from risk import web
+
+    web.engine()
+
+
+def _read_portfolio() -> None:
+    from risk.ui import common
+
+    common.warm_portfolio()
+
+
+def _make_profiles() -> None:
+    from risk.ui import profile_charts
+
+    profile_charts.warm_profiles()
