@@ -190,5 +190,9 @@ def edit_cell(page: Page, grid: Locator, row: int, x_offset: float, text: str, r
         editor.press_sequentially(text)
     else:
         editor.press("Delete")
+    # Enter at once after the last key could commit the cell before the grid took the typed value: the edit was
+    # then dropped as no change (seen on a quiet machine, for every edit of a run)
+    expect(editor).to_have_value(text)
+    page.wait_for_timeout(200)
     editor.press("Enter")
     settle(page)
