@@ -25,9 +25,6 @@ NOT_IN_PROPOSALS = frozenset({"account", "account_session", "signin_link", "sign
 # and those that no proposal's portfolio figures show besides: a partner government's strengths, snapshots (a
 # decision, which the portfolio counts, has its own events), the conditions of decisions
 NOT_IN_PORTFOLIO = NOT_IN_PROPOSALS | {"partner_strength", "snapshot", "decision_condition"}
-# placed through the row's own proposal_id, its risk or its round
-_BY_RISK = ("risk_pk",)
-_BY_ROUND = ("round_id",)
 
 
 def _row(text: str) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from risk.ui import common
 
 TITLES = {"inherent": "Inherent risk (before controls)", "residual": "Residual risk (with controls)",
           "target": "Target risk (set by the owners)"}
-# the page's first settings: likelihood on the vertical axis, 100,000 simulated years, the default seed
+# the page's first settings: likelihood on the vertical axis, the default years and seed of the simulation
 AXIS = "vertical"
-ITERATIONS = 100_000
+YEARS = (10_000, qs.DEFAULT_ITERATIONS, 1_000_000)  # the choices of simulated years
 # the profiles made at the server's start: those of the proposals changed most recently
 WARM_PROFILES = 3
 
@@ -31,10 +31,6 @@ def points(profile: Any) -> dict[str, list[tuple[str, int | None, int | None]]]:
     return {"inherent": [(v.risk.risk_id, v.inherent.likelihood, v.inherent.impact) for v in views],
             "residual": [(v.risk.risk_id, v.residual.likelihood, v.residual.impact) for v in views],
             "target": [(v.risk.risk_id, v.risk.target_likelihood, v.risk.target_impact) for v in views]}
-
-
-def has_target(profile: Any) -> bool:
-    return any(lik and imp for _r, lik, imp in points(profile)["target"])
 
 
 def shows_partners(profile: Any, rounds: list) -> bool:
@@ -55,8 +51,8 @@ def chart_recipes(eng: Any, profile: Any, rounds: list, axis: str) -> dict[str, 
         return (lambda: charts.heatmap(charts.heatmap_cells(matrix, at[kind]), matrix.levels, TITLES[kind],
                                        likelihood_axis=axis), f"heat_{kind}", f"{kind}-heat-map", (axis,))
 
-    out = {f"heat_{kind}": heat(kind) for kind in ("inherent", "residual", *(["target"] if has_target(profile)
-                                                                             else []))}
+    has_target = any(lik and imp for _r, lik, imp in at["target"])
+    out = {f"heat_{kind}": heat(kind) for kind in ("inherent", "residual", *(["target"] if has_target else []))}
     if profile.risks:
         out["category_profile"] = (lambda: charts.category_profile(risk_frame(profile), matrix.levels),
                                    "category_profile", "category-profile", ())
@@ -132,8 +128,8 @@ def warm_profiles(limit: int = WARM_PROFILES) -> list[int]:
         profile = proposal_profile(eng, pid)
         for recipe in chart_recipes(eng, profile, rs.list_rounds(eng, pid), AXIS).values():
             make(pid, recipe)
-        now = money(eng, pid, ITERATIONS, qs.DEFAULT_SEED)
-        for recipe in money_recipes(now, cost_service.cost_model(eng, pid).currency, ITERATIONS,
+        now = money(eng, pid, qs.DEFAULT_ITERATIONS, qs.DEFAULT_SEED)
+        for recipe in money_recipes(now, cost_service.cost_model(eng, pid).currency, qs.DEFAULT_ITERATIONS,
                                     qs.DEFAULT_SEED).values():
             make(pid, recipe)
         made.append(pid)

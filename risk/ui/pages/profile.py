@@ -83,7 +83,8 @@ st.caption("Each risk priced as a number of events a year and the loss of one ev
            "95th percentile): by its own figures (on its card), else by its level through the calibration table "
            "below. Simulated year by year; the rules are in docs/COSTS.md.")
 s1, s2, _ = st.columns([1, 1, 2])
-iterations = s1.selectbox("Simulated years", [10_000, 100_000, 1_000_000], index=1, key="money_iterations",
+iterations = s1.selectbox("Simulated years", profile_charts.YEARS,
+                          index=profile_charts.YEARS.index(qs.DEFAULT_ITERATIONS), key="money_iterations",
                           format_func=lambda n: f"{n:,}")
 seed = int(s2.number_input("Seed (the same seed, the same figures)", 0, 2**31 - 1, value=qs.DEFAULT_SEED, step=1,
                            key="money_seed"))

@@ -13,7 +13,7 @@ from risk.services.profile import proposal_profile
 from risk.services.register_export import export_packet, file_stem
 from risk.services.toplines import risk_line, top_risks
 from risk.services.views import partner_exposure_frame, risk_frame
-from risk.ui import common
+from risk.ui import common, profile_charts
 
 proposal = common.require_proposal()
 eng = common.engine()
@@ -49,13 +49,12 @@ if views:
                  "category-profile", proposal=pid)
     common.chart(lambda: charts.partner_exposure(partner_exposure_frame(eng, profile), matrix.levels),
                  "review_partners", "partner-exposure", proposal=pid)
-left, right = st.columns(2)
-for column, kind, title in ((left, "inherent", "Inherent risk (before controls)"),
-                            (right, "residual", "Residual risk (with controls)")):
+points = profile_charts.points(profile)
+for column, kind in zip(st.columns(2), ("inherent", "residual"), strict=True):
     with column:
-        common.chart(lambda kind=kind, title=title: charts.heatmap(charts.heatmap_cells(
-            matrix, [(v.risk.risk_id, getattr(v, kind).likelihood, getattr(v, kind).impact) for v in views]),
-            matrix.levels, title), f"review_{kind}", f"{kind}-heat-map", proposal=pid)
+        common.chart(lambda kind=kind: charts.heatmap(charts.heatmap_cells(matrix, points[kind]), matrix.levels,
+                                                      profile_charts.TITLES[kind]),
+                     f"review_{kind}", f"{kind}-heat-map", proposal=pid)
 
 # One click: Streamlit calls `data` when the button is pressed, in a worker thread where st commands are ignored, so
 # the button's own spinner stands in for a progress bar (2-8 s for the demo proposals)
