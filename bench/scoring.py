@@ -157,6 +157,13 @@ PROBE = r"""
 })();
 """
 
+# What the page's websocket saw of a save that never came (for a failure's message): since the click, the reruns the
+# page asked for and the runs that started and ended, in ms from the click
+SEEN = """() => { const p = window.__bench.pending;
+  return p && {clicked: p.t0 !== null, log: p.log, sawRunning: p.sawRunning, runEnded: p.finishedAt !== null,
+               alerts: [...document.querySelectorAll("[data-testid='stAlert']")].map((a) => a.innerText),
+               state: document.querySelector("[data-testid='stApp']")?.getAttribute("data-test-script-state")}; }"""
+
 
 def _workshop(folder: Path, assessors: int) -> dict:
     """The demo database with a blind inherent round of SCOPE risks open on proposal 1, `assessors` new assessors,
@@ -343,8 +350,9 @@ async def _at_once(browser, url: str, people: list[dict | None], step, ready, bo
                 shot = FAILURES / f"at-once-{pages.index(page) + 1}-save-{k + 1}.png"
                 shot.parent.mkdir(parents=True, exist_ok=True)
                 await page.screenshot(path=str(shot), full_page=True)
-                raise RuntimeError(f"person {pages.index(page) + 1} of {len(pages)}, save {k + 1}: {exc}; the page "
-                                   f"as it was: {shot}") from exc
+                seen = await page.evaluate(SEEN)
+                raise RuntimeError(f"person {pages.index(page) + 1} of {len(pages)}, save {k + 1}: {exc!r}; the page "
+                                   f"as it was: {shot}; what its websocket saw: {json.dumps(seen)}") from exc
 
         saves = await asyncio.gather(*(one(p) for p in pages))
         out = {"saves": [s for person in saves for s in person], "last": [person[-1]["done"] for person in saves],

@@ -255,7 +255,7 @@ def test_workshop_facilitator_opens_a_round_and_an_assessor_sees_only_their_own_
     assert page.selectbox(key=f"score_pick_{current.id}_{greg}").value == first  # the first risk to score
     page.button_group(key=f"b_l_{current.id}_{greg}").set_value(2)
     page.button_group(key=f"b_i_{current.id}_{greg}").set_value(3)
-    page.button(key=f"FormSubmitter:blind_{current.id}_{greg}-Save my score").click().run()
+    page.button(key=f"save_{current.id}_{greg}_{first}").click().run()
     assert not page.exception, [e.value for e in page.exception]
     assert rs.my_scores(demo_db, round_id=current.id, assessor_id=greg) == {first: (2, 3, "")}
     assert page.selectbox(key=f"score_pick_{current.id}_{greg}").value == current.scope[1]  # on to the next

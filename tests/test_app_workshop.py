@@ -45,6 +45,12 @@ def texts(at: AppTest) -> list[str]:
     return [e.proto.body for e in _walk(at.main) if type(e.proto).__name__ in ("Markdown", "Alert")]
 
 
+def save_button(at: AppTest):
+    """The blind form's "Save my score" (keyed by the risk on screen)."""
+    [found] = [b for b in at.button if b.label == "Save my score"]
+    return found
+
+
 def widget(at: AppTest, kind: str, prefix: str):
     [found] = [w for w in getattr(at, kind) if (w.key or "").startswith(prefix)]
     return found
@@ -144,7 +150,7 @@ def test_a_risk_id_with_markdown_is_shown_as_plain_text_in_the_blind_form_and_th
     at.selectbox(key=f"score_pick_{rid}_{b.members[0]}").set_value(b.risks[1])
     at.run()
     # nothing chosen
-    at.button(key=f"FormSubmitter:blind_{rid}_{b.members[0]}-Save my score").click().run()
+    save_button(at).click().run()
     from risk.ui.common import md
 
     assert [e.value for e in at.error] == [md("[t](http://x): choose both a likelihood and an impact")]
@@ -200,7 +206,7 @@ def test_the_blind_form_shows_the_score_as_stored_after_a_save(app_db):
     widget(at, "button_group", f"b_l_{rid}_{b.members[0]}").set_value(2)
     widget(at, "button_group", f"b_i_{rid}_{b.members[0]}").set_value(3)
     widget(at, "text_input", f"b_why_{rid}_{b.members[0]}").input("  Two towns already share it  ")
-    at.button(key=f"FormSubmitter:blind_{rid}_{b.members[0]}-Save my score").click().run()
+    save_button(at).click().run()
     assert not at.exception and not at.error
     assert rs.my_scores(app_db, round_id=rid, assessor_id=b.members[0]) == {pk: (2, 3, "Two towns already share it")}
     assert widget(at, "text_input", f"b_why_{rid}_{b.members[0]}").value == "Two towns already share it"
@@ -255,7 +261,7 @@ def test_the_scoring_panel_shows_one_risk_at_a_time_and_moves_on_to_the_next_not
     assert pick.value == b.risks[0] and pick.options[1].startswith("✓ ")
     widget(at, "button_group", f"b_l_{rid}_{me}").set_value(1)
     widget(at, "button_group", f"b_i_{rid}_{me}").set_value(2)
-    at.button(key=f"FormSubmitter:blind_{rid}_{me}-Save my score").click().run()
+    save_button(at).click().run()
     assert not at.exception and not at.error
     assert [s.value for s in at.success][-1].startswith("Saved your score for")
     assert at.selectbox(key=f"score_pick_{rid}_{me}").value == b.risks[2]  # past the one scored already
@@ -294,7 +300,7 @@ def test_a_score_refused_because_the_round_was_revealed_meanwhile_says_so_and_sa
     rs.submit_score(app_db, actor=username_of(app_db, me), round_id=rid, assessor_id=me, risk_pk=b.risks[1],
                     likelihood=2, impact=2)
     rs.reveal_round(app_db, actor=ACTOR, round_id=rid)  # the facilitator reveals it while the form is open
-    at.button(key=f"FormSubmitter:blind_{rid}_{me}-Save my score").click().run()
+    save_button(at).click().run()
     assert not at.exception
     assert at.error and "round" in at.error[0].value.lower()
     assert set(rs.my_scores(app_db, round_id=rid, assessor_id=me)) == {b.risks[1]}
@@ -305,7 +311,7 @@ def test_the_word_of_a_save_outlasts_a_run_stopped_for_a_rerun_and_goes_when_ano
     that was stopped. It stays while the panel shows the risk the save moved on to, and goes with a pick."""
     b, me, rid, at = scoring(app_db, risks=3)
     tap(at, rid, me, 2, 5)
-    at.button(key=f"FormSubmitter:blind_{rid}_{me}-Save my score").click().run()
+    save_button(at).click().run()
     saved = [s.value for s in at.success]
     assert saved and saved[-1].startswith("Saved your score for")
     at.run()  # the rerun that follows a stopped run (or any rerun before the next tap)
@@ -315,7 +321,34 @@ def test_the_word_of_a_save_outlasts_a_run_stopped_for_a_rerun_and_goes_when_ano
     assert not [s.value for s in at.success if s.value.startswith("Saved your score")]
     # a refusal stays with the risk it is about until the assessor does something else
     tap(at, rid, me, 3, None)
-    at.button(key=f"FormSubmitter:blind_{rid}_{me}-Save my score").click().run()
+    save_button(at).click().run()
     assert at.error and "choose both" in at.error[0].value
     at.run()
     assert at.error and "choose both" in at.error[0].value
+
+
+def test_a_save_from_a_screen_that_missed_the_update_never_lands_on_another_risk(app_db):
+    """A phone that missed the panel's update (or a second tap sent before it came) still shows the risk just saved
+    and its choices. Its "Save my score" is that risk's button, gone from the panel that moved on: the tap saves
+    nothing, and the choices it carries are not put on the next risk's buttons."""
+    b, me, rid, at = scoring(app_db, risks=3)
+    first = save_button(at)
+    assert first.key == f"save_{rid}_{me}_{b.risks[0]}"
+    tap(at, rid, me, 2, 5)
+    first.click().run()
+    assert rs.my_scores(app_db, round_id=rid, assessor_id=me) == {b.risks[0]: (2, 5, "")}
+    assert save_button(at).key == f"save_{rid}_{me}_{b.risks[1]}"  # the button of the risk now on screen
+    # the old screen's choices arrive with a run that is not a save of the risk on screen
+    tap(at, rid, me, 4, 4)
+    at.run()
+    assert rs.my_scores(app_db, round_id=rid, assessor_id=me) == {b.risks[0]: (2, 5, "")}
+    assert (widget(at, "button_group", f"b_l_{rid}_{me}").value,
+            widget(at, "button_group", f"b_i_{rid}_{me}").value) == (None, None)
+    # a refused save keeps what was chosen, to be completed
+    tap(at, rid, me, 3, None)
+    save_button(at).click().run()
+    assert at.error and "choose both" in at.error[0].value
+    assert widget(at, "button_group", f"b_l_{rid}_{me}").value == 3
+    tap(at, rid, me, None, 1)
+    save_button(at).click().run()
+    assert rs.my_scores(app_db, round_id=rid, assessor_id=me)[b.risks[1]] == (3, 1, "")

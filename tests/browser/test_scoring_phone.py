@@ -1,7 +1,7 @@
 """An assessor scores on a phone (docs/USER_GUIDE.md, Running a workshop): the demo's 911 proposal has a blind
 round open; Priya Raman, an assessor of the City of Brookfield, signs in on a phone-sized screen, sees one risk at
 a time, taps a likelihood and an impact, saves, and the panel moves on to the next risk she has not scored; her
-scores are stored once each. Saves docs/screenshots/scoring-phone.png."""
+scores are stored once each, a double tap included. Saves docs/screenshots/scoring-phone.png."""
 
 from __future__ import annotations
 
@@ -70,9 +70,24 @@ def test_an_assessor_scores_one_risk_at_a_time_on_a_phone(browser, demo_server, 
             expect_flash(page, f"Saved your score for {risk.risk_id}.")
         expect(page.get_by_test_id("stProgress")).to_contain_text(f"You have scored 2 of {len(risks)} risks",
                                                                   timeout=TIMEOUT)
-        expect(page.get_by_test_id("stForm")).to_contain_text(risks[2].risk_id)
+        form = page.get_by_test_id("stForm")
+        expect(form).to_contain_text(risks[2].risk_id)
+        # a double tap on "Save my score": one score, on the risk that was on screen; the second tap (sent before the
+        # screen moved on) neither saves its choices on the next risk nor carries them over to its buttons
+        for key, score in (("b_l_", 5), ("b_i_", 1)):
+            button = keyed_like(form, key).get_by_role("radio", name=re.compile(f"^{score} "))
+            button.tap()
+            expect(button).to_have_attribute("aria-checked", "true", timeout=TIMEOUT)
+        form.get_by_role("button", name="Save my score").dblclick()
+        expect(form).to_contain_text(risks[3].risk_id, timeout=TIMEOUT)
+        settle(page)
+        page.wait_for_timeout(1500)  # time for a second save, had there been one
+        expect(keyed_like(form, "b_l_").get_by_role("radio", checked=True)).to_have_count(0)
+        expect(keyed_like(form, "b_i_").get_by_role("radio", checked=True)).to_have_count(0)
         assert rs.my_scores(engine, round_id=round_id, assessor_id=priya.id) == {
-            risks[0].id: (2, 4, ""), risks[1].id: (3, 3, "")}
+            risks[0].id: (2, 4, ""), risks[1].id: (3, 3, ""), risks[2].id: (5, 1, "")}
+        expect(page.get_by_test_id("stProgress")).to_contain_text(f"You have scored 3 of {len(risks)} risks")
+        expect(form).to_contain_text(risks[3].risk_id)
         assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]  # nothing sideways
     finally:
         context.close()

@@ -276,6 +276,7 @@ def _save_score(round_id: int, member_id: int, risk_pk: int, risk_id: str, v: st
     lik, imp = st.session_state.get(f"b_l_{v}"), st.session_state.get(f"b_i_{v}")
     if lik is None or imp is None:
         st.session_state[said] = ("error", f"{risk_id}: choose both a likelihood and an impact", risk_pk)
+        st.session_state[f"score_keep_{v}"] = True  # to be completed, not chosen again
         return
     name = common.actor()
     if not name:
@@ -286,6 +287,7 @@ def _save_score(round_id: int, member_id: int, risk_pk: int, risk_id: str, v: st
                         likelihood=lik, impact=imp, rationale=st.session_state.get(f"b_why_{v}") or "")
     except RefusedError as exc:
         st.session_state[said] = ("error", str(exc), risk_pk)
+        st.session_state[f"score_keep_{v}"] = True
         return
     mine = rs.my_scores(common.engine(), round_id=round_id, assessor_id=member_id)
     k = order.index(risk_pk)
@@ -337,9 +339,12 @@ def scoring_panel(round_id: int, member_id: int) -> None:
     # another on the same device), whose values are set from what is stored whenever the risk on screen or its
     # stored score changes: after a save, another device's save, a choice in the picker. The browser then updates
     # the same buttons instead of drawing a new form for each risk (a save replaced 100 of its 126 elements).
+    # The buttons show what is stored on every run but the one after a refused save (whose choices are kept to be
+    # put right): choices reach the server only with a save, so any other run that carries them comes from a screen
+    # that was not drawn again (a phone that missed the last update under load) and must not carry them over.
     v = f"{round_id}_{member_id}"
     shown = (risk_pk, stored_version(mine[risk_pk]) if risk_pk in mine else "")
-    if st.session_state.get(f"score_loaded_{v}") != shown:
+    if not st.session_state.pop(f"score_keep_{v}", False) or st.session_state.get(f"score_loaded_{v}") != shown:
         lik0, imp0, why0 = mine.get(risk_pk, (None, None, ""))
         st.session_state.update({f"b_l_{v}": lik0, f"b_i_{v}": imp0, f"b_why_{v}": why0, f"score_loaded_{v}": shown})
     with st.form(f"blind_{round_id}_{member_id}", border=True):
@@ -354,7 +359,9 @@ def scoring_panel(round_id: int, member_id: int) -> None:
         st.pills("Impact", list(IMPACT_SHORT), format_func=IMPACT_SHORT.get, key=f"b_i_{v}",
                  help="; ".join(IMPACT_TEXT.values()))
         st.text_input("Why (optional)", key=f"b_why_{v}")
-        st.form_submit_button("Save my score", type="primary", on_click=_save_score,
+        # keyed by the risk: a click on a screen still showing an earlier risk (a phone that missed the last update)
+        # finds no button and saves nothing, instead of saving its choices on the risk the server has moved on to
+        st.form_submit_button("Save my score", type="primary", on_click=_save_score, key=f"save_{v}_{risk_pk}",
                               args=(round_id, member_id, risk_pk, risk.risk_id, v, order))
 
 
