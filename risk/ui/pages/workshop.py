@@ -297,7 +297,7 @@ def _save_score(round_id: int, member_id: int, risk_pk: int, risk_id: str, v: st
     st.session_state[said] = ("success", f"Saved your score for {risk_id}.", upcoming or risk_pk)
 
 
-def _said(round_id: int, member_id: int, on_screen: int | None = None) -> None:
+def _said(round_id: int, member_id: int, on_screen: int | None = None, where=st) -> None:
     """What the last "Save my score" came to, for as long as the panel shows the risk it left on screen (the next
     one after a save, the same one after a refusal); gone once the assessor picks another risk. Kept in the session
     until then, not taken at the first showing: a run stopped for a rerun (the page's timer) would lose it, and the
@@ -309,7 +309,7 @@ def _said(round_id: int, member_id: int, on_screen: int | None = None) -> None:
         if on_screen is not None:
             return
     if message:
-        (st.success if kind == "success" else st.error)(
+        (where.success if kind == "success" else where.error)(
             common.md(message), icon=":material/check_circle:" if kind == "success" else ":material/error:")
 
 
@@ -328,7 +328,10 @@ def scoring_panel(round_id: int, member_id: int) -> None:
     pick = f"score_pick_{round_id}_{member_id}"
     if st.session_state.get(pick) not in order:  # the first risk not scored yet
         st.session_state[pick] = next((pk for pk in order if pk not in mine), order[0])
-    _said(round_id, member_id, st.session_state[pick])
+    # Every element of the panel keeps its place from run to run, a message or an earlier score or none: a run
+    # whose end reaches a busy phone marked "early for a rerun" leaves what it did not redraw on screen, and an
+    # element moved up or down by one left the form drawn twice, or the old risk's form under the new message.
+    _said(round_id, member_id, st.session_state[pick], where=st.empty())
     risk_pk = st.selectbox(
         "Risk", order, key=pick,
         format_func=lambda pk: f"{'✓ ' if pk in mine else ''}{risks[pk].risk_id}: {risks[pk].title}",
@@ -350,9 +353,9 @@ def scoring_panel(round_id: int, member_id: int) -> None:
     with st.form(f"blind_{round_id}_{member_id}", border=True):
         st.markdown(f"**{common.md(risk.risk_id)}** {common.md(risk.title)}" + ("  ✓" if risk_pk in mine else ""))
         st.caption(common.md(scoring.risk_sentence(risk.cause, risk.event, risk.consequence)))
-        before = earlier.get(risk_pk)
+        before, slot = earlier.get(risk_pk), st.empty()
         if before:
-            st.caption(f"Your round {before.round_number} score: {before.likelihood}×{before.impact} "
+            slot.caption(f"Your round {before.round_number} score: {before.likelihood}×{before.impact} "
                        f"({matrix.level(before.likelihood, before.impact)})")
         st.pills("Likelihood", list(LIKELIHOOD_SHORT), format_func=LIKELIHOOD_SHORT.get, key=f"b_l_{v}",
                  help="; ".join(LIKELIHOOD_TEXT.values()))
